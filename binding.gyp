@@ -1,0 +1,31 @@
+{
+  "targets": [
+    {
+      "target_name": "hgad",
+      "sources": [
+        "native/napi/addon.cc",
+        "native/napi/args.cc",
+        "native/napi/ops_binding.cc",
+        "native/ops/threadpool.cc",
+        "native/cpu/gemm.cc",
+        "native/cpu/coupling.cc",
+        "native/cpu/elementwise.cc",
+        "native/cpu/device_none.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "native/ops"
+      ],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-O3", "-std=c++17"],
+      "xcode_settings": {
+        "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
+        "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
+        "OTHER_CPLUSPLUSFLAGS": ["-O3"]
+      },
+      "msvs_settings": { "VCCLCompilerTool": { "ExceptionHandling": 1 } }
+    }
+  ]
+}

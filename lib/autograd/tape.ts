@@ -1,0 +1,122 @@
+// Reverse-mode autograd: each op that has an input requiring a gradient
+// records a GradNode; backward() walks the nodes in reverse topological order
+// and calls each node's rule once.
+//
+// Gradient convention: parameter (leaf) gradients accumulate (+=) into
+// tensor.grad; activation gradients are assigned by the rules and owned by the
+// tape, so a rule may overwrite the gradients it receives.
+import { FloatArray, native } from '../binding';
+import { allocFloat, Tensor } from '../tensor';
+
+export interface GradNode {
+  name: string;
+  inputs: (Tensor | null)[];
+  outputs: Tensor[];
+  /** Gradients of the inputs (null where an input needs none) from those of the outputs (null: unused output). */
+  backward(gradOutputs: (FloatArray | null)[]): (FloatArray | null)[];
+}
+
+let enabled = true;
+
+export function isGradEnabled(): boolean {
+  return enabled;
+}
+
+/** Runs fn without recording anything on the tape. */
+export function noGrad<T>(fn: () => T): T {
+  const previous = enabled;
+  enabled = false;
+  try {
+    return fn();
+  } finally {
+    enabled = previous;
+  }
+}
+
+export function needsGrad(inputs: (Tensor | null)[]): boolean {
+  return enabled && inputs.some((t) => t !== null && t.requiresGrad);
+}
+
+/** Attaches a node to its outputs when any input needs a gradient. */
+export function record(node: GradNode): void {
+  if (!needsGrad(node.inputs)) return;
+  for (const out of node.outputs) {
+    out.requiresGrad = true;
+    out.node = node;
+  }
+}
+
+function topologicalOrder(root: Tensor): GradNode[] {
+  const order: GradNode[] = [];
+  const seen = new Set<GradNode>();
+  // Iterative post-order DFS: flows of many blocks would overflow recursion.
+  const stack: [GradNode, number][] = [];
+  if (root.node) stack.push([root.node, 0]);
+  if (root.node) seen.add(root.node);
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1];
+    const [node, next] = top;
+    if (next < node.inputs.length) {
+      top[1] += 1;
+      const child = node.inputs[next]?.node;
+      if (child && !seen.has(child)) {
+        seen.add(child);
+        stack.push([child, 0]);
+      }
+    } else {
+      stack.pop();
+      order.push(node);
+    }
+  }
+  return order.reverse();
+}
+
+function accumulate(target: FloatArray | undefined, g: FloatArray): FloatArray {
+  if (!target) return g;
+  native.axpy(1, g, target);
+  return target;
+}
+
+/**
+ * Back-propagates from `root` (a scalar unless `seed` is given) and frees the
+ * tape: afterwards no tensor of the graph references its node.
+ */
+export function backward(root: Tensor, seed?: FloatArray): void {
+  if (!root.requiresGrad) throw new Error('backward: the root tensor does not require a gradient');
+  if (!seed && root.size !== 1) {
+    throw new RangeError(`Expected a scalar root for backward without a seed but received shape [${root.shape.join(', ')}]`);
+  }
+  const rootGrad = seed ? seed.slice() : allocFloat(1, root.dtype, 1);
+  if (rootGrad.length !== root.size) {
+    throw new RangeError(`Expected a seed of length ${root.size} for backward but received length ${rootGrad.length}`);
+  }
+  if (!root.node) {
+    root.grad = accumulate(root.grad ?? undefined, rootGrad.slice());
+    return;
+  }
+  const grads = new Map<Tensor, FloatArray>();
+  grads.set(root, rootGrad);
+  for (const node of topologicalOrder(root)) {
+    const gradOutputs = node.outputs.map((t) => grads.get(t) ?? null);
+    for (const t of node.outputs) {
+      grads.delete(t);
+      t.node = null;
+    }
+    if (gradOutputs.every((g) => g === null)) continue;
+    const gradInputs = node.backward(gradOutputs);
+    node.inputs.forEach((input, i) => {
+      const g = gradInputs[i];
+      if (!input || !input.requiresGrad || !g) return;
+      if (g.length !== input.size) {
+        throw new Error(`${node.name}: gradient of input ${i} has ${g.length} elements, the input has ${input.size}`);
+      }
+      if (input.node) {
+        grads.set(input, accumulate(grads.get(input), g));
+      } else {
+        input.grad = accumulate(input.grad ?? undefined, g);
+      }
+    });
+    node.inputs = [];
+    node.outputs = [];
+  }
+}

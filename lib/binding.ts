@@ -1,0 +1,79 @@
+// The typed surface of the native addon (build/Release/hgad.node). Nothing
+// above this file touches the .node module directly.
+import * as path from 'path';
+
+export type FloatArray = Float32Array | Float64Array;
+
+export interface BuildInfo {
+  cudaCompiled: boolean;
+  cudaArchs: string;
+  gemmKernel: string;
+  threads: number;
+}
+
+export interface CudaDevice {
+  index: number;
+  name: string;
+  totalMemory: number;
+  computeCapability: string;
+  multiprocessors: number;
+}
+
+export interface NativeAddon {
+  alloc(length: number, dtype: 'float32', fill?: number): Float32Array;
+  alloc(length: number, dtype: 'float64', fill?: number): Float64Array;
+  alloc(length: number, dtype: 'int32', fill?: number): Int32Array;
+  alloc(length: number, dtype: 'float32' | 'float64', fill?: number): FloatArray;
+  threadCount(): number;
+  setThreadCount(n: number): void;
+  buildInfo(): BuildInfo;
+  cudaDevices(): { devices: CudaDevice[]; error: string | null };
+  // C = relu?(beta*C + op(A) op(B) + bias)
+  gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, A: FloatArray, lda: number,
+    B: FloatArray, ldb: number, beta: number, C: FloatArray, ldc: number, bias: FloatArray | null, relu: boolean): void;
+  couplingForward(N: number, C: number, x: FloatArray, a: FloatArray, clamp: number, logdetIn: FloatArray | null,
+    logdetConst: number, y: FloatArray, logdetOut: FloatArray): void;
+  couplingInverse(N: number, C: number, y: FloatArray, a: FloatArray, clamp: number, logdetIn: FloatArray | null,
+    logdetConst: number, x: FloatArray, logdetOut: FloatArray): void;
+  couplingBackward(N: number, C: number, x: FloatArray, a: FloatArray, clamp: number, dy: FloatArray,
+    dlogdet: FloatArray | null, dx: FloatArray, da: FloatArray): void;
+  axpy(alpha: number, x: FloatArray, y: FloatArray): void;
+  add(a: FloatArray, b: FloatArray, out: FloatArray): void;
+  scale(alpha: number, x: FloatArray, out: FloatArray): void;
+  reluBackward(h: FloatArray, dh: FloatArray): void;
+  columnSum(N: number, M: number, X: FloatArray, beta: number, v: FloatArray): void;
+  rowSum(N: number, M: number, X: FloatArray, out: FloatArray): void;
+  logSumExpRows(N: number, M: number, X: FloatArray, out: FloatArray): void;
+  logSoftmaxRows(N: number, M: number, X: FloatArray, out: FloatArray): void;
+  logSoftmaxRowsBackward(N: number, M: number, Y: FloatArray, dY: FloatArray, dX: FloatArray): void;
+  packColumns(N: number, X: FloatArray, ldx: number, c0: number, W0: number, Z: FloatArray | null, P: number,
+    out: FloatArray): void;
+  unpackColumnsBackward(N: number, dOut: FloatArray, W0: number, P: number, dX: FloatArray, ldx: number,
+    c0: number, dZ: FloatArray | null): void;
+  firstNonFinite(x: FloatArray): number;
+}
+
+function load(): NativeAddon {
+  const file = path.join(__dirname, '..', '..', 'build', 'Release', 'hgad.node');
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    return require(file) as NativeAddon;
+  } catch (err) {
+    const e = new Error(
+      `hgad: the native addon could not be loaded from ${file}; run \`npm install\` (or \`npm run build:native\`) first. ` +
+        `Cause: ${(err as Error).message}`,
+    );
+    throw e;
+  }
+}
+
+export const native: NativeAddon = load();
+
+/** Sets the number of CPU threads used by every heavy kernel (default: HGAD_NUM_THREADS or the core count). */
+export function setThreads(n: number): void {
+  native.setThreadCount(n);
+}
+
+export function threads(): number {
+  return native.threadCount();
+}

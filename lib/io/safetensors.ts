@@ -1,0 +1,244 @@
+// safetensors reader/writer: u64 little-endian header length N, N bytes of
+// JSON header, then the tensors' bytes. Validation follows the reference
+// implementation (huggingface/safetensors) so that files it rejects are
+// rejected here too, with a message naming the offending tensor.
+import { FormatError, expectedRange, expectedType } from '../errors';
+import { readFileWhole, readFileWholeAsync, writeFileAtomic, writeFileAtomicAsync } from './atomic';
+
+export type SafeDtype = 'F32' | 'F64' | 'I32' | 'I64' | 'U8';
+
+export interface SafeTensor {
+  dtype: SafeDtype;
+  shape: number[];
+  data: Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array;
+}
+
+export interface SafetensorsFile {
+  tensors: Record<string, SafeTensor>;
+  metadata: Record<string, string>;
+}
+
+const ARRAY_TYPE = {
+  F32: Float32Array,
+  F64: Float64Array,
+  I32: Int32Array,
+  I64: BigInt64Array,
+  U8: Uint8Array,
+} as const;
+const SUPPORTED = Object.keys(ARRAY_TYPE).join(', ');
+const METADATA_KEY = '__metadata__';
+// The reference implementation's limit; guards against allocating for a corrupt length.
+const MAX_HEADER_SIZE = 100_000_000;
+
+function isSafeDtype(v: unknown): v is SafeDtype {
+  return typeof v === 'string' && Object.hasOwn(ARRAY_TYPE, v);
+}
+
+function isCount(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+// Rust's sort order (bytes of the UTF-8 encoding), which differs from
+// JavaScript's UTF-16 order for characters outside the BMP.
+function compareNames(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+// ---------------------------------------------------------------- encode
+
+function checkTensor(t: unknown, name: string): SafeTensor {
+  if (!isPlainObject(t)) throw expectedType('a SafeTensor object', name, t);
+  const { dtype, shape, data } = t;
+  if (!isSafeDtype(dtype)) throw expectedType(`one of ${SUPPORTED}`, `${name}.dtype`, dtype);
+  if (!Array.isArray(shape)) throw expectedType('an array of dimensions', `${name}.shape`, shape);
+  shape.forEach((d: unknown, i) => {
+    if (!isCount(d)) throw expectedRange('a non-negative integer', `${name}.shape[${i}]`, d);
+  });
+  const Ctor = ARRAY_TYPE[dtype];
+  if (!(data instanceof Ctor)) throw expectedType(`a ${Ctor.name} (dtype ${dtype})`, `${name}.data`, data);
+  const count = (shape as number[]).reduce((a, d) => a * d, 1);
+  if (data.length !== count) {
+    throw expectedRange(`length ${count} (the product of shape [${shape.join(', ')}])`, `${name}.data`, data);
+  }
+  return t as unknown as SafeTensor;
+}
+
+export function encodeSafetensors(tensors: Record<string, SafeTensor>, metadata?: Record<string, string>): Buffer {
+  if (!isPlainObject(tensors)) throw expectedType('an object mapping names to tensors', 'tensors', tensors);
+  const names = Object.keys(tensors).sort(compareNames);
+  if (names.includes(METADATA_KEY)) throw expectedType('a tensor name other than __metadata__', 'tensors', METADATA_KEY);
+  const entries = names.map((name) => checkTensor(tensors[name], `tensors[${JSON.stringify(name)}]`));
+
+  // Built by hand rather than with JSON.stringify(object): JavaScript objects
+  // enumerate integer-like keys ("0", "10") first, which would break name order.
+  const fields: string[] = [];
+  if (metadata !== undefined) {
+    if (!isPlainObject(metadata)) throw expectedType('an object of strings', 'metadata', metadata);
+    for (const [key, value] of Object.entries(metadata)) {
+      if (typeof value !== 'string') throw expectedType('a string', `metadata[${JSON.stringify(key)}]`, value);
+    }
+    fields.push(`${JSON.stringify(METADATA_KEY)}:${JSON.stringify(metadata)}`);
+  }
+  let offset = 0;
+  names.forEach((name, i) => {
+    const { dtype, shape, data } = entries[i];
+    const end = offset + data.byteLength;
+    fields.push(`${JSON.stringify(name)}:${JSON.stringify({ dtype, shape, data_offsets: [offset, end] })}`);
+    offset = end;
+  });
+  const json = Buffer.from(`{${fields.join(',')}}`, 'utf8');
+  // Padding to 8 bytes keeps the data buffer 8-byte aligned within the file.
+  const padded = Math.ceil(json.length / 8) * 8;
+  const out = Buffer.alloc(8 + padded + offset, 0x20);
+  out.writeBigUInt64LE(BigInt(padded), 0);
+  json.copy(out, 8);
+  let at = 8 + padded;
+  for (const { data } of entries) {
+    out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), at);
+    at += data.byteLength;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- parse
+
+interface Entry {
+  name: string;
+  dtype: SafeDtype;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+function readHeader(buf: Buffer, file: string): { header: Record<string, unknown>; dataStart: number } {
+  if (buf.length < 8) throw new FormatError(file, `truncated: file is ${buf.length} bytes, too short for the 8-byte header length`);
+  const length = buf.readBigUInt64LE(0);
+  if (length > BigInt(MAX_HEADER_SIZE)) {
+    throw new FormatError(file, `header length ${length} exceeds the limit of ${MAX_HEADER_SIZE} bytes (corrupt header length?)`);
+  }
+  const n = Number(length);
+  if (8 + n > buf.length) {
+    throw new FormatError(file, `truncated: header length ${n} exceeds the ${buf.length - 8} bytes after the length field`);
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(buf.subarray(8, 8 + n));
+  } catch {
+    throw new FormatError(file, 'header is not valid UTF-8');
+  }
+  let header: unknown;
+  try {
+    header = JSON.parse(text);
+  } catch (err) {
+    throw new FormatError(file, `header is not valid JSON: ${(err as Error).message}`);
+  }
+  if (!isPlainObject(header)) throw new FormatError(file, 'header is not a JSON object');
+  return { header, dataStart: 8 + n };
+}
+
+function readMetadata(value: unknown, file: string): Record<string, string> {
+  if (value === null) return {};
+  if (!isPlainObject(value)) throw new FormatError(file, '__metadata__ is not an object');
+  for (const [key, v] of Object.entries(value)) {
+    if (typeof v !== 'string') throw new FormatError(file, `__metadata__ value for ${JSON.stringify(key)} is not a string (got ${JSON.stringify(v)})`);
+  }
+  return Object.fromEntries(Object.entries(value)) as Record<string, string>;
+}
+
+function readEntry(name: string, info: unknown, dataLength: number, file: string): Entry {
+  const where = `tensor ${JSON.stringify(name)}`;
+  if (!isPlainObject(info)) throw new FormatError(file, `${where}: description is not an object`);
+  const { dtype, shape, data_offsets: offsets } = info;
+  if (!isSafeDtype(dtype)) throw new FormatError(file, `${where}: unsupported dtype ${JSON.stringify(dtype)}; supported: ${SUPPORTED}`);
+  if (!Array.isArray(shape) || !shape.every(isCount)) {
+    throw new FormatError(file, `${where}: shape ${JSON.stringify(shape)} is not an array of non-negative integers`);
+  }
+  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount) || offsets[0] > offsets[1]) {
+    throw new FormatError(file, `${where}: data_offsets ${JSON.stringify(offsets)} is not [begin, end] with integers 0 <= begin <= end`);
+  }
+  const [begin, end] = offsets as number[];
+  const count = (shape as number[]).reduce((a, d) => a * d, 1);
+  const needed = count * ARRAY_TYPE[dtype].BYTES_PER_ELEMENT;
+  if (!Number.isSafeInteger(needed) || end - begin !== needed) {
+    throw new FormatError(
+      file,
+      `${where}: data_offsets [${begin}, ${end}] span ${end - begin} bytes but dtype ${dtype} with shape [${shape.join(', ')}] needs ${needed}`,
+    );
+  }
+  if (end > dataLength) {
+    throw new FormatError(file, `truncated: ${where} ends at byte ${end} of the data buffer but only ${dataLength} bytes are present`);
+  }
+  return { name, dtype, shape: [...(shape as number[])], begin, end };
+}
+
+// The format requires the tensors to tile the data buffer exactly: no
+// overlaps (aliasing) and no holes (unaccounted bytes).
+function checkLayout(entries: Entry[], dataLength: number, file: string): void {
+  const ordered = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let expected = 0;
+  let previous: Entry | undefined;
+  for (const e of ordered) {
+    if (e.begin < expected) {
+      throw new FormatError(file, `tensor ${JSON.stringify(e.name)} [${e.begin}, ${e.end}] overlaps tensor ${JSON.stringify(previous?.name)} [${previous?.begin}, ${previous?.end}]`);
+    }
+    if (e.begin > expected) {
+      throw new FormatError(file, `data buffer has a hole: bytes [${expected}, ${e.begin}) before tensor ${JSON.stringify(e.name)} belong to no tensor`);
+    }
+    expected = e.end;
+    previous = e;
+  }
+  if (expected !== dataLength) {
+    throw new FormatError(file, `data buffer has ${dataLength - expected} trailing bytes after the last tensor (tensors cover ${expected} of ${dataLength})`);
+  }
+}
+
+export function parseSafetensors(buf: Buffer | Uint8Array, file = '<buffer>'): SafetensorsFile {
+  if (!(buf instanceof Uint8Array)) throw expectedType('a Buffer or Uint8Array', 'buf', buf);
+  const bytes = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  const { header, dataStart } = readHeader(bytes, file);
+  const dataLength = bytes.length - dataStart;
+  let metadata: Record<string, string> = {};
+  const entries: Entry[] = [];
+  for (const [name, info] of Object.entries(header)) {
+    if (name === METADATA_KEY) metadata = readMetadata(info, file);
+    else entries.push(readEntry(name, info, dataLength, file));
+  }
+  checkLayout(entries, dataLength, file);
+  entries.sort((a, b) => compareNames(a.name, b.name));
+  const tensors = Object.fromEntries(
+    entries.map(({ name, dtype, shape, begin, end }): [string, SafeTensor] => {
+      const Ctor = ARRAY_TYPE[dtype];
+      // A fresh array: tensor offsets in the file need not suit the element alignment.
+      const data = new Ctor((end - begin) / Ctor.BYTES_PER_ELEMENT);
+      new Uint8Array(data.buffer).set(bytes.subarray(dataStart + begin, dataStart + end));
+      return [name, { dtype, shape, data }];
+    }),
+  );
+  return { tensors, metadata };
+}
+
+// ---------------------------------------------------------------- files
+
+export function readSafetensors(path: string): SafetensorsFile {
+  return parseSafetensors(readFileWhole(path), path);
+}
+
+export async function readSafetensorsAsync(path: string): Promise<SafetensorsFile> {
+  return parseSafetensors(await readFileWholeAsync(path), path);
+}
+
+export function writeSafetensors(path: string, tensors: Record<string, SafeTensor>, metadata?: Record<string, string>): void {
+  writeFileAtomic(path, encodeSafetensors(tensors, metadata));
+}
+
+export async function writeSafetensorsAsync(
+  path: string,
+  tensors: Record<string, SafeTensor>,
+  metadata?: Record<string, string>,
+): Promise<void> {
+  await writeFileAtomicAsync(path, encodeSafetensors(tensors, metadata));
+}

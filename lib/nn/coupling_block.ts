@@ -1,0 +1,165 @@
+// FrEIA's AllInOneBlock (commit 4e0c6ab, as HGAD pins it) for vectors:
+//   x1 = x[:, :ceil(C/2)], x2 = the rest
+//   a  = subnet([x1 | cond])            Linear(C1+P, H) -> ReLU -> Linear(H, 2*C2)
+//   x2' = x2 * exp(clamp*tanh(0.1 a_s)) + 0.1 a_t
+//   y  = ([x1 | x2'] * scale + offset) R^T,  scale = 0.1 * softplus_{0.5}(globalScale)
+//   logdet = sum(clamp*tanh(0.1 a_s)) + sum(log scale)
+// with R a fixed Haar-random rotation. inverse() undoes it and returns minus
+// the log-determinant.
+import { native } from '../binding';
+import { affineRotate, coupling, globalScale, globalScaleLogdet, linear, packColumns } from '../autograd/ops';
+import { noGrad } from '../autograd/tape';
+import { Random } from '../random';
+import { allocFloat, DType, Tensor } from '../tensor';
+import { haarRotation, linearInit } from './init';
+
+export interface CouplingBlockConfig {
+  /** C: channels of the flowing vector. */
+  channels: number;
+  /** P: channels of the condition (0 = unconditional). */
+  condChannels: number;
+  /** clamp of the soft clamping clamp*tanh(.) of the log-scale. */
+  clamp: number;
+  /** H: hidden width of the subnet; default 2*(ceil(C/2) + P) as the reference. */
+  hidden?: number;
+}
+
+/** 2*log(exp(0.5*10*1) - 1): FrEIA's SOFTPLUS pre-activation that makes the global scale exactly 1. */
+export const GLOBAL_SCALE_INIT = 2 * Math.log(Math.exp(5) - 1);
+
+export type BlockParamName = 'globalScale' | 'globalOffset' | 'w1' | 'b1' | 'w2' | 'b2';
+export const BLOCK_PARAM_NAMES: BlockParamName[] = ['globalScale', 'globalOffset', 'w1', 'b1', 'w2', 'b2'];
+
+export class CouplingBlock {
+  readonly C: number;
+  readonly P: number;
+  readonly C1: number;
+  readonly C2: number;
+  readonly H: number;
+  readonly clamp: number;
+  /** R: (C, C), fixed. */
+  wPerm: Tensor;
+  /** (C) */
+  globalScale: Tensor;
+  /** (C) */
+  globalOffset: Tensor;
+  /** (H, C1 + P) */
+  w1: Tensor;
+  /** (H) */
+  b1: Tensor;
+  /** (2*C2, H) */
+  w2: Tensor;
+  /** (2*C2) */
+  b2: Tensor;
+
+  constructor(config: CouplingBlockConfig, tensors: Record<'wPerm' | BlockParamName, Tensor>) {
+    this.C = config.channels;
+    this.P = config.condChannels;
+    this.C1 = Math.ceil(this.C / 2);
+    this.C2 = this.C - this.C1;
+    this.H = config.hidden ?? 2 * (this.C1 + this.P);
+    this.clamp = config.clamp;
+    const expect: Record<string, number[]> = {
+      wPerm: [this.C, this.C],
+      globalScale: [this.C],
+      globalOffset: [this.C],
+      w1: [this.H, this.C1 + this.P],
+      b1: [this.H],
+      w2: [2 * this.C2, this.H],
+      b2: [2 * this.C2],
+    };
+    for (const [name, shape] of Object.entries(expect)) {
+      const t = tensors[name as keyof typeof tensors];
+      if (!(t instanceof Tensor) || t.shape.join(',') !== shape.join(',')) {
+        throw new RangeError(
+          `Expected a tensor of shape [${shape.join(', ')}] for ${name} but received ${t instanceof Tensor ? `shape [${t.shape.join(', ')}]` : String(t)}`,
+        );
+      }
+    }
+    this.wPerm = tensors.wPerm;
+    this.globalScale = tensors.globalScale;
+    this.globalOffset = tensors.globalOffset;
+    this.w1 = tensors.w1;
+    this.b1 = tensors.b1;
+    this.w2 = tensors.w2;
+    this.b2 = tensors.b2;
+    for (const name of BLOCK_PARAM_NAMES) this[name].requiresGrad = true;
+  }
+
+  /** A freshly initialised block, as the reference initialises it. */
+  static create(config: CouplingBlockConfig, rng: Random, dtype: DType = 'float32'): CouplingBlock {
+    const C = config.channels;
+    const C1 = Math.ceil(C / 2);
+    const C2 = C - C1;
+    const P = config.condChannels;
+    const H = config.hidden ?? 2 * (C1 + P);
+    const make = (shape: number[], fill: (a: Float64Array) => void) => {
+      const a = new Float64Array(shape.reduce((x, y) => x * y, 1));
+      fill(a);
+      return Tensor.from(a, shape, dtype);
+    };
+    return new CouplingBlock(config, {
+      wPerm: Tensor.from(haarRotation(rng, C), [C, C], dtype),
+      globalScale: make([C], (a) => a.fill(GLOBAL_SCALE_INIT)),
+      globalOffset: make([C], (a) => a.fill(0)),
+      w1: make([H, C1 + P], (a) => linearInit(rng, a, C1 + P)),
+      b1: make([H], (a) => linearInit(rng, a, C1 + P)),
+      w2: make([2 * C2, H], (a) => linearInit(rng, a, H)),
+      b2: make([2 * C2], (a) => linearInit(rng, a, H)),
+    });
+  }
+
+  parameters(): Tensor[] {
+    return BLOCK_PARAM_NAMES.map((n) => this[n]);
+  }
+
+  /** x: (N, C)  cond: (N, P) or null  logdetIn: (N) or null  ->  [y (N, C), logdetIn + block logdet (N)] */
+  forward(x: Tensor, cond: Tensor | null, logdetIn: Tensor | null): [Tensor, Tensor] {
+    const h0 = packColumns(x, 0, this.C1, cond);
+    const h1 = linear(h0, this.w1, this.b1, true);
+    const a = linear(h1, this.w2, this.b2, false);
+    const [v, logdet] = coupling(x, a, this.clamp, logdetIn, globalScaleLogdet(this.globalScale));
+    return [affineRotate(v, this.globalScale, this.globalOffset, this.wPerm), logdet];
+  }
+
+  /** y: (N, C)  ->  [x (N, C), logdetIn - block logdet (N)]; never recorded on the tape. */
+  inverse(y: Tensor, cond: Tensor | null, logdetIn: Tensor | null): [Tensor, Tensor] {
+    return noGrad(() => {
+      const { C } = this;
+      const N = y.shape[0];
+      // v = (y R - offset) / scale, folded into one GEMM: v = y (R diag(1/scale)) - offset/scale
+      const Winv = allocFloat(C * C, y.dtype);
+      const bias = allocFloat(C, y.dtype);
+      let logScaleSum = 0;
+      for (let j = 0; j < C; ++j) {
+        const s = globalScale(this.globalScale.data[j]);
+        logScaleSum += Math.log(s);
+        bias[j] = -this.globalOffset.data[j] / s;
+        for (let i = 0; i < C; ++i) Winv[i * C + j] = this.wPerm.data[i * C + j] / s;
+      }
+      const v = Tensor.empty([N, C], y.dtype);
+      native.gemm(false, false, N, C, C, y.data, C, Winv, C, 0, v.data, C, bias, false);
+      const h0 = packColumns(v, 0, this.C1, cond);
+      const h1 = linear(h0, this.w1, this.b1, true);
+      const a = linear(h1, this.w2, this.b2, false);
+      const x = Tensor.empty([N, C], y.dtype);
+      const logdet = Tensor.empty([N], y.dtype);
+      native.couplingInverse(N, C, v.data, a.data, this.clamp, logdetIn ? logdetIn.data : null, logScaleSum, x.data, logdet.data);
+      return [x, logdet];
+    });
+  }
+
+  /** A copy of this block in another float type (parameters detached). */
+  to(dtype: DType): CouplingBlock {
+    const cfg = { channels: this.C, condChannels: this.P, clamp: this.clamp, hidden: this.H };
+    return new CouplingBlock(cfg, {
+      wPerm: this.wPerm.clone(dtype),
+      globalScale: this.globalScale.clone(dtype),
+      globalOffset: this.globalOffset.clone(dtype),
+      w1: this.w1.clone(dtype),
+      b1: this.b1.clone(dtype),
+      w2: this.w2.clone(dtype),
+      b2: this.b2.clone(dtype),
+    });
+  }
+}

@@ -1,0 +1,41 @@
+// Argument checking at the N-API boundary: every pointer handed to a kernel
+// comes from a typed array whose type and length were checked here first.
+// Messages read "Expected X for Y but received Z", as in the TypeScript layer.
+#pragma once
+#include <napi.h>
+
+#include <cstdint>
+#include <string>
+
+namespace hgad::napi {
+
+std::string describe(const Napi::Value& v);
+
+[[noreturn]] inline void throwType(Napi::Env env, const std::string& what, const char* name,
+                                   const Napi::Value& got) {
+  throw Napi::TypeError::New(env, "Expected " + what + " for " + name + " but received " + describe(got));
+}
+
+[[noreturn]] inline void throwRange(Napi::Env env, const std::string& what, const char* name,
+                                    const std::string& got) {
+  throw Napi::RangeError::New(env, "Expected " + what + " for " + name + " but received " + got);
+}
+
+enum class DType { Float32, Float64, Int32, Other };
+
+DType dtypeOf(const Napi::Value& v);
+const char* dtypeName(DType d);
+
+int64_t getInt(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t min = 0);
+double getNumber(const Napi::CallbackInfo& info, size_t i, const char* name, bool finite = true);
+bool getBool(const Napi::CallbackInfo& info, size_t i, const char* name);
+
+// A float array argument of the call's dtype with at least `need` elements;
+// null/undefined is accepted (returns nullptr) only when `optional`.
+template <typename T>
+T* getArray(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t need, bool optional = false);
+
+// The float dtype of the call, taken from argument i (Float32Array or Float64Array).
+DType callDType(const Napi::CallbackInfo& info, size_t i, const char* name);
+
+}  // namespace hgad::napi

@@ -1,0 +1,270 @@
+// N-API wrappers of the op ABI. Each wrapper reads its arguments, checks every
+// length against the shapes it was given, then calls the kernel. The float
+// type of a call is taken from its first array argument; every other array
+// must have the same type.
+#include <napi.h>
+
+#include <cmath>
+#include <string>
+
+#include "args.h"
+#include "coupling.h"
+#include "elementwise.h"
+#include "gemm.h"
+
+namespace hgad::napi {
+namespace {
+
+template <typename F>
+Napi::Value withFloat(const Napi::CallbackInfo& info, size_t i, const char* name, F&& f) {
+  if (callDType(info, i, name) == DType::Float32) {
+    f(float{});
+  } else {
+    f(double{});
+  }
+  return info.Env().Undefined();
+}
+
+void checkLd(Napi::Env env, const char* name, int64_t ld, int64_t rowLength) {
+  if (ld < std::max<int64_t>(1, rowLength))
+    throwRange(env, "a leading dimension >= " + std::to_string(rowLength), name, std::to_string(ld));
+}
+
+// gemm(transA, transB, M, N, K, A, lda, B, ldb, beta, C, ldc, bias, relu)
+Napi::Value Gemm(const Napi::CallbackInfo& info) {
+  GemmShape s;
+  s.transA = getBool(info, 0, "transA");
+  s.transB = getBool(info, 1, "transB");
+  s.M = getInt(info, 2, "M");
+  s.N = getInt(info, 3, "N");
+  s.K = getInt(info, 4, "K");
+  s.lda = getInt(info, 6, "lda", 1);
+  s.ldb = getInt(info, 8, "ldb", 1);
+  s.ldc = getInt(info, 11, "ldc", 1);
+  double beta = getNumber(info, 9, "beta");
+  bool relu = getBool(info, 13, "relu");
+  Napi::Env env = info.Env();
+  const int64_t aRows = s.transA ? s.K : s.M, aCols = s.transA ? s.M : s.K;
+  const int64_t bRows = s.transB ? s.N : s.K, bCols = s.transB ? s.K : s.N;
+  checkLd(env, "lda", s.lda, aCols);
+  checkLd(env, "ldb", s.ldb, bCols);
+  checkLd(env, "ldc", s.ldc, s.N);
+  auto extent = [](int64_t rows, int64_t cols, int64_t ld) { return rows == 0 || cols == 0 ? 0 : (rows - 1) * ld + cols; };
+  return withFloat(info, 5, "A", [&](auto tag) {
+    using T = decltype(tag);
+    const T* A = getArray<T>(info, 5, "A", extent(aRows, aCols, s.lda));
+    const T* B = getArray<T>(info, 7, "B", extent(bRows, bCols, s.ldb));
+    T* C = getArray<T>(info, 10, "C", extent(s.M, s.N, s.ldc));
+    const T* bias = getArray<T>(info, 12, "bias", s.N, true);
+    gemm(s, A, B, static_cast<T>(beta), C, bias, relu);
+  });
+}
+
+// couplingForward(N, C, x, a, clamp, logdetIn, logdetConst, y, logdetOut)
+Napi::Value CouplingForward(const Napi::CallbackInfo& info) {
+  int64_t N = getInt(info, 0, "N"), C = getInt(info, 1, "C", 2);
+  double clamp = getNumber(info, 4, "clamp"), ldc = getNumber(info, 6, "logdetConst");
+  int64_t C2 = C / 2;
+  return withFloat(info, 2, "x", [&](auto tag) {
+    using T = decltype(tag);
+    const T* x = getArray<T>(info, 2, "x", N * C);
+    const T* a = getArray<T>(info, 3, "a", N * 2 * C2);
+    const T* ldIn = getArray<T>(info, 5, "logdetIn", N, true);
+    T* y = getArray<T>(info, 7, "y", N * C);
+    T* ldOut = getArray<T>(info, 8, "logdetOut", N);
+    couplingForward<T>(N, C, x, a, static_cast<T>(clamp), ldIn, static_cast<T>(ldc), y, ldOut);
+  });
+}
+
+// couplingInverse(N, C, y, a, clamp, logdetIn, logdetConst, x, logdetOut)
+Napi::Value CouplingInverse(const Napi::CallbackInfo& info) {
+  int64_t N = getInt(info, 0, "N"), C = getInt(info, 1, "C", 2);
+  double clamp = getNumber(info, 4, "clamp"), ldc = getNumber(info, 6, "logdetConst");
+  int64_t C2 = C / 2;
+  return withFloat(info, 2, "y", [&](auto tag) {
+    using T = decltype(tag);
+    const T* y = getArray<T>(info, 2, "y", N * C);
+    const T* a = getArray<T>(info, 3, "a", N * 2 * C2);
+    const T* ldIn = getArray<T>(info, 5, "logdetIn", N, true);
+    T* x = getArray<T>(info, 7, "x", N * C);
+    T* ldOut = getArray<T>(info, 8, "logdetOut", N);
+    couplingInverse<T>(N, C, y, a, static_cast<T>(clamp), ldIn, static_cast<T>(ldc), x, ldOut);
+  });
+}
+
+// couplingBackward(N, C, x, a, clamp, dy, dlogdet, dx, da)
+Napi::Value CouplingBackward(const Napi::CallbackInfo& info) {
+  int64_t N = getInt(info, 0, "N"), C = getInt(info, 1, "C", 2);
+  double clamp = getNumber(info, 4, "clamp");
+  int64_t C2 = C / 2;
+  return withFloat(info, 2, "x", [&](auto tag) {
+    using T = decltype(tag);
+    const T* x = getArray<T>(info, 2, "x", N * C);
+    const T* a = getArray<T>(info, 3, "a", N * 2 * C2);
+    const T* dy = getArray<T>(info, 5, "dy", N * C);
+    const T* dld = getArray<T>(info, 6, "dlogdet", N, true);
+    T* dx = getArray<T>(info, 7, "dx", N * C);
+    T* da = getArray<T>(info, 8, "da", N * 2 * C2);
+    couplingBackward<T>(N, C, x, a, static_cast<T>(clamp), dy, dld, dx, da);
+  });
+}
+
+int64_t lengthOf(const Napi::CallbackInfo& info, size_t i) {
+  return static_cast<int64_t>(info[i].As<Napi::TypedArray>().ElementLength());
+}
+
+// axpy(alpha, x, y): y += alpha * x
+Napi::Value Axpy(const Napi::CallbackInfo& info) {
+  double alpha = getNumber(info, 0, "alpha");
+  return withFloat(info, 1, "x", [&](auto tag) {
+    using T = decltype(tag);
+    int64_t n = lengthOf(info, 1);
+    const T* x = getArray<T>(info, 1, "x", n);
+    T* y = getArray<T>(info, 2, "y", n);
+    axpy<T>(n, static_cast<T>(alpha), x, y);
+  });
+}
+
+// add(a, b, out)
+Napi::Value Add(const Napi::CallbackInfo& info) {
+  return withFloat(info, 0, "a", [&](auto tag) {
+    using T = decltype(tag);
+    int64_t n = lengthOf(info, 0);
+    const T* a = getArray<T>(info, 0, "a", n);
+    const T* b = getArray<T>(info, 1, "b", n);
+    T* out = getArray<T>(info, 2, "out", n);
+    add<T>(n, a, b, out);
+  });
+}
+
+// scale(alpha, x, out)
+Napi::Value Scale(const Napi::CallbackInfo& info) {
+  double alpha = getNumber(info, 0, "alpha");
+  return withFloat(info, 1, "x", [&](auto tag) {
+    using T = decltype(tag);
+    int64_t n = lengthOf(info, 1);
+    const T* x = getArray<T>(info, 1, "x", n);
+    T* out = getArray<T>(info, 2, "out", n);
+    scale<T>(n, static_cast<T>(alpha), x, out);
+  });
+}
+
+// reluBackward(h, dh)
+Napi::Value ReluBackward(const Napi::CallbackInfo& info) {
+  return withFloat(info, 0, "h", [&](auto tag) {
+    using T = decltype(tag);
+    int64_t n = lengthOf(info, 0);
+    const T* h = getArray<T>(info, 0, "h", n);
+    T* dh = getArray<T>(info, 1, "dh", n);
+    reluBackward<T>(n, h, dh);
+  });
+}
+
+// columnSum(N, M, X, beta, v)
+Napi::Value ColumnSum(const Napi::CallbackInfo& info) {
+  int64_t N = getInt(info, 0, "N"), M = getInt(info, 1, "M");
+  double beta = getNumber(info, 3, "beta");
+  return withFloat(info, 2, "X", [&](auto tag) {
+    using T = decltype(tag);
+    const T* X = getArray<T>(info, 2, "X", N * M);
+    T* v = getArray<T>(info, 4, "v", M);
+    columnSum<T>(N, M, X, static_cast<T>(beta), v);
+  });
+}
+
+// Row kernels of the form f(N, M, X, out) with out of length N or N*M.
+template <bool FullOut>
+Napi::Value RowKernel(const Napi::CallbackInfo& info, void (*f32)(int64_t, int64_t, const float*, float*),
+                      void (*f64)(int64_t, int64_t, const double*, double*)) {
+  int64_t N = getInt(info, 0, "N"), M = getInt(info, 1, "M", FullOut ? 0 : 1);
+  return withFloat(info, 2, "X", [&](auto tag) {
+    using T = decltype(tag);
+    const T* X = getArray<T>(info, 2, "X", N * M);
+    T* out = getArray<T>(info, 3, "out", FullOut ? N * M : N);
+    if constexpr (std::is_same_v<T, float>) f32(N, M, X, out); else f64(N, M, X, out);
+  });
+}
+
+Napi::Value RowSum(const Napi::CallbackInfo& info) {
+  return RowKernel<false>(info, rowSum<float>, rowSum<double>);
+}
+Napi::Value LogSumExpRows(const Napi::CallbackInfo& info) {
+  return RowKernel<false>(info, logSumExpRows<float>, logSumExpRows<double>);
+}
+Napi::Value LogSoftmaxRows(const Napi::CallbackInfo& info) {
+  return RowKernel<true>(info, logSoftmaxRows<float>, logSoftmaxRows<double>);
+}
+
+// logSoftmaxRowsBackward(N, M, Y, dY, dX)
+Napi::Value LogSoftmaxRowsBackward(const Napi::CallbackInfo& info) {
+  int64_t N = getInt(info, 0, "N"), M = getInt(info, 1, "M", 1);
+  return withFloat(info, 2, "Y", [&](auto tag) {
+    using T = decltype(tag);
+    const T* Y = getArray<T>(info, 2, "Y", N * M);
+    const T* dY = getArray<T>(info, 3, "dY", N * M);
+    T* dX = getArray<T>(info, 4, "dX", N * M);
+    logSoftmaxRowsBackward<T>(N, M, Y, dY, dX);
+  });
+}
+
+// packColumns(N, X, ldx, c0, W0, Z, P, out)
+Napi::Value PackColumns(const Napi::CallbackInfo& info) {
+  int64_t N = getInt(info, 0, "N"), ldx = getInt(info, 2, "ldx", 1), c0 = getInt(info, 3, "c0"),
+          W0 = getInt(info, 4, "W0"), P = getInt(info, 6, "P");
+  if (c0 + W0 > ldx) throwRange(info.Env(), "c0 + W0 <= ldx", "columns", std::to_string(c0 + W0));
+  return withFloat(info, 1, "X", [&](auto tag) {
+    using T = decltype(tag);
+    const T* X = getArray<T>(info, 1, "X", N * ldx);
+    const T* Z = getArray<T>(info, 5, "Z", N * P, P == 0);
+    T* out = getArray<T>(info, 7, "out", N * (W0 + P));
+    packColumns<T>(N, X, ldx, c0, W0, Z, P, out);
+  });
+}
+
+// unpackColumnsBackward(N, dOut, W0, P, dX, ldx, c0, dZ)
+Napi::Value UnpackColumnsBackward(const Napi::CallbackInfo& info) {
+  int64_t N = getInt(info, 0, "N"), W0 = getInt(info, 2, "W0"), P = getInt(info, 3, "P"),
+          ldx = getInt(info, 5, "ldx", 1), c0 = getInt(info, 6, "c0");
+  if (c0 + W0 > ldx) throwRange(info.Env(), "c0 + W0 <= ldx", "columns", std::to_string(c0 + W0));
+  return withFloat(info, 1, "dOut", [&](auto tag) {
+    using T = decltype(tag);
+    const T* dOut = getArray<T>(info, 1, "dOut", N * (W0 + P));
+    T* dX = getArray<T>(info, 4, "dX", N * ldx);
+    T* dZ = getArray<T>(info, 7, "dZ", N * P, true);
+    unpackColumnsBackward<T>(N, dOut, W0, P, dX, ldx, c0, dZ);
+  });
+}
+
+// firstNonFinite(x) -> index or -1
+Napi::Value FirstNonFinite(const Napi::CallbackInfo& info) {
+  int64_t idx = -1;
+  withFloat(info, 0, "x", [&](auto tag) {
+    using T = decltype(tag);
+    int64_t n = lengthOf(info, 0);
+    idx = firstNonFinite<T>(n, getArray<T>(info, 0, "x", n));
+  });
+  return Napi::Number::New(info.Env(), static_cast<double>(idx));
+}
+
+}  // namespace
+
+void registerOps(Napi::Env env, Napi::Object exports) {
+  exports["gemm"] = Napi::Function::New(env, Gemm, "gemm");
+  exports["couplingForward"] = Napi::Function::New(env, CouplingForward, "couplingForward");
+  exports["couplingInverse"] = Napi::Function::New(env, CouplingInverse, "couplingInverse");
+  exports["couplingBackward"] = Napi::Function::New(env, CouplingBackward, "couplingBackward");
+  exports["axpy"] = Napi::Function::New(env, Axpy, "axpy");
+  exports["add"] = Napi::Function::New(env, Add, "add");
+  exports["scale"] = Napi::Function::New(env, Scale, "scale");
+  exports["reluBackward"] = Napi::Function::New(env, ReluBackward, "reluBackward");
+  exports["columnSum"] = Napi::Function::New(env, ColumnSum, "columnSum");
+  exports["rowSum"] = Napi::Function::New(env, RowSum, "rowSum");
+  exports["logSumExpRows"] = Napi::Function::New(env, LogSumExpRows, "logSumExpRows");
+  exports["logSoftmaxRows"] = Napi::Function::New(env, LogSoftmaxRows, "logSoftmaxRows");
+  exports["logSoftmaxRowsBackward"] = Napi::Function::New(env, LogSoftmaxRowsBackward, "logSoftmaxRowsBackward");
+  exports["packColumns"] = Napi::Function::New(env, PackColumns, "packColumns");
+  exports["unpackColumnsBackward"] = Napi::Function::New(env, UnpackColumnsBackward, "unpackColumnsBackward");
+  exports["firstNonFinite"] = Napi::Function::New(env, FirstNonFinite, "firstNonFinite");
+}
+
+}  // namespace hgad::napi
