@@ -10,6 +10,7 @@
         "native/cpu/gemm.cc",
         "native/cpu/coupling.cc",
         "native/cpu/elementwise.cc",
+        "native/cpu/mixture_head.cc",
         "native/cpu/device_none.cc"
       ],
       "include_dirs": [

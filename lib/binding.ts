@@ -51,6 +51,14 @@ export interface NativeAddon {
   unpackColumnsBackward(N: number, dOut: FloatArray, W0: number, P: number, dX: FloatArray, ldx: number,
     c0: number, dZ: FloatArray | null): void;
   firstNonFinite(x: FloatArray): number;
+  mixtureHeadForward(N: number, C: number, K: number, M: number, z: FloatArray, logdet: FloatArray,
+    labels: Int32Array | null, Y: FloatArray | null, centres: FloatArray, logPriorInter: FloatArray,
+    logPriorIntra: FloatArray, Lg: FloatArray | null, Le: FloatArray | null, Lmi: FloatArray | null,
+    Lgi: FloatArray | null, logp: FloatArray | null): void;
+  mixtureHeadBackward(N: number, C: number, K: number, M: number, z: FloatArray, logdet: FloatArray,
+    labels: Int32Array | null, Y: FloatArray | null, centres: FloatArray, logPriorInter: FloatArray,
+    logPriorIntra: FloatArray, wg: number, we: number, wmi: number, wgi: number, wz: number,
+    dz: FloatArray, dlogdet: FloatArray, dcent: FloatArray, dlpi: FloatArray, dlpa: FloatArray): void;
 }
 
 function load(): NativeAddon {

@@ -12,28 +12,39 @@
 // load in the k loop is sequential and aligned. Panels are zero-padded to
 // MR / NR, so ragged edges cost only masked stores.
 //
-// Block sizes (Zen 4/5 class: 32-48 KB L1d, 1 MB L2 per core, shared L3):
-//  * AVX-512 tile 12x32: 24 zmm accumulators + 2 B vectors + broadcast A
-//    operands folded into the FMAs, enough independent FMAs to hide the
-//    4-cycle latency on two FMA pipes; B micro-panel KC*32*4 = 32 KB at KC=256.
+// Block sizes, chosen for this Zen 5 class part (48 KB L1d, 1 MB L2 per core,
+// shared L3) by measuring the flow's layer shapes:
+//  * AVX-512 tile 12x32: 24 zmm accumulators + 2 B vectors + 1 broadcast
+//    register. 24 independent FMA chains cover the 4-cycle latency on two
+//    512-bit FMA pipes (~92% of peak in cache); 14x32, 8x48 and 6x64 were no
+//    faster, and 32 columns waste less on ragged N (200, 356) than 48 or 64.
 //  * AVX2 tile 6x16: the classic 12-accumulator Haswell shape (16 ymm regs).
-//  * KC = 256 so the B micro-panel fits L1 next to the streaming A panel;
-//    K is split into equal blocks (K=356 -> 2 x 178) rather than 256 + 100.
-//  * MC keeps the packed A block (MC*KC*4 <= ~200 KB) well inside L2 so
-//    that it survives the sweep over the whole NC range.
-//  * NC covers the whole N of the target shapes (<= 4096), so B is packed
-//    once per K block and the shared L3 holds it.
+//  * KC = 512 (AVX-512): every K block re-reads and re-writes C, and with
+//    threads each block is one task round (a wake-up and a join), so deep
+//    blocks pay off more than keeping the 64 KB B micro-panel in L1 (it
+//    streams from L2 at a fraction of L2 bandwidth); KC = 256 measured 10-15%
+//    slower on the K = 712 and K = 16384 shapes. K is split into equal
+//    blocks (712 -> 2 x 356), never into a full block plus a thin remainder.
+//  * MC = 144: the packed A block (MC*KC*4 = 288 KB) stays in L2 while it is
+//    swept over all of NC; larger MC also leaves too few blocks to balance
+//    two threads when M is small (weight gradients: M = 200, 712).
+//  * NC = 4096 covers the whole N of the target shapes, so B is packed once
+//    per K block and the shared L3 holds it.
 // The epilogue is fused into the microkernel store: beta applies on the first
 // K block only (later blocks accumulate into C), bias and relu on the last.
-// Threads: B panels are packed in parallel, then (MC block x N range) tasks
-// are scheduled dynamically; each thread packs A into its own thread_local
-// 64-byte aligned scratch. Small problems run directly without packing.
+// Threads: each K block is one parallelTasks round over (MC block x N range)
+// tasks. B panels are shared and packed by whichever task claims them first
+// (an atomic per panel), so there is no separate packing phase and barrier;
+// each thread packs its A block into its own thread_local 64-byte aligned
+// scratch. Small problems run directly without packing.
 #include "gemm.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 
 #include "threadpool.h"
 
@@ -144,7 +155,10 @@ __attribute__((target("avx512f"))) void kernelAvx512(int64_t kc, const float* a,
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
 #pragma GCC unroll 16
-  for (int r = 0; r < MR; ++r) _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
+  for (int r = 0; r < MR; ++r) {
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + 16 * NV - 1), _MM_HINT_T0);
+  }
   for (int64_t k = 0; k < kc; ++k) {
     __m512 bv[NV];
 #pragma GCC unroll 4
@@ -192,8 +206,8 @@ const Kernel& selectKernel() {
       return Kernel{"avx512",
                     kAvx512MR,
                     kAvx512NR,
-                    192,
-                    256,
+                    144,
+                    512,
                     4096,
                     kernelAvx512<kAvx512MR, 2, kAvx512NR>,
                     kernelAvx512<kAvx512MR, 1, kAvx512NR>};
@@ -232,6 +246,14 @@ Scratch& packAScratch() {
 Scratch& packBScratch() {
   thread_local Scratch s;
   return s;
+}
+
+enum PanelState : int { kUnpacked, kPacking, kReady };
+
+inline void cpuRelax() {
+#ifdef HGAD_GEMM_X86
+  _mm_pause();
+#endif
 }
 
 inline int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -349,18 +371,23 @@ void gemmPacked(const GemmShape& s, const float* A, const float* B, float beta, 
   const int64_t kcMax = ceilDiv(K, nKBlocks);
   const int64_t nNBlocks = ceilDiv(N, kern.nc);
   const int64_t ncMax = ceilDiv(ceilDiv(N, nNBlocks), NR) * NR;
-  const int64_t nMBlocks = ceilDiv(M, kern.mc);
+  const int threads = threadCount();
+  // With few M blocks, a count that is not a multiple of the thread count
+  // leaves a thread idle for a whole block (712 rows: 5 blocks -> 3 + 2).
+  int64_t nMBlocks = ceilDiv(M, kern.mc);
+  if (nMBlocks < 8 * threads) nMBlocks = ceilDiv(nMBlocks, threads) * threads;
   const int64_t mcMax = ceilDiv(ceilDiv(M, nMBlocks), MR) * MR;
+  nMBlocks = ceilDiv(M, mcMax);
 
   float* packedB = packBScratch().get(static_cast<size_t>(kcMax * ncMax));
-  const int threads = threadCount();
+  std::unique_ptr<std::atomic<int>[]> panelState(new std::atomic<int>[ncMax / NR]);
 
   for (int64_t jc = 0; jc < N; jc += ncMax) {
     const int64_t nc = std::min(ncMax, N - jc);
     const int64_t nPanels = ceilDiv(nc, NR);
     // Split the N range too when there are too few M blocks to keep every
     // thread busy (the weight-gradient shapes have small M).
-    const int64_t nJ = std::min(nPanels, std::max<int64_t>(1, ceilDiv(3 * threads, nMBlocks)));
+    const int64_t nJ = std::min(nPanels, std::max<int64_t>(1, ceilDiv(2 * threads, nMBlocks)));
 
     for (int64_t pc = 0; pc < K; pc += kcMax) {
       const int64_t kc = std::min(kcMax, K - pc);
@@ -370,22 +397,25 @@ void gemmPacked(const GemmShape& s, const float* A, const float* B, float beta, 
       const bool blockRelu = last && relu;
       const bool parallel = threads > 1 && M * nc * kc >= kSerialMacs;
 
-      auto packB = [&](int64_t p0, int64_t p1) {
-        for (int64_t p = p0; p < p1; ++p) {
-          const int64_t j0 = jc + p * NR;
-          packBPanel(s, B, j0, static_cast<int>(std::min<int64_t>(NR, jc + nc - j0)), pc, kc, NR,
-                     packedB + p * NR * kc);
-        }
-      };
-      if (parallel)
-        parallelFor(nPanels, 2, packB);
-      else
-        packB(0, nPanels);
+      for (int64_t p = 0; p < nPanels; ++p) panelState[p].store(kUnpacked, std::memory_order_relaxed);
 
       auto task = [&](int64_t t) {
         const int64_t ib = t / nJ, jb = t % nJ;
         const int64_t i0 = ib * mcMax;
         if (i0 >= M) return;
+        const int64_t p0 = nPanels * jb / nJ, p1 = nPanels * (jb + 1) / nJ;
+        // B panels are packed by whichever task claims them first, so packing
+        // needs no separate parallel phase and barrier per K block, and
+        // concurrent tasks share the packing panel by panel.
+        for (int64_t p = p0; p < p1; ++p) {
+          int expected = kUnpacked;
+          if (!panelState[p].compare_exchange_strong(expected, kPacking, std::memory_order_relaxed))
+            continue;
+          const int64_t j0 = jc + p * NR;
+          packBPanel(s, B, j0, static_cast<int>(std::min<int64_t>(NR, jc + nc - j0)), pc, kc, NR,
+                     packedB + p * NR * kc);
+          panelState[p].store(kReady, std::memory_order_release);
+        }
         const int64_t mc = std::min(mcMax, M - i0);
         const int64_t mPanels = ceilDiv(mc, MR);
         float* packedA = packAScratch().get(static_cast<size_t>(mcMax * kcMax));
@@ -394,8 +424,8 @@ void gemmPacked(const GemmShape& s, const float* A, const float* B, float beta, 
           packAPanel(s, A, r0, static_cast<int>(std::min<int64_t>(MR, M - r0)), pc, kc, MR,
                      packedA + q * MR * kc);
         }
-        const int64_t p0 = nPanels * jb / nJ, p1 = nPanels * (jb + 1) / nJ;
         for (int64_t p = p0; p < p1; ++p) {
+          while (panelState[p].load(std::memory_order_acquire) != kReady) cpuRelax();
           const int64_t j0 = jc + p * NR;
           const int nr = static_cast<int>(std::min<int64_t>(NR, jc + nc - j0));
           const MicroKernel mk = (kern.half && 2 * nr <= NR) ? kern.half : kern.full;

@@ -4,12 +4,81 @@ import { Adam, AdamGroup } from '../../lib/optim/adam';
 import { scheduleTable } from '../../lib/optim/schedule';
 import { anomalyMaps } from '../../lib/metrics/anomaly_map';
 import { auroc } from '../../lib/metrics/auroc';
+import { backward } from '../../lib/autograd/tape';
+import { GaussianMixture, smoothedOneHot } from '../../lib/nn/mixture';
+import { flowFromGolden, tensorOf } from './golden_flow';
+import { DType } from '../../lib/tensor';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function mixtureFromGolden(g: any, dtype: DType): GaussianMixture {
+  const c = g.config;
+  return new GaussianMixture(
+    { channels: c.dim, classes: c.n_classes, intraCentres: c.n_intra_centers },
+    tensorOf(g.params.mu, dtype),
+    tensorOf(g.params.mu_delta, dtype),
+    tensorOf(g.params.phi_inter, dtype),
+    tensorOf(g.params.phi_intra, dtype),
+  );
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function checkStage(t: ExecutionContext, g: any, name: string, check: CheckFn, stage: 1 | 2): void {
+  const ref = g.outputs[`stage${stage}`];
+  const dtype: DType = process.env.HGAD_GOLDEN_DTYPE === 'float64' ? 'float64' : 'float32';
+  const flow = flowFromGolden(g, dtype);
+  const mixture = mixtureFromGolden(g, dtype);
+  const x = tensorOf(g.inputs.x, dtype);
+  x.requiresGrad = true;
+  const cond = g.config.cond_dim > 0 ? tensorOf(g.inputs.cond, dtype) : null;
+  const labels = Int32Array.from(g.inputs.y.data);
+  const Y = smoothedOneHot(labels, g.config.n_classes, g.config.label_smoothing, dtype);
+  check(t, `${name} smoothed one-hot`, Y, g.inputs.y_onehot.data);
+  const { z, logdet } = flow.forward(x, cond);
+  const { loss, terms } = mixture.loss(z, logdet, labels, Y, stage, { lambda1: g.config.lambda1, lambda2: g.config.lambda2 });
+  const p = `${name} stage${stage}`;
+  for (const [key, value] of Object.entries(ref.losses)) {
+    check(t, `${p} ${key}`, [terms[key as keyof typeof terms] as number], [value as number]);
+  }
+  check(t, `${p} loss`, loss.data, [ref.loss]);
+  backward(loss);
+  check(t, `${p} grad x`, x.grad!, ref.grads.x.data);
+  flow.blocks.forEach((block, i) => {
+    const gb = ref.grads.flow[i];
+    check(t, `${p} grad block ${i} global_scale`, block.globalScale.grad!, gb.global_scale.data);
+    check(t, `${p} grad block ${i} global_offset`, block.globalOffset.grad!, gb.global_offset.data);
+    check(t, `${p} grad block ${i} w1`, block.w1.grad!, gb.w1.data);
+    check(t, `${p} grad block ${i} b1`, block.b1.grad!, gb.b1.data);
+    check(t, `${p} grad block ${i} w2`, block.w2.grad!, gb.w2.data);
+    check(t, `${p} grad block ${i} b2`, block.b2.grad!, gb.b2.data);
+  });
+  check(t, `${p} grad mu`, mixture.mu.grad!, ref.grads.mu.data);
+  check(t, `${p} grad phi_inter`, mixture.phiInter.grad!, ref.grads.phi_inter.data);
+  if (stage === 2) {
+    check(t, `${p} grad mu_delta`, mixture.muDelta.grad!, ref.grads.mu_delta.data);
+    check(t, `${p} grad phi_intra`, mixture.phiIntra.grad!, ref.grads.phi_intra.data);
+  } else {
+    t.is(mixture.muDelta.grad, null, `${p}: stage 1 must not touch mu_delta`);
+    t.is(mixture.phiIntra.grad, null, `${p}: stage 1 must not touch phi_intra`);
+  }
+}
 
 export type CheckFn = (t: ExecutionContext, label: string, actual: ArrayLike<number>, ref: ArrayLike<number>, atol?: number, rtol?: number) => void;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type GoldenChecker = (t: ExecutionContext, golden: any, name: string, check: CheckFn) => void;
 
 export const checkers: Record<string, GoldenChecker> = {
+  stage1: (t, g, name, check) => checkStage(t, g, name, check, 1),
+  stage2: (t, g, name, check) => checkStage(t, g, name, check, 2),
+  score: (t, g, name, check) => {
+    const flow = flowFromGolden(g, 'float32');
+    const mixture = mixtureFromGolden(g, 'float32');
+    const cond = g.config.cond_dim > 0 ? tensorOf(g.inputs.cond, 'float32') : null;
+    const { z, logdet } = flow.forward(tensorOf(g.inputs.x, 'float32'), cond);
+    const classes = new Int32Array(z.shape[0]).fill(g.outputs.score.class_id);
+    const s = mixture.score(z, logdet, classes);
+    check(t, `${name} score logp`, s.logp, g.outputs.score.logp.data);
+    check(t, `${name} score neg_entropy`, s.negEntropy, g.outputs.score.neg_entropy.data);
+  },
   adam: (t, g, name, check) => {
     const ref = g.adam;
     const groups: AdamGroup[] = Object.keys(ref.groups).map((group) => ({
