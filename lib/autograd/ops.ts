@@ -223,3 +223,25 @@ export function mulConst(a: Tensor, b: FloatArray): Tensor {
   });
   return out;
 }
+
+/** Standard-normal negative log-likelihood per dimension, without the constant: mean_n(0.5|z_n|^2 - logdet_n) / C.  z: (N, C)  logdet: (N) -> (1) */
+export function gaussianNll(z: Tensor, logdet: Tensor): Tensor {
+  const [N, C] = z.shape;
+  const out = output([1], z);
+  let acc = 0;
+  for (let i = 0; i < z.size; ++i) acc += 0.5 * z.data[i] * z.data[i];
+  for (let n = 0; n < N; ++n) acc -= logdet.data[n];
+  out.data[0] = acc / (N * C);
+  record({
+    name: 'gaussianNll',
+    inputs: [z, logdet],
+    outputs: [out],
+    backward: ([d]) => {
+      const s = d![0] / (N * C);
+      const dz = allocFloat(z.size, z.dtype);
+      native.scale(s, z.data, dz);
+      return [dz, allocFloat(N, z.dtype, -s)];
+    },
+  });
+  return out;
+}

@@ -4,6 +4,9 @@
 #include <napi.h>
 
 #include <cstdlib>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <algorithm>
 #include <cstring>
 #include <string>
@@ -50,7 +53,17 @@ Napi::Value Alloc(const Napi::CallbackInfo& info) {
       std::fill_n(static_cast<int32_t*>(data), length, static_cast<int32_t>(fill));
     }
   }
-  auto buffer = Napi::ArrayBuffer::New(env, data, bytes, [](Napi::Env, void* p) { std::free(p); });
+  // Tell V8 how much memory the buffer holds, so that garbage collection (which
+  // frees these buffers) keeps pace with allocation.
+  Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(padded));
+  auto buffer = Napi::ArrayBuffer::New(
+      env, data, bytes,
+      [](Napi::Env finalizeEnv, void* p, size_t* size) {
+        std::free(p);
+        Napi::MemoryManagement::AdjustExternalMemory(finalizeEnv, -static_cast<int64_t>(*size));
+        delete size;
+      },
+      new size_t(padded));
   if (dtype == "float32") return Napi::Float32Array::New(env, length, buffer, 0);
   if (dtype == "float64") return Napi::Float64Array::New(env, length, buffer, 0);
   return Napi::Int32Array::New(env, length, buffer, 0);
@@ -102,6 +115,13 @@ Napi::Value CudaDevices(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   using namespace hgad::napi;
+#if defined(__GLIBC__)
+  // Keep tensor-sized blocks in the heap rather than in fresh mmaps: a training
+  // step allocates and frees many of them, and each new mapping costs page
+  // faults on first touch.
+  mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  mallopt(M_TRIM_THRESHOLD, 512 << 20);
+#endif
   exports["alloc"] = Napi::Function::New(env, Alloc, "alloc");
   exports["threadCount"] = Napi::Function::New(env, ThreadCount, "threadCount");
   exports["setThreadCount"] = Napi::Function::New(env, SetThreadCount, "setThreadCount");

@@ -1,0 +1,240 @@
+// hgad vs PyTorch on the same model, side by side in one invocation.
+//
+//   node dist/bench/compare.js [--json FILE] [--quick] [--runs R] [--warmup W]
+//        [--only s1,s2] [--python PATH] [--no-check] [--torch-without-openblas-env]
+//
+// bench/torch_compare.py implements the reference model (FrEIA AllInOneBlock +
+// HGAD mixture head and losses, Adam with the reference's groups) in PyTorch and
+// runs as a server on a pipe; this driver interleaves single timed runs
+// (hgad, torch, torch, hgad, hgad, torch, ...: the order alternates each round)
+// so both see the same machine state, and reports medians and the ratio
+// hgad/torch in vectors/s (> 1: hgad is faster). torch uses as many threads as
+// hgad (torch.set_num_threads).
+import { ChildProcessWithoutNullStreams, spawn, spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import * as readline from 'readline';
+import { native } from '../lib/binding';
+import { collectGarbage, fmt, formatTable, hrSeconds, machineContext, median, MODEL_SIZES, modelScenario, Scenario } from './run';
+
+const SCENARIOS = ['flow_forward_paper', 'score_paper', 'train_step_paper'] as const;
+const SCRIPT = path.join(__dirname, '..', '..', 'bench', 'torch_compare.py');
+
+interface Args {
+  json: string | null;
+  quick: boolean;
+  runs: number | null;
+  warmup: number | null;
+  only: string[] | null;
+  python: string | null;
+  check: boolean;
+  noEnvVariant: boolean;
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { json: null, quick: false, runs: null, warmup: null, only: null, python: null, check: true, noEnvVariant: false };
+  for (let i = 0; i < argv.length; ++i) {
+    const k = argv[i];
+    const val = () => {
+      if (i + 1 >= argv.length) throw new Error(`${k} needs a value`);
+      return argv[++i];
+    };
+    if (k === '--json') a.json = val();
+    else if (k === '--quick') a.quick = true;
+    else if (k === '--runs') a.runs = parseInt(val(), 10);
+    else if (k === '--warmup') a.warmup = parseInt(val(), 10);
+    else if (k === '--only') a.only = val().split(',').filter(Boolean);
+    else if (k === '--python') a.python = val();
+    else if (k === '--no-check') a.check = false;
+    else if (k === '--torch-without-openblas-env') a.noEnvVariant = true;
+    else if (k === '--device') {
+      if (val() !== 'cpu') throw new Error('compare runs on the CPU only');
+    } else if (k === '--help' || k === '-h') {
+      console.log('usage: node dist/bench/compare.js [--json FILE] [--quick] [--runs R] [--warmup W] [--only s1,s2] [--python PATH] [--no-check] [--torch-without-openblas-env]');
+      process.exit(0);
+    } else throw new Error(`unknown argument ${k}`);
+  }
+  return a;
+}
+
+/** The first interpreter that imports torch, and what the others said. */
+function findPython(explicit: string | null): { python: string | null; tried: string[] } {
+  const candidates = explicit ? [explicit] : ['python3', '/usr/bin/python3'];
+  const tried: string[] = [];
+  for (const c of candidates) {
+    const r = spawnSync(c, ['-c', 'import torch, sys; print(torch.__version__)'], { encoding: 'utf8', timeout: 60000 });
+    if (r.status === 0) return { python: c, tried };
+    const why = r.error ? r.error.message : (r.stderr || '').trim().split('\n').pop() || `exit ${r.status}`;
+    tried.push(`${c} (${why})`);
+  }
+  return { python: null, tried };
+}
+
+/** A torch_compare.py --serve process: one JSON request per line, one JSON answer per line. */
+class TorchServer {
+  private proc: ChildProcessWithoutNullStreams;
+  private lines: AsyncIterableIterator<string>;
+  private stderr = '';
+
+  constructor(python: string, threads: number, env: NodeJS.ProcessEnv, readonly label: string) {
+    this.proc = spawn(python, ['-u', SCRIPT, '--serve', '--threads', String(threads)], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    this.proc.stderr.on('data', (d) => {
+      this.stderr += d.toString();
+    });
+    this.lines = readline.createInterface({ input: this.proc.stdout })[Symbol.asyncIterator]();
+  }
+
+  async request(req: Record<string, unknown>): Promise<any> {
+    this.proc.stdin.write(JSON.stringify(req) + '\n');
+    const next = await this.lines.next();
+    if (next.done) throw new Error(`${this.label}: the torch server exited. ${this.stderr.trim()}`);
+    const resp = JSON.parse(next.value);
+    if (resp.error) throw new Error(`${this.label}: ${resp.error}`);
+    return resp;
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.request({ op: 'quit' });
+    } catch {
+      // already gone
+    }
+    this.proc.stdin.end();
+  }
+}
+
+interface Side {
+  median_s: number;
+  min_s: number;
+  max_s: number;
+  vectors_per_s: number;
+  gflops: number | null;
+  runs: number;
+  times_s: number[];
+}
+
+function side(s: Scenario, times: number[]): Side {
+  const med = median(times);
+  return {
+    median_s: med,
+    min_s: Math.min(...times),
+    max_s: Math.max(...times),
+    vectors_per_s: s.n / med,
+    gflops: s.flops === null ? null : s.flops / med / 1e9,
+    runs: times.length,
+    times_s: times,
+  };
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const { python, tried } = findPython(args.python);
+  if (!python) {
+    console.log(`PyTorch not available (tried: ${tried.join('; ')}) — skipping the comparison`);
+    process.exit(0);
+  }
+  const threads = native.threadCount();
+  const quick = args.quick;
+  const warmup = args.warmup ?? 1;
+  const runs = args.runs ?? (quick ? 3 : 5);
+  const scenarios = SCENARIOS.filter((s) => !args.only || args.only.includes(s));
+  const ctx = machineContext();
+
+  console.log(`hgad vs PyTorch${quick ? ' (QUICK mode: reduced sizes and repetitions, for smoke tests only — not representative)' : ''}`);
+  console.log(`hgad: threads ${ctx.threads}, gemm kernel ${ctx.gemm_kernel}; CPU: ${ctx.cpu} (${ctx.cores} logical cores); node ${ctx.node}`);
+  if (args.check) {
+    const r = spawnSync(python, [SCRIPT, '--check', '--threads', String(threads)], { encoding: 'utf8', timeout: 300000 });
+    const out = (r.stdout || '').trim();
+    console.log(`torch model vs the reference golden vectors (float64): ${out.split('\n').pop()}`);
+    if (r.status !== 0) {
+      console.log(out + '\n' + (r.stderr || ''));
+      throw new Error('the PyTorch model does not reproduce the reference golden vectors; refusing to compare');
+    }
+  }
+
+  const openblasEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('OPENBLAS')));
+  const servers: TorchServer[] = [new TorchServer(python, threads, process.env, 'torch')];
+  if (args.noEnvVariant) {
+    const env = { ...process.env };
+    for (const k of Object.keys(env)) if (k.startsWith('OPENBLAS')) delete env[k];
+    servers.push(new TorchServer(python, threads, env, 'torch (OPENBLAS_* unset)'));
+  }
+  const infos = [];
+  for (const s of servers) infos.push(await s.request({ op: 'info' }));
+  const ti = infos[0];
+  console.log(`torch: ${ti.torch} (${ti.python}), BLAS ${ti.blas}, torch.set_num_threads(${threads}) -> ${ti.threads} intra-op threads (= hgad's), interop ${ti.interop_threads}`);
+  const envLine = Object.keys(openblasEnv).length ? Object.entries(openblasEnv).map(([k, v]) => `${k}=${v}`).join(' ') : '(none set)';
+  console.log(`OpenBLAS environment (left as is for the main comparison): ${envLine}`);
+  if (args.noEnvVariant) console.log('extra column: a second torch process with every OPENBLAS_* variable removed');
+  console.log(`warm-up ${warmup}, median of ${runs} interleaved runs; float32; ratio = hgad vectors/s / torch vectors/s (> 1: hgad faster)\n`);
+
+  const records: Record<string, unknown>[] = [];
+  const sizes = quick ? MODEL_SIZES.quick : MODEL_SIZES.full;
+  for (const name of scenarios) {
+    const n = sizes[name];
+    const hg = modelScenario(name, quick);
+    for (const s of servers) await s.request({ op: 'setup', scenario: name, n, seed: 0 });
+    for (let i = 0; i < warmup; ++i) {
+      hg.run();
+      for (const s of servers) await s.request({ op: 'run' });
+    }
+    const hTimes: number[] = [];
+    const tTimes: number[][] = servers.map(() => []);
+    for (let r = 0; r < runs; ++r) {
+      const hgadFirst = r % 2 === 0;
+      const runHgad = () => {
+        collectGarbage();
+        hTimes.push(hrSeconds(() => hg.run()));
+      };
+      if (hgadFirst) runHgad();
+      for (let i = 0; i < servers.length; ++i) tTimes[i].push((await servers[i].request({ op: 'run' })).t);
+      if (!hgadFirst) runHgad();
+    }
+    const h = side(hg, hTimes);
+    const t = tTimes.map((ts) => side(hg, ts));
+    const rec: Record<string, unknown> = {
+      scenario: name,
+      device: 'cpu',
+      shapes: hg.shapes,
+      n,
+      threads,
+      hgad: h,
+      torch: t[0],
+      ratio_hgad_over_torch: h.vectors_per_s / t[0].vectors_per_s,
+    };
+    if (t.length > 1) {
+      rec.torch_without_openblas_env = t[1];
+      rec.ratio_hgad_over_torch_without_openblas_env = h.vectors_per_s / t[1].vectors_per_s;
+    }
+    if (quick) rec.quick = true;
+    records.push(rec);
+    console.log(`${name}: hgad ${fmt(h.median_s)} s, ${servers.map((s, i) => `${s.label} ${fmt(t[i].median_s)} s`).join(', ')}`);
+    collectGarbage();
+  }
+  for (const s of servers) await s.close();
+
+  const header = ['scenario', 'N', 'hgad median_s', 'torch median_s', 'hgad vec/s', 'torch vec/s', 'hgad GFLOP/s', 'torch GFLOP/s', 'hgad/torch'];
+  if (args.noEnvVariant) header.push('torch(no OPENBLAS env) median_s', 'hgad/torch(no env)');
+  const rows = records.map((r) => {
+    const h = r.hgad as Side;
+    const t = r.torch as Side;
+    const row = [String(r.scenario), String(r.n), fmt(h.median_s), fmt(t.median_s), fmt(h.vectors_per_s), fmt(t.vectors_per_s),
+      fmt(h.gflops, 3), fmt(t.gflops, 3), `${(r.ratio_hgad_over_torch as number).toFixed(2)}x`];
+    if (args.noEnvVariant) {
+      row.push(fmt((r.torch_without_openblas_env as Side).median_s), `${(r.ratio_hgad_over_torch_without_openblas_env as number).toFixed(2)}x`);
+    }
+    return row;
+  });
+  console.log('\n' + formatTable(header, rows));
+  if (quick) console.log('(QUICK mode: reduced sizes and repetitions)');
+  if (args.json) {
+    const out = { context: { ...ctx, torch: infos[0], torch_without_openblas_env: infos[1] ?? null, openblas_env: openblasEnv, warmup, runs }, records };
+    fs.writeFileSync(args.json, JSON.stringify(out, null, 2) + '\n');
+    console.log(`wrote ${records.length} records to ${args.json}`);
+  }
+}
+
+main().catch((e) => {
+  console.error((e as Error).message);
+  process.exit(1);
+});

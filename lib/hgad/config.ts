@@ -1,0 +1,124 @@
+// Model and training configuration of HGAD, with the reference's defaults and
+// the validation every public entry point runs first.
+import { expectedRange, expectedType, isPositiveInteger } from '../errors';
+
+export interface LevelConfig {
+  /** C: feature dimension of this level. */
+  channels: number;
+  /** P: dimension of the condition (e.g. a positional encoding); 0 = unconditional. */
+  condChannels: number;
+}
+
+export interface ModelConfig {
+  levels: LevelConfig[];
+  /** K names, one per class id 0..K-1. */
+  classNames: string[];
+  /** Coupling blocks per flow (the reference: 12 for its paper results; 8 in the FMNIST protocol). */
+  couplings: number;
+  /** Soft clamp of the coupling log-scales (reference 1.9). */
+  clamp: number;
+  /** M: intra-class centres per class, the main centre included (reference 10). */
+  intraCentres: number;
+  /** Subnet hidden width; default 2*(ceil(C/2) + P). */
+  hidden?: number;
+}
+
+export interface TrainConfig {
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  /** Epochs trained with the inter-class losses only before the intra-class mixtures join (reference 2). */
+  stage1Epochs: number;
+  /** Linear warm-up epochs of the learning rate (reference 2). */
+  warmEpochs: number;
+  lambda1: number;
+  lambda2: number;
+  labelSmoothing: number;
+  seed: number;
+}
+
+export const DEFAULT_MODEL: Omit<ModelConfig, 'levels' | 'classNames'> = {
+  couplings: 8,
+  clamp: 1.9,
+  intraCentres: 10,
+};
+
+export const DEFAULT_TRAIN: TrainConfig = {
+  epochs: 6,
+  batchSize: 256,
+  lr: 1e-3,
+  stage1Epochs: 2,
+  warmEpochs: 2,
+  lambda1: 1,
+  lambda2: 100,
+  labelSmoothing: 0.02,
+  seed: 0,
+};
+
+function positiveInt(v: unknown, name: string): number {
+  if (!isPositiveInteger(v)) throw expectedRange('a positive integer', name, v);
+  return v;
+}
+
+function finiteNumber(v: unknown, name: string, min = -Infinity, strict = false): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || (strict && v === min)) {
+    throw expectedRange(`a finite number ${strict ? '>' : '>='} ${min}`, name, v);
+  }
+  return v;
+}
+
+export function validateModelConfig(input: unknown): ModelConfig {
+  if (typeof input !== 'object' || input === null) throw expectedType('a model configuration object', 'config', input);
+  const c = { ...DEFAULT_MODEL, ...(input as Partial<ModelConfig>) };
+  if (!Array.isArray(c.levels) || c.levels.length === 0) throw expectedType('a non-empty array of levels', 'config.levels', c.levels);
+  const levels = c.levels.map((l, i) => {
+    if (typeof l !== 'object' || l === null) throw expectedType('a level object', `config.levels[${i}]`, l);
+    const channels = positiveInt(l.channels, `config.levels[${i}].channels`);
+    if (channels < 2) throw expectedRange('an integer >= 2', `config.levels[${i}].channels`, channels);
+    const cond = l.condChannels ?? 0;
+    if (!Number.isInteger(cond) || cond < 0) throw expectedRange('an integer >= 0', `config.levels[${i}].condChannels`, cond);
+    return { channels, condChannels: cond };
+  });
+  if (!Array.isArray(c.classNames) || c.classNames.length === 0) {
+    throw expectedType('a non-empty array of class names', 'config.classNames', c.classNames);
+  }
+  c.classNames.forEach((n, i) => {
+    if (typeof n !== 'string' || n.length === 0) throw expectedType('a non-empty string', `config.classNames[${i}]`, n);
+  });
+  if (new Set(c.classNames).size !== c.classNames.length) throw expectedRange('distinct class names', 'config.classNames', c.classNames);
+  const intraCentres = positiveInt(c.intraCentres, 'config.intraCentres');
+  return {
+    levels,
+    classNames: [...c.classNames],
+    couplings: positiveInt(c.couplings, 'config.couplings'),
+    clamp: finiteNumber(c.clamp, 'config.clamp', 0, true),
+    intraCentres,
+    hidden: c.hidden === undefined ? undefined : positiveInt(c.hidden, 'config.hidden'),
+  };
+}
+
+export function validateTrainConfig(input: unknown): TrainConfig {
+  if (input !== undefined && (typeof input !== 'object' || input === null)) throw expectedType('an options object', 'options', input);
+  const c = { ...DEFAULT_TRAIN, ...(input as Partial<TrainConfig> | undefined) };
+  const seed = c.seed;
+  if (!Number.isInteger(seed)) throw expectedType('an integer', 'options.seed', seed);
+  const labelSmoothing = finiteNumber(c.labelSmoothing, 'options.labelSmoothing', 0);
+  if (labelSmoothing >= 1) throw expectedRange('a number in [0, 1)', 'options.labelSmoothing', labelSmoothing);
+  const stage1Epochs = c.stage1Epochs;
+  if (!Number.isInteger(stage1Epochs) || stage1Epochs < 0) throw expectedRange('an integer >= 0', 'options.stage1Epochs', stage1Epochs);
+  const warmEpochs = c.warmEpochs;
+  if (!Number.isInteger(warmEpochs) || warmEpochs < 0) throw expectedRange('an integer >= 0', 'options.warmEpochs', warmEpochs);
+  const batchSize = positiveInt(c.batchSize, 'options.batchSize');
+  if (batchSize < 2) throw expectedRange('an integer >= 2', 'options.batchSize', batchSize);
+  return {
+    epochs: positiveInt(c.epochs, 'options.epochs'),
+    batchSize,
+    lr: finiteNumber(c.lr, 'options.lr', 0, true),
+    stage1Epochs,
+    warmEpochs,
+    lambda1: finiteNumber(c.lambda1, 'options.lambda1', 0),
+    lambda2: finiteNumber(c.lambda2, 'options.lambda2', 0),
+    labelSmoothing,
+    seed,
+  };
+}

@@ -1,0 +1,298 @@
+// The HGAD model, synchronous core: one flow and one hierarchical mixture per
+// feature level, the reference's two-stage training loop, scoring and
+// calibration. lib/hgad/index.ts runs this core off the main thread.
+import { native } from '../binding';
+import { backward, noGrad } from '../autograd/tape';
+import { expectedRange, expectedType } from '../errors';
+import { Flow } from '../nn/flow';
+import { GaussianMixture, MixtureLossTerms, smoothedOneHot } from '../nn/mixture';
+import { Adam } from '../optim/adam';
+import { scheduleTable } from '../optim/schedule';
+import { Random } from '../random';
+import { Tensor } from '../tensor';
+import { ModelConfig, TrainConfig, validateModelConfig, validateTrainConfig } from './config';
+
+/** Training vectors of one level: features (N, C) row-major, class ids (N), condition (N, P) when P > 0. */
+export interface LevelData {
+  features: Float32Array;
+  labels: Int32Array;
+  cond?: Float32Array | null;
+}
+
+/** Vectors to score at one level: features (N, C), condition (N, P) when P > 0. */
+export interface LevelInput {
+  features: Float32Array;
+  cond?: Float32Array | null;
+}
+
+/** Per-class normalisers of logp fitted on the training data: mean and standard deviation (K each). */
+export interface Calibration {
+  mean: Float64Array;
+  std: Float64Array;
+}
+
+export interface Level {
+  flow: Flow;
+  mixture: GaussianMixture;
+  calibration: Calibration | null;
+}
+
+export interface FitProgress {
+  level: number;
+  epoch: number;
+  epochs: number;
+  iteration: number;
+  iterations: number;
+  stage: 1 | 2;
+  losses: MixtureLossTerms & { loss: number };
+  lr: number;
+  vectorsPerSecond: number;
+}
+
+export interface FitSummary {
+  seconds: number;
+  finalLosses: (MixtureLossTerms & { loss: number })[];
+}
+
+export interface LevelScores {
+  /** log-likelihood under the class's intra-class mixture divided by C (higher = more normal) */
+  logp: Float32Array;
+  /** minus the entropy of the inter-class posterior (higher = more certain) */
+  negEntropy: Float32Array;
+}
+
+export interface Scores {
+  levels: LevelScores[];
+  /** Batch-independent anomaly score: mean over levels of -(logp - mean_c) / std_c with the training normalisers. */
+  calibrated: Float32Array | null;
+  /** The reference's fusion: (max P - P) * (max E - E) with P, E the level sums of exp(x - max x) of logp and negEntropy, over this batch. */
+  fusion: Float32Array | null;
+}
+
+/** Minimal vector-to-vector ops the training loop needs, kept here (not hot). */
+function gatherRows(src: Float32Array, cols: number, rows: Int32Array | number[], start: number, count: number): Tensor {
+  const out = Tensor.empty([count, cols], 'float32');
+  for (let i = 0; i < count; ++i) {
+    const r = rows[start + i];
+    out.data.set(src.subarray(r * cols, (r + 1) * cols), i * cols);
+  }
+  return out;
+}
+
+export class HgadModel {
+  readonly config: ModelConfig;
+
+  constructor(config: ModelConfig, readonly levels: Level[]) {
+    this.config = validateModelConfig(config);
+    if (levels.length !== this.config.levels.length) throw expectedRange(`${this.config.levels.length} levels`, 'levels', levels);
+  }
+
+  static create(config: ModelConfig, seed = 0): HgadModel {
+    const cfg = validateModelConfig(config);
+    const rng = new Random(seed);
+    const K = cfg.classNames.length;
+    const levels = cfg.levels.map((l) => ({
+      flow: Flow.create({ channels: l.channels, condChannels: l.condChannels, couplings: cfg.couplings, clamp: cfg.clamp, hidden: cfg.hidden }, rng),
+      mixture: GaussianMixture.create({ channels: l.channels, classes: K, intraCentres: cfg.intraCentres }, rng),
+      calibration: null,
+    }));
+    return new HgadModel(cfg, levels);
+  }
+
+  get classes(): number {
+    return this.config.classNames.length;
+  }
+
+  /** Checks one level's arrays and returns N. */
+  private checkLevelArrays(l: number, features: unknown, cond: unknown, what: string): number {
+    const { channels: C, condChannels: P } = this.config.levels[l];
+    const name = `${what}[${l}].features`;
+    if (!(features instanceof Float32Array)) throw expectedType('a Float32Array', name, features);
+    if (features.length === 0 || features.length % C !== 0) {
+      throw expectedRange(`a non-empty multiple of ${C} values (N x ${C})`, name, `${features.length} values`);
+    }
+    const N = features.length / C;
+    const bad = native.firstNonFinite(features);
+    if (bad >= 0) throw expectedRange('finite values', name, `${features[bad]} at vector ${Math.floor(bad / C)}, dimension ${bad % C}`);
+    if (P > 0) {
+      if (!(cond instanceof Float32Array)) throw expectedType(`a Float32Array of ${N} x ${P} conditions`, `${what}[${l}].cond`, cond);
+      if (cond.length !== N * P) throw expectedRange(`${N * P} values (${N} x ${P})`, `${what}[${l}].cond`, `${cond.length} values`);
+      const badCond = native.firstNonFinite(cond);
+      if (badCond >= 0) throw expectedRange('finite values', `${what}[${l}].cond`, `${cond[badCond]} at vector ${Math.floor(badCond / P)}`);
+    } else if (cond !== undefined && cond !== null) {
+      throw expectedType('no condition (this level is unconditional)', `${what}[${l}].cond`, cond);
+    }
+    return N;
+  }
+
+  private checkLabels(labels: unknown, N: number, name: string): Int32Array {
+    if (!(labels instanceof Int32Array)) throw expectedType('an Int32Array of class ids', name, labels);
+    if (labels.length !== N) throw expectedRange(`${N} labels (one per vector)`, name, `${labels.length} labels`);
+    const K = this.classes;
+    for (let i = 0; i < N; ++i) {
+      if (labels[i] < 0 || labels[i] >= K) throw expectedRange(`class ids in [0, ${K})`, name, `${labels[i]} at index ${i}`);
+    }
+    return labels;
+  }
+
+  fitSync(data: LevelData[], options?: Partial<TrainConfig>, onProgress?: (p: FitProgress) => void): FitSummary {
+    const opts = validateTrainConfig(options);
+    if (!Array.isArray(data) || data.length !== this.levels.length) {
+      throw expectedType(`an array of ${this.levels.length} level data objects`, 'data', data);
+    }
+    const sizes = data.map((d, l) => {
+      const N = this.checkLevelArrays(l, d?.features, d?.cond, 'data');
+      this.checkLabels(d.labels, N, `data[${l}].labels`);
+      return N;
+    });
+    const started = Date.now();
+    const finalLosses = this.levels.map((level, l) => this.fitLevel(l, data[l], sizes[l], opts, onProgress));
+    for (let l = 0; l < this.levels.length; ++l) this.levels[l].calibration = this.calibrate(l, data[l]);
+    return { seconds: (Date.now() - started) / 1000, finalLosses };
+  }
+
+  private fitLevel(l: number, d: LevelData, N: number, opts: TrainConfig, onProgress?: (p: FitProgress) => void) {
+    const { flow, mixture } = this.levels[l];
+    const { channels: C, condChannels: P } = this.config.levels[l];
+    const K = this.classes;
+    const rng = new Random(opts.seed * 1000003 + l);
+    const batch = Math.min(opts.batchSize, N);
+    const iterations = Math.floor(N / batch);
+    const lrTable = scheduleTable({ lr: opts.lr, lrDecayRate: 0.1, warmEpochs: Math.min(opts.warmEpochs, opts.epochs), cosine: true, epochs: opts.epochs, subEpochs: 1, itersPerSubEpoch: iterations });
+    const adam = new Adam([
+      { name: 'flow', params: flow.parameters(), lr: opts.lr, betas: [0.95, 0.99], weightDecay: 1e-4 },
+      { name: 'centres', params: [mixture.mu, mixture.muDelta], lr: 3 * opts.lr, betas: [0.95, 0.99], weightDecay: 0 },
+      { name: 'weights', params: [mixture.phiInter, mixture.phiIntra], lr: opts.lr, betas: [0.95, 0.99], weightDecay: 0 },
+    ]);
+    const params = [...flow.parameters(), ...mixture.parameters()];
+    const order = Int32Array.from({ length: N }, (_, i) => i);
+    let last: MixtureLossTerms & { loss: number } = { L_g: NaN, L_e: NaN, L_mi: NaN, loss: NaN };
+    for (let epoch = 0; epoch < opts.epochs; ++epoch) {
+      rng.shuffle(order);
+      const stage: 1 | 2 = epoch < opts.stage1Epochs ? 1 : 2;
+      for (let it = 0; it < iterations; ++it) {
+        const t0 = Date.now();
+        const lr = lrTable[epoch * iterations + it];
+        adam.setLearningRate(lr);
+        const x = gatherRows(d.features, C, order, it * batch, batch);
+        const cond = P > 0 ? gatherRows(d.cond!, P, order, it * batch, batch) : null;
+        const labels = new Int32Array(batch);
+        for (let i = 0; i < batch; ++i) labels[i] = d.labels[order[it * batch + i]];
+        const Y = smoothedOneHot(labels, K, opts.labelSmoothing, 'float32');
+        const { z, logdet } = flow.forward(x, cond);
+        const { loss, terms } = mixture.loss(z, logdet, labels, Y, stage, opts);
+        const value = loss.data[0];
+        if (!Number.isFinite(value)) {
+          throw new Error(
+            `fit: the loss became ${value} at level ${l}, epoch ${epoch + 1}, iteration ${it + 1} ` +
+              `(a batch of ${batch} vectors); no step was taken with it. Lower the learning rate (now ${lr.toExponential(2)}) or check the features' scale.`,
+          );
+        }
+        backward(loss);
+        adam.step();
+        for (const p of params) p.grad = null;
+        last = { ...terms, loss: value };
+        if (onProgress) {
+          const seconds = Math.max(1e-3, (Date.now() - t0) / 1000);
+          onProgress({ level: l, epoch, epochs: opts.epochs, iteration: it, iterations, stage, losses: last, lr, vectorsPerSecond: batch / seconds });
+        }
+      }
+    }
+    return last;
+  }
+
+  /** Mean and standard deviation (floored) of each class's training logp. */
+  private calibrate(l: number, d: LevelData): Calibration {
+    const K = this.classes;
+    const { logp } = this.scoreLevel(l, { features: d.features, cond: d.cond }, d.labels);
+    const sum = new Float64Array(K);
+    const sq = new Float64Array(K);
+    const count = new Float64Array(K);
+    for (let i = 0; i < logp.length; ++i) {
+      const k = d.labels[i];
+      sum[k] += logp[i];
+      sq[k] += logp[i] * logp[i];
+      count[k] += 1;
+    }
+    const mean = new Float64Array(K);
+    const std = new Float64Array(K);
+    for (let k = 0; k < K; ++k) {
+      mean[k] = count[k] > 0 ? sum[k] / count[k] : 0;
+      const variance = count[k] > 1 ? Math.max(0, sq[k] / count[k] - mean[k] * mean[k]) : 1;
+      std[k] = Math.max(Math.sqrt(variance), 1e-3);
+    }
+    return { mean, std };
+  }
+
+  private scoreLevel(l: number, input: LevelInput, classes: Int32Array, chunk = 16384): LevelScores {
+    const { flow, mixture } = this.levels[l];
+    const { channels: C, condChannels: P } = this.config.levels[l];
+    const N = input.features.length / C;
+    const logp = new Float32Array(N);
+    const negEntropy = new Float32Array(N);
+    noGrad(() => {
+      for (let start = 0; start < N; start += chunk) {
+        const n = Math.min(chunk, N - start);
+        const x = Tensor.from(input.features.subarray(start * C, (start + n) * C), [n, C]);
+        const cond = P > 0 ? Tensor.from(input.cond!.subarray(start * P, (start + n) * P), [n, P]) : null;
+        const { z, logdet } = flow.forward(x, cond);
+        const s = mixture.score(z, logdet, classes.subarray(start, start + n));
+        logp.set(s.logp, start);
+        negEntropy.set(s.negEntropy, start);
+      }
+    });
+    return { logp, negEntropy };
+  }
+
+  /**
+   * Scores every level's vectors as the given classes (one id per vector of
+   * the first level; every level must then hold the same number of vectors
+   * for the combined scores, else those are null).
+   */
+  scoreSync(inputs: LevelInput[], classes: Int32Array | number): Scores {
+    if (!Array.isArray(inputs) || inputs.length !== this.levels.length) {
+      throw expectedType(`an array of ${this.levels.length} level inputs`, 'inputs', inputs);
+    }
+    const sizes = inputs.map((d, l) => this.checkLevelArrays(l, d?.features, d?.cond, 'inputs'));
+    const levels = inputs.map((input, l) => {
+      const N = sizes[l];
+      const cls = typeof classes === 'number' ? new Int32Array(N).fill(classes) : classes;
+      this.checkLabels(cls, N, typeof classes === 'number' ? 'classId' : 'classes');
+      return this.scoreLevel(l, input, cls);
+    });
+    const sameN = sizes.every((n) => n === sizes[0]);
+    if (!sameN) return { levels, calibrated: null, fusion: null };
+    const N = sizes[0];
+    const cls = typeof classes === 'number' ? new Int32Array(N).fill(classes) : classes;
+    let calibrated: Float32Array | null = new Float32Array(N);
+    for (let l = 0; l < levels.length; ++l) {
+      const cal = this.levels[l].calibration;
+      if (!cal) {
+        calibrated = null;
+        break;
+      }
+      for (let i = 0; i < N; ++i) calibrated[i] += -(levels[l].logp[i] - cal.mean[cls[i]]) / cal.std[cls[i]] / levels.length;
+    }
+    return { levels, calibrated, fusion: referenceFusion(levels) };
+  }
+}
+
+/** The reference's convert_to_anomaly_scores for vectors, per score kind, then the product of the two. */
+export function referenceFusion(levels: LevelScores[]): Float32Array {
+  const N = levels[0].logp.length;
+  const normalToAnomaly = (pick: (s: LevelScores) => Float32Array) => {
+    const sum = new Float64Array(N);
+    for (const s of levels) {
+      const v = pick(s);
+      let mx = -Infinity;
+      for (let i = 0; i < N; ++i) mx = Math.max(mx, v[i]);
+      for (let i = 0; i < N; ++i) sum[i] += Math.exp(v[i] - mx);
+    }
+    let mx = -Infinity;
+    for (let i = 0; i < N; ++i) mx = Math.max(mx, sum[i]);
+    return sum.map((v) => mx - v);
+  };
+  const a = normalToAnomaly((s) => s.logp);
+  const b = normalToAnomaly((s) => s.negEntropy);
+  return Float32Array.from(a, (v, i) => v * b[i]);
+}

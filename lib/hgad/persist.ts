@@ -1,0 +1,145 @@
+// Model files: safetensors with every tensor in float32 and, in __metadata__,
+// "hgad" = the JSON of {format, version, config}. Reading validates the
+// header, every expected tensor's dtype and shape, and finiteness; anything
+// else is a FormatError naming the file and the problem.
+import { FormatError } from '../errors';
+import { SafeTensor, parseSafetensors, encodeSafetensors } from '../io/safetensors';
+import { readFileWhole, readFileWholeAsync, writeFileAtomic, writeFileAtomicAsync } from '../io/atomic';
+import { CouplingBlock, BLOCK_PARAM_NAMES } from '../nn/coupling_block';
+import { Flow } from '../nn/flow';
+import { GaussianMixture } from '../nn/mixture';
+import { Tensor } from '../tensor';
+import { ModelConfig, validateModelConfig } from './config';
+import { Calibration, HgadModel } from './model';
+
+const FORMAT = 'hgad';
+const VERSION = 1;
+
+type TensorMap = Record<string, { shape: number[]; data: Float32Array }>;
+
+/** Every tensor of the model by name, float32. */
+export function modelTensors(model: HgadModel): TensorMap {
+  const out: TensorMap = {};
+  const put = (name: string, t: Tensor | { shape: readonly number[]; data: ArrayLike<number> }) => {
+    out[name] = { shape: [...t.shape], data: Float32Array.from(t.data) };
+  };
+  model.levels.forEach((level, l) => {
+    level.flow.blocks.forEach((b, i) => {
+      put(`level${l}.flow.${i}.wPerm`, b.wPerm);
+      for (const p of BLOCK_PARAM_NAMES) put(`level${l}.flow.${i}.${p}`, b[p]);
+    });
+    put(`level${l}.mu`, level.mixture.mu);
+    put(`level${l}.muDelta`, level.mixture.muDelta);
+    put(`level${l}.phiInter`, level.mixture.phiInter);
+    put(`level${l}.phiIntra`, level.mixture.phiIntra);
+    if (level.calibration) {
+      put(`level${l}.calibration.mean`, { shape: [model.classes], data: level.calibration.mean });
+      put(`level${l}.calibration.std`, { shape: [model.classes], data: level.calibration.std });
+    }
+  });
+  return out;
+}
+
+/** Rebuilds a model from its config and tensors, checking every shape. */
+export function modelFromTensors(config: ModelConfig, tensors: TensorMap, file = '<tensors>'): HgadModel {
+  const cfg = validateModelConfig(config);
+  const K = cfg.classNames.length;
+  const take = (name: string, shape: number[]): Tensor => {
+    const t = tensors[name];
+    if (!t) throw new FormatError(file, `missing tensor ${name}`);
+    if (t.shape.join(',') !== shape.join(',')) {
+      throw new FormatError(file, `tensor ${name} has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
+    }
+    for (let i = 0; i < t.data.length; ++i) {
+      if (!Number.isFinite(t.data[i])) throw new FormatError(file, `tensor ${name} holds a non-finite value at index ${i}`);
+    }
+    return Tensor.from(t.data, shape);
+  };
+  const levels = cfg.levels.map((lc, l) => {
+    const C = lc.channels;
+    const C1 = Math.ceil(C / 2);
+    const C2 = C - C1;
+    const P = lc.condChannels;
+    const H = cfg.hidden ?? 2 * (C1 + P);
+    const blockCfg = { channels: C, condChannels: P, clamp: cfg.clamp, hidden: cfg.hidden };
+    const blocks = Array.from({ length: cfg.couplings }, (_, i) => {
+      const p = `level${l}.flow.${i}.`;
+      return new CouplingBlock(blockCfg, {
+        wPerm: take(p + 'wPerm', [C, C]),
+        globalScale: take(p + 'globalScale', [C]),
+        globalOffset: take(p + 'globalOffset', [C]),
+        w1: take(p + 'w1', [H, C1 + P]),
+        b1: take(p + 'b1', [H]),
+        w2: take(p + 'w2', [2 * C2, H]),
+        b2: take(p + 'b2', [2 * C2]),
+      });
+    });
+    const M = cfg.intraCentres;
+    const flow = new Flow({ channels: C, condChannels: P, couplings: cfg.couplings, clamp: cfg.clamp, hidden: cfg.hidden }, blocks);
+    const mixture = new GaussianMixture(
+      { channels: C, classes: K, intraCentres: M },
+      take(`level${l}.mu`, [K, C]),
+      take(`level${l}.muDelta`, [K, M - 1, C]),
+      take(`level${l}.phiInter`, [K]),
+      take(`level${l}.phiIntra`, [K, M]),
+    );
+    let calibration: Calibration | null = null;
+    if (tensors[`level${l}.calibration.mean`]) {
+      calibration = {
+        mean: Float64Array.from(take(`level${l}.calibration.mean`, [K]).data),
+        std: Float64Array.from(take(`level${l}.calibration.std`, [K]).data),
+      };
+      if (calibration.std.some((s) => !(s > 0))) throw new FormatError(file, `level${l}.calibration.std must be positive`);
+    }
+    return { flow, mixture, calibration };
+  });
+  return new HgadModel(cfg, levels);
+}
+
+export function encodeModel(model: HgadModel): Buffer {
+  const tensors: Record<string, SafeTensor> = {};
+  for (const [name, t] of Object.entries(modelTensors(model))) tensors[name] = { dtype: 'F32', shape: t.shape, data: t.data };
+  return encodeSafetensors(tensors, { [FORMAT]: JSON.stringify({ format: FORMAT, version: VERSION, config: model.config }) });
+}
+
+export function decodeModel(buf: Buffer, file = '<buffer>'): HgadModel {
+  const { tensors, metadata } = parseSafetensors(buf, file);
+  const raw = metadata[FORMAT];
+  if (raw === undefined) throw new FormatError(file, 'not an hgad model (no "hgad" entry in the safetensors metadata)');
+  let header: { format?: unknown; version?: unknown; config?: unknown };
+  try {
+    header = JSON.parse(raw);
+  } catch {
+    throw new FormatError(file, 'the "hgad" metadata entry is not valid JSON');
+  }
+  if (header.format !== FORMAT) throw new FormatError(file, 'the "hgad" metadata entry has no format "hgad"');
+  if (header.version !== VERSION) throw new FormatError(file, `unsupported model version ${String(header.version)} (this hgad reads version ${VERSION})`);
+  let config: ModelConfig;
+  try {
+    config = validateModelConfig(header.config);
+  } catch (e) {
+    throw new FormatError(file, `invalid model configuration: ${(e as Error).message}`);
+  }
+  const map: TensorMap = {};
+  for (const [name, t] of Object.entries(tensors)) {
+    if (t.dtype !== 'F32') throw new FormatError(file, `tensor ${name} has dtype ${t.dtype}, expected F32`);
+    map[name] = { shape: t.shape, data: t.data as Float32Array };
+  }
+  return modelFromTensors(config, map, file);
+}
+
+export function saveModel(model: HgadModel, file: string): void {
+  writeFileAtomic(file, encodeModel(model));
+}
+
+export async function saveModelAsync(model: HgadModel, file: string): Promise<void> {
+  await writeFileAtomicAsync(file, encodeModel(model));
+}
+
+export function loadModel(file: string): HgadModel {
+  return decodeModel(readFileWhole(file), file);
+}
+
+export async function loadModelAsync(file: string): Promise<HgadModel> {
+  return decodeModel(await readFileWholeAsync(file), file);
+}

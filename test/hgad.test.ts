@@ -1,0 +1,122 @@
+// The public asynchronous model: fit and score off the main thread, progress,
+// seeded repeatability, persistence, and errors that leave the model intact.
+import test from 'ava';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { HGAD } from '../lib/hgad';
+import { auroc } from '../lib/metrics/auroc';
+import { Random } from '../lib/random';
+import { loadModel, saveModel, encodeModel, decodeModel } from '../lib/hgad/persist';
+import { FormatError } from '../lib/errors';
+
+const C = 6;
+const K = 3;
+
+/** K classes of Gaussians with different means; anomalies from a shifted one. */
+function synthetic(seed: number, perClass: number, shift = 0) {
+  const rng = new Random(seed);
+  const features = new Float32Array(K * perClass * C);
+  const labels = new Int32Array(K * perClass);
+  for (let k = 0; k < K; ++k) {
+    for (let i = 0; i < perClass; ++i) {
+      const n = k * perClass + i;
+      labels[n] = k;
+      for (let c = 0; c < C; ++c) features[n * C + c] = rng.normal() * 0.5 + (c === k ? 2 : 0) + shift;
+    }
+  }
+  return { features, labels };
+}
+
+const config = { levels: [{ channels: C, condChannels: 0 }], classNames: ['a', 'b', 'c'], couplings: 2, clamp: 1.9, intraCentres: 3 };
+const train = { epochs: 3, batchSize: 64, lr: 3e-3, seed: 1 };
+
+test('fit reports progress, keeps the event loop free, and learns to separate anomalies', async (t) => {
+  const model = HGAD.create(config, 3);
+  const data = synthetic(1, 150);
+  const progress: number[] = [];
+  let ticks = 0;
+  const timer = setInterval(() => ++ticks, 5);
+  const summary = await model.fit([data], { ...train, onProgress: (p) => progress.push(p.losses.loss) });
+  clearInterval(timer);
+  t.true(ticks > 0, 'timers fired while fit ran');
+  t.is(progress.length, 3 * Math.floor(450 / 64));
+  t.true(progress.every(Number.isFinite));
+  t.true(summary.seconds >= 0);
+  t.true(model.info().calibrated);
+  const normal = synthetic(2, 60);
+  const anomal = synthetic(3, 60, 3);
+  const features = new Float32Array(normal.features.length + anomal.features.length);
+  features.set(normal.features);
+  features.set(anomal.features, normal.features.length);
+  const truth = new Uint8Array(features.length / C).fill(1, normal.labels.length);
+  const classes = new Int32Array(truth.length);
+  classes.set(normal.labels);
+  classes.set(anomal.labels, normal.labels.length);
+  const scores = await model.score([{ features }], classes);
+  t.true(auroc(scores.calibrated!, truth) > 0.9);
+  t.true(auroc(scores.levels[0].logp.map((v) => -v), truth) > 0.9);
+  t.is(scores.fusion!.length, truth.length);
+});
+
+test('the same seed gives the same model; calibrated scores do not depend on the batch', async (t) => {
+  const data = synthetic(4, 80);
+  const a = HGAD.create(config, 5);
+  const b = HGAD.create(config, 5);
+  await a.fit([data], train);
+  await b.fit([data], train);
+  t.deepEqual(encodeModel(a.core), encodeModel(b.core));
+  const probe = synthetic(6, 10);
+  const whole = await a.score([{ features: probe.features }], probe.labels);
+  const part = await a.score([{ features: probe.features.subarray(0, 5 * C) }], probe.labels.subarray(0, 5));
+  t.deepEqual(Array.from(part.calibrated!), Array.from(whole.calibrated!.subarray(0, 5)));
+});
+
+test('a non-finite loss stops fit with a clear error and leaves the weights unchanged', async (t) => {
+  const model = HGAD.create(config, 7);
+  const before = encodeModel(model.core);
+  const data = synthetic(8, 50);
+  data.features[7] = 1e30;
+  const err = await t.throwsAsync(model.fit([data], train));
+  t.regex(err!.message, /loss became|non-finite|Expected finite/);
+  t.deepEqual(encodeModel(model.core), before);
+});
+
+test('fit and score reject bad inputs with errors naming the argument', async (t) => {
+  const model = HGAD.create(config, 0);
+  const data = synthetic(9, 20);
+  await t.throwsAsync(model.fit([{ features: data.features, labels: data.labels.subarray(1) }], train), { instanceOf: RangeError, message: /labels/ });
+  await t.throwsAsync(model.fit([{ features: data.features.subarray(1), labels: data.labels }], train), { instanceOf: RangeError, message: /features/ });
+  await t.throwsAsync(model.fit([{ features: data.features, labels: data.labels.map(() => 3) }], train), { instanceOf: RangeError, message: /class ids in \[0, 3\)/ });
+  await t.throwsAsync(model.fit([{ features: data.features, labels: data.labels }], { ...train, epochs: 0 }), { instanceOf: RangeError, message: /epochs/ });
+  await t.throwsAsync(model.fit([{ features: data.features, labels: data.labels }], { ...train, lr: -1 }), { instanceOf: RangeError, message: /lr/ });
+  await t.throwsAsync(model.score([{ features: data.features }], 5), { instanceOf: RangeError, message: /classId/ });
+  await t.throwsAsync(model.score([{ features: Array.from(data.features) as unknown as Float32Array }], 0), { instanceOf: TypeError, message: /features/ });
+  await t.throwsAsync(model.score([{ features: data.features, cond: new Float32Array(3) }], 0), { instanceOf: TypeError, message: /cond/ });
+  t.throws(() => HGAD.create({ ...config, classNames: [] }), { instanceOf: TypeError, message: /classNames/ });
+  t.throws(() => HGAD.create({ ...config, levels: [{ channels: 1, condChannels: 0 }] }), { instanceOf: RangeError, message: /channels/ });
+});
+
+test('models round-trip through safetensors files; corrupt and truncated files are rejected', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hgad-model-'));
+  const model = HGAD.create({ ...config, levels: [{ channels: C, condChannels: 4 }] }, 2);
+  const file = path.join(dir, 'm.safetensors');
+  await model.save(file);
+  const loaded = await HGAD.load(file);
+  t.deepEqual(encodeModel(loaded.core), encodeModel(model.core));
+  t.deepEqual(loaded.info(), model.info());
+  const bytes = fs.readFileSync(file);
+  fs.writeFileSync(path.join(dir, 'trunc.safetensors'), bytes.subarray(0, bytes.length - 10));
+  await t.throwsAsync(HGAD.load(path.join(dir, 'trunc.safetensors')), { instanceOf: FormatError });
+  const corrupt = Buffer.from(bytes);
+  corrupt.write('{"x', 8);
+  fs.writeFileSync(path.join(dir, 'corrupt.safetensors'), corrupt);
+  await t.throwsAsync(HGAD.load(path.join(dir, 'corrupt.safetensors')), { instanceOf: FormatError });
+  await t.throwsAsync(HGAD.load(path.join(dir, 'missing.safetensors')), { message: /no such file/ });
+  // A tensor of the wrong shape or a non-finite weight is rejected by name.
+  const m = loadModel(file);
+  m.levels[0].mixture.mu.data[0] = NaN;
+  saveModel(m, path.join(dir, 'nan.safetensors'));
+  t.throws(() => decodeModel(fs.readFileSync(path.join(dir, 'nan.safetensors')), 'nan.safetensors'), { instanceOf: FormatError, message: /level0\.mu.*non-finite/ });
+  fs.rmSync(dir, { recursive: true });
+});
