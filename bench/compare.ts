@@ -29,10 +29,11 @@ interface Args {
   python: string | null;
   check: boolean;
   noEnvVariant: boolean;
+  blasDir: string | null;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { json: null, quick: false, runs: null, warmup: null, only: null, python: null, check: true, noEnvVariant: false };
+  const a: Args = { json: null, quick: false, runs: null, warmup: null, only: null, python: null, check: true, noEnvVariant: false, blasDir: null };
   for (let i = 0; i < argv.length; ++i) {
     const k = argv[i];
     const val = () => {
@@ -47,10 +48,11 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--python') a.python = val();
     else if (k === '--no-check') a.check = false;
     else if (k === '--torch-without-openblas-env') a.noEnvVariant = true;
+    else if (k === '--torch-blas-dir') a.blasDir = val();
     else if (k === '--device') {
       if (val() !== 'cpu') throw new Error('compare runs on the CPU only');
     } else if (k === '--help' || k === '-h') {
-      console.log('usage: node dist/bench/compare.js [--json FILE] [--quick] [--runs R] [--warmup W] [--only s1,s2] [--python PATH] [--no-check] [--torch-without-openblas-env]');
+      console.log('usage: node dist/bench/compare.js [--json FILE] [--quick] [--runs R] [--warmup W] [--only s1,s2] [--python PATH] [--no-check] [--torch-without-openblas-env] [--torch-blas-dir DIR]');
       process.exit(0);
     } else throw new Error(`unknown argument ${k}`);
   }
@@ -153,19 +155,29 @@ async function main(): Promise<void> {
   }
 
   const openblasEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('OPENBLAS')));
-  const servers: TorchServer[] = [new TorchServer(python, threads, process.env, 'torch')];
-  if (args.noEnvVariant) {
-    const env = { ...process.env };
+  // The main torch process runs in this environment, untouched. Extra, clearly
+  // labelled variants: OPENBLAS_* removed; another libblas.so.3 (e.g. an
+  // extracted OpenBLAS) put first on LD_LIBRARY_PATH.
+  const noOpenblas = (e: NodeJS.ProcessEnv) => {
+    const env = { ...e };
     for (const k of Object.keys(env)) if (k.startsWith('OPENBLAS')) delete env[k];
-    servers.push(new TorchServer(python, threads, env, 'torch (OPENBLAS_* unset)'));
+    return env;
+  };
+  const servers: TorchServer[] = [new TorchServer(python, threads, process.env, 'torch')];
+  if (args.noEnvVariant) servers.push(new TorchServer(python, threads, noOpenblas(process.env), 'torch, OPENBLAS_* unset'));
+  if (args.blasDir) {
+    const dir = path.resolve(args.blasDir);
+    const env = { ...process.env, LD_LIBRARY_PATH: [dir, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':') };
+    servers.push(new TorchServer(python, threads, env, `torch, BLAS from ${path.basename(dir)}`));
+    if (args.noEnvVariant) servers.push(new TorchServer(python, threads, noOpenblas(env), `torch, BLAS from ${path.basename(dir)}, OPENBLAS_* unset`));
   }
-  const infos = [];
+  const infos: any[] = [];
   for (const s of servers) infos.push(await s.request({ op: 'info' }));
   const ti = infos[0];
-  console.log(`torch: ${ti.torch} (${ti.python}), BLAS ${ti.blas}, torch.set_num_threads(${threads}) -> ${ti.threads} intra-op threads (= hgad's), interop ${ti.interop_threads}`);
+  console.log(`torch: ${ti.torch} (${ti.python}), BLAS_INFO=${ti.blas}, libblas loaded: ${ti.blas_library}, torch.set_num_threads(${threads}) -> ${ti.threads} intra-op threads (= hgad's), interop ${ti.interop_threads}`);
   const envLine = Object.keys(openblasEnv).length ? Object.entries(openblasEnv).map(([k, v]) => `${k}=${v}`).join(' ') : '(none set)';
   console.log(`OpenBLAS environment (left as is for the main comparison): ${envLine}`);
-  if (args.noEnvVariant) console.log('extra column: a second torch process with every OPENBLAS_* variable removed');
+  servers.slice(1).forEach((s, i) => console.log(`extra torch variant ${i + 1}: "${s.label}" (libblas loaded: ${infos[i + 1].blas_library}; env ${JSON.stringify(infos[i + 1].env)})`));
   console.log(`warm-up ${warmup}, median of ${runs} interleaved runs; float32; ratio = hgad vectors/s / torch vectors/s (> 1: hgad faster)\n`);
 
   const records: Record<string, unknown>[] = [];
@@ -203,8 +215,7 @@ async function main(): Promise<void> {
       ratio_hgad_over_torch: h.vectors_per_s / t[0].vectors_per_s,
     };
     if (t.length > 1) {
-      rec.torch_without_openblas_env = t[1];
-      rec.ratio_hgad_over_torch_without_openblas_env = h.vectors_per_s / t[1].vectors_per_s;
+      rec.torch_variants = servers.slice(1).map((s, i) => ({ label: s.label, ...t[i + 1], ratio_hgad_over_variant: h.vectors_per_s / t[i + 1].vectors_per_s }));
     }
     if (quick) rec.quick = true;
     records.push(rec);
@@ -214,21 +225,22 @@ async function main(): Promise<void> {
   for (const s of servers) await s.close();
 
   const header = ['scenario', 'N', 'hgad median_s', 'torch median_s', 'hgad vec/s', 'torch vec/s', 'hgad GFLOP/s', 'torch GFLOP/s', 'hgad/torch'];
-  if (args.noEnvVariant) header.push('torch(no OPENBLAS env) median_s', 'hgad/torch(no env)');
+  servers.slice(1).forEach((_, i) => header.push(`[v${i + 1}] median_s`, `hgad/[v${i + 1}]`));
   const rows = records.map((r) => {
     const h = r.hgad as Side;
     const t = r.torch as Side;
     const row = [String(r.scenario), String(r.n), fmt(h.median_s), fmt(t.median_s), fmt(h.vectors_per_s), fmt(t.vectors_per_s),
       fmt(h.gflops, 3), fmt(t.gflops, 3), `${(r.ratio_hgad_over_torch as number).toFixed(2)}x`];
-    if (args.noEnvVariant) {
-      row.push(fmt((r.torch_without_openblas_env as Side).median_s), `${(r.ratio_hgad_over_torch_without_openblas_env as number).toFixed(2)}x`);
+    for (const v of (r.torch_variants as (Side & { ratio_hgad_over_variant: number })[] | undefined) ?? []) {
+      row.push(fmt(v.median_s), `${v.ratio_hgad_over_variant.toFixed(2)}x`);
     }
     return row;
   });
   console.log('\n' + formatTable(header, rows));
+  servers.slice(1).forEach((s, i) => console.log(`[v${i + 1}] = extra torch variant "${s.label}"`));
   if (quick) console.log('(QUICK mode: reduced sizes and repetitions)');
   if (args.json) {
-    const out = { context: { ...ctx, torch: infos[0], torch_without_openblas_env: infos[1] ?? null, openblas_env: openblasEnv, warmup, runs }, records };
+    const out = { context: { ...ctx, torch: infos[0], torch_variants: servers.slice(1).map((s, i) => ({ label: s.label, ...infos[i + 1] })), openblas_env: openblasEnv, warmup, runs }, records };
     fs.writeFileSync(args.json, JSON.stringify(out, null, 2) + '\n');
     console.log(`wrote ${records.length} records to ${args.json}`);
   }

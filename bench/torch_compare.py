@@ -265,7 +265,22 @@ def info(threads):
         'interop_threads': torch.get_num_interop_threads(),
         'env': {k: os.environ[k] for k in sorted(os.environ) if k.startswith(('OPENBLAS', 'OMP_', 'MKL_', 'GOMP'))},
         'blas': blas_info(),
+        'blas_library': blas_library(),
     }
+
+
+def blas_library():
+    """The libblas / OpenBLAS actually mapped into this process (BLAS_INFO=generic says only 'some libblas.so.3')."""
+    try:
+        libs = set()
+        with open('/proc/self/maps') as f:
+            for line in f:
+                p = line.split()[-1]
+                if ('blas' in p.lower()) and p.startswith('/'):
+                    libs.add(os.path.realpath(p))
+        return ', '.join(sorted(libs)) or 'none mapped'
+    except OSError:
+        return 'unknown'
 
 
 def blas_info():

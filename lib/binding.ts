@@ -19,7 +19,15 @@ export interface CudaDevice {
   multiprocessors: number;
 }
 
-export interface NativeAddon {
+export type AllocDType = 'float32' | 'float64' | 'int32';
+
+interface RawAddon {
+  alignOffset(buffer: ArrayBuffer): number;
+  addressModulo(array: ArrayBufferView, modulus: number): number;
+}
+
+export interface NativeAddon extends RawAddon {
+  /** A zero-filled (or `fill`-filled) typed array whose data starts on a 64-byte boundary. */
   alloc(length: number, dtype: 'float32', fill?: number): Float32Array;
   alloc(length: number, dtype: 'float64', fill?: number): Float64Array;
   alloc(length: number, dtype: 'int32', fill?: number): Int32Array;
@@ -61,11 +69,36 @@ export interface NativeAddon {
     dz: FloatArray, dlogdet: FloatArray, dcent: FloatArray, dlpi: FloatArray, dlpa: FloatArray): void;
 }
 
+const ALIGNMENT = 64;
+const MAX_BYTES = 2 ** 40;
+
+function makeAlloc(raw: RawAddon) {
+  return (length: number, dtype: AllocDType, fill?: number) => {
+    if (typeof length !== 'number' || !Number.isInteger(length) || length < 0) {
+      throw new RangeError(`Expected an integer >= 0 for length but received ${String(length)}`);
+    }
+    const ctor = dtype === 'float32' ? Float32Array : dtype === 'float64' ? Float64Array : dtype === 'int32' ? Int32Array : null;
+    if (!ctor) throw new TypeError(`Expected "float32", "float64" or "int32" for dtype but received ${JSON.stringify(dtype)}`);
+    const bytes = length * ctor.BYTES_PER_ELEMENT;
+    if (bytes > MAX_BYTES) throw new RangeError(`Expected a length below 2^40 bytes for length but received ${length}`);
+    let buffer: ArrayBuffer;
+    try {
+      buffer = new ArrayBuffer(bytes + ALIGNMENT);
+    } catch {
+      throw new Error(`alloc: out of host memory for ${bytes} bytes`);
+    }
+    const out = new ctor(buffer, raw.alignOffset(buffer), length);
+    if (fill !== undefined && fill !== 0) out.fill(fill);
+    return out;
+  };
+}
+
 function load(): NativeAddon {
   const file = path.join(__dirname, '..', '..', 'build', 'Release', 'hgad.node');
   try {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
-    return require(file) as NativeAddon;
+    const raw = require(file) as Omit<NativeAddon, 'alloc'>;
+    return Object.assign(Object.create(null), raw, { alloc: makeAlloc(raw) }) as NativeAddon;
   } catch (err) {
     const e = new Error(
       `hgad: the native addon could not be loaded from ${file}; run \`npm install\` (or \`npm run build:native\`) first. ` +

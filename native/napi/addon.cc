@@ -1,4 +1,4 @@
-// Module entry: memory allocation, thread pool control, build/device
+// Module entry: memory alignment helpers, thread pool control, build/device
 // information, and the op wrappers (ops_binding.cc). Context-aware, so the
 // addon loads in worker threads too.
 #include <napi.h>
@@ -24,49 +24,25 @@ namespace {
 
 constexpr size_t kAlignment = 64;
 
-// alloc(length, dtype, fill?) -> a typed array over 64-byte aligned memory,
-// freed by the garbage collector's finalizer. Without `fill` the memory is
-// left uninitialised (callers that overwrite every element skip the pass).
-Napi::Value Alloc(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int64_t length = getInt(info, 0, "length");
-  if (!info[1].IsString()) throwType(env, "\"float32\", \"float64\" or \"int32\"", "dtype", info[1]);
-  std::string dtype = info[1].As<Napi::String>().Utf8Value();
-  size_t item = dtype == "float64" ? 8 : (dtype == "float32" || dtype == "int32") ? 4 : 0;
-  if (item == 0) throwType(env, "\"float32\", \"float64\" or \"int32\"", "dtype", info[1]);
-  if (length > (int64_t(1) << 40) / static_cast<int64_t>(item))
-    throwRange(env, "a length below 2^40 bytes", "length", std::to_string(length));
-  size_t bytes = static_cast<size_t>(length) * item;
-  size_t padded = ((bytes == 0 ? 1 : bytes) + kAlignment - 1) / kAlignment * kAlignment;
-  void* data = std::aligned_alloc(kAlignment, padded);
-  if (!data) throw Napi::Error::New(env, "alloc: out of host memory for " + std::to_string(bytes) + " bytes");
-  bool hasFill = info.Length() > 2 && !info[2].IsUndefined();
-  if (hasFill) {
-    double fill = getNumber(info, 2, "fill", false);
-    if (fill == 0) {
-      std::memset(data, 0, padded);
-    } else if (dtype == "float32") {
-      std::fill_n(static_cast<float*>(data), length, static_cast<float>(fill));
-    } else if (dtype == "float64") {
-      std::fill_n(static_cast<double*>(data), length, fill);
-    } else {
-      std::fill_n(static_cast<int32_t*>(data), length, static_cast<int32_t>(fill));
-    }
-  }
-  // Tell V8 how much memory the buffer holds, so that garbage collection (which
-  // frees these buffers) keeps pace with allocation.
-  Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(padded));
-  auto buffer = Napi::ArrayBuffer::New(
-      env, data, bytes,
-      [](Napi::Env finalizeEnv, void* p, size_t* size) {
-        std::free(p);
-        Napi::MemoryManagement::AdjustExternalMemory(finalizeEnv, -static_cast<int64_t>(*size));
-        delete size;
-      },
-      new size_t(padded));
-  if (dtype == "float32") return Napi::Float32Array::New(env, length, buffer, 0);
-  if (dtype == "float64") return Napi::Float64Array::New(env, length, buffer, 0);
-  return Napi::Int32Array::New(env, length, buffer, 0);
+// Host tensors live in ArrayBuffers allocated by JavaScript, so that V8's
+// collector frees them as it goes, even inside a long synchronous loop (the
+// finalizers of external buffers would wait for the event loop). These two
+// helpers let the TypeScript side place its views on 64-byte boundaries.
+
+// alignOffset(arrayBuffer) -> bytes to skip from the buffer's start to reach a 64-byte boundary
+Napi::Value AlignOffset(const Napi::CallbackInfo& info) {
+  if (!info[0].IsArrayBuffer()) throwType(info.Env(), "an ArrayBuffer", "buffer", info[0]);
+  auto address = reinterpret_cast<uintptr_t>(info[0].As<Napi::ArrayBuffer>().Data());
+  return Napi::Number::New(info.Env(), static_cast<double>((kAlignment - address % kAlignment) % kAlignment));
+}
+
+// addressModulo(typedArray, m) -> the address of its first element modulo m
+Napi::Value AddressModulo(const Napi::CallbackInfo& info) {
+  if (!info[0].IsTypedArray()) throwType(info.Env(), "a typed array", "array", info[0]);
+  int64_t m = getInt(info, 1, "modulus", 1);
+  auto ta = info[0].As<Napi::TypedArray>();
+  auto address = reinterpret_cast<uintptr_t>(static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset());
+  return Napi::Number::New(info.Env(), static_cast<double>(address % static_cast<uintptr_t>(m)));
 }
 
 Napi::Value ThreadCount(const Napi::CallbackInfo& info) {
@@ -116,13 +92,14 @@ Napi::Value CudaDevices(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   using namespace hgad::napi;
 #if defined(__GLIBC__)
-  // Keep tensor-sized blocks in the heap rather than in fresh mmaps: a training
-  // step allocates and frees many of them, and each new mapping costs page
-  // faults on first touch.
+  // Keep tensor-sized blocks (the ArrayBuffers of the TypeScript layer) in the
+  // heap rather than in fresh mmaps: a training step allocates and frees many
+  // of them, and each new mapping costs page faults on first touch.
   mallopt(M_MMAP_THRESHOLD, 256 << 20);
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
 #endif
-  exports["alloc"] = Napi::Function::New(env, Alloc, "alloc");
+  exports["alignOffset"] = Napi::Function::New(env, AlignOffset, "alignOffset");
+  exports["addressModulo"] = Napi::Function::New(env, AddressModulo, "addressModulo");
   exports["threadCount"] = Napi::Function::New(env, ThreadCount, "threadCount");
   exports["setThreadCount"] = Napi::Function::New(env, SetThreadCount, "setThreadCount");
   exports["buildInfo"] = Napi::Function::New(env, BuildInfo, "buildInfo");

@@ -1,0 +1,62 @@
+// hgad info and hgad devices: summaries of a model file and of this build.
+import { ParsedArgs } from './args';
+import { Command, out } from './command';
+import { loadModel } from './model_file';
+
+export const info: Command = {
+  name: 'info',
+  summary: 'summary of a model file: classes, levels, flow size, calibration',
+  usage: ['hgad info --model M.safetensors [--json]'],
+  flags: [
+    { name: 'model', value: 'M.safetensors', required: true, help: 'a model written by hgad train' },
+    { name: 'json', help: 'print the summary as JSON' },
+  ],
+  run: async (args: ParsedArgs) => {
+    const file = args.need('model');
+    const i = (await loadModel(file)).info();
+    if (args.flag('json')) {
+      out(JSON.stringify({ file, ...i }, null, 2) + '\n');
+      return 0;
+    }
+    const K = i.classNames.length;
+    const rows: [string, string][] = [
+      ['classes', `${K}: ${i.classNames.slice(0, 20).join(', ')}${K > 20 ? ', ...' : ''}`],
+      ['levels', `${i.levels.length}: ${i.levels.map((l) => `C=${l.channels}${l.condChannels > 0 ? ` P=${l.condChannels}` : ''}`).join('; ')}`],
+      ['couplings', String(i.couplings)],
+      ['clamp', String(i.clamp)],
+      ['intra centres', String(i.intraCentres)],
+      ['parameters', i.parameters.toLocaleString('en-US')],
+      ['calibrated', i.calibrated ? 'yes' : 'no'],
+    ];
+    out(`${file}\n${rows.map(([k, v]) => `  ${k.padEnd(14)}${v}`).join('\n')}\n`);
+    return 0;
+  },
+};
+
+export const devicesCommand: Command = {
+  name: 'devices',
+  summary: 'CUDA support compiled into this build and the CUDA devices found',
+  usage: ['hgad devices [--json]'],
+  flags: [{ name: 'json', help: 'print {cudaCompiled, cudaArchs, devices, reason, cpu} as JSON' }],
+  run: async (args: ParsedArgs) => {
+    const { devices } = await import('../devices');
+    const d = devices();
+    if (args.flag('json')) {
+      out(JSON.stringify(d, null, 2) + '\n');
+      return 0;
+    }
+    const lines = [
+      `CUDA compiled   ${d.cudaCompiled ? `yes (archs ${d.cudaArchs.join(', ') || 'unknown'})` : 'no'}`,
+      `CPU             ${d.cpu.threads} threads, gemm kernel ${d.cpu.gemmKernel}`,
+    ];
+    if (d.devices.length === 0) lines.push(`CUDA devices    none${d.reason ? ` (${d.reason})` : ''}`);
+    for (const dev of d.devices) {
+      lines.push(
+        `CUDA device ${dev.index}   ${dev.name}, compute ${dev.computeCapability}, ${dev.multiprocessors} SMs, ` +
+          `${(dev.totalMemory / 2 ** 30).toFixed(1)} GiB`,
+      );
+    }
+    out(lines.join('\n') + '\n');
+    return 0;
+  },
+};

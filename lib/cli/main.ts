@@ -1,0 +1,106 @@
+#!/usr/bin/env node
+// The hgad command line: train, score, eval, info, devices, demo. Errors are
+// reported in a line or two on stderr ("hgad: ..."), exit status 2 for usage
+// mistakes and 1 for anything else; HGAD_DEBUG=1 adds the stack trace.
+import { formatHelp, parseArgs, suggest, wantsHelp } from './args';
+import { Command } from './command';
+import { demo } from './demo';
+import { reportError, UsageError } from './errors';
+import { evaluate } from './eval';
+import { devicesCommand, info } from './info';
+import { score } from './score';
+import { train } from './train';
+
+export const COMMANDS: Command[] = [train, score, evaluate, info, devicesCommand, demo];
+
+function version(): string {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    return (require('../../../package.json') as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+export function mainHelp(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;
+  return [
+    'hgad: unified anomaly detection with hierarchical Gaussian mixture normalizing flows',
+    '',
+    'usage: hgad <command> [options]',
+    '',
+    'commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
+    `  ${'help'.padEnd(width)}this list, or 'hgad help <command>' for a command's options`,
+    '',
+    "Run 'hgad <command> --help' for a command's options. Set HGAD_DEBUG=1 for stack traces on errors.",
+    '',
+  ].join('\n');
+}
+
+function findCommand(name: string): Command {
+  const cmd = COMMANDS.find((c) => c.name === name);
+  if (cmd) return cmd;
+  const close = suggest(name, [...COMMANDS.map((c) => c.name), 'help']);
+  throw new UsageError(`unknown command ${JSON.stringify(name)}${close ? ` (did you mean ${close}?)` : ''}`);
+}
+
+/** Runs the CLI on `argv` (without node and the script) and resolves to the exit status. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === undefined) {
+    process.stderr.write(mainHelp());
+    return 2;
+  }
+  if (first === '--help' || first === '-h') {
+    process.stdout.write(mainHelp());
+    return 0;
+  }
+  if (first === '--version' || first === '-V') {
+    process.stdout.write(`hgad ${version()}\n`);
+    return 0;
+  }
+  if (first === 'help') {
+    if (rest.length === 0) process.stdout.write(mainHelp());
+    else process.stdout.write(formatHelp(findCommand(rest[0])));
+    return 0;
+  }
+  if (first.startsWith('-')) throw new UsageError(`expected a command before ${first}`);
+  const cmd = findCommand(first);
+  if (wantsHelp(rest)) {
+    process.stdout.write(formatHelp(cmd));
+    return 0;
+  }
+  const args = parseArgs(cmd, rest);
+  return (await cmd.run(args)) ?? 0;
+}
+
+function fail(err: unknown): void {
+  // Once the exit status is set, a second failure (e.g. from a worker being torn down) changes nothing.
+  if (failed) return;
+  failed = true;
+  process.exitCode = reportError(err, (s) => void process.stderr.write(s));
+  setImmediate(() => process.exit());
+}
+
+let failed = false;
+
+if (require.main === module) {
+  // A closed stdout (`hgad info | head -1`) ends the program quietly.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    fail(e);
+  });
+  process.on('uncaughtException', fail);
+  process.on('unhandledRejection', fail);
+  process.on('SIGINT', () => {
+    process.stderr.write('\nhgad: interrupted\n');
+    process.exit(130);
+  });
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    fail,
+  );
+}
