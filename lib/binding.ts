@@ -88,6 +88,7 @@ function makeAlloc(raw: RawAddon) {
       throw new Error(`alloc: out of host memory for ${bytes} bytes`);
     }
     const out = new ctor(buffer, raw.alignOffset(buffer), length);
+    if (fill !== undefined && typeof fill !== 'number') throw new TypeError(`Expected a number for fill but received ${typeof fill}`);
     if (fill !== undefined && fill !== 0) out.fill(fill);
     return out;
   };

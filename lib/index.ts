@@ -16,7 +16,7 @@ export { Adam } from './optim/adam';
 export { learningRate, scheduleTable } from './optim/schedule';
 export { auroc } from './metrics/auroc';
 export { anomalyMaps } from './metrics/anomaly_map';
-export { readNpy, writeNpy, readNpyAsync, writeNpyAsync, parseNpy, encodeNpy } from './io/npy';
+export { readNpy, writeNpy, readNpyAsync, writeNpyAsync, parseNpy, encodeNpy, toFloat32, toInt32Labels } from './io/npy';
 export type { NpyArray, NpyDtype } from './io/npy';
 export { readSafetensors, writeSafetensors, parseSafetensors, encodeSafetensors } from './io/safetensors';
 export { FormatError } from './errors';

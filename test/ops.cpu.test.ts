@@ -207,7 +207,7 @@ for (const dtype of DTYPES) {
 
 // ---------------------------------------------------------------- alloc
 
-test('alloc returns typed arrays over their own buffer at offset 0, with the requested fill', (t) => {
+test('alloc returns zero-filled typed arrays whose data starts on a 64-byte boundary, with the requested fill', (t) => {
   const kinds = [
     ['float32', Float32Array, 4],
     ['float64', Float64Array, 8],
@@ -215,14 +215,19 @@ test('alloc returns typed arrays over their own buffer at offset 0, with the req
   ] as const;
   for (const [dtype, Ctor, bytes] of kinds) {
     for (const length of [0, 1, 3, 17, 1000]) {
-      const a = native.alloc(length, dtype as 'float32');
-      t.true(a instanceof Ctor, `${dtype} alloc is a ${Ctor.name}`);
-      t.is(a.length, length);
-      t.is(a.byteOffset, 0, `${dtype}[${length}] byteOffset`);
-      t.is(a.buffer.byteLength, length * bytes, `${dtype}[${length}] buffer length`);
+      // several in a row, so that a lucky placement of one buffer does not hide a missing alignment
+      for (let k = 0; k < 4; ++k) {
+        const a = native.alloc(length, dtype as 'float32');
+        t.true(a instanceof Ctor, `${dtype} alloc is a ${Ctor.name}`);
+        t.is(a.length, length);
+        t.is(a.byteLength, length * bytes, `${dtype}[${length}] byteLength`);
+        t.is(native.addressModulo(a, 64), 0, `${dtype}[${length}] data address is 64-byte aligned`);
+        t.true(a.every((v: number) => Object.is(v, 0)), `${dtype}[${length}] zero-filled without a fill`);
+      }
       const fill = dtype === 'int32' ? -7 : -2.25;
       const f = native.alloc(length, dtype as 'float32', fill);
       t.true(Array.from(f).every((v) => v === fill), `${dtype}[${length}] filled with ${fill}`);
+      t.is(native.addressModulo(f, 64), 0);
       const z = native.alloc(length, dtype as 'float32', 0);
       t.true(Array.from(z).every((v) => Object.is(v, 0)), `${dtype}[${length}] filled with +0`);
     }
@@ -237,6 +242,9 @@ test('alloc returns typed arrays over their own buffer at offset 0, with the req
   p[0] = 5;
   t.is(q[0], 1);
   t.not(p.buffer, q.buffer);
+  // and addressModulo itself sees a misaligned view
+  const view = new Float32Array(p.buffer, p.byteOffset + 4, 2);
+  t.is(native.addressModulo(view, 64), 4);
 });
 
 // ---------------------------------------------------------------- threads

@@ -38,18 +38,28 @@ function editDistance(a: string, b: string): number {
   return row[b.length];
 }
 
+/** Edit distance counting a swap of two neighbouring letters as one edit ("trian" -> "train"). */
+function typoDistance(a: string, b: string): number {
+  let d = editDistance(a, b);
+  for (let i = 0; i + 1 < a.length; ++i) {
+    const swapped = a.slice(0, i) + a[i + 1] + a[i] + a.slice(i + 2);
+    if (swapped !== a) d = Math.min(d, 1 + editDistance(swapped, b));
+  }
+  return d;
+}
+
 /** The closest of `candidates` to `word` when it is a plausible typo, for "did you mean" hints. */
 export function suggest(word: string, candidates: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const c of candidates) {
-    const d = editDistance(word, c);
+    const d = typoDistance(word, c);
     if (d < bestDistance) {
       best = c;
       bestDistance = d;
     }
   }
-  return bestDistance <= Math.max(1, Math.floor(word.length / 3)) ? best : undefined;
+  return bestDistance <= (word.length >= 4 ? 2 : 1) ? best : undefined;
 }
 
 export function wantsHelp(argv: readonly string[]): boolean {

@@ -112,24 +112,33 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const anomIdx = fm.indicesOf(data.test.labels, DEMO_ANOMALOUS);
   if (anomIdx.length === 0) throw new CliError(`${dataDir}: no test images of classes ${DEMO_ANOMALOUS.join(', ')} (the anomalies)`);
   const anomFeatures = fm.standardise(fm.pooledFeatures(data.test.images, anomIdx), stdz);
+  // Every class's test images, each followed by all the anomalies, scored in one call as that class.
+  const parts = DEMO_NORMAL.map((cls, k) => ({ cls, k, idx: fm.indicesOf(data.test.labels, [cls]) })).filter((p) => p.idx.length > 0);
+  const rows = parts.reduce((a, p) => a + p.idx.length + anomIdx.length, 0);
+  const all = new Float32Array(rows * D);
+  const as = new Int32Array(rows);
+  let row = 0;
+  for (const p of parts) {
+    all.set(fm.standardise(fm.pooledFeatures(data.test.images, p.idx), stdz), row * D);
+    all.set(anomFeatures, (row + p.idx.length) * D);
+    as.fill(p.k, row, row + p.idx.length + anomIdx.length);
+    row += p.idx.length + anomIdx.length;
+  }
+  const s = rows > 0 ? await model.score([{ features: all }], as) : null;
   const classes: DemoClassResult[] = [];
-  for (const [k, cls] of DEMO_NORMAL.entries()) {
-    const normIdx = fm.indicesOf(data.test.labels, [cls]);
-    if (normIdx.length === 0) continue;
-    const normFeatures = fm.standardise(fm.pooledFeatures(data.test.images, normIdx), stdz);
-    const all = new Float32Array(normFeatures.length + anomFeatures.length);
-    all.set(normFeatures);
-    all.set(anomFeatures, normFeatures.length);
-    const truth = new Uint8Array(normIdx.length + anomIdx.length).fill(1, normIdx.length);
-    const s = await model.score([{ features: all }], k);
+  row = 0;
+  for (const p of parts) {
+    const n = p.idx.length + anomIdx.length;
+    const truth = new Uint8Array(n).fill(1, p.idx.length);
     classes.push({
-      classId: cls,
-      name: FMNIST_NAMES[cls],
-      normal: normIdx.length,
+      classId: p.cls,
+      name: FMNIST_NAMES[p.cls],
+      normal: p.idx.length,
       anomalous: anomIdx.length,
-      calibrated: auroc(s.calibrated!, truth),
-      logp: auroc(Float32Array.from(s.levels[0].logp, (v) => -v), truth),
+      calibrated: auroc(s!.calibrated!.subarray(row, row + n), truth),
+      logp: auroc(Float32Array.from(s!.levels[0].logp.subarray(row, row + n), (v) => -v), truth),
     });
+    row += n;
   }
   if (classes.length === 0) throw new CliError(`${dataDir}: no test images of classes ${DEMO_NORMAL.join(', ')}`);
   const result: DemoResult = {

@@ -70,12 +70,17 @@ function checkVector(arr: NpyArray, file: string, what: string, n?: number, agai
 export async function readLabels(file: string, what: string, n?: number, against?: string): Promise<Int32Array> {
   const arr = await readArray(file);
   checkVector(arr, file, what, n, against);
-  const { toInt32Labels } = await npy();
-  try {
-    return toInt32Labels(arr, file);
-  } catch (e) {
-    throw new CliError((e as Error).message);
+  const src = arr.data;
+  if (src instanceof Int32Array) return src;
+  const labels = new Int32Array(src.length);
+  for (let i = 0; i < src.length; ++i) {
+    const v = Number(src[i]);
+    if (!Number.isInteger(v) || v < -0x80000000 || v > 0x7fffffff) {
+      throw new CliError(`${file}: ${what} must be integers${Number.isInteger(v) ? ' within the int32 range' : ''}, found ${src[i]} at index ${i}`);
+    }
+    labels[i] = v;
   }
+  return labels;
 }
 
 /** Finite scores as float64. */

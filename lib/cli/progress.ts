@@ -73,11 +73,10 @@ export class ProgressBar {
     this.rate = this.rate === 0 ? batch : 0.8 * this.rate + 0.2 * batch;
     const endOfEpoch = p.iteration === p.iterations - 1;
     if (this.mode === 'lines') {
-      if (p.iteration === 0) {
-        this.epochStarted = this.now();
-      }
       if (!endOfEpoch) return;
-      const seconds = (this.now() - this.epochStarted) / 1000;
+      const t = this.now();
+      const seconds = (t - this.epochStarted) / 1000;
+      this.epochStarted = t;
       const level = this.levels > 1 ? `level ${p.level + 1}/${this.levels} ` : '';
       this.stream.write(
         `${level}epoch ${p.epoch + 1}/${p.epochs}  loss ${formatLoss(p.losses.loss)}  lr ${p.lr.toExponential(1)}` +

@@ -1,0 +1,273 @@
+// The hgad command line, driven as a child process (node dist/lib/cli/main.js)
+// on small synthetic data in a temporary directory: the train -> info ->
+// score -> eval round trip, every command's help, the demo on a tiny
+// Fashion-MNIST subset, and clean failures (exit status, a short message, no
+// stack trace, no half-written or clobbered output) for bad input.
+import test from 'ava';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { readNpy } from '../lib/io/npy';
+import { ProgressBar } from '../lib/cli/progress';
+import type { FitProgress } from '../lib/hgad/model';
+import { C, CliDataset, writeDataset, writeDemoSubset } from './helpers/cli_data';
+import { BadFiles, writeBadFiles } from './helpers/cli_fixtures';
+import { expectFailure, runCli } from './helpers/cli_run';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hgad-cli-'));
+let d: CliDataset;
+let bad: BadFiles;
+const model = path.join(tmp, 'model.safetensors');
+// 10 epochs of 19 iterations: enough for the class-shifted anomalies to separate, well under a second.
+const TRAIN = ['--epochs=10', '--batch-size', '16', '--lr', '1e-2', '--couplings', '2', '--class-names', 'a,b,c'];
+let trainRun: { code: number; stdout: string; stderr: string };
+
+test.before(async () => {
+  d = writeDataset(tmp);
+  trainRun = await runCli(['train', '--features', d.features, '--labels', d.labels, ...TRAIN, '--out', model]);
+  if (trainRun.code !== 0) throw new Error(`training failed: ${trainRun.stderr}`);
+  bad = writeBadFiles(d, model);
+});
+
+test.after.always(() => {
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+const out = (name: string) => path.join(tmp, name);
+const scoreArgs = (extra: string[], file: string) => ['score', '--model', model, '--features', d.test, ...extra, '--out', file];
+
+async function score(extra: string[], file: string): Promise<Float32Array> {
+  const r = await runCli(scoreArgs(extra, file));
+  if (r.code !== 0) throw new Error(`hgad score ${extra.join(' ')} failed: ${r.stderr}`);
+  const arr = readNpy(file);
+  if (arr.dtype !== 'float32' || arr.shape.join() !== '300') throw new Error(`scores: ${arr.dtype} (${arr.shape})`);
+  return arr.data as Float32Array;
+}
+
+async function evalJson(scores: string, truth: string, labels?: string) {
+  const r = await runCli(['eval', '--scores', scores, '--truth', truth, ...(labels ? ['--labels', labels] : []), '--json']);
+  if (r.code !== 0) throw new Error(`hgad eval failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as { auroc: number; n: number; anomalous: number; perClass?: { label: number; auroc: number | null }[]; meanPerClass?: number };
+}
+
+// ---------------------------------------------------------------- round trip
+
+test('train writes a model, a summary line and one progress line per epoch off a terminal', (t) => {
+  t.true(fs.statSync(model).size > 0);
+  t.regex(trainRun.stdout, /^trained 3 classes on 300 vectors \(C=6\) in [\d.]+ s; final loss -?[\d.]+; wrote .*model\.safetensors\n$/);
+  const lines = trainRun.stderr.trimEnd().split('\n');
+  t.is(lines.length, 10);
+  t.regex(lines[9], /^epoch 10\/10  loss -?[\d.]+  lr [\d.]+e-\d  \d+ vec\/s  [\d.]+ s$/);
+});
+
+test('train --quiet prints no progress; default class names are 0..K-1', async (t) => {
+  const m = out('quiet.safetensors');
+  const r = await runCli(['train', '--features', d.features, '--labels', d.labels, '--epochs', '1', '--couplings', '1', '--quiet', '--out', m]);
+  t.is(r.code, 0, r.stderr);
+  t.is(r.stderr, '');
+  const info = JSON.parse((await runCli(['info', '--model', m, '--json'])).stdout);
+  t.deepEqual(info.classNames, ['0', '1', '2']);
+});
+
+test('info prints the model summary, as text and JSON', async (t) => {
+  const text = await runCli(['info', '--model', model]);
+  t.is(text.code, 0);
+  for (const re of [/classes\s+3: a, b, c/, /levels\s+1: C=6/, /couplings\s+2/, /clamp\s+1\.9/, /intra centres\s+10/, /parameters\s+\d+/, /calibrated\s+yes/]) t.regex(text.stdout, re);
+  const info = JSON.parse((await runCli(['info', '--model', model, '--json'])).stdout);
+  t.like(info, { classNames: ['a', 'b', 'c'], levels: [{ channels: C, condChannels: 0 }], couplings: 2, clamp: 1.9, intraCentres: 10, calibrated: true });
+  t.true(info.parameters > 0);
+});
+
+test('score --labels then eval: calibrated scores separate class-shifted anomalies', async (t) => {
+  await score(['--labels', d.testLabels], out('cal.npy'));
+  const r = await evalJson(out('cal.npy'), d.truth, d.testLabels);
+  t.true(r.auroc > 0.8, `overall AUROC ${r.auroc}`);
+  t.is(r.n, 300);
+  t.is(r.anomalous, 150);
+  t.deepEqual(r.perClass!.map((g) => g.label), [0, 1, 2]);
+  for (const g of r.perClass!) t.true(g.auroc! > 0.8, `class ${g.label}: AUROC ${g.auroc}`);
+  t.true(Math.abs(r.meanPerClass! - r.perClass!.reduce((a, g) => a + g.auroc!, 0) / 3) < 1e-12);
+  const text = await runCli(['eval', '--scores', out('cal.npy'), '--truth', d.truth, '--labels', d.testLabels]);
+  t.regex(text.stdout, /^AUROC 0\.\d{4}  \(300 scores: 150 anomalous, 150 normal\)/);
+  t.regex(text.stdout, /\nmean\s+0\.\d{4}\n$/);
+});
+
+test('score kinds: logp and neg-entropy negate the model scores; chunking changes nothing, fusion included', async (t) => {
+  const whole = { calibrated: [] as number[], fusion: [] as number[] };
+  for (const kind of ['calibrated', 'fusion', 'logp', 'neg-entropy']) {
+    const a = await score(['--labels', d.testLabels, '--kind', kind], out(`${kind}.npy`));
+    const b = await score(['--labels', d.testLabels, '--kind', kind, '--batch-size', '70'], out(`${kind}-chunked.npy`));
+    t.true(a.every(Number.isFinite), kind);
+    t.deepEqual(b, a, `${kind}: chunked scores differ`);
+    const e = await evalJson(out(`${kind}.npy`), d.truth, d.testLabels);
+    t.true(e.auroc > 0.5, `${kind}: AUROC ${e.auroc}`);
+    if (kind === 'calibrated' || kind === 'fusion') whole[kind] = Array.from(a);
+  }
+  // -logp ranks each class's vectors as the calibrated score does.
+  const logp = await evalJson(out('logp.npy'), d.truth, d.testLabels);
+  const cal = await evalJson(out('calibrated.npy'), d.truth, d.testLabels);
+  t.deepEqual(logp.perClass, cal.perClass);
+  t.true(whole.fusion.every((v) => v >= 0));
+});
+
+test('score --class takes a class id or a class name', async (t) => {
+  const byId = await score(['--class', '0'], out('class-id.npy'));
+  const byName = await score(['--class', 'a'], out('class-name.npy'));
+  t.deepEqual(byName, byId);
+  const r = await runCli(['score', '--model', model, '--features', d.test0, '--class', 'a', '--out', out('class0.npy')]);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /scored 100 vectors as class 0 \("a"\), kind calibrated/);
+  t.true((await evalJson(out('class0.npy'), d.truth0)).auroc > 0.8);
+});
+
+test('a successful score replaces an existing output file', async (t) => {
+  const file = out('replaced.npy');
+  fs.writeFileSync(file, 'old');
+  await score(['--class', 'b', '--kind', 'logp'], file);
+  t.is(readNpy(file).shape[0], 300);
+});
+
+test('devices --json reports the build and the devices found', async (t) => {
+  const r = await runCli(['devices', '--json']);
+  t.is(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  t.is(typeof j.cudaCompiled, 'boolean');
+  t.true(Array.isArray(j.cudaArchs) && j.cudaArchs.every((a: unknown) => typeof a === 'string'));
+  t.true(Array.isArray(j.devices));
+  if (j.devices.length === 0) t.is(typeof j.reason, 'string');
+  else t.is(j.reason, null);
+  t.regex((await runCli(['devices'])).stdout, /^CUDA compiled {3}(yes|no)/);
+});
+
+// ---------------------------------------------------------------- help
+
+test('hgad --help and hgad help list every command; each command has --help', async (t) => {
+  const commands = ['train', 'score', 'eval', 'info', 'devices', 'demo'];
+  for (const args of [['--help'], ['help']]) {
+    const r = await runCli(args);
+    t.is(r.code, 0);
+    for (const c of commands) t.regex(r.stdout, new RegExp(`^  ${c} `, 'm'));
+  }
+  for (const c of commands) {
+    const r = await runCli([c, '--help']);
+    t.is(r.code, 0, c);
+    t.regex(r.stdout, new RegExp(`^usage: hgad ${c}`, 'm'));
+    t.regex(r.stdout, /--help/);
+    t.is(r.stderr, '');
+  }
+  t.is((await runCli(['help', 'score'])).stdout, (await runCli(['score', '--bogus', '-h'])).stdout);
+  const none = await runCli([]);
+  t.is(none.code, 2);
+  t.regex(none.stderr, /usage: hgad <command>/);
+});
+
+// ---------------------------------------------------------------- demo
+
+test('demo --quick trains on a tiny Fashion-MNIST subset and prints per-class AUROC', async (t) => {
+  const dir = path.join(tmp, 'fmnist');
+  writeDemoSubset(dir, 40, 10);
+  const r = await runCli(['demo', '--quick'], { HGAD_DEMO_DATA: dir });
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /200 training images, 196 dims\), 2 epochs/);
+  const rows = r.stdout.split('\n').filter((l) => /^(\d \S|mean)/.test(l));
+  t.is(rows.length, 6, r.stdout);
+  for (const row of rows) {
+    const [calibrated, logp] = row.trim().split(/\s+/).slice(-2).map(Number);
+    t.true(calibrated >= 0 && calibrated <= 1 && logp >= 0 && logp <= 1, row);
+  }
+  t.regex(r.stdout, /training took [\d.]+ s/);
+  t.is(r.stderr.trimEnd().split('\n').length, 2, 'one progress line per epoch');
+  await expectFailure(t, ['demo', '--quick'], 1, { env: { HGAD_DEMO_DATA: path.join(tmp, 'missing') }, match: /demo data not found/ });
+});
+
+// ---------------------------------------------------------------- progress on a terminal
+
+test('the progress bar updates one line in place on a terminal', (t) => {
+  const writes: string[] = [];
+  let now = 0;
+  const bar = new ProgressBar({ write: (s) => writes.push(s), isTTY: true, columns: 200 }, 'tty', 1, () => now, 0);
+  const p = (epoch: number, iteration: number): FitProgress => ({
+    level: 0, epoch, epochs: 6, iteration, iterations: 10, stage: 1, lr: 1e-3, vectorsPerSecond: 1234,
+    losses: { loss: -12.3454, L_g: 0, L_e: 0, L_mi: 0 } as FitProgress['losses'],
+  });
+  now = 1000;
+  bar.update(p(1, 4));
+  t.is(writes[0], '\repoch 2/6 [#####.....]  50%  loss -12.345  lr 1.0e-3  1234 vec/s  eta 0:09\x1b[K');
+  bar.finish();
+  t.is(writes[1], '\n');
+});
+
+// ---------------------------------------------------------------- errors
+
+test('bad files fail cleanly and leave an existing --out untouched', async (t) => {
+  const train = (features: string, labels: string, extra: string[] = []) => [
+    'train', '--features', features, '--labels', labels, '--epochs', '1', ...extra, '--out', bad.sentinelModel];
+  const o = { out: bad.sentinelModel };
+  await expectFailure(t, train(out('missing.npy'), d.labels), 1, { ...o, match: /missing\.npy: no such file/ });
+  await expectFailure(t, train(bad.garbage, d.labels), 1, { ...o, match: /garbage\.npy: not a \.npy file/ });
+  await expectFailure(t, train(bad.truncatedNpy, d.labels), 1, { ...o, match: /truncated\.npy: truncated/ });
+  await expectFailure(t, train(bad.nanFeatures, d.labels), 1, { ...o, match: /nan\.npy: .*non-finite.*row 7, column 3/ });
+  await expectFailure(t, train(bad.oneDimFeatures, d.labels), 1, { ...o, match: /2-D array/ });
+  await expectFailure(t, train(d.features, bad.shortLabels), 1, { ...o, match: /expected 300 labels.*found 299/ });
+  await expectFailure(t, train(d.features, bad.fractionalLabels), 1, { ...o, match: /must be integers, found 0\.5/ });
+  await expectFailure(t, train(d.features, bad.negativeLabels), 1, { ...o, match: />= 0, found -1/ });
+  await expectFailure(t, train(d.features, d.labels, ['--class-names', 'x,y']), 1, { ...o, match: /label 2 .*out of range/ });
+  const noDir = ['train', '--features', d.features, '--labels', d.labels, '--out', path.join(tmp, 'no-dir', 'm.safetensors')];
+  await expectFailure(t, noDir, 1, { match: /no-dir does not exist/ });
+  await expectFailure(t, ['info', '--model', bad.truncatedModel], 1, { match: /truncated\.safetensors: truncated/ });
+  await expectFailure(t, ['info', '--model', bad.garbage], 1, { match: /garbage\.npy: / });
+  await expectFailure(t, ['info', '--model', tmp], 1, { match: /is a directory/ });
+});
+
+test('bad scoring inputs fail cleanly and leave an existing --out untouched', async (t) => {
+  const o = { out: bad.sentinelScores };
+  const s = (extra: string[], features = d.test) => ['score', '--model', model, '--features', features, ...extra, '--out', bad.sentinelScores];
+  await expectFailure(t, s(['--class', '0'], bad.narrowFeatures), 1, { ...o, match: /5 channels .*expects C=6/ });
+  await expectFailure(t, s(['--class', '3']), 2, { ...o, match: /class id out of range, the model has 3 classes/ });
+  await expectFailure(t, s(['--class', 'zebra']), 2, { ...o, match: /no class of that name/ });
+  await expectFailure(t, s(['--labels', bad.shortLabels]), 1, { ...o, match: /expected 300 labels/ });
+  await expectFailure(t, s(['--class', '0'], bad.nanFeatures), 1, { ...o, match: /non-finite/ });
+  await expectFailure(t, s(['--class', '0', '--cond', d.test]), 2, { ...o, match: /unconditional/ });
+  await expectFailure(t, ['score', '--model', bad.truncatedModel, '--features', d.test, '--class', '0', '--out', bad.sentinelScores], 1, { ...o, match: /truncated/ });
+  await expectFailure(t, s([]), 2, { ...o, match: /one of --class or --labels is required/ });
+  await expectFailure(t, s(['--class', '0', '--labels', d.testLabels]), 2, { ...o, match: /cannot be used together/ });
+  await expectFailure(t, s(['--class', '0', '--kind', 'fusoin']), 2, { ...o, match: /did you mean fusion/ });
+  await expectFailure(t, s(['--class', '0', '--batch-size', '0']), 2, { ...o, match: /--batch-size: expected an integer >= 1/ });
+  await expectFailure(t, ['eval', '--scores', out('missing.npy'), '--truth', d.truth], 1, { match: /no such file/ });
+  await expectFailure(t, ['eval', '--scores', d.truth0, '--truth', d.truth], 1, { match: /expected 100 truth values/ });
+  await expectFailure(t, ['eval', '--scores', d.testLabels, '--truth', bad.truthOnlyZeros], 1, { match: /only 0s/ });
+  await expectFailure(t, ['eval', '--scores', d.testLabels, '--truth', d.testLabels], 1, { match: /must be 0 \(normal\) or 1/ });
+});
+
+test('usage mistakes exit 2 with a hint', async (t) => {
+  const o = { out: bad.sentinelModel };
+  const train = (...extra: string[]) => ['train', '--features', d.features, '--labels', d.labels, ...extra, '--out', bad.sentinelModel];
+  const cases: [string[], RegExp][] = [
+    [train('--epochs', '0'), /--epochs: expected an integer >= 1, got "0"/],
+    [train('--epochs', '2.5'), /--epochs: expected an integer/],
+    [train('--lr', '-1'), /--lr: expected a number > 0, got "-1"/],
+    [train('--lr', 'abc'), /--lr: expected a number > 0, got "abc"/],
+    [train('--clamp', '0'), /--clamp: expected a number > 0/],
+    [train('--batch-size', '1'), /--batch-size: expected an integer >= 2/],
+    [train('--class-names', 'a,a,b'), /distinct/],
+    [train('--epochs'), /--epochs needs a value/],
+    [train('--ouy', 'x'), /unknown option --ouy \(did you mean --out\?\)/],
+    [train('--quiet=yes'), /--quiet takes no value/],
+    [train('extra'), /unexpected argument "extra"/],
+    [train('--seed', '1', '--seed', '2'), /given more than once/],
+    [['train', '--features', d.features, '--out', bad.sentinelModel], /missing required option --labels/],
+    [['trian'], /unknown command "trian" \(did you mean train\?\)/],
+    [['--frobnicate'], /expected a command/],
+  ];
+  for (const [args, match] of cases) {
+    const r = await expectFailure(t, args, 2, { ...o, match });
+    t.regex(r.stderr, /\nrun 'hgad (\w+ )?--help' for/);
+  }
+});
+
+test('HGAD_DEBUG=1 adds the stack trace', async (t) => {
+  const r = await runCli(['info', '--model', bad.truncatedModel], { HGAD_DEBUG: '1' });
+  t.is(r.code, 1);
+  t.regex(r.stderr, /^hgad: .*truncated/);
+  t.regex(r.stderr, /^\s+at /m);
+});
