@@ -1,7 +1,17 @@
 // Error helpers shared by every layer. Argument errors read
 // "Expected X for Y but received Z" so that a user can fix the call at once.
 
+/** A description of what was received, printed as is (not quoted like a received string). */
+export class Received {
+  constructor(readonly text: string) {}
+}
+
+export function received(text: string): Received {
+  return new Received(text);
+}
+
 export function describe(value: unknown): string {
+  if (value instanceof Received) return value.text;
   if (value === null) return 'null';
   if (value === undefined) return 'undefined';
   if (typeof value === 'number') return Number.isNaN(value) ? 'NaN' : String(value);

@@ -2,7 +2,7 @@
 // Float64Array (gradient checks) over 64-byte aligned native memory, plus its
 // shape and its place on the autograd tape.
 import { FloatArray, native } from './binding';
-import { describe, expectedRange, expectedType } from './errors';
+import { describe, expectedRange, expectedType, received } from './errors';
 import type { GradNode } from './autograd/tape';
 
 export type DType = 'float32' | 'float64';
@@ -75,12 +75,12 @@ export class Tensor {
 /** Validates a (rows, cols) matrix argument given as a Tensor. */
 export function checkMatrix(t: unknown, name: string, cols?: number, rows?: number): Tensor {
   if (!(t instanceof Tensor)) throw expectedType('a Tensor', name, t);
-  if (t.shape.length !== 2) throw expectedRange('a 2-D tensor', name, `shape [${t.shape.join(', ')}]`);
+  if (t.shape.length !== 2) throw expectedRange('a 2-D tensor', name, received(`shape [${t.shape.join(', ')}]`));
   if (cols !== undefined && t.shape[1] !== cols) {
-    throw expectedRange(`${cols} columns`, name, `shape [${t.shape.join(', ')}]`);
+    throw expectedRange(`${cols} columns`, name, received(`shape [${t.shape.join(', ')}]`));
   }
   if (rows !== undefined && t.shape[0] !== rows) {
-    throw expectedRange(`${rows} rows`, name, `shape [${t.shape.join(', ')}]`);
+    throw expectedRange(`${rows} rows`, name, received(`shape [${t.shape.join(', ')}]`));
   }
   return t;
 }
@@ -89,6 +89,6 @@ export function checkMatrix(t: unknown, name: string, cols?: number, rows?: numb
 export function checkFinite(t: Tensor, name: string): void {
   const i = native.firstNonFinite(t.data);
   if (i >= 0) {
-    throw expectedRange('finite values', name, `${describe(t.data[i])} at index ${i}`);
+    throw expectedRange('finite values', name, received(`${describe(t.data[i])} at index ${i}`));
   }
 }

@@ -134,16 +134,16 @@ test('alloc and setThreadCount: bad dtype, length, fill and counts', (t) => {
   t.is(native.threadCount(), before, 'a rejected call leaves the count unchanged');
 });
 
-// Sizes whose products overflow int64 in the binding's length checks (N*C, (rows-1)*ld + cols):
-// the check then passes with small arrays and the kernel reads far outside them. Run in a
-// child process because today this is a segmentation fault (see the report of this suite).
+// Sizes whose products would overflow int64 in the binding's length checks (N*C,
+// (rows-1)*ld + cols) must be rejected before any pointer is touched. Run in a child
+// process so that a regression shows as a failed test, not as a crashed test runner.
 const OVERFLOW_CALLS: Record<string, string> = {
   couplingForward: 'const f = new Float64Array(4096); n.couplingForward(2048, 2 ** 52, f, f, 1.9, null, 0, f, f);',
   gemm: 'const f = new Float64Array(4096); n.gemm(false, false, 2049, 1, 1, f, 2 ** 52, f, 1, 0, f, 2 ** 52, null, false);',
   rowSum: 'const f = new Float64Array(4096); n.rowSum(2048, 2 ** 52, f, f);',
 };
 for (const [name, call] of Object.entries(OVERFLOW_CALLS)) {
-  test.failing(`KNOWN BUG: ${name} with sizes whose product overflows int64 throws a RangeError instead of crashing`, (t) => {
+  test(`${name} with sizes whose product would overflow int64 throws a RangeError`, (t) => {
     const addon = path.join(__dirname, '..', '..', 'build', 'Release', 'hgad.node');
     const script = `const n = require(${JSON.stringify(addon)}); try { ${call} console.log('returned'); } catch (e) { console.log(e.constructor.name + ': ' + e.message); }`;
     const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 30000 });

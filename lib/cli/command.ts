@@ -1,5 +1,6 @@
 // What every subcommand module exports: its flag table and help (a
-// CommandSpec) and the function that runs it on the parsed arguments.
+// CommandSpec) and the function that runs it on the parsed arguments; and
+// the output sink every command writes its results and messages to.
 import type { CommandSpec, ParsedArgs } from './args';
 
 export interface Command extends CommandSpec {
@@ -7,11 +8,16 @@ export interface Command extends CommandSpec {
   run(args: ParsedArgs): Promise<number | void>;
 }
 
-/** Writes to stdout, ignoring a closed pipe (e.g. `hgad info | head -1`). */
+/** Where results (out) and messages (err) go: the process's stdout and stderr unless replaced (tests). */
+export const sink = {
+  out: (text: string): void => void process.stdout.write(text),
+  err: (text: string): void => void process.stderr.write(text),
+};
+
 export function out(text: string): void {
-  process.stdout.write(text);
+  sink.out(text);
 }
 
 export function err(text: string): void {
-  process.stderr.write(text);
+  sink.err(text);
 }

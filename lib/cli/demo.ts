@@ -6,6 +6,7 @@ import * as path from 'path';
 import { ParsedArgs } from './args';
 import { Command, out } from './command';
 import { CliError } from './errors';
+import { trainingFailure } from './train';
 import { ProgressBar, ProgressMode, ProgressStream, progressMode } from './progress';
 
 export const FMNIST_NAMES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
@@ -58,7 +59,7 @@ function mean(a: number[]): number {
 }
 
 export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
-  const write = options.write ?? ((s: string) => void process.stdout.write(s));
+  const write = options.write ?? out;
   const epochs = options.epochs ?? (options.quick ? 2 : 6);
   if (!Number.isInteger(epochs) || epochs < 1) throw new CliError(`demo: epochs must be a positive integer, got ${epochs}`);
   const seed = options.seed ?? 0;
@@ -103,6 +104,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const started = Date.now();
   try {
     await model.fit([{ features, labels }], { epochs, batchSize: 256, lr: 1e-3, seed, onProgress: (p) => progress.update(p) });
+  } catch (e) {
+    throw trainingFailure(e, 1e-3);
   } finally {
     progress.finish();
   }

@@ -3,7 +3,7 @@
 // reported in a line or two on stderr ("hgad: ..."), exit status 2 for usage
 // mistakes and 1 for anything else; HGAD_DEBUG=1 adds the stack trace.
 import { formatHelp, parseArgs, suggest, wantsHelp } from './args';
-import { Command } from './command';
+import { Command, err, out } from './command';
 import { demo } from './demo';
 import { reportError, UsageError } from './errors';
 import { evaluate } from './eval';
@@ -49,37 +49,46 @@ function findCommand(name: string): Command {
 export async function main(argv: readonly string[]): Promise<number> {
   const [first, ...rest] = argv;
   if (first === undefined) {
-    process.stderr.write(mainHelp());
+    err(mainHelp());
     return 2;
   }
   if (first === '--help' || first === '-h') {
-    process.stdout.write(mainHelp());
+    out(mainHelp());
     return 0;
   }
   if (first === '--version' || first === '-V') {
-    process.stdout.write(`hgad ${version()}\n`);
+    out(`hgad ${version()}\n`);
     return 0;
   }
   if (first === 'help') {
-    if (rest.length === 0) process.stdout.write(mainHelp());
-    else process.stdout.write(formatHelp(findCommand(rest[0])));
+    if (rest.length === 0) out(mainHelp());
+    else out(formatHelp(findCommand(rest[0])));
     return 0;
   }
   if (first.startsWith('-')) throw new UsageError(`expected a command before ${first}`);
   const cmd = findCommand(first);
   if (wantsHelp(rest)) {
-    process.stdout.write(formatHelp(cmd));
+    out(formatHelp(cmd));
     return 0;
   }
   const args = parseArgs(cmd, rest);
   return (await cmd.run(args)) ?? 0;
 }
 
-function fail(err: unknown): void {
+/** main() with every error reported (one or two lines on the error sink) as its exit status. */
+export async function run(argv: readonly string[]): Promise<number> {
+  try {
+    return await main(argv);
+  } catch (e) {
+    return reportError(e, err);
+  }
+}
+
+function fail(e: unknown): void {
   // Once the exit status is set, a second failure (e.g. from a worker being torn down) changes nothing.
   if (failed) return;
   failed = true;
-  process.exitCode = reportError(err, (s) => void process.stderr.write(s));
+  process.exitCode = reportError(e, err);
   setImmediate(() => process.exit());
 }
 
@@ -97,10 +106,11 @@ if (require.main === module) {
     process.stderr.write('\nhgad: interrupted\n');
     process.exit(130);
   });
-  main(process.argv.slice(2)).then(
-    (code) => {
+  run(process.argv.slice(2)).then((code) => {
+    if (code !== 0) {
+      // Failed: exit at once rather than wait for anything still pending (a worker being torn down).
       process.exitCode = code;
-    },
-    fail,
-  );
+      setImmediate(() => process.exit());
+    } else process.exitCode = code;
+  }, fail);
 }

@@ -3,7 +3,7 @@
 // calibration. lib/hgad/index.ts runs this core off the main thread.
 import { native } from '../binding';
 import { backward, noGrad } from '../autograd/tape';
-import { expectedRange, expectedType } from '../errors';
+import { expectedRange, expectedType, received } from '../errors';
 import { Flow } from '../nn/flow';
 import { GaussianMixture, MixtureLossTerms, smoothedOneHot } from '../nn/mixture';
 import { Adam } from '../optim/adam';
@@ -109,16 +109,16 @@ export class HgadModel {
     const name = `${what}[${l}].features`;
     if (!(features instanceof Float32Array)) throw expectedType('a Float32Array', name, features);
     if (features.length === 0 || features.length % C !== 0) {
-      throw expectedRange(`a non-empty multiple of ${C} values (N x ${C})`, name, `${features.length} values`);
+      throw expectedRange(`a non-empty multiple of ${C} values (N x ${C})`, name, received(`${features.length} values`));
     }
     const N = features.length / C;
     const bad = native.firstNonFinite(features);
-    if (bad >= 0) throw expectedRange('finite values', name, `${features[bad]} at vector ${Math.floor(bad / C)}, dimension ${bad % C}`);
+    if (bad >= 0) throw expectedRange('finite values', name, received(`${features[bad]} at vector ${Math.floor(bad / C)}, dimension ${bad % C}`));
     if (P > 0) {
       if (!(cond instanceof Float32Array)) throw expectedType(`a Float32Array of ${N} x ${P} conditions`, `${what}[${l}].cond`, cond);
-      if (cond.length !== N * P) throw expectedRange(`${N * P} values (${N} x ${P})`, `${what}[${l}].cond`, `${cond.length} values`);
+      if (cond.length !== N * P) throw expectedRange(`${N * P} values (${N} x ${P})`, `${what}[${l}].cond`, received(`${cond.length} values`));
       const badCond = native.firstNonFinite(cond);
-      if (badCond >= 0) throw expectedRange('finite values', `${what}[${l}].cond`, `${cond[badCond]} at vector ${Math.floor(badCond / P)}`);
+      if (badCond >= 0) throw expectedRange('finite values', `${what}[${l}].cond`, received(`${cond[badCond]} at vector ${Math.floor(badCond / P)}`));
     } else if (cond !== undefined && cond !== null) {
       throw expectedType('no condition (this level is unconditional)', `${what}[${l}].cond`, cond);
     }
@@ -127,7 +127,7 @@ export class HgadModel {
 
   private checkLabels(labels: unknown, N: number, name: string): Int32Array {
     if (!(labels instanceof Int32Array)) throw expectedType('an Int32Array of class ids', name, labels);
-    if (labels.length !== N) throw expectedRange(`${N} labels (one per vector)`, name, `${labels.length} labels`);
+    if (labels.length !== N) throw expectedRange(`${N} labels (one per vector)`, name, received(`${labels.length} labels`));
     const K = this.classes;
     for (let i = 0; i < N; ++i) {
       if (labels[i] < 0 || labels[i] >= K) throw expectedRange(`class ids in [0, ${K})`, name, `${labels[i]} at index ${i}`);

@@ -8,6 +8,7 @@ import { FloatArray, native } from '../binding';
 import { record } from '../autograd/tape';
 import { Random } from '../random';
 import { allocFloat, DType, Tensor } from '../tensor';
+import { expectedRange, expectedType, received } from '../errors';
 
 export interface MixtureConfig {
   /** C */
@@ -47,7 +48,10 @@ function logSoftmaxBackward(y: FloatArray, dy: FloatArray, rows: number, cols: n
 /** Label-smoothed one-hot rows as the reference's onehot(): (1 - s) * onehot + s / K.  -> (N, K) */
 export function smoothedOneHot(labels: Int32Array, K: number, smoothing: number, dtype: DType): FloatArray {
   const Y = allocFloat(labels.length * K, dtype, smoothing / K);
-  for (let n = 0; n < labels.length; ++n) Y[n * K + labels[n]] += 1 - smoothing;
+  for (let n = 0; n < labels.length; ++n) {
+    if (!(labels[n] >= 0 && labels[n] < K)) throw expectedRange(`class ids in [0, ${K})`, 'labels', received(`${labels[n]} at index ${n}`));
+    Y[n * K + labels[n]] += 1 - smoothing;
+  }
   return Y;
 }
 
@@ -73,6 +77,7 @@ export class GaussianMixture {
       ['phiIntra', phiIntra, [this.K, this.M]],
     ];
     for (const [name, t, shape] of expect) {
+      if (!(t instanceof Tensor)) throw expectedType('a Tensor', name, t);
       if (t.shape.join(',') !== shape.join(',')) {
         throw new RangeError(`Expected shape [${shape.join(', ')}] for ${name} but received [${t.shape.join(', ')}]`);
       }

@@ -12,7 +12,7 @@ std::string describe(const Napi::Value& v) {
     double d = v.As<Napi::Number>().DoubleValue();
     if (std::isnan(d)) return "NaN";
     std::string s = std::to_string(d);
-    if (d == std::floor(d) && std::fabs(d) < 1e15) s = std::to_string(static_cast<long long>(d));
+    if (d == std::floor(d) && std::fabs(d) < 9e18) s = std::to_string(static_cast<long long>(d));
     return s;
   }
   if (v.IsString()) return "a string";
@@ -57,8 +57,9 @@ int64_t getInt(const Napi::CallbackInfo& info, size_t i, const char* name, int64
   Napi::Value v = info[i];
   if (!v.IsNumber()) throwType(info.Env(), "an integer", name, v);
   double d = v.As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(d) || d != std::floor(d) || d < static_cast<double>(min) || d > 9.0e15)
+  if (!std::isfinite(d) || d != std::floor(d) || d < static_cast<double>(min))
     throwRange(info.Env(), "an integer >= " + std::to_string(min), name, describe(v));
+  if (d > 2147483647.0) throwRange(info.Env(), "an integer below 2^31", name, describe(v));
   return static_cast<int64_t>(d);
 }
 

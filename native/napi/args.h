@@ -26,6 +26,8 @@ enum class DType { Float32, Float64, Int32, Other };
 DType dtypeOf(const Napi::Value& v);
 const char* dtypeName(DType d);
 
+// Sizes and strides are capped at 2^31 - 1, so that the products of two of
+// them (and the extents computed from them) cannot overflow int64.
 int64_t getInt(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t min = 0);
 double getNumber(const Napi::CallbackInfo& info, size_t i, const char* name, bool finite = true);
 bool getBool(const Napi::CallbackInfo& info, size_t i, const char* name);

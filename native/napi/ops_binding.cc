@@ -260,6 +260,8 @@ struct MixtureArgs {
     s.C = getInt(info, 1, "C", 1);
     s.K = getInt(info, 2, "K", 1);
     s.M = getInt(info, 3, "M", 1);
+    if (s.K * s.M > 2147483647)
+      throwRange(info.Env(), "K * M below 2^31", "K, M", std::to_string(s.K) + " * " + std::to_string(s.M));
     z = getArray<T>(info, 4, "z", s.N * s.C);
     logdet = getArray<T>(info, 5, "logdet", s.N);
     labels = getArray<int32_t>(info, 6, "labels", s.N, true);

@@ -4,6 +4,7 @@ import type { ExecutionContext } from 'ava';
 import { execFile } from 'child_process';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
+import * as path from 'path';
 
 export const CLI = require.resolve('../../lib/cli/main.js');
 
@@ -42,10 +43,10 @@ export async function expectFailure(
   t: ExecutionContext,
   args: string[],
   code: number,
-  opts: { out?: string; match?: RegExp; env?: Record<string, string> } = {},
+  opts: { out?: string; match?: RegExp; env?: Record<string, string>; inProcess?: boolean } = {},
 ): Promise<CliResult> {
   const before = opts.out ? fileHash(opts.out) : null;
-  const r = await runCli(args, opts.env);
+  const r = opts.inProcess ? await runInProcess(args) : await runCli(args, opts.env);
   const what = `hgad ${args.join(' ')}`;
   t.is(r.code, code, `${what}: exit status (stderr: ${r.stderr})`);
   const lines = r.stderr.trimEnd().split('\n');
@@ -56,8 +57,37 @@ export async function expectFailure(
   if (opts.match) t.regex(r.stderr, opts.match, what);
   if (opts.out) {
     t.is(fileHash(opts.out), before, `${what}: ${opts.out} must be left as it was`);
-    const dir = require('path').dirname(opts.out) as string;
-    t.deepEqual(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp')), [], `${what}: no temporary files left`);
+    const base = path.basename(opts.out);
+    const temps = fs.readdirSync(path.dirname(opts.out)).filter((f) => f.startsWith(`.${base}.`) && f.endsWith('.tmp'));
+    t.deepEqual(temps, [], `${what}: no temporary files left`);
   }
   return r;
+}
+
+let queue: Promise<unknown> = Promise.resolve();
+
+/**
+ * Runs the CLI inside this process (for argument-parsing cases, where a child
+ * process would only add start-up time): same code path as the executable
+ * minus the process-level handlers. Calls are serialised, as output is
+ * captured through the CLI's global sink.
+ */
+export function runInProcess(args: string[]): Promise<CliResult> {
+  const next = queue.then(async () => {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const { run } = require('../../lib/cli/main') as typeof import('../../lib/cli/main');
+    const { sink } = require('../../lib/cli/command') as typeof import('../../lib/cli/command');
+    const saved = { ...sink };
+    const r = { code: -1, stdout: '', stderr: '' };
+    sink.out = (s) => void (r.stdout += s);
+    sink.err = (s) => void (r.stderr += s);
+    try {
+      r.code = await run(args);
+    } finally {
+      Object.assign(sink, saved);
+    }
+    return r;
+  });
+  queue = next.catch(() => undefined);
+  return next;
 }
