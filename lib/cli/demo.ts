@@ -6,7 +6,6 @@ import * as path from 'path';
 import { ParsedArgs } from './args';
 import { Command, out } from './command';
 import { CliError } from './errors';
-import { trainingFailure } from './train';
 import { ProgressBar, ProgressMode, ProgressStream, progressMode } from './progress';
 
 export const FMNIST_NAMES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
@@ -104,8 +103,6 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const started = Date.now();
   try {
     await model.fit([{ features, labels }], { epochs, batchSize: 256, lr: 1e-3, seed, onProgress: (p) => progress.update(p) });
-  } catch (e) {
-    throw trainingFailure(e, 1e-3);
   } finally {
     progress.finish();
   }

@@ -94,8 +94,6 @@ async function runTrain(args: ParsedArgs): Promise<number> {
   let summary;
   try {
     summary = await model.fit([{ features: features.data, labels, cond: cond ?? null }], { ...options, onProgress: (p) => progress.update(p) });
-  } catch (e) {
-    throw trainingFailure(e, options.lr);
   } finally {
     progress.finish();
   }
@@ -107,14 +105,4 @@ async function runTrain(args: ParsedArgs): Promise<number> {
       `final loss ${loss !== undefined && Number.isFinite(loss) ? loss.toFixed(3) : String(loss)}; wrote ${outFile}\n`,
   );
   return 0;
-}
-
-/**
- * Training that diverges can fail inside a kernel's argument check (e.g. an
- * infinite log-determinant) before the loss itself turns non-finite; such
- * errors get the context and the advice of the library's own divergence error.
- */
-export function trainingFailure(e: unknown, lr: number): unknown {
-  if (!(e instanceof TypeError || e instanceof RangeError) || /out of memory|allocation failed/i.test(e.message)) return e;
-  return new CliError(`training diverged: ${e.message}\nlower the learning rate (--lr, now ${lr}) or check the features' scale`);
 }

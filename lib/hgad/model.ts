@@ -179,14 +179,20 @@ export class HgadModel {
         const labels = new Int32Array(batch);
         for (let i = 0; i < batch; ++i) labels[i] = d.labels[order[it * batch + i]];
         const Y = smoothedOneHot(labels, K, opts.labelSmoothing, 'float32');
-        const { z, logdet } = flow.forward(x, cond);
-        const { loss, terms } = mixture.loss(z, logdet, labels, Y, stage, opts);
+        const where = `level ${l}, epoch ${epoch + 1}, iteration ${it + 1} (a batch of ${batch} vectors)`;
+        const advice = `Lower the learning rate (now ${lr.toExponential(2)}) or check the features' scale.`;
+        let step;
+        try {
+          const { z, logdet } = flow.forward(x, cond);
+          step = mixture.loss(z, logdet, labels, Y, stage, opts);
+        } catch (err) {
+          // Inputs were validated up front, so a non-finite value here comes from diverged weights.
+          throw new Error(`fit: training diverged at ${where}: ${(err as Error).message}. ${advice}`);
+        }
+        const { loss, terms } = step;
         const value = loss.data[0];
         if (!Number.isFinite(value)) {
-          throw new Error(
-            `fit: the loss became ${value} at level ${l}, epoch ${epoch + 1}, iteration ${it + 1} ` +
-              `(a batch of ${batch} vectors); no step was taken with it. Lower the learning rate (now ${lr.toExponential(2)}) or check the features' scale.`,
-          );
+          throw new Error(`fit: the loss became ${value} at ${where}; no step was taken with it. ${advice}`);
         }
         backward(loss);
         adam.step();
