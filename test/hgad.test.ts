@@ -82,6 +82,14 @@ test('a non-finite loss stops fit with a clear error and leaves the weights unch
   t.deepEqual(encodeModel(model.core), before);
 });
 
+test('training that diverges stops with an error naming where, and the model keeps its weights', async (t) => {
+  const model = HGAD.create(config, 11);
+  const before = encodeModel(model.core);
+  const err = await t.throwsAsync(model.fit([synthetic(12, 60)], { ...train, lr: 1e9, warmEpochs: 0, epochs: 5 }));
+  t.regex(err!.message, /fit: (training diverged|the loss became) .*level 0, epoch \d+, iteration \d+.*Lower the learning rate/);
+  t.deepEqual(encodeModel(model.core), before);
+});
+
 test('fit and score reject bad inputs with errors naming the argument', async (t) => {
   const model = HGAD.create(config, 0);
   const data = synthetic(9, 20);
