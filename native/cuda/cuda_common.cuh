@@ -1,0 +1,90 @@
+// Internal helpers shared by the .cu files: error checks that throw
+// CudaError naming the op, its sizes and the CUDA error, the stream cast,
+// launch-size helpers and warp reductions.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <sstream>
+#include <string>
+
+#include "cuda_ops.h"
+
+namespace hgad {
+namespace cuda {
+namespace detail {
+
+inline cudaStream_t asStream(Stream s) { return static_cast<cudaStream_t>(s); }
+
+[[noreturn]] inline void throwCuda(cudaError_t st, const char* op, const std::string& sizes) {
+  std::ostringstream o;
+  o << "CUDA error in " << op;
+  if (!sizes.empty()) o << " (" << sizes << ")";
+  o << ": " << cudaGetErrorString(st) << " [" << cudaGetErrorName(st) << "]";
+  throw CudaError(o.str());
+}
+
+// "N=16384 C=200": built only when an error is thrown.
+inline void appendSizes(std::ostringstream&) {}
+template <typename V, typename... Rest>
+void appendSizes(std::ostringstream& o, const char* name, V value, Rest... rest) {
+  o << (o.tellp() > 0 ? " " : "") << name << "=" << value;
+  appendSizes(o, rest...);
+}
+template <typename... Args>
+std::string sizes(Args... args) {
+  std::ostringstream o;
+  appendSizes(o, args...);
+  return o.str();
+}
+
+// Check a runtime call; the sizes expression is evaluated only on failure.
+#define HGAD_CUDA_CHECK(expr, op, sizesExpr)                                   \
+  do {                                                                         \
+    const cudaError_t hgad_st_ = (expr);                                       \
+    if (hgad_st_ != cudaSuccess) {                                             \
+      cudaGetLastError();                                                      \
+      ::hgad::cuda::detail::throwCuda(hgad_st_, op, sizesExpr);                \
+    }                                                                          \
+  } while (0)
+
+// After a kernel launch: launch-configuration errors are reported here.
+#define HGAD_CUDA_LAUNCHED(op, sizesExpr) HGAD_CUDA_CHECK(cudaGetLastError(), op, sizesExpr)
+
+inline int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Blocks for a grid-stride loop over n items: enough to fill the device a few
+// times over, never more than the work needs.
+inline unsigned gridFor(int64_t n, int threads, int64_t maxBlocks = 132 * 16) {
+  int64_t b = ceilDiv(n, threads);
+  if (b > maxBlocks) b = maxBlocks;
+  return static_cast<unsigned>(b < 1 ? 1 : b);
+}
+
+int multiprocessorCount();        // of the current device (cached per device)
+size_t sharedMemoryOptin();       // opt-in dynamic shared memory per block
+
+__device__ __forceinline__ float warpSum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+__device__ __forceinline__ double warpSum(double v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+__device__ __forceinline__ float warpMax(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+__device__ __forceinline__ double warpMax(double v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v = fmax(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+}  // namespace detail
+}  // namespace cuda
+}  // namespace hgad

@@ -1,0 +1,150 @@
+// The device op ABI: plain C++ declarations over DEVICE pointers and shapes,
+// mirroring the CPU ops in native/ops/*.h (float only). No CUDA header is
+// needed to include this file; a stream is an opaque `Stream` (a
+// cudaStream_t); nullptr means the legacy default stream.
+//
+// Semantics shared by every function here:
+//  * Work is enqueued on `stream` and the call returns without waiting
+//    (except where a result comes back to the host, said below).
+//  * Every CUDA failure throws CudaError (a std::runtime_error) whose message
+//    names the op, its sizes and cudaGetErrorString. Errors of kernels that
+//    fail asynchronously surface at the next call that checks (usually
+//    streamSynchronize); an illegal address poisons the CUDA context for
+//    good, so the owner should treat such an error as fatal for the device.
+//  * Gradient convention as on the CPU: parameter gradients are returned
+//    assigned unless the op says "+=", activation gradients are assigned.
+//  * Nothing here touches CUDA at load time: no static initialiser calls the
+//    runtime, the allocator and cuBLAS are created on first use.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include "gemm.h"
+#include "mixture_head.h"
+
+namespace hgad {
+namespace cuda {
+
+using Stream = void*;
+
+class CudaError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// ------------------------------------------------------------------ memory
+// Caching device allocator (per device): sizes are rounded up to buckets
+// (512 B steps below 1 MiB, then 8 steps per power of two) and freed blocks
+// go to a free list per bucket, so after warm-up no op calls cudaMalloc.
+// Frees are stream-ordered: a block freed with stream s is handed out again
+// at once to allocations on s, and to other streams only after the work
+// queued on s before the free has completed (an event is recorded at free).
+// When cudaMalloc runs out of memory the cache is trimmed and it retries.
+void* deviceAlloc(size_t bytes, Stream stream = nullptr);
+void deviceFree(void* ptr, Stream stream = nullptr);
+// Returns every cached free block to the driver (waits for the device).
+void trimCache();
+struct AllocatorStats {
+  size_t bytesInUse = 0, bytesCached = 0;
+  uint64_t driverAllocations = 0, cacheHits = 0;
+};
+AllocatorStats allocatorStats();
+
+// Page-locked host memory for staging copies (cached like device blocks).
+// The caller must not free a buffer while a copy from or to it is queued.
+void* pinnedAlloc(size_t bytes);
+void pinnedFree(void* ptr);
+
+// Asynchronous copies on `stream`. With pageable host memory the driver
+// copies synchronously; the *Staged variants go through two pinned staging
+// buffers in chunks, overlapping the host memcpy with the transfer, and
+// return once `src` may be reused (upload) or `dst` is filled (download).
+void copyHostToDevice(void* dst, const void* src, size_t bytes, Stream stream = nullptr);
+void copyDeviceToHost(void* dst, const void* src, size_t bytes, Stream stream = nullptr);
+void copyDeviceToDevice(void* dst, const void* src, size_t bytes, Stream stream = nullptr);
+void copyHostToDeviceStaged(void* dst, const void* src, size_t bytes, Stream stream = nullptr);
+void copyDeviceToHostStaged(void* dst, const void* src, size_t bytes, Stream stream = nullptr);
+void fillBytes(void* dst, int value, size_t bytes, Stream stream = nullptr);
+
+// A non-blocking stream (one per model), its teardown and a host wait.
+Stream streamCreate();
+void streamDestroy(Stream stream);
+void streamSynchronize(Stream stream);
+// Selects the device for the calling thread.
+void setDevice(int index);
+int deviceCount();  // 0 when no driver or device is usable (never throws)
+
+// -------------------------------------------------------------------- gemm
+// C = relu?(beta * C + op(A) op(B) + bias[col]), row-major, shapes and ld as
+// hgad::GemmShape (native/ops/gemm.h). beta = 0 never reads C.
+enum class GemmBackend {
+  kAuto,        // cuBLAS when libcublas.so can be loaded at run time, else kTiled
+  kTiled,       // the hand-written FP32 SGEMM (128x128x8 tiles, 8x8 per thread)
+  kTiledTf32,   // hand-written, tensor cores in TF32 (10-bit mantissa inputs)
+  kCublas,      // cuBLAS FP32 (throws if cuBLAS cannot be loaded)
+  kCublasTf32,  // cuBLAS with TF32 tensor-op math
+};
+void gemm(const GemmShape& s, const float* A, const float* B, float beta, float* C,
+          const float* bias, bool relu, Stream stream = nullptr,
+          GemmBackend backend = GemmBackend::kAuto);
+// Whether cuBLAS was found (loads it on the first call), and what kAuto uses.
+bool cublasAvailable();
+const char* gemmBackendName(GemmBackend backend);
+
+// ---------------------------------------------------------------- coupling
+// Math as native/ops/coupling.h. x, y: (N, C)  a, da: (N, 2*C2)  logdet*: (N)
+void couplingForward(int64_t N, int64_t C, const float* x, const float* a, float clamp,
+                     const float* logdetIn, float logdetConst, float* y, float* logdetOut,
+                     Stream stream = nullptr);
+void couplingInverse(int64_t N, int64_t C, const float* y, const float* a, float clamp,
+                     const float* logdetIn, float logdetConst, float* x, float* logdetOut,
+                     Stream stream = nullptr);
+void couplingBackward(int64_t N, int64_t C, const float* x, const float* a, float clamp,
+                      const float* dy, const float* dlogdet, float* dx, float* da,
+                      Stream stream = nullptr);
+
+// ------------------------------------------------------------- elementwise
+// Math as native/ops/elementwise.h. X, Y: (N, M) row-major; v: (M); r: (N).
+void axpy(int64_t n, float alpha, const float* x, float* y, Stream stream = nullptr);
+void add(int64_t n, const float* a, const float* b, float* out, Stream stream = nullptr);
+void scale(int64_t n, float alpha, const float* x, float* out, Stream stream = nullptr);
+void reluBackward(int64_t n, const float* h, float* dh, Stream stream = nullptr);
+void columnSum(int64_t N, int64_t M, const float* X, float beta, float* v, Stream stream = nullptr);
+void rowSum(int64_t N, int64_t M, const float* X, float* r, Stream stream = nullptr);
+void logSumExpRows(int64_t N, int64_t M, const float* X, float* r, Stream stream = nullptr);
+void logSoftmaxRows(int64_t N, int64_t M, const float* X, float* Y, Stream stream = nullptr);
+void logSoftmaxRowsBackward(int64_t N, int64_t M, const float* Y, const float* dY, float* dX,
+                            Stream stream = nullptr);
+void packColumns(int64_t N, const float* X, int64_t ldx, int64_t c0, int64_t W0, const float* Z,
+                 int64_t P, float* out, Stream stream = nullptr);
+void unpackColumnsBackward(int64_t N, const float* dOut, int64_t W0, int64_t P, float* dX,
+                           int64_t ldx, int64_t c0, float* dZ, Stream stream = nullptr);
+
+// ------------------------------------------------------------ mixture head
+// Math as native/ops/mixture_head.h; all pointers on the device, labels in
+// [0, K) or -1 (a label >= K is treated as -1 rather than read out of
+// bounds). Distances, log-sum-exps and every reduction run in double, as on
+// the CPU (see mixture_head.cu). Backward: dcent, dlpi, dlpa assigned,
+// reduced over samples in a fixed order (deterministic for a given N).
+void mixtureHeadForward(const MixtureShape& s, const float* z, const float* logdet,
+                        const int32_t* labels, const float* Y, const float* cent,
+                        const float* lpi, const float* lpa, float* Lg, float* Le, float* Lmi,
+                        float* Lgi, float* logp, Stream stream = nullptr);
+void mixtureHeadBackward(const MixtureShape& s, const float* z, const float* logdet,
+                         const int32_t* labels, const float* Y, const float* cent,
+                         const float* lpi, const float* lpa, const MixtureWeights<float>& w,
+                         float* dz, float* dlogdet, float* dcent, float* dlpi, float* dlpa,
+                         Stream stream = nullptr);
+
+// -------------------------------------------------------------------- adam
+// PyTorch Adam with L2 weight decay, in place on p, m, v (g is read only);
+// `step` is the 1-based step count t after this update:
+//   g' = g + wd p;  m = b1 m + (1-b1) g';  v = b2 v + (1-b2) g'^2
+//   p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+void adamStep(int64_t n, float* p, const float* g, float* m, float* v, float lr, float beta1,
+              float beta2, float eps, float weightDecay, int64_t step, Stream stream = nullptr);
+
+}  // namespace cuda
+}  // namespace hgad
