@@ -281,3 +281,17 @@ test('HGAD_DEBUG=1 adds the stack trace', async (t) => {
   t.regex(r.stderr, /^hgad: .*truncated/);
   t.regex(r.stderr, /^\s+at /m);
 });
+
+test('eval agrees with scikit-learn on the golden AUROC case, ties included', async (t) => {
+  const { loadGolden } = await import('./helpers/golden');
+  const { writeNpy } = await import('../lib/io/npy');
+  const g = loadGolden('maps_and_metrics').auroc;
+  const scores = out('golden-scores.npy');
+  const truth = out('golden-truth.npy');
+  writeNpy(scores, { dtype: 'float64', shape: [g.scores.length], data: Float64Array.from(g.scores) });
+  writeNpy(truth, { dtype: 'int64', shape: [g.labels.length], data: BigInt64Array.from(g.labels.map((v: number) => BigInt(v))) });
+  const r = await runCli(['eval', '--scores', scores, '--truth', truth, '--json']);
+  t.is(r.code, 0, r.stderr);
+  const value = JSON.parse(r.stdout).auroc ?? JSON.parse(r.stdout).overall;
+  t.true(Math.abs(value - g.value) <= 1e-12, `hgad eval gave ${r.stdout.trim()}, scikit-learn ${g.value}`);
+});

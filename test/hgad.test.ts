@@ -105,6 +105,33 @@ test('fit and score reject bad inputs with errors naming the argument', async (t
   t.throws(() => HGAD.create({ ...config, levels: [{ channels: 1, condChannels: 0 }] }), { instanceOf: RangeError, message: /channels/ });
 });
 
+test('several feature levels, one conditional, train and score together', async (t) => {
+  const { positionalConditions } = await import('../lib/nn/positional_encoding');
+  const multi = HGAD.create({ ...config, levels: [{ channels: C, condChannels: 0 }, { channels: 4, condChannels: 8 }] }, 13);
+  const level0 = synthetic(14, 40);
+  const N1 = 60;
+  const rng = new Random(15);
+  const features1 = Float32Array.from({ length: N1 * 4 }, () => rng.normal());
+  const cond1 = new Float32Array(N1 * 8);
+  const grid = positionalConditions(8, 3, 4); // 12 positions x 8
+  for (let n = 0; n < N1; ++n) cond1.set(grid.subarray((n % 12) * 8, (n % 12) * 8 + 8), n * 8);
+  const labels1 = Int32Array.from({ length: N1 }, (_, n) => n % K);
+  await multi.fit([level0, { features: features1, labels: labels1, cond: cond1 }], train);
+  const probe = synthetic(16, 4);
+  // Levels of different sizes: per-level scores only.
+  const s = await multi.score([{ features: probe.features }, { features: features1.subarray(0, 8 * 4), cond: cond1.subarray(0, 8 * 8) }], 1);
+  t.is(s.levels.length, 2);
+  t.is(s.levels[0].logp.length, 12);
+  t.is(s.levels[1].logp.length, 8);
+  t.is(s.calibrated, null);
+  t.true([...s.levels[0].logp, ...s.levels[1].logp, ...s.levels[1].negEntropy].every(Number.isFinite));
+  // Same sizes: combined scores too.
+  const same = await multi.score([{ features: probe.features.subarray(0, 8 * C) }, { features: features1.subarray(0, 8 * 4), cond: cond1.subarray(0, 8 * 8) }], 2);
+  t.is(same.calibrated!.length, 8);
+  t.true(same.calibrated!.every(Number.isFinite));
+  await t.throwsAsync(multi.score([{ features: probe.features }, { features: features1 }], 0), { instanceOf: TypeError, message: /inputs\[1\]\.cond/ });
+});
+
 test('models round-trip through safetensors files; corrupt and truncated files are rejected', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hgad-model-'));
   const model = HGAD.create({ ...config, levels: [{ channels: C, condChannels: 4 }] }, 2);
