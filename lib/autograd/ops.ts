@@ -3,10 +3,24 @@
 // N (rows), I (in), O (out), C (channels), P (condition).
 import { FloatArray, native } from '../binding';
 import { allocFloat, sizeOf, Tensor } from '../tensor';
-import { record } from './tape';
+import { isGradEnabled, record } from './tape';
 
 function output(shape: number[], like: Tensor, fill?: number): Tensor {
   return new Tensor(allocFloat(sizeOf(shape), like.dtype, fill), shape);
+}
+
+/**
+ * Where an op writes its result: into `into` when given (a reused buffer; the
+ * caller guarantees it is dead otherwise and that no gradient is recorded), or
+ * into a fresh tensor.
+ */
+function target(shape: number[], like: Tensor, into?: Tensor): Tensor {
+  if (!into) return output(shape, like);
+  if (into.dtype !== like.dtype || into.shape.join(',') !== shape.join(',')) {
+    throw new RangeError(`Expected an output buffer of shape [${shape.join(', ')}] (${like.dtype}) but received [${into.shape.join(', ')}] (${into.dtype})`);
+  }
+  if (isGradEnabled() && like.requiresGrad) throw new Error('a reused output buffer cannot be recorded on the tape');
+  return into;
 }
 
 function sameDType(name: string, ...ts: (Tensor | null)[]): void {
@@ -19,12 +33,12 @@ function sameDType(name: string, ...ts: (Tensor | null)[]): void {
 }
 
 /** y = relu?(x W^T + b).  x: (N, I)  W: (O, I)  b: (O)  ->  y: (N, O) */
-export function linear(x: Tensor, W: Tensor, b: Tensor | null, relu = false): Tensor {
+export function linear(x: Tensor, W: Tensor, b: Tensor | null, relu = false, into?: Tensor): Tensor {
   sameDType('linear', x, W, b);
   const [N, I] = x.shape;
   const O = W.shape[0];
   if (W.shape[1] !== I) throw new RangeError(`linear: Expected W with ${I} columns but received shape [${W.shape}]`);
-  const y = output([N, O], x);
+  const y = target([N, O], x, into);
   native.gemm(false, true, N, O, I, x.data, I, W.data, I, 0, y.data, O, b ? b.data : null, relu);
   record({
     name: 'linear',
@@ -55,11 +69,11 @@ export function linear(x: Tensor, W: Tensor, b: Tensor | null, relu = false): Te
 }
 
 /** out = [x[:, c0:c0+W0] | z].  x: (N, C)  z: (N, P) or null  ->  (N, W0 + P) */
-export function packColumns(x: Tensor, c0: number, W0: number, z: Tensor | null): Tensor {
+export function packColumns(x: Tensor, c0: number, W0: number, z: Tensor | null, into?: Tensor): Tensor {
   sameDType('packColumns', x, z);
   const [N, C] = x.shape;
   const P = z ? z.shape[1] : 0;
-  const out = output([N, W0 + P], x);
+  const out = target([N, W0 + P], x, into);
   native.packColumns(N, x.data, C, c0, W0, z ? z.data : null, P, out.data);
   record({
     name: 'packColumns',
@@ -79,10 +93,10 @@ export function packColumns(x: Tensor, c0: number, W0: number, z: Tensor | null)
  * Fused affine coupling (see native/ops/coupling.h).
  * x: (N, C)  a: (N, 2*floor(C/2))  logdetIn: (N) or null  logdetConst: (1)  ->  [y (N, C), logdet (N)]
  */
-export function coupling(x: Tensor, a: Tensor, clamp: number, logdetIn: Tensor | null, logdetConst: Tensor): [Tensor, Tensor] {
+export function coupling(x: Tensor, a: Tensor, clamp: number, logdetIn: Tensor | null, logdetConst: Tensor, into?: Tensor): [Tensor, Tensor] {
   sameDType('coupling', x, a, logdetIn, logdetConst);
   const [N, C] = x.shape;
-  const y = output([N, C], x);
+  const y = target([N, C], x, into);
   const logdet = output([N], x);
   native.couplingForward(N, C, x.data, a.data, clamp, logdetIn ? logdetIn.data : null, logdetConst.data[0], y.data, logdet.data);
   record({

@@ -27,6 +27,22 @@ export interface CouplingBlockConfig {
 /** 2*log(exp(0.5*10*1) - 1): FrEIA's SOFTPLUS pre-activation that makes the global scale exactly 1. */
 export const GLOBAL_SCALE_INIT = 2 * Math.log(Math.exp(5) - 1);
 
+/**
+ * Reusable buffers for the intermediates of blocks run outside the tape (one
+ * set per name, shared by the blocks of a flow, which run one at a time).
+ */
+export class Scratch {
+  private buffers = new Map<string, Tensor>();
+
+  get(name: string, shape: number[], dtype: DType): Tensor {
+    const t = this.buffers.get(name);
+    if (t && t.dtype === dtype && t.shape.join(',') === shape.join(',')) return t;
+    const fresh = Tensor.empty(shape, dtype);
+    this.buffers.set(name, fresh);
+    return fresh;
+  }
+}
+
 export type BlockParamName = 'globalScale' | 'globalOffset' | 'w1' | 'b1' | 'w2' | 'b2';
 export const BLOCK_PARAM_NAMES: BlockParamName[] = ['globalScale', 'globalOffset', 'w1', 'b1', 'w2', 'b2'];
 
@@ -113,17 +129,22 @@ export class CouplingBlock {
     return BLOCK_PARAM_NAMES.map((n) => this[n]);
   }
 
-  /** x: (N, C)  cond: (N, P) or null  logdetIn: (N) or null  ->  [y (N, C), logdetIn + block logdet (N)] */
-  forward(x: Tensor, cond: Tensor | null, logdetIn: Tensor | null): [Tensor, Tensor] {
-    const h0 = packColumns(x, 0, this.C1, cond);
-    const h1 = linear(h0, this.w1, this.b1, true);
-    const a = linear(h1, this.w2, this.b2, false);
-    const [v, logdet] = coupling(x, a, this.clamp, logdetIn, globalScaleLogdet(this.globalScale));
+  /**
+   * x: (N, C)  cond: (N, P) or null  logdetIn: (N) or null  ->  [y (N, C), logdetIn + block logdet (N)]
+   * With `scratch` (only outside the tape) the intermediates go to reused buffers.
+   */
+  forward(x: Tensor, cond: Tensor | null, logdetIn: Tensor | null, scratch?: Scratch): [Tensor, Tensor] {
+    const N = x.shape[0];
+    const dt = x.dtype;
+    const h0 = packColumns(x, 0, this.C1, cond, scratch?.get('h0', [N, this.C1 + this.P], dt));
+    const h1 = linear(h0, this.w1, this.b1, true, scratch?.get('h1', [N, this.H], dt));
+    const a = linear(h1, this.w2, this.b2, false, scratch?.get('a', [N, 2 * this.C2], dt));
+    const [v, logdet] = coupling(x, a, this.clamp, logdetIn, globalScaleLogdet(this.globalScale), scratch?.get('v', [N, this.C], dt));
     return [affineRotate(v, this.globalScale, this.globalOffset, this.wPerm), logdet];
   }
 
   /** y: (N, C)  ->  [x (N, C), logdetIn - block logdet (N)]; never recorded on the tape. */
-  inverse(y: Tensor, cond: Tensor | null, logdetIn: Tensor | null): [Tensor, Tensor] {
+  inverse(y: Tensor, cond: Tensor | null, logdetIn: Tensor | null, scratch?: Scratch): [Tensor, Tensor] {
     return noGrad(() => {
       const { C } = this;
       const N = y.shape[0];
@@ -137,11 +158,12 @@ export class CouplingBlock {
         bias[j] = -this.globalOffset.data[j] / s;
         for (let i = 0; i < C; ++i) Winv[i * C + j] = this.wPerm.data[i * C + j] / s;
       }
-      const v = Tensor.empty([N, C], y.dtype);
+      const dt = y.dtype;
+      const v = scratch?.get('v', [N, C], dt) ?? Tensor.empty([N, C], dt);
       native.gemm(false, false, N, C, C, y.data, C, Winv, C, 0, v.data, C, bias, false);
-      const h0 = packColumns(v, 0, this.C1, cond);
-      const h1 = linear(h0, this.w1, this.b1, true);
-      const a = linear(h1, this.w2, this.b2, false);
+      const h0 = packColumns(v, 0, this.C1, cond, scratch?.get('h0', [N, this.C1 + this.P], dt));
+      const h1 = linear(h0, this.w1, this.b1, true, scratch?.get('h1', [N, this.H], dt));
+      const a = linear(h1, this.w2, this.b2, false, scratch?.get('a', [N, 2 * this.C2], dt));
       const x = Tensor.empty([N, C], y.dtype);
       const logdet = Tensor.empty([N], y.dtype);
       native.couplingInverse(N, C, v.data, a.data, this.clamp, logdetIn ? logdetIn.data : null, logScaleSum, x.data, logdet.data);

@@ -3,7 +3,8 @@
 import { expectedRange, expectedType, isPositiveInteger } from '../errors';
 import { Random } from '../random';
 import { checkFinite, checkMatrix, DType, Tensor } from '../tensor';
-import { CouplingBlock } from './coupling_block';
+import { isGradEnabled } from '../autograd/tape';
+import { CouplingBlock, Scratch } from './coupling_block';
 
 export interface FlowConfig {
   /** C */
@@ -46,6 +47,7 @@ export function validateFlowConfig(config: unknown): FlowConfig {
 
 export class Flow {
   readonly config: FlowConfig;
+  private readonly scratch = new Scratch();
 
   constructor(config: FlowConfig, readonly blocks: CouplingBlock[]) {
     this.config = validateFlowConfig(config);
@@ -88,12 +90,17 @@ export class Flow {
     return [xt, ct];
   }
 
-  /** x: (N, C)  cond: (N, P) or null  ->  z: (N, C), logdet: (N) */
+  /**
+   * x: (N, C)  cond: (N, P) or null  ->  z: (N, C), logdet: (N)
+   * Outside the tape (noGrad) the blocks' intermediates reuse this flow's
+   * scratch buffers instead of fresh ones: fresh memory costs page faults.
+   */
   forward(x: Tensor, cond: Tensor | null = null): FlowOutput {
     const [xt, ct] = this.checkInputs(x, cond);
+    const scratch = isGradEnabled() ? undefined : this.scratch;
     let z = xt;
     let logdet: Tensor | null = null;
-    for (const block of this.blocks) [z, logdet] = block.forward(z, ct, logdet);
+    for (const block of this.blocks) [z, logdet] = block.forward(z, ct, logdet, scratch);
     return { z, logdet: logdet! };
   }
 
@@ -102,7 +109,7 @@ export class Flow {
     const [zt, ct] = this.checkInputs(z, cond, 'z');
     let x = zt;
     let logdet: Tensor | null = null;
-    for (let i = this.blocks.length - 1; i >= 0; --i) [x, logdet] = this.blocks[i].inverse(x, ct, logdet);
+    for (let i = this.blocks.length - 1; i >= 0; --i) [x, logdet] = this.blocks[i].inverse(x, ct, logdet, this.scratch);
     return { x, logdet: logdet! };
   }
 
