@@ -59,6 +59,12 @@ __device__ __forceinline__ void gemmStore4(const GemmArgs& g, int64_t row, int64
 
 void launchTf32Gemm(bool transA, bool transB, const GemmArgs& g, dim3 grid, cudaStream_t stream);
 
+// cuBLAS loaded with dlopen (gemm_cublas.cu): whether it loaded, and the
+// row-major product C = beta C + op(A) op(B) (no bias, no relu).
+bool cublasLoad();
+void cublasGemmRowMajor(const GemmShape& s, const float* A, const float* B, float beta, float* C,
+                        cudaStream_t stream, bool tf32);
+
 }  // namespace detail
 }  // namespace cuda
 }  // namespace hgad

@@ -245,7 +245,7 @@ __global__ void __launch_bounds__(kCentreWarps * 32)
   for (int64_t i = threadIdx.x; i < KM * 32; i += blockDim.x) acc[i] = 0.0;
   const int64_t n0 = int64_t(blockIdx.y) * rowsPerBlock, n1 = min(N, n0 + rowsPerBlock);
   for (int64_t t0 = n0; t0 < n1; t0 += tile) {
-    const int tn = static_cast<int>(min<int64_t>(tile, n1 - t0));
+    const int tn = static_cast<int>(min(static_cast<int64_t>(tile), n1 - t0));
     __syncthreads();  // the previous tile has been consumed (and acc zeroed)
     for (int i = threadIdx.x; i < tile * 32; i += blockDim.x) {
       const int s = i >> 5;

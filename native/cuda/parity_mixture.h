@@ -1,0 +1,164 @@
+// Part of cuda_parity_test.cu (included inside its anonymous namespace):
+// mixture head, Adam and memory/stream/error cases.
+
+struct MixCase {
+  int64_t N, C, K, M;
+  bool labels, Y, someUnlabelled;
+};
+
+void mixtureCase(Tally& t, const MixCase& c, std::mt19937_64& rng) {
+  const int64_t N = c.N, C = c.C, K = c.K, M = c.M, KM = K * M;
+  auto z = randomFloats(N * C, rng), cent = randomFloats(KM * C, rng, -1, 1);
+  auto logdet = randomFloats(N, rng, -50, 50);
+  auto rawPi = randomFloats(K, rng, -2, 2), rawPa = randomFloats(KM, rng, -2, 2);
+  std::vector<float> lpi(K), lpa(KM);
+  hgad::logSoftmaxRows<float>(1, K, rawPi.data(), lpi.data());
+  hgad::logSoftmaxRows<float>(K, M, rawPa.data(), lpa.data());
+  std::vector<int32_t> labels(N);
+  std::uniform_int_distribution<int32_t> pick(0, static_cast<int32_t>(K - 1));
+  for (int64_t n = 0; n < N; ++n) labels[n] = (c.someUnlabelled && n % 7 == 3) ? -1 : pick(rng);
+  std::vector<float> Y(N * K);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t k = 0; k < K; ++k)
+      Y[n * K + k] = labels[n] < 0 ? 1.0f / K : (k == labels[n] ? 0.9f : 0.0f) + 0.1f / K;
+  const hgad::MixtureShape s{N, C, K, M};
+  DeviceBuffer<float> dz_(z), dLd(logdet), dCent(cent), dLpi(lpi), dLpa(lpa), dY(Y);
+  DeviceBuffer<int32_t> dLab(labels);
+  const int32_t* labP = c.labels ? dLab.get() : nullptr;
+  const float* YP = c.Y ? dY.get() : nullptr;
+  const auto zd = toDouble(z), ldd = toDouble(logdet), cd = toDouble(cent), pid = toDouble(lpi),
+             pad = toDouble(lpa), Yd = toDouble(Y);
+  const int32_t* labH = c.labels ? labels.data() : nullptr;
+  const double* YH = c.Y ? Yd.data() : nullptr;
+  char tag[96];
+  std::snprintf(tag, sizeof tag, " N=%lld C=%lld K=%lld M=%lld%s%s", (long long)N, (long long)C, (long long)K,
+                (long long)M, c.labels ? " labels" : "", c.Y ? " Y" : "");
+
+  // Outputs a sample does not write (no label) stay NaN on both sides.
+  std::vector<std::vector<double>> ref(5, std::vector<double>(N, std::nan("")));
+  hgad::mixtureHeadForward<double>(s, zd.data(), ldd.data(), labH, YH, cd.data(), pid.data(), pad.data(),
+                                   ref[0].data(), ref[1].data(), YH ? ref[2].data() : nullptr,
+                                   labH ? ref[3].data() : nullptr, labH ? ref[4].data() : nullptr);
+  std::vector<DeviceBuffer<float>*> outs;
+  for (int i = 0; i < 5; ++i) {
+    outs.push_back(new DeviceBuffer<float>(N));
+    outs.back()->poison();
+  }
+  cu::mixtureHeadForward(s, dz_.get(), dLd.get(), labP, YP, dCent.get(), dLpi.get(), dLpa.get(), outs[0]->get(),
+                         outs[1]->get(), YP ? outs[2]->get() : nullptr, labP ? outs[3]->get() : nullptr,
+                         labP ? outs[4]->get() : nullptr);
+  const char* names[] = {"Lg", "Le", "Lmi", "Lgi", "logp"};
+  for (int i = 0; i < 5; ++i) {
+    check(t, std::string("mixtureHeadForward ") + names[i] + tag, outs[i]->download(N), ref[i], 1e-6, 1e-5, true);
+    delete outs[i];
+  }
+
+  const float invN = 1.0f / static_cast<float>(N);
+  const hgad::MixtureWeights<float> w{1.0f * invN, 0.5f * invN, -100.0f * invN, 1.0f * invN, 0.3f * invN};
+  const hgad::MixtureWeights<double> wd{w.g, w.e, w.mi, w.gi, w.z};
+  std::vector<double> rdz(N * C), rdl(N), rdc(KM * C), rdpi(K), rdpa(KM);
+  hgad::mixtureHeadBackward<double>(s, zd.data(), ldd.data(), labH, YH, cd.data(), pid.data(), pad.data(), wd,
+                                    rdz.data(), rdl.data(), rdc.data(), rdpi.data(), rdpa.data());
+  DeviceBuffer<float> gz(N * C), gl(N), gc(KM * C), gpi(K), gpa(KM);
+  gz.poison(); gl.poison(); gc.poison(); gpi.poison(); gpa.poison();
+  cu::mixtureHeadBackward(s, dz_.get(), dLd.get(), labP, YP, dCent.get(), dLpi.get(), dLpa.get(), w, gz.get(),
+                          gl.get(), gc.get(), gpi.get(), gpa.get());
+  check(t, std::string("mixtureHeadBackward dz") + tag, gz.download(N * C), rdz, 1e-6, 1e-5, true);
+  check(t, std::string("mixtureHeadBackward dlogdet") + tag, gl.download(N), rdl, 1e-6, 1e-5, true);
+  check(t, std::string("mixtureHeadBackward dcent") + tag, gc.download(KM * C), rdc, 1e-6, 1e-5, true);
+  check(t, std::string("mixtureHeadBackward dlpi") + tag, gpi.download(K), rdpi, 1e-6, 1e-5, true);
+  check(t, std::string("mixtureHeadBackward dlpa") + tag, gpa.download(KM), rdpa, 1e-6, 1e-5, true);
+}
+
+void mixtureCases(Tally& t, uint64_t& seed) {
+  const MixCase cases[] = {
+      {16384, 200, 15, 10, true, true, false}, {37, 33, 3, 4, true, true, true}, {100, 70, 12, 1, true, false, false},
+      {64, 5, 1, 1, true, true, false},        {50, 40, 9, 3, false, false, false}, {2000, 257, 27, 10, true, true, true}};
+  for (const auto& c : cases) {
+    std::mt19937_64 rng(seed++);
+    mixtureCase(t, c, rng);
+  }
+}
+
+// Mirrors lib/optim/adam.ts in float64.
+void adamReference(std::vector<double>& p, const std::vector<double>& g, std::vector<double>& m,
+                   std::vector<double>& v, double lr, double b1, double b2, double eps, double wd, int64_t step) {
+  const double stepSize = lr / (1 - std::pow(b1, double(step))), bc2Sqrt = std::sqrt(1 - std::pow(b2, double(step)));
+  for (size_t i = 0; i < p.size(); ++i) {
+    const double gi = g[i] + wd * p[i];
+    m[i] = b1 * m[i] + (1 - b1) * gi;
+    v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+    p[i] = p[i] - stepSize * (m[i] / (std::sqrt(v[i]) / bc2Sqrt + eps));
+  }
+}
+
+void adamCases(Tally& t, uint64_t& seed) {
+  for (int64_t n : {int64_t(4096), int64_t(1000003), int64_t(3)}) {
+    for (int offset = 0; offset < 2; ++offset) {
+      std::mt19937_64 rng(seed++);
+      auto p = randomFloats(n + 1, rng), m0 = randomFloats(n + 1, rng, -0.1f, 0.1f);
+      auto v0 = randomFloats(n + 1, rng, 0.0f, 0.01f);
+      DeviceBuffer<float> dp(p), dm(m0), dv(v0), dg(n + 1);
+      auto sl = [&](const std::vector<float>& x) { return std::vector<double>(x.begin() + offset, x.begin() + offset + n); };
+      std::vector<double> rp = sl(p), rm = sl(m0), rv = sl(v0);
+      const float lr = 2e-3f, b1 = 0.9f, b2 = 0.999f, eps = 1e-8f, wd = 1e-5f;
+      for (int64_t step = 1; step <= 3; ++step) {
+        auto g = randomFloats(n + 1, rng);
+        dg.upload(g);
+        adamReference(rp, sl(g), rm, rv, lr, b1, b2, eps, wd, step);
+        cu::adamStep(n, dp.get() + offset, dg.get() + offset, dm.get() + offset, dv.get() + offset, lr, b1, b2,
+                     eps, wd, step);
+      }
+      char tag[48];
+      std::snprintf(tag, sizeof tag, " n=%lld offset=%d steps=3", (long long)n, offset);
+      auto cut = [&](std::vector<float> x) { return std::vector<float>(x.begin() + offset, x.begin() + offset + n); };
+      check(t, std::string("adamStep p") + tag, cut(dp.download(n + 1)), rp, 1e-5, 1e-5, true);
+      check(t, std::string("adamStep m") + tag, cut(dm.download(n + 1)), rm, 1e-5, 1e-5, true);
+      check(t, std::string("adamStep v") + tag, cut(dv.download(n + 1)), rv, 1e-5, 1e-5, true);
+    }
+  }
+}
+
+void memoryCases(Tally& t, uint64_t& seed) {
+  std::mt19937_64 rng(seed++);
+  // Staged copies span several 8 MiB chunks and a ragged tail.
+  const size_t n = (size_t(20) << 20) / sizeof(float) + 3;
+  auto h = randomFloats(n, rng);
+  std::vector<float> back(n, 0.0f);
+  cu::Stream s = cu::streamCreate();
+  float* d = static_cast<float*>(cu::deviceAlloc(n * sizeof(float), s));
+  cu::copyHostToDeviceStaged(d, h.data(), n * sizeof(float), s);
+  cu::copyDeviceToHostStaged(back.data(), d, n * sizeof(float), s);
+  cu::streamSynchronize(s);
+  parity::record(t, "copy staged host->device->host 20 MiB", back == h, back == h ? "exact" : "mismatch");
+  cu::deviceFree(d, s);
+  const auto before = cu::allocatorStats();
+  void* again = cu::deviceAlloc(n * sizeof(float), s);
+  const auto after = cu::allocatorStats();
+  parity::record(t, "allocator reuses a freed block on its stream", again == d && after.cacheHits == before.cacheHits + 1,
+                 "driverAllocations=" + std::to_string(after.driverAllocations));
+  cu::deviceFree(again, s);
+  cu::streamDestroy(s);
+  auto expectThrow = [&](const char* name, const char* needle, auto fn) {
+    std::string msg;
+    try {
+      fn();
+    } catch (const cu::CudaError& e) {
+      msg = e.what();
+    }
+    parity::record(t, name, msg.find(needle) != std::string::npos, msg.empty() ? "no exception" : msg);
+  };
+  expectThrow("deviceAlloc(2^60 bytes) throws CudaError", "deviceAlloc", [] { cu::deviceAlloc(size_t(1) << 60); });
+  int local = 0;
+  expectThrow("deviceFree(foreign pointer) throws CudaError", "deviceFree", [&] { cu::deviceFree(&local); });
+  expectThrow("gemm with M beyond the grid throws CudaError", "gemm", [] {
+    hgad::GemmShape g;
+    g.M = int64_t(65536) * 128 + 1; g.N = 4; g.K = 4; g.lda = 4; g.ldb = 4; g.ldc = 4;
+    cu::gemm(g, nullptr, nullptr, 0.0f, nullptr, nullptr, false, nullptr, cu::GemmBackend::kTiled);
+  });
+  // The device is still usable after those errors.
+  DeviceBuffer<float> x(std::vector<float>{1, 2, 3}), y(std::vector<float>{1, 1, 1});
+  cu::axpy(3, 2.0f, x.get(), y.get());
+  const auto got = y.download(3);
+  parity::record(t, "device usable after the errors", got == std::vector<float>{3, 5, 7}, "");
+}
