@@ -82,6 +82,26 @@ test('a non-finite loss stops fit with a clear error and leaves the weights unch
   t.deepEqual(encodeModel(model.core), before);
 });
 
+test('score reuses one worker across calls, sees new weights after fit, and close() stops it', async (t) => {
+  const model = HGAD.create(config, 21);
+  const probe = synthetic(22, 5);
+  const before = await model.score([{ features: probe.features }], probe.labels);
+  const t0 = Date.now();
+  const again = await model.score([{ features: probe.features }], probe.labels);
+  t.log(`second score call: ${Date.now() - t0} ms`);
+  t.deepEqual(Array.from(again.levels[0].logp), Array.from(before.levels[0].logp));
+  await model.fit([synthetic(23, 60)], train);
+  const after = await model.score([{ features: probe.features }], probe.labels);
+  t.notDeepEqual(Array.from(after.levels[0].logp), Array.from(before.levels[0].logp), 'scores follow the trained weights');
+  const concurrent = await Promise.all([0, 1, 2].map((k) => model.score([{ features: probe.features }], k)));
+  t.is(concurrent.length, 3);
+  t.true(concurrent.every((s) => s.levels[0].logp.length === 15));
+  model.close();
+  const reopened = await model.score([{ features: probe.features }], probe.labels);
+  t.deepEqual(Array.from(reopened.levels[0].logp), Array.from(after.levels[0].logp));
+  model.close();
+});
+
 test('training that diverges stops with an error naming where, and the model keeps its weights', async (t) => {
   const model = HGAD.create(config, 11);
   const before = encodeModel(model.core);

@@ -7,7 +7,7 @@ import { FormatError } from '../errors';
 import { ModelConfig, TrainConfig } from './config';
 import { FitProgress, FitSummary, HgadModel, LevelData, LevelInput, Scores } from './model';
 import { loadModelAsync, modelFromTensors, modelTensors, saveModelAsync } from './persist';
-import type { WorkerError, WorkerRequest } from './worker';
+import type { ModelState, WorkerError, WorkerRequest } from './worker';
 
 export interface FitOptions extends Partial<TrainConfig> {
   /** Called after every training iteration (on the main thread). */
@@ -33,38 +33,76 @@ function rebuildError(e: WorkerError): Error {
   return err;
 }
 
-function runWorker<T>(request: WorkerRequest, onProgress?: (p: FitProgress) => void): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const worker = new Worker(path.join(__dirname, 'worker.js'));
-    let settled = false;
-    const finish = (fn: () => void) => {
-      if (settled) return;
-      settled = true;
-      fn();
-      void worker.terminate();
-    };
-    worker.on('message', (msg: { type: string; progress?: FitProgress } & Record<string, unknown>) => {
+type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
+
+type Pending = { resolve: (v: unknown) => void; reject: (e: unknown) => void; onProgress?: (p: FitProgress) => void };
+
+/**
+ * One worker thread and its requests. The worker does not keep the process
+ * alive while it has nothing to do.
+ */
+class WorkerClient {
+  private readonly worker = new Worker(path.join(__dirname, 'worker.js'));
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private dead: Error | null = null;
+
+  constructor() {
+    this.worker.unref();
+    this.worker.on('message', (msg: { id: number; type: string; progress?: FitProgress } & Record<string, unknown>) => {
+      const p = this.pending.get(msg.id);
+      if (!p) return;
       if (msg.type === 'progress') {
-        if (onProgress) {
-          try {
-            onProgress(msg.progress!);
-          } catch (err) {
-            finish(() => reject(err));
-          }
+        try {
+          p.onProgress?.(msg.progress!);
+        } catch (err) {
+          this.settle(msg.id, () => p.reject(err));
         }
       } else if (msg.type === 'done') {
-        finish(() => resolve(msg as unknown as T));
+        this.settle(msg.id, () => p.resolve(msg));
       } else if (msg.type === 'error') {
-        finish(() => reject(rebuildError(msg as unknown as WorkerError)));
+        this.settle(msg.id, () => p.reject(rebuildError(msg as unknown as WorkerError)));
       }
     });
-    worker.on('error', (err) => finish(() => reject(err)));
-    worker.on('exit', (code) => finish(() => reject(new Error(`hgad worker exited with code ${code} before finishing`))));
-    worker.postMessage(request);
-  });
+    this.worker.on('error', (err) => this.fail(err));
+    this.worker.on('exit', (code) => this.fail(new Error(`hgad worker exited with code ${code} before finishing`)));
+  }
+
+  get alive(): boolean {
+    return this.dead === null;
+  }
+
+  request<T>(message: WithoutId<WorkerRequest>, onProgress?: (p: FitProgress) => void): Promise<T> {
+    if (this.dead) return Promise.reject(this.dead);
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, onProgress });
+      if (this.pending.size === 1) this.worker.ref();
+      this.worker.postMessage({ ...message, id });
+    });
+  }
+
+  terminate(): void {
+    this.fail(new Error('hgad worker closed'));
+    void this.worker.terminate();
+  }
+
+  private settle(id: number, fn: () => void): void {
+    this.pending.delete(id);
+    if (this.pending.size === 0) this.worker.unref();
+    fn();
+  }
+
+  private fail(err: Error): void {
+    if (!this.dead) this.dead = err;
+    for (const [id, p] of [...this.pending]) this.settle(id, () => p.reject(err));
+  }
 }
 
 export class HGAD {
+  /** Keeps the current weights loaded between score calls. */
+  private scorer: WorkerClient | null = null;
+
   private constructor(private model: HgadModel) {}
 
   /** A freshly initialised model (reference initialisation, seeded). */
@@ -106,18 +144,43 @@ export class HGAD {
     if (onProgress !== undefined && typeof onProgress !== 'function') {
       throw new TypeError(`Expected a function for options.onProgress but received ${typeof onProgress}`);
     }
-    const result = await runWorker<{ tensors: Record<string, { shape: number[]; data: Float32Array }>; summary: FitSummary }>(
-      { task: 'fit', config: this.model.config, tensors: modelTensors(this.model), data, options: train },
-      onProgress,
-    );
-    this.model = modelFromTensors(this.model.config, result.tensors);
-    return result.summary;
+    const trainer = new WorkerClient();
+    try {
+      const result = await trainer.request<{ tensors: Record<string, { shape: number[]; data: Float32Array }>; summary: FitSummary }>(
+        { task: 'fit', model: this.state(), data, options: train },
+        onProgress,
+      );
+      this.model = modelFromTensors(this.model.config, result.tensors);
+      this.close();
+      return result.summary;
+    } finally {
+      trainer.terminate();
+    }
   }
 
-  /** Scores vectors as the given class ids (one per vector) or one class id for all. */
+  /**
+   * Scores vectors as the given class ids (one per vector) or one class id for
+   * all. The first call starts a worker thread holding the weights; later
+   * calls reuse it (until fit changes the weights or close() is called).
+   */
   async score(inputs: LevelInput[], classes: Int32Array | number): Promise<Scores> {
-    const result = await runWorker<{ scores: Scores }>({ task: 'score', config: this.model.config, tensors: modelTensors(this.model), inputs, classes });
+    let model: ModelState | undefined;
+    if (!this.scorer || !this.scorer.alive) {
+      this.scorer = new WorkerClient();
+      model = this.state();
+    }
+    const result = await this.scorer.request<{ scores: Scores }>({ task: 'score', model, inputs, classes });
     return result.scores;
+  }
+
+  /** Stops the scoring worker thread, if one runs (the model stays usable). */
+  close(): void {
+    this.scorer?.terminate();
+    this.scorer = null;
+  }
+
+  private state(): ModelState {
+    return { config: this.model.config, tensors: modelTensors(this.model) };
   }
 
   async save(file: string): Promise<void> {

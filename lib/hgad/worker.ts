@@ -1,42 +1,53 @@
-// Worker-thread entry: runs fit or score on a copy of the model so that the
-// caller's event loop stays free. Messages: in {task, ...}; out {type:
-// 'progress' | 'done' | 'error'}.
+// Worker-thread entry: runs fit and score on a copy of the model so that the
+// caller's event loop stays free. A worker serves many requests; a request
+// that carries the model's tensors (re)loads them, later ones reuse them.
+// In: {id, task, ...}; out: {id, type: 'progress' | 'done' | 'error', ...}.
 import { parentPort } from 'worker_threads';
 import { FormatError } from '../errors';
-import { LevelData, LevelInput } from './model';
+import { HgadModel, LevelData, LevelInput } from './model';
 import { modelFromTensors, modelTensors } from './persist';
 import type { ModelConfig, TrainConfig } from './config';
 
-type TensorMap = Record<string, { shape: number[]; data: Float32Array }>;
+export type TensorMap = Record<string, { shape: number[]; data: Float32Array }>;
+export interface ModelState {
+  config: ModelConfig;
+  tensors: TensorMap;
+}
 
 export type WorkerRequest =
-  | { task: 'fit'; config: ModelConfig; tensors: TensorMap; data: LevelData[]; options: Partial<TrainConfig> }
-  | { task: 'score'; config: ModelConfig; tensors: TensorMap; inputs: LevelInput[]; classes: Int32Array | number };
+  | { id: number; task: 'fit'; model: ModelState; data: LevelData[]; options: Partial<TrainConfig> }
+  | { id: number; task: 'score'; model?: ModelState; inputs: LevelInput[]; classes: Int32Array | number };
 
 export interface WorkerError {
+  id: number;
   type: 'error';
   name: string;
   message: string;
   file?: string;
 }
 
-function run(request: WorkerRequest): void {
+let loaded: HgadModel | null = null;
+
+function handle(request: WorkerRequest): void {
   const port = parentPort!;
+  const { id } = request;
   try {
-    const model = modelFromTensors(request.config, request.tensors);
+    if (request.model) loaded = modelFromTensors(request.model.config, request.model.tensors);
+    if (!loaded) throw new Error('hgad worker: no model was sent before the first request');
     if (request.task === 'fit') {
-      const summary = model.fitSync(request.data, request.options, (progress) => port.postMessage({ type: 'progress', progress }));
-      port.postMessage({ type: 'done', tensors: modelTensors(model), summary });
+      const model = loaded;
+      loaded = null;
+      const summary = model.fitSync(request.data, request.options, (progress) => port.postMessage({ id, type: 'progress', progress }));
+      port.postMessage({ id, type: 'done', tensors: modelTensors(model), summary });
     } else {
-      const scores = model.scoreSync(request.inputs, request.classes);
-      port.postMessage({ type: 'done', scores });
+      port.postMessage({ id, type: 'done', scores: loaded.scoreSync(request.inputs, request.classes) });
     }
   } catch (err) {
     const e = err as Error;
-    const out: WorkerError = { type: 'error', name: e.name ?? 'Error', message: e.message ?? String(err) };
+    const out: WorkerError = { id, type: 'error', name: e.name ?? 'Error', message: e.message ?? String(err) };
     if (e instanceof FormatError) out.file = e.file;
     port.postMessage(out);
   }
 }
 
-if (parentPort) parentPort.once('message', run);
+if (parentPort) parentPort.on('message', handle);
