@@ -172,39 +172,39 @@ export function affineRotate(v: Tensor, g: Tensor, offset: Tensor, R: Tensor): T
   const y = output([N, C], v);
   native.gemm(false, true, N, C, C, v.data, C, Wf, C, 0, y.data, C, bf, false);
   record({
-      name: 'affineRotate',
-      inputs: [v, g, offset],
-      outputs: [y],
-      backward: ([dyIn]) => {
-        const dy = dyIn!;
-        let dv: FloatArray | null = null;
-        let dg: FloatArray | null = null;
-        let dOffset: FloatArray | null = null;
-        if (g.requiresGrad || offset.requiresGrad) {
-          const dWf = allocFloat(C * C, v.dtype);
-          native.gemm(true, false, C, C, N, dy, C, v.data, C, 0, dWf, C, null, false);
-          const dbf = allocFloat(C, v.dtype);
-          native.columnSum(N, C, dy, 0, dbf);
-          dg = allocFloat(C, v.dtype);
-          dOffset = allocFloat(C, v.dtype);
-          for (let j = 0; j < C; ++j) {
-            let ds = 0;
-            let dOff = 0;
-            for (let i = 0; i < C; ++i) {
-              ds += dWf[i * C + j] * R.data[i * C + j];
-              dOff += R.data[i * C + j] * dbf[i];
-            }
-            dg[j] = ds * globalScaleDerivative(g.data[j]);
-            dOffset[j] = dOff;
+    name: 'affineRotate',
+    inputs: [v, g, offset],
+    outputs: [y],
+    backward: ([dyIn]) => {
+      const dy = dyIn!;
+      let dv: FloatArray | null = null;
+      let dg: FloatArray | null = null;
+      let dOffset: FloatArray | null = null;
+      if (g.requiresGrad || offset.requiresGrad) {
+        const dWf = allocFloat(C * C, v.dtype);
+        native.gemm(true, false, C, C, N, dy, C, v.data, C, 0, dWf, C, null, false);
+        const dbf = allocFloat(C, v.dtype);
+        native.columnSum(N, C, dy, 0, dbf);
+        dg = allocFloat(C, v.dtype);
+        dOffset = allocFloat(C, v.dtype);
+        for (let j = 0; j < C; ++j) {
+          let ds = 0;
+          let dOff = 0;
+          for (let i = 0; i < C; ++i) {
+            ds += dWf[i * C + j] * R.data[i * C + j];
+            dOff += R.data[i * C + j] * dbf[i];
           }
+          dg[j] = ds * globalScaleDerivative(g.data[j]);
+          dOffset[j] = dOff;
         }
-        if (v.requiresGrad) {
-          dv = allocFloat(N * C, v.dtype);
-          native.gemm(false, false, N, C, C, dy, C, Wf, C, 0, dv, C, null, false);
-        }
-        return [dv, g.requiresGrad ? dg : null, offset.requiresGrad ? dOffset : null];
-      },
-    });
+      }
+      if (v.requiresGrad) {
+        dv = allocFloat(N * C, v.dtype);
+        native.gemm(false, false, N, C, C, dy, C, Wf, C, 0, dv, C, null, false);
+      }
+      return [dv, g.requiresGrad ? dg : null, offset.requiresGrad ? dOffset : null];
+    },
+  });
   return y;
 }
 
