@@ -6,6 +6,7 @@
         "native/napi/addon.cc",
         "native/napi/args.cc",
         "native/napi/ops_binding.cc",
+        "native/napi/cuda_binding.cc",
         "native/ops/threadpool.cc",
         "native/cpu/gemm.cc",
         "native/cpu/coupling.cc",

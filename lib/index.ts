@@ -22,4 +22,6 @@ export { readSafetensors, writeSafetensors, parseSafetensors, encodeSafetensors 
 export { FormatError } from './errors';
 export { setThreads, threads, native } from './binding';
 export { devices } from './devices';
+export { cudaBackend, toDevice, toHost } from './cuda';
+export type { CudaAddon, DeviceBuffer } from './cuda';
 export { Random } from './random';

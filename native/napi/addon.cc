@@ -19,6 +19,7 @@
 namespace hgad::napi {
 
 void registerOps(Napi::Env env, Napi::Object exports);
+void registerCuda(Napi::Env env, Napi::Object exports);
 
 namespace {
 
@@ -105,6 +106,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports["buildInfo"] = Napi::Function::New(env, BuildInfo, "buildInfo");
   exports["cudaDevices"] = Napi::Function::New(env, CudaDevices, "cudaDevices");
   registerOps(env, exports);
+  registerCuda(env, exports);
   return exports;
 }
 
