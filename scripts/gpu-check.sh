@@ -62,6 +62,16 @@ if [ "$BUILD_RC" -eq 0 ]; then
   TIMING_RC=$?
 fi
 
+# Node-level parity (lib/cuda.ts on the addon), when Node.js, the compiled
+# JavaScript, node_modules and build/Release/hgad.node were carried along
+# (HGAD_NODE names a node binary when none is on PATH).
+NODE_RC=skipped
+NODE_BIN="${HGAD_NODE:-$(command -v node || true)}"
+if [ -n "$NODE_BIN" ] && [ -f "$ROOT/dist/test/ops.cuda.test.js" ] && [ -f "$ROOT/build/Release/hgad.node" ] && [ -d "$ROOT/node_modules/ava" ]; then
+  (cd "$ROOT" && step node-parity 120 "$NODE_BIN" node_modules/ava/entrypoints/cli.mjs --verbose dist/test/ops.cuda.test.js dist/test/golden.test.js)
+  NODE_RC=$?
+fi
+
 PASSED=$(grep -c '^PASS' "$OUTDIR/ctest-LastTest.log" 2>/dev/null || true)
 FAILED=$(grep -c '^FAIL' "$OUTDIR/ctest-LastTest.log" 2>/dev/null || true)
 SKIPPED_LINE=$(grep -m1 '^SKIPPED' "$OUTDIR/ctest-LastTest.log" 2>/dev/null || true)
@@ -72,6 +82,7 @@ cat > "$OUTDIR/summary.json" <<JSON
   "build_rc": $BUILD_RC,
   "ctest_rc": "$CTEST_RC",
   "timing_rc": "$TIMING_RC",
+  "node_parity_rc": "$NODE_RC",
   "parity_pass_lines": ${PASSED:-0},
   "parity_fail_lines": ${FAILED:-0},
   "skipped": "$(echo "$SKIPPED_LINE" | sed 's/"/\\"/g')",
