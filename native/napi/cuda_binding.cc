@@ -12,6 +12,7 @@
 #include <string>
 
 #include "cuda_ops.h"
+#include "gemm_args.h"
 
 namespace hgad::napi {
 namespace {
@@ -127,29 +128,15 @@ Napi::Value Synchronize(const Napi::CallbackInfo& info) {
 
 // cudaGemm(transA, transB, M, N, K, A, lda, B, ldb, beta, C, ldc, bias, relu, backend)
 Napi::Value Gemm(const Napi::CallbackInfo& info) {
-  GemmShape s;
-  s.transA = getBool(info, 0, "transA");
-  s.transB = getBool(info, 1, "transB");
-  s.M = getInt(info, 2, "M");
-  s.N = getInt(info, 3, "N");
-  s.K = getInt(info, 4, "K");
-  s.lda = getInt(info, 6, "lda", 1);
-  s.ldb = getInt(info, 8, "ldb", 1);
-  s.ldc = getInt(info, 11, "ldc", 1);
-  double beta = getNumber(info, 9, "beta");
-  bool relu = getBool(info, 13, "relu");
+  GemmArgs g(info);
   int64_t backend = getInt(info, 14, "backend");
   if (backend > static_cast<int64_t>(cuda::GemmBackend::kCublasTf32)) throwRange(info.Env(), "a backend in 0..4", "backend", std::to_string(backend));
-  const int64_t aRows = s.transA ? s.K : s.M, aCols = s.transA ? s.M : s.K;
-  const int64_t bRows = s.transB ? s.N : s.K, bCols = s.transB ? s.K : s.N;
-  if (s.lda < aCols || s.ldb < bCols || s.ldc < s.N) throwRange(info.Env(), "leading dimensions >= the row lengths", "lda, ldb, ldc", dims({s.lda, s.ldb, s.ldc}));
-  auto extent = [](int64_t rows, int64_t cols, int64_t ld) { return rows == 0 || cols == 0 ? 0 : (rows - 1) * ld + cols; };
-  const float* A = deviceArg(info, 5, "A", extent(aRows, aCols, s.lda));
-  const float* B = deviceArg(info, 7, "B", extent(bRows, bCols, s.ldb));
-  float* C = deviceArg(info, 10, "C", extent(s.M, s.N, s.ldc));
-  const float* bias = deviceArg(info, 12, "bias", s.N, true);
-  return guarded(info, "cudaGemm" + dims({s.M, s.N, s.K}), [&] {
-    cuda::gemm(s, A, B, static_cast<float>(beta), C, bias, relu, nullptr, static_cast<cuda::GemmBackend>(backend));
+  const float* A = deviceArg(info, 5, "A", g.needA);
+  const float* B = deviceArg(info, 7, "B", g.needB);
+  float* C = deviceArg(info, 10, "C", g.needC);
+  const float* bias = deviceArg(info, 12, "bias", g.s.N, true);
+  return guarded(info, "cudaGemm" + dims({g.s.M, g.s.N, g.s.K}), [&] {
+    cuda::gemm(g.s, A, B, static_cast<float>(g.beta), C, bias, g.relu, nullptr, static_cast<cuda::GemmBackend>(backend));
   });
 }
 

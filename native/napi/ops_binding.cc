@@ -11,6 +11,7 @@
 #include "coupling.h"
 #include "elementwise.h"
 #include "gemm.h"
+#include "gemm_args.h"
 #include "mixture_head.h"
 
 namespace hgad::napi {
@@ -26,38 +27,16 @@ Napi::Value withFloat(const Napi::CallbackInfo& info, size_t i, const char* name
   return info.Env().Undefined();
 }
 
-void checkLd(Napi::Env env, const char* name, int64_t ld, int64_t rowLength) {
-  if (ld < std::max<int64_t>(1, rowLength))
-    throwRange(env, "a leading dimension >= " + std::to_string(rowLength), name, std::to_string(ld));
-}
-
 // gemm(transA, transB, M, N, K, A, lda, B, ldb, beta, C, ldc, bias, relu)
 Napi::Value Gemm(const Napi::CallbackInfo& info) {
-  GemmShape s;
-  s.transA = getBool(info, 0, "transA");
-  s.transB = getBool(info, 1, "transB");
-  s.M = getInt(info, 2, "M");
-  s.N = getInt(info, 3, "N");
-  s.K = getInt(info, 4, "K");
-  s.lda = getInt(info, 6, "lda", 1);
-  s.ldb = getInt(info, 8, "ldb", 1);
-  s.ldc = getInt(info, 11, "ldc", 1);
-  double beta = getNumber(info, 9, "beta");
-  bool relu = getBool(info, 13, "relu");
-  Napi::Env env = info.Env();
-  const int64_t aRows = s.transA ? s.K : s.M, aCols = s.transA ? s.M : s.K;
-  const int64_t bRows = s.transB ? s.N : s.K, bCols = s.transB ? s.K : s.N;
-  checkLd(env, "lda", s.lda, aCols);
-  checkLd(env, "ldb", s.ldb, bCols);
-  checkLd(env, "ldc", s.ldc, s.N);
-  auto extent = [](int64_t rows, int64_t cols, int64_t ld) { return rows == 0 || cols == 0 ? 0 : (rows - 1) * ld + cols; };
+  GemmArgs g(info);
   return withFloat(info, 5, "A", [&](auto tag) {
     using T = decltype(tag);
-    const T* A = getArray<T>(info, 5, "A", extent(aRows, aCols, s.lda));
-    const T* B = getArray<T>(info, 7, "B", extent(bRows, bCols, s.ldb));
-    T* C = getArray<T>(info, 10, "C", extent(s.M, s.N, s.ldc));
-    const T* bias = getArray<T>(info, 12, "bias", s.N, true);
-    gemm(s, A, B, static_cast<T>(beta), C, bias, relu);
+    const T* A = getArray<T>(info, 5, "A", g.needA);
+    const T* B = getArray<T>(info, 7, "B", g.needB);
+    T* C = getArray<T>(info, 10, "C", g.needC);
+    const T* bias = getArray<T>(info, 12, "bias", g.s.N, true);
+    gemm(g.s, A, B, static_cast<T>(g.beta), C, bias, g.relu);
   });
 }
 
