@@ -28,9 +28,14 @@ function main(): void {
     throw new RangeError(`Expected at least two distinct class ids in 0..9 for --normal-classes but received ${arg('normal-classes')}`);
   }
   const anomalous = Array.from({ length: 10 }, (_, i) => i).filter((c) => !normal.includes(c));
-  const epochs = Number(arg('epochs', '6'));
-  const seed = Number(arg('seed', '0'));
-  const couplings = Number(arg('couplings', '8'));
+  const integer = (name: string, fallback: string, min: number) => {
+    const v = Number(arg(name, fallback));
+    if (!Number.isInteger(v) || v < min) throw new RangeError(`Expected an integer >= ${min} for --${name} but received ${arg(name)}`);
+    return v;
+  };
+  const epochs = integer('epochs', '6', 1);
+  const seed = integer('seed', '0', 0);
+  const couplings = integer('couplings', '8', 1);
   let data;
   try {
     data = loadFashionMnist(dir);
@@ -103,4 +108,9 @@ function main(): void {
   }
 }
 
-main();
+try {
+  main();
+} catch (e) {
+  console.error(`eval:fmnist: ${(e as Error).message}`);
+  process.exit(2);
+}
