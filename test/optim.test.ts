@@ -164,3 +164,15 @@ test('schedule rejects bad inputs', (t) => {
   t.throws(() => scheduleTable({ ...referenceConfig, subEpochs: 0 }), { instanceOf: RangeError, message: /cfg\.subEpochs/ });
   t.throws(() => scheduleTable({ ...referenceConfig, cosine: 1 as never }), { instanceOf: TypeError, message: /cfg\.cosine/ });
 });
+
+test('the training schedule is the reference one, with the warm-up shortened for runs of at most warmEpochs epochs', async (t) => {
+  const { trainingSchedule, DEFAULT_TRAIN } = await import('../lib/hgad/config');
+  const six = trainingSchedule({ ...DEFAULT_TRAIN, epochs: 6, lr: 1e-3 }, 10);
+  const reference = scheduleTable({ lr: 1e-3, lrDecayRate: 0.1, warmEpochs: 2, cosine: true, epochs: 6, subEpochs: 1, itersPerSubEpoch: 10 });
+  t.deepEqual(Array.from(six), Array.from(reference));
+  const one = trainingSchedule({ ...DEFAULT_TRAIN, epochs: 1, lr: 1e-3 }, 10);
+  t.true(one.every((v) => v === 1e-3), 'a single epoch trains at lr');
+  const two = trainingSchedule({ ...DEFAULT_TRAIN, epochs: 2, lr: 1e-3 }, 10);
+  for (let i = 1; i < 10; ++i) t.true(two[i] > two[i - 1], 'the one-epoch warm-up rises');
+  t.true(two[10] >= two[9] && two[10] > 1e-4, 'the last epoch keeps a useful rate');
+});

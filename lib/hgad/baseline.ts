@@ -5,10 +5,9 @@ import { gaussianNll } from '../autograd/ops';
 import { backward, noGrad } from '../autograd/tape';
 import { Flow } from '../nn/flow';
 import { Adam } from '../optim/adam';
-import { scheduleTable } from '../optim/schedule';
 import { Random } from '../random';
 import { Tensor } from '../tensor';
-import { TrainConfig, validateTrainConfig } from './config';
+import { TrainConfig, validateTrainConfig, trainingSchedule } from './config';
 
 export function fitSingleGaussianFlow(flow: Flow, features: Float32Array, options?: Partial<TrainConfig>): number {
   const opts = validateTrainConfig(options);
@@ -16,7 +15,7 @@ export function fitSingleGaussianFlow(flow: Flow, features: Float32Array, option
   const N = features.length / C;
   const batch = Math.min(opts.batchSize, N);
   const iterations = Math.floor(N / batch);
-  const lrTable = scheduleTable({ lr: opts.lr, lrDecayRate: 0.1, warmEpochs: Math.min(opts.warmEpochs, opts.epochs), cosine: true, epochs: opts.epochs, subEpochs: 1, itersPerSubEpoch: iterations });
+  const lrTable = trainingSchedule(opts, iterations);
   const adam = new Adam([{ name: 'flow', params: flow.parameters(), lr: opts.lr, betas: [0.95, 0.99], weightDecay: 1e-4 }]);
   const rng = new Random(opts.seed);
   const order = Int32Array.from({ length: N }, (_, i) => i);

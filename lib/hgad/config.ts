@@ -1,6 +1,7 @@
 // Model and training configuration of HGAD, with the reference's defaults and
 // the validation every public entry point runs first.
 import { expectedRange, expectedType, isPositiveInteger } from '../errors';
+import { scheduleTable } from '../optim/schedule';
 
 export interface LevelConfig {
   /** C: feature dimension of this level. */
@@ -121,4 +122,24 @@ export function validateTrainConfig(input: unknown): TrainConfig {
     labelSmoothing,
     seed,
   };
+}
+
+/**
+ * The learning rate of every iteration for plain epochs: the reference
+ * schedule (linear warm-up from lr/10 to the cosine value, then cosine per
+ * epoch down to lr * 1e-3). The warm-up is shortened to leave at least one
+ * epoch after it: the reference's target, the cosine value at the end of the
+ * warm-up, would otherwise be the floor lr * 1e-3, and the "warm-up" would
+ * decay (only runs of at most warmEpochs epochs differ from the reference).
+ */
+export function trainingSchedule(opts: TrainConfig, itersPerEpoch: number): Float64Array {
+  return scheduleTable({
+    lr: opts.lr,
+    lrDecayRate: 0.1,
+    warmEpochs: Math.min(opts.warmEpochs, opts.epochs - 1),
+    cosine: true,
+    epochs: opts.epochs,
+    subEpochs: 1,
+    itersPerSubEpoch: itersPerEpoch,
+  });
 }

@@ -7,10 +7,9 @@ import { expectedRange, expectedType, received } from '../errors';
 import { Flow } from '../nn/flow';
 import { GaussianMixture, MixtureLossTerms, smoothedOneHot } from '../nn/mixture';
 import { Adam } from '../optim/adam';
-import { scheduleTable } from '../optim/schedule';
 import { Random } from '../random';
 import { Tensor } from '../tensor';
-import { ModelConfig, TrainConfig, validateModelConfig, validateTrainConfig } from './config';
+import { ModelConfig, TrainConfig, validateModelConfig, validateTrainConfig, trainingSchedule } from './config';
 
 /** Training vectors of one level: features (N, C) row-major, class ids (N), condition (N, P) when P > 0. */
 export interface LevelData {
@@ -158,7 +157,7 @@ export class HgadModel {
     const rng = new Random(opts.seed * 1000003 + l);
     const batch = Math.min(opts.batchSize, N);
     const iterations = Math.floor(N / batch);
-    const lrTable = scheduleTable({ lr: opts.lr, lrDecayRate: 0.1, warmEpochs: Math.min(opts.warmEpochs, opts.epochs), cosine: true, epochs: opts.epochs, subEpochs: 1, itersPerSubEpoch: iterations });
+    const lrTable = trainingSchedule(opts, iterations);
     const adam = new Adam([
       { name: 'flow', params: flow.parameters(), lr: opts.lr, betas: [0.95, 0.99], weightDecay: 1e-4 },
       { name: 'centres', params: [mixture.mu, mixture.muDelta], lr: 3 * opts.lr, betas: [0.95, 0.99], weightDecay: 0 },
