@@ -2,8 +2,15 @@
 // scenarios (flow forward, scoring, one training step), median of repeated
 // runs after a warm-up.
 //
-//   npm run bench -- [--json FILE] [--quick] [--device cpu|cuda] [--only a,b]
-//                    [--runs R] [--warmup W] [--threads T]
+//   npm run bench -- [--json FILE] [--quick] [--device cpu|cuda] [--precision fp32|tf32]
+//                    [--only a,b] [--runs R] [--warmup W] [--threads T]
+//
+// With --device cuda every scenario runs device-resident (inputs uploaded
+// once, each run ends with a stream synchronize so the time includes the
+// work), at the GPU sizes (scoring N=262144, training step N=65536), plus
+// score_paper_host (host arrays in, scores out: the HgadModel scoring path
+// with its pipelined transfers), the fused kernels' achieved GB/s against a
+// measured device-to-device copy, and the TF32-against-FP32 error.
 //
 // The scenario builders are exported for bench/compare.ts.
 import * as fs from 'fs';
@@ -12,11 +19,18 @@ import * as v8 from 'v8';
 import * as vm from 'vm';
 import { native } from '../lib/binding';
 import { backward, noGrad } from '../lib/autograd/tape';
+import { cpu } from '../lib/backend/cpu';
+import { Backend } from '../lib/backend/types';
 import { Flow } from '../lib/nn/flow';
 import { GaussianMixture, smoothedOneHot } from '../lib/nn/mixture';
 import { Adam } from '../lib/optim/adam';
 import { Random } from '../lib/random';
 import { Tensor } from '../lib/tensor';
+import { HgadModel } from '../lib/hgad/model';
+import { CudaBackend } from '../lib/backend/cuda';
+import { selectBackend } from '../lib/backend/index';
+import { devices } from '../lib/devices';
+import { deviceGemmScenarios, deviceKernelScenarios, tf32Error, Tf32Error } from './cuda_bench';
 
 /** The paper configuration (MVTec-AD unified setting, one feature level). */
 export const PAPER = { C: 200, P: 256, couplings: 12, clamp: 1.9, K: 15, M: 10 } as const;
@@ -47,7 +61,22 @@ export interface Scenario {
   n: number;
   /** floating-point operations counted per run (GEMMs only), or null */
   flops: number | null;
+  /** bytes a memory-bound kernel must move per run (read + write), when reported */
+  bytes?: number;
   run(): void;
+}
+
+/**
+ * Runs one unit of work on a backend: on a device inside an arena (its
+ * intermediates freed after) and waiting for the stream, so that a timing
+ * includes the device work.
+ */
+export function onBackend<T>(be: Backend, fn: () => T): T {
+  if (be.device === 'cpu') return fn();
+  const { result, arena } = be.arena(fn);
+  be.synchronize();
+  arena.dispose();
+  return result;
 }
 
 // ---------------------------------------------------------------------------
@@ -144,18 +173,19 @@ export interface PaperModel {
 }
 
 /** A paper-sized flow + mixture (fixed seeds) and N input vectors with their condition. */
-export function paperModel(N: number, seed = 0): PaperModel {
+export function paperModel(N: number, seed = 0, be: Backend = cpu): PaperModel {
   const flow = Flow.create({ channels: PAPER.C, condChannels: PAPER.P, couplings: PAPER.couplings, clamp: PAPER.clamp }, seed);
   const mixture = GaussianMixture.create({ channels: PAPER.C, classes: PAPER.K, intraCentres: PAPER.M }, new Random(seed + 1));
   const rng = new Random(seed + 2);
   const x = new Tensor(randomArray(N * PAPER.C, rng), [N, PAPER.C]);
   // the condition is a sine/cosine positional encoding in the reference: values in [-1, 1]
   const cond = new Tensor(randomArray(N * PAPER.P, rng, 'uniform'), [N, PAPER.P]);
-  return { flow, mixture, x, cond };
+  if (be === cpu) return { flow, mixture, x, cond };
+  return be.persistent(() => ({ flow: flow.onBackend(be), mixture: mixture.onBackend(be), x: x.to(be), cond: cond.to(be) }));
 }
 
-export function flowForwardScenario(N: number): Scenario {
-  const m = paperModel(N);
+export function flowForwardScenario(N: number, be: Backend = cpu): Scenario {
+  const m = paperModel(N, 0, be);
   let sink: unknown;
   return {
     name: 'flow_forward_paper',
@@ -163,15 +193,15 @@ export function flowForwardScenario(N: number): Scenario {
     n: N,
     flops: flowForwardFlops(N),
     run: () => {
-      sink = noGrad(() => m.flow.forward(m.x, m.cond));
+      sink = onBackend(be, () => noGrad(() => m.flow.forward(m.x, m.cond)));
       void sink;
     },
   };
 }
 
-export function scoreScenario(N: number, classId = 3): Scenario {
-  const m = paperModel(N);
-  const classes = new Int32Array(N).fill(classId);
+export function scoreScenario(N: number, classId = 3, be: Backend = cpu): Scenario {
+  const m = paperModel(N, 0, be);
+  const classes = be.persistent(() => be.intFromHost(new Int32Array(N).fill(classId)));
   let sink: unknown;
   return {
     name: 'score_paper',
@@ -179,10 +209,42 @@ export function scoreScenario(N: number, classId = 3): Scenario {
     n: N,
     flops: flowForwardFlops(N),
     run: () => {
-      sink = noGrad(() => {
+      sink = onBackend(be, () => noGrad(() => {
         const { z, logdet } = m.flow.forward(m.x, m.cond);
-        return m.mixture.score(z, logdet, classes);
-      });
+        return m.mixture.scoreStorage(z, logdet, classes);
+      }));
+      void sink;
+    },
+  };
+}
+
+/** The paper configuration as an HgadModel (one level). */
+export function paperHgadModel(be: Backend = cpu): HgadModel {
+  const config = {
+    levels: [{ channels: PAPER.C, condChannels: PAPER.P }],
+    classNames: Array.from({ length: PAPER.K }, (_, k) => `class${k}`),
+    couplings: PAPER.couplings,
+    clamp: PAPER.clamp,
+    intraCentres: PAPER.M,
+  };
+  return HgadModel.create(config, 0).to(be);
+}
+
+/** End-to-end scoring from host arrays to host scores (input checks, transfers, pipelining), as HgadModel.scoreSync. */
+export function scoreHostScenario(N: number, classId = 3, be: Backend = cpu): Scenario {
+  const model = paperHgadModel(be);
+  const rng = new Random(2);
+  const features = randomArray(N * PAPER.C, rng);
+  const cond = randomArray(N * PAPER.P, rng, 'uniform');
+  const classes = new Int32Array(N).fill(classId);
+  let sink: unknown;
+  return {
+    name: 'score_paper_host',
+    shapes: `N=${N} C=${PAPER.C} P=${PAPER.P} blocks=${PAPER.couplings} K=${PAPER.K} M=${PAPER.M} host in/out`,
+    n: N,
+    flops: flowForwardFlops(N),
+    run: () => {
+      sink = model.scoreSync([{ features, cond }], classes);
       void sink;
     },
   };
@@ -197,13 +259,14 @@ export function paperOptimizer(flow: Flow, mixture: GaussianMixture, lr = 1e-3):
   ]);
 }
 
-export function trainStepScenario(N: number): Scenario {
-  const m = paperModel(N);
+export function trainStepScenario(N: number, be: Backend = cpu): Scenario {
+  const m = paperModel(N, 0, be);
   const rng = new Random(11);
-  const labels = new Int32Array(N);
-  for (let i = 0; i < N; ++i) labels[i] = Math.floor(rng.uniform() * PAPER.K);
-  const Y = smoothedOneHot(labels, PAPER.K, 0.02, 'float32');
-  const opt = paperOptimizer(m.flow, m.mixture);
+  const hostLabels = new Int32Array(N);
+  for (let i = 0; i < N; ++i) hostLabels[i] = Math.floor(rng.uniform() * PAPER.K);
+  const labels = be.persistent(() => be.intFromHost(hostLabels));
+  const Y = be.persistent(() => be.fromHost(smoothedOneHot(hostLabels, PAPER.K, 0.02, 'float32'), 'float32'));
+  const opt = be.persistent(() => paperOptimizer(m.flow, m.mixture));
   const params: Tensor[] = [...m.flow.parameters(), ...m.mixture.parameters()];
   let last = 0;
   return {
@@ -212,28 +275,38 @@ export function trainStepScenario(N: number): Scenario {
     n: N,
     flops: trainStepFlops(N),
     run: () => {
-      for (const p of params) p.grad = null;
-      const { z, logdet } = m.flow.forward(m.x, m.cond);
-      const { loss } = m.mixture.loss(z, logdet, labels, Y, 2, { lambda1: 1, lambda2: 100 });
-      backward(loss);
-      opt.step();
-      last = loss.data[0];
+      last = onBackend(be, () => {
+        const { z, logdet } = m.flow.forward(m.x, m.cond);
+        const { loss } = m.mixture.loss(z, logdet, labels, Y, 2, { lambda1: 1, lambda2: 100 });
+        backward(loss);
+        opt.step();
+        for (const p of params) p.grad = null;
+        return be.readScalar(loss.storage);
+      });
       if (!Number.isFinite(last)) throw new Error(`train_step_paper: the loss became ${last}`);
     },
   };
 }
 
 export const MODEL_SIZES = {
-  full: { flow_forward_paper: 16384, score_paper: 16384, train_step_paper: 8192, gemm: 16384 },
-  quick: { flow_forward_paper: 2048, score_paper: 2048, train_step_paper: 1024, gemm: 2048 },
+  full: { flow_forward_paper: 16384, score_paper: 16384, score_paper_host: 16384, train_step_paper: 8192, gemm: 16384 },
+  quick: { flow_forward_paper: 2048, score_paper: 2048, score_paper_host: 2048, train_step_paper: 1024, gemm: 2048 },
+  cuda: { flow_forward_paper: 262144, score_paper: 262144, score_paper_host: 262144, train_step_paper: 65536, gemm: 65536 },
+  cudaQuick: { flow_forward_paper: 65536, score_paper: 65536, score_paper_host: 65536, train_step_paper: 16384, gemm: 16384 },
 };
 
-export function modelScenario(name: string, quick: boolean): Scenario {
-  const sizes = quick ? MODEL_SIZES.quick : MODEL_SIZES.full;
+export function modelSizes(quick: boolean, device: 'cpu' | 'cuda' = 'cpu') {
+  if (device === 'cuda') return quick ? MODEL_SIZES.cudaQuick : MODEL_SIZES.cuda;
+  return quick ? MODEL_SIZES.quick : MODEL_SIZES.full;
+}
+
+export function modelScenario(name: string, quick: boolean, be: Backend = cpu, n?: number): Scenario {
+  const sizes = modelSizes(quick, be.device);
   switch (name) {
-    case 'flow_forward_paper': return flowForwardScenario(sizes.flow_forward_paper);
-    case 'score_paper': return scoreScenario(sizes.score_paper);
-    case 'train_step_paper': return trainStepScenario(sizes.train_step_paper);
+    case 'flow_forward_paper': return flowForwardScenario(n ?? sizes.flow_forward_paper, be);
+    case 'score_paper': return scoreScenario(n ?? sizes.score_paper, 3, be);
+    case 'score_paper_host': return scoreHostScenario(n ?? sizes.score_paper_host, 3, be);
+    case 'train_step_paper': return trainStepScenario(n ?? sizes.train_step_paper, be);
     default: throw new RangeError(`unknown model scenario ${name}`);
   }
 }
@@ -303,90 +376,143 @@ export function fmt(x: number | null | undefined, digits = 4): string {
 interface Args {
   json: string | null;
   quick: boolean;
-  device: string;
+  device: 'cpu' | 'cuda';
+  precision: 'fp32' | 'tf32';
   only: string[] | null;
   runs: number | null;
   warmup: number | null;
   threads: number | null;
 }
 
+const USAGE = 'usage: node dist/bench/run.js [--json FILE] [--quick] [--device cpu|cuda] [--precision fp32|tf32] [--only s1,s2] [--runs R] [--warmup W] [--threads T]';
+
 function parseArgs(argv: string[]): Args {
-  const a: Args = { json: null, quick: false, device: 'cpu', only: null, runs: null, warmup: null, threads: null };
+  const a: Args = { json: null, quick: false, device: 'cpu', precision: 'fp32', only: null, runs: null, warmup: null, threads: null };
   for (let i = 0; i < argv.length; ++i) {
     const k = argv[i];
     const val = () => {
       if (i + 1 >= argv.length) throw new Error(`${k} needs a value`);
       return argv[++i];
     };
+    const int = () => {
+      const v = val();
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new Error(`${k} must be a positive integer, got ${v}`);
+      return n;
+    };
     if (k === '--json') a.json = val();
     else if (k === '--quick') a.quick = true;
-    else if (k === '--device') a.device = val();
-    else if (k === '--only') a.only = val().split(',').filter(Boolean);
-    else if (k === '--runs') a.runs = parseInt(val(), 10);
-    else if (k === '--warmup') a.warmup = parseInt(val(), 10);
-    else if (k === '--threads') a.threads = parseInt(val(), 10);
+    else if (k === '--device') {
+      const d = val();
+      if (d !== 'cpu' && d !== 'cuda') throw new Error(`--device must be cpu or cuda, got ${d}`);
+      a.device = d;
+    } else if (k === '--precision') {
+      const p = val();
+      if (p !== 'fp32' && p !== 'tf32') throw new Error(`--precision must be fp32 or tf32, got ${p}`);
+      a.precision = p;
+    } else if (k === '--only') a.only = val().split(',').filter(Boolean);
+    else if (k === '--runs') a.runs = int();
+    else if (k === '--warmup') a.warmup = Number(val());
+    else if (k === '--threads') a.threads = int();
     else if (k === '--help' || k === '-h') {
-      console.log('usage: node dist/bench/run.js [--json FILE] [--quick] [--device cpu|cuda] [--only s1,s2] [--runs R] [--warmup W] [--threads T]');
+      console.log(USAGE);
       process.exit(0);
-    } else throw new Error(`unknown argument ${k}`);
+    } else throw new Error(`unknown argument ${k}\n${USAGE}`);
   }
-  if (a.device !== 'cpu' && a.device !== 'cuda') throw new Error(`--device must be cpu or cuda, got ${a.device}`);
+  if (a.warmup !== null && !(Number.isInteger(a.warmup) && a.warmup >= 0)) throw new Error(`--warmup must be an integer >= 0, got ${a.warmup}`);
   return a;
 }
 
-/** Exits with code 2 when CUDA was asked for and cannot be used. */
-export function requireDevice(device: string): void {
-  if (device !== 'cuda') return;
-  const info = native.buildInfo();
-  let reason: string | null = null;
-  if (!info.cudaCompiled) reason = 'the native addon was built without CUDA (buildInfo().cudaCompiled is false)';
-  else {
-    const d = native.cudaDevices();
-    if (d.devices.length === 0) reason = `no CUDA device found${d.error ? ` (${d.error})` : ''}`;
-    else reason = `${d.devices.length} device(s) present (${d.devices.map((x) => x.name).join(', ')}), but hgad has no CUDA backend for these scenarios yet`;
+/**
+ * The CUDA backends for --device cuda (FP32 and TF32), or exit code 2 with
+ * the reason when CUDA cannot be used. HGAD_BENCH_EMULATE=1 runs the device
+ * path over the emulated CUDA surface of the tests (no GPU; times meaningless).
+ */
+export function cudaBackends(): { fp32: CudaBackend; tf32: CudaBackend; emulated: boolean } {
+  if (process.env.HGAD_BENCH_EMULATE === '1') {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const { emulatedCuda } = require('../test/helpers/emulated_cuda') as typeof import('../test/helpers/emulated_cuda');
+    const addon = emulatedCuda();
+    return { fp32: new CudaBackend(addon, 'cuda:emulated', { precision: 'fp32' }), tf32: new CudaBackend(addon, 'cuda:emulated', { precision: 'tf32' }), emulated: true };
   }
-  console.error(`CUDA not available: ${reason}`);
-  process.exit(2);
+  try {
+    return { fp32: selectBackend('cuda', { precision: 'fp32' }) as CudaBackend, tf32: selectBackend('cuda', { precision: 'tf32' }) as CudaBackend, emulated: false };
+  } catch (err) {
+    console.error((err as Error).message);
+    process.exit(2);
+  }
 }
 
 function main(): void {
   const args = parseArgs(process.argv.slice(2));
-  requireDevice(args.device);
+  const cuda = args.device === 'cuda' ? cudaBackends() : null;
   if (args.threads !== null) native.setThreadCount(args.threads);
   const quick = args.quick;
-  const sizes = quick ? MODEL_SIZES.quick : MODEL_SIZES.full;
+  const be: Backend = cuda ? cuda[args.precision] : cpu;
+  const sizes = modelSizes(quick, be.device);
   const warmup = args.warmup ?? (quick ? 1 : 2);
   const gemmRuns = args.runs ?? (quick ? 3 : 11);
   const modelRuns = args.runs ?? (quick ? 3 : 7);
 
   const ctx = machineContext();
   console.log(`hgad benchmark${quick ? ' (QUICK mode: reduced sizes and repetitions, for smoke tests only — not representative)' : ''}`);
-  console.log(`device: ${args.device}  threads: ${ctx.threads}  gemm kernel: ${ctx.gemm_kernel}  CPU: ${ctx.cpu} (${ctx.cores} logical cores)  node ${ctx.node}`);
-  console.log(`warm-up ${warmup}, median of ${gemmRuns} (GEMM) / ${modelRuns} (model) runs; float32\n`);
+  if (cuda) {
+    const gpu = devices().devices[0];
+    console.log(`device: ${be.label}${cuda.emulated ? ' (EMULATED on the CPU: times are not GPU times)' : ''}  precision: ${args.precision}  ` +
+      `${gpu ? `${gpu.totalMemory / 2 ** 30 | 0} GiB, sm_${gpu.computeCapability.replace('.', '')}, ${gpu.multiprocessors} SMs` : ''}  node ${ctx.node}`);
+  } else {
+    console.log(`device: cpu  threads: ${ctx.threads}  gemm kernel: ${ctx.gemm_kernel}  CPU: ${ctx.cpu} (${ctx.cores} logical cores)  node ${ctx.node}`);
+  }
+  console.log(`warm-up ${warmup}, median of ${gemmRuns} (GEMM, kernels) / ${modelRuns} (model) runs; float32${args.precision === 'tf32' ? ' with TF32 GEMMs' : ''}\n`);
 
-  const builders: [string, () => Scenario[], number][] = [
-    ['gemm', () => gemmScenarios(sizes.gemm), gemmRuns],
-    ['flow_forward_paper', () => [modelScenario('flow_forward_paper', quick)], modelRuns],
-    ['score_paper', () => [modelScenario('score_paper', quick)], modelRuns],
-    ['train_step_paper', () => [modelScenario('train_step_paper', quick)], modelRuns],
-  ];
+  const builders: [string, () => Scenario[], number][] = cuda
+    ? [
+      ['gemm', () => deviceGemmScenarios(be as CudaBackend, sizes.gemm), gemmRuns],
+      ['kernels', () => deviceKernelScenarios(be as CudaBackend, sizes.score_paper), gemmRuns],
+      ['flow_forward_paper', () => [modelScenario('flow_forward_paper', quick, be)], modelRuns],
+      ['score_paper', () => [modelScenario('score_paper', quick, be)], modelRuns],
+      ['score_paper_host', () => [modelScenario('score_paper_host', quick, be)], modelRuns],
+      ['train_step_paper', () => [modelScenario('train_step_paper', quick, be)], modelRuns],
+    ]
+    : [
+      ['gemm', () => gemmScenarios(sizes.gemm), gemmRuns],
+      ['flow_forward_paper', () => [modelScenario('flow_forward_paper', quick)], modelRuns],
+      ['score_paper', () => [modelScenario('score_paper', quick)], modelRuns],
+      ['score_paper_host', () => [modelScenario('score_paper_host', quick)], modelRuns],
+      ['train_step_paper', () => [modelScenario('train_step_paper', quick)], modelRuns],
+    ];
   const records: BenchRecord[] = [];
-  const header = ['scenario', 'shapes', 'median_s', 'min_s', 'vectors/s', 'GFLOP/s'];
+  const header = ['scenario', 'shapes', 'median_s', 'min_s', 'vectors/s', 'GFLOP/s', 'GB/s', '% copy'];
   for (const [group, build, runs] of builders) {
+    if (args.only && !args.only.some((o) => group === o || group.startsWith(o) || o.startsWith(group))) continue;
     const scenarios = build().filter((s) => !args.only || args.only.some((o) => s.name === o || s.name.startsWith(o) || group === o));
     for (const s of scenarios) {
       const times = measure(s, warmup, runs);
-      const rec = toRecord(s, args.device, times);
+      const rec = toRecord(s, be.label, times);
+      if (s.bytes !== undefined) rec.gbps = s.bytes / rec.median_s / 1e9;
+      if (cuda) rec.precision = args.precision;
       if (quick) rec.quick = true;
       records.push(rec);
       console.log(`  ${rec.scenario}: median ${fmt(rec.median_s)} s (${runs} runs)`);
     }
     collectGarbage();
   }
-  console.log('\n' + formatTable(header, records.map((r) => [r.scenario, r.shapes, fmt(r.median_s), fmt(r.min_s), fmt(r.vectors_per_s), fmt(r.gflops, 3)])));
+  const copy = records.find((r) => r.scenario === 'copy_d2d')?.gbps as number | undefined;
+  for (const r of records) if (copy && typeof r.gbps === 'number' && r.scenario !== 'copy_d2d') r.pct_of_copy = (100 * r.gbps) / copy;
+  const cell = (v: unknown, d = 3) => (typeof v === 'number' ? fmt(v, d) : '-');
+  console.log('\n' + formatTable(header, records.map((r) => [r.scenario, r.shapes, fmt(r.median_s), fmt(r.min_s), fmt(r.vectors_per_s),
+    fmt(r.gflops, 3), cell(r.gbps), cell(r.pct_of_copy)])));
+  let tf32: Tf32Error | null = null;
+  if (cuda && (!args.only || args.only.includes('tf32_error'))) {
+    tf32 = tf32Error(cuda.fp32, cuda.tf32, quick ? 4096 : 65536);
+    console.log(`\nTF32 against FP32 (paper model, N=${tf32.n}): logp max |err| ${tf32.logp_max_abs.toExponential(2)} ` +
+      `(max relative ${tf32.logp_max_rel.toExponential(2)}), neg-entropy max |err| ${tf32.neg_entropy_max_abs.toExponential(2)}, ` +
+      `training loss ${tf32.loss_fp32.toPrecision(7)} vs ${tf32.loss_tf32.toPrecision(7)} (relative ${tf32.loss_rel.toExponential(2)})`);
+  }
   if (quick) console.log('(QUICK mode: reduced sizes and repetitions)');
   if (args.json) {
-    fs.writeFileSync(args.json, JSON.stringify(records, null, 2) + '\n');
+    const out = cuda ? { device: be.label, precision: args.precision, emulated: cuda.emulated, records, tf32_error: tf32 } : records;
+    fs.writeFileSync(args.json, JSON.stringify(out, null, 2) + '\n');
     console.log(`wrote ${records.length} records to ${args.json}`);
   }
 }

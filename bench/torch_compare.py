@@ -8,17 +8,51 @@ computes it (xcyao00/HGAD models/model.py with FrEIA's AllInOneBlock at commit
 Modes:
   --serve            line protocol on stdin/stdout (one JSON object per line),
                      used by bench/compare.ts to interleave hgad and torch runs:
-                       {"op": "info"}
+                       {"op": "info"}       -> torch version, torch.version.cuda,
+                                               device, device name, tf32 flag, BLAS
                        {"op": "setup", "scenario": S, "n": N, "seed": 0}
+                                            -> {"ok": true, "n": N, "device": D}
+                                               ("n" may be left out: the --bench
+                                               default size of S on this device)
                        {"op": "run"}        -> {"t": seconds of one timed run}
+                       {"op": "copy_bandwidth", "bytes": B}
+                                            -> {"bytes": B, "t": median seconds of
+                                               one copy, "gbps": 2*B/t/1e9, "runs": R}
+                                               (dst.copy_(src) of B bytes on the
+                                               device, read + write bytes counted;
+                                               optional "runs", default 20)
                        {"op": "quit"}
   --check            runs the model in float64 on the golden vectors of
                      test/fixtures/golden (outputs of the real reference) and
                      prints the largest relative errors: proof that this file
-                     computes the same model as the reference.
-  --bench            standalone: times the three scenarios and prints a table.
+                     computes the same model as the reference (always on the CPU).
+  --bench            standalone: times the scenarios, then the device-to-device
+                     copy bandwidth, and prints a table.
 Options: --threads N (torch.set_num_threads; default: HGAD_NUM_THREADS or the core count),
-         --quick, --runs R, --warmup W.
+         --quick, --runs R, --warmup W,
+         --device cpu|cuda (default cpu): where parameters, inputs and compute live.
+             With cuda every timed run ends with torch.cuda.synchronize(), and the
+             inputs are made once, resident on the device, before any timing (the
+             scenarios time compute only), except score_paper_host, which uploads
+             the host batch (.to('cuda')) and downloads the scores (.cpu()) in each
+             run, as an end-to-end scoring call does. Without CUDA the script exits
+             with status 2 and a one-line message on stderr.
+         --tf32 (default off): torch.backends.cuda.matmul.allow_tf32 and
+             torch.backends.cudnn.allow_tf32 are set to exactly this flag (False
+             without it, so fp32 matmuls stay full fp32 on every torch version).
+         --copy-bytes B: the size of the --bench copy-bandwidth line
+             (default 1 GiB on cuda, 256 MiB on cpu).
+Scenarios (paper configuration C=200, P=256, 12 couplings, clamp 1.9, K=15, M=10)
+and --bench sizes N:
+                         cpu     cpu --quick   cuda     cuda --quick
+  flow_forward_paper     16384   2048          262144   65536
+  score_paper            16384   2048          262144   65536
+  score_paper_host       -       -             262144   65536
+  train_step_paper       8192    1024          65536    16384
+score_paper_host also runs on cpu through --serve (there the transfers are no-ops).
+Model parameters and inputs are drawn on the CPU and then moved to the device:
+the inputs, permutations and mixture centres from a generator seeded with "seed",
+the subnet Linear layers by their default init from torch's global RNG.
 """
 import argparse
 import gzip
@@ -28,11 +62,27 @@ import os
 import sys
 import time
 
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
+try:
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+except ImportError as e:
+    sys.stderr.write('torch_compare.py: cannot import torch with %s (%s)\n' % (sys.executable, e))
+    sys.exit(2)
 
 SCENARIOS = ("flow_forward_paper", "score_paper", "train_step_paper")
+# Scenarios --bench runs on each device; score_paper_host only makes sense with transfers.
+BENCH_SCENARIOS = {
+    'cpu': SCENARIOS,
+    'cuda': ("flow_forward_paper", "score_paper", "score_paper_host", "train_step_paper"),
+}
+ALL_SCENARIOS = BENCH_SCENARIOS['cuda']
+BENCH_SIZES = {
+    ('cpu', False): {'flow_forward_paper': 16384, 'score_paper': 16384, 'score_paper_host': 16384, 'train_step_paper': 8192},
+    ('cpu', True): {'flow_forward_paper': 2048, 'score_paper': 2048, 'score_paper_host': 2048, 'train_step_paper': 1024},
+    ('cuda', False): {'flow_forward_paper': 262144, 'score_paper': 262144, 'score_paper_host': 262144, 'train_step_paper': 65536},
+    ('cuda', True): {'flow_forward_paper': 65536, 'score_paper': 65536, 'score_paper_host': 65536, 'train_step_paper': 16384},
+}
 PAPER = dict(C=200, P=256, couplings=12, clamp=1.9, K=15, M=10)
 GCONST = -0.9189385332046727  # ln(1/sqrt(2*pi))
 
@@ -214,21 +264,33 @@ def smoothed_onehot(y, K, smoothing):
 # --------------------------------------------------------------------------
 # Scenarios
 class Scenario:
-    def __init__(self, name, n, seed=0):
-        if name not in SCENARIOS:
+    def __init__(self, name, n, seed=0, device='cpu'):
+        if name not in ALL_SCENARIOS:
             raise ValueError('unknown scenario ' + name)
         self.name, self.n = name, n
+        self.device = torch.device(device)
+        self.cuda = self.device.type == 'cuda'
         p = PAPER
         g = torch.Generator().manual_seed(seed)
-        self.flow = Flow(p['C'], p['P'], p['couplings'], p['clamp'], generator=g)
-        self.head = HGADHead(p['C'], p['K'], p['M'], generator=g)
-        self.x = torch.randn(n, p['C'], generator=g)
-        self.cond = torch.rand(n, p['P'], generator=g) * 2 - 1
+        self.flow = Flow(p['C'], p['P'], p['couplings'], p['clamp'], generator=g).to(self.device)
+        self.head = HGADHead(p['C'], p['K'], p['M'], generator=g).to(self.device)
+        x = torch.randn(n, p['C'], generator=g)
+        cond = torch.rand(n, p['P'], generator=g) * 2 - 1
+        if name == 'score_paper_host':
+            # host batch, made once; each run uploads it and downloads the scores
+            self.x_host, self.cond_host = x.contiguous(), cond.contiguous()
+        else:
+            self.x, self.cond = x.to(self.device), cond.to(self.device)
         if name == 'train_step_paper':
-            self.y = torch.randint(0, p['K'], (n,), generator=g)
+            self.y = torch.randint(0, p['K'], (n,), generator=g).to(self.device)
             self.y_onehot = smoothed_onehot(self.y, p['K'], 0.02)
-            self.opt = make_optimizer(self.flow, self.head)
+            self.opt = make_optimizer(self.flow, self.head)  # after .to(): the optimizer holds the device parameters
         self.sink = None
+        self.sync()  # setup work finished before the first timing
+
+    def sync(self):
+        if self.cuda:
+            torch.cuda.synchronize(self.device)
 
     def run(self):
         name = self.name
@@ -240,6 +302,13 @@ class Scenario:
             with torch.no_grad():
                 z, ld = self.flow(self.x, self.cond)
                 self.sink = self.head.score(z, ld, 3)
+        elif name == 'score_paper_host':
+            with torch.no_grad():
+                x = self.x_host.to(self.device, non_blocking=False)
+                cond = self.cond_host.to(self.device, non_blocking=False)
+                z, ld = self.flow(x, cond)
+                logp, negent = self.head.score(z, ld, 3)
+                self.sink = (logp.cpu(), negent.cpu())
         else:
             self.opt.zero_grad(set_to_none=True)
             z, ld = self.flow(self.x, self.cond)
@@ -250,16 +319,71 @@ class Scenario:
             self.sink = float(loss)
 
     def timed(self):
+        self.sync()
         t0 = time.perf_counter()
         self.run()
+        self.sync()  # the time includes the queued device work
         return time.perf_counter() - t0
 
 
-def info(threads):
-    return {
+def median(ts):
+    ts = sorted(ts)
+    return ts[len(ts) // 2] if len(ts) % 2 else 0.5 * (ts[len(ts) // 2 - 1] + ts[len(ts) // 2])
+
+
+def copy_bandwidth(device, nbytes, runs=20, warmup=3):
+    """dst.copy_(src) of nbytes bytes on the device; bandwidth counts read + write (2*nbytes per copy)."""
+    nbytes, runs = int(nbytes), max(1, int(runs))
+    if nbytes <= 0:
+        raise ValueError('bytes must be positive')
+    device = torch.device(device)
+    src = torch.empty(nbytes, dtype=torch.uint8, device=device)
+    src.fill_(1)
+    dst = torch.empty_like(src)
+    ts = []
+    if device.type == 'cuda':
+        start = torch.cuda.Event(enable_timing=True)
+        end = torch.cuda.Event(enable_timing=True)
+        for _ in range(warmup):
+            dst.copy_(src)
+        torch.cuda.synchronize(device)
+        for _ in range(runs):
+            start.record()
+            dst.copy_(src)
+            end.record()
+            end.synchronize()
+            ts.append(start.elapsed_time(end) * 1e-3)
+    else:
+        for _ in range(warmup):
+            dst.copy_(src)
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            dst.copy_(src)
+            ts.append(time.perf_counter() - t0)
+    t = median(ts)
+    del src, dst
+    return {'bytes': nbytes, 't': t, 'gbps': 2.0 * nbytes / t / 1e9, 'runs': runs}
+
+
+def cpu_name():
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return 'unknown'
+
+
+def info(threads, device='cpu', tf32=False):
+    d = {
         'torch': torch.__version__,
+        'torch_cuda': torch.version.cuda,
         'torch_file': torch.__file__,
         'python': sys.executable,
+        'device': device,
+        'tf32': bool(tf32),
         'threads': torch.get_num_threads(),
         'requested_threads': threads,
         'interop_threads': torch.get_num_interop_threads(),
@@ -267,6 +391,19 @@ def info(threads):
         'blas': blas_info(),
         'blas_library': blas_library(),
     }
+    if device == 'cuda':
+        props = torch.cuda.get_device_properties(0)
+        d.update({
+            'device_name': torch.cuda.get_device_name(0),
+            'device_capability': '%d.%d' % (props.major, props.minor),
+            'device_memory_bytes': props.total_memory,
+            'cudnn': torch.backends.cudnn.version(),
+            'allow_tf32_matmul': torch.backends.cuda.matmul.allow_tf32,
+            'allow_tf32_cudnn': torch.backends.cudnn.allow_tf32,
+        })
+    else:
+        d['device_name'] = cpu_name()
+    return d
 
 
 def blas_library():
@@ -291,7 +428,7 @@ def blas_info():
     return 'unknown'
 
 
-def serve(threads):
+def serve(threads, device='cpu', tf32=False):
     scenario = None
     for line in sys.stdin:
         line = line.strip()
@@ -301,13 +438,22 @@ def serve(threads):
             req = json.loads(line)
             op = req.get('op')
             if op == 'info':
-                resp = info(threads)
+                resp = info(threads, device, tf32)
             elif op == 'setup':
                 scenario = None
-                scenario = Scenario(req['scenario'], int(req['n']), int(req.get('seed', 0)))
-                resp = {'ok': True}
+                if device == 'cuda':
+                    torch.cuda.empty_cache()  # the previous scenario's buffers go back before the next allocates
+                name = req['scenario']
+                n = req.get('n')
+                n = int(n) if n is not None else BENCH_SIZES[(device, False)].get(name, 0)
+                scenario = Scenario(name, n, int(req.get('seed', 0)), device)
+                resp = {'ok': True, 'n': n, 'device': device}
             elif op == 'run':
+                if scenario is None:
+                    raise RuntimeError('run before setup')
                 resp = {'t': scenario.timed()}
+            elif op == 'copy_bandwidth':
+                resp = copy_bandwidth(device, req['bytes'], req.get('runs', 20))
             elif op == 'quit':
                 print(json.dumps({'ok': True}), flush=True)
                 return
@@ -400,17 +546,37 @@ def check(golden_dir):
 
 
 def bench(args):
-    rows = []
-    sizes = {'flow_forward_paper': 2048, 'score_paper': 2048, 'train_step_paper': 1024} if args.quick else \
-        {'flow_forward_paper': 16384, 'score_paper': 16384, 'train_step_paper': 8192}
-    for name in SCENARIOS:
-        sc = Scenario(name, sizes[name])
+    device = args.device
+    sizes = BENCH_SIZES[(device, bool(args.quick))]
+    for name in BENCH_SCENARIOS[device]:
+        sc = Scenario(name, sizes[name], device=device)
         for _ in range(args.warmup):
             sc.run()
-        ts = sorted(sc.timed() for _ in range(args.runs))
-        med = ts[len(ts) // 2] if len(ts) % 2 else 0.5 * (ts[len(ts) // 2 - 1] + ts[len(ts) // 2])
-        rows.append((name, sizes[name], med, sizes[name] / med))
-        print('%-20s N=%-6d median %.4f s  %10.0f vectors/s' % rows[-1], flush=True)
+        sc.sync()
+        med = median(sc.timed() for _ in range(args.runs))
+        print('%-20s N=%-6d median %.4f s  %10.0f vectors/s' % (name, sizes[name], med, sizes[name] / med), flush=True)
+        del sc
+        if device == 'cuda':
+            torch.cuda.empty_cache()
+    nbytes = args.copy_bytes or (1 << 30 if device == 'cuda' else 1 << 28)
+    cb = copy_bandwidth(device, nbytes)
+    print('%-20s B=%-10d median %.6f s  %8.1f GB/s (read+write, 2*B per copy)' % ('copy_bandwidth', cb['bytes'], cb['t'], cb['gbps']), flush=True)
+
+
+def require_cuda():
+    """--device cuda without a usable CUDA device: one line on stderr, exit status 2."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # torch may warn (driver too old, ...) before answering False
+        try:
+            ok = torch.cuda.is_available() and torch.cuda.device_count() > 0
+        except Exception:
+            ok = False
+    if not ok:
+        why = 'this torch is built without CUDA' if torch.version.cuda is None else 'no CUDA device is visible'
+        sys.stderr.write('torch_compare.py: --device cuda: CUDA is not available (%s; torch %s)\n' % (why, torch.__version__))
+        sys.stderr.flush()
+        sys.exit(2)
 
 
 def main():
@@ -422,16 +588,24 @@ def main():
     ap.add_argument('--quick', action='store_true')
     ap.add_argument('--runs', type=int, default=5)
     ap.add_argument('--warmup', type=int, default=1)
+    ap.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
+    ap.add_argument('--tf32', action='store_true')
+    ap.add_argument('--copy-bytes', type=int, default=0)
     ap.add_argument('--golden', default=os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'test', 'fixtures', 'golden'))
     args = ap.parse_args()
+    if args.device == 'cuda':
+        require_cuda()
+    # exactly the --tf32 value, on every device (some torch versions default to True)
+    torch.backends.cuda.matmul.allow_tf32 = bool(args.tf32)
+    torch.backends.cudnn.allow_tf32 = bool(args.tf32)
     torch.set_num_threads(args.threads)
     if args.check:
         sys.exit(0 if check(args.golden) else 1)
     if args.serve:
-        serve(args.threads)
+        serve(args.threads, args.device, args.tf32)
         return
     if args.bench:
-        print(json.dumps(info(args.threads)))
+        print(json.dumps(info(args.threads, args.device, args.tf32)))
         bench(args)
         return
     ap.print_help()

@@ -1,7 +1,7 @@
 // hgad: unified anomaly detection with hierarchical Gaussian mixture
 // normalizing flows, for Node.js.
 export { HGAD } from './hgad';
-export type { FitOptions, ModelInfo, ModelConfig, TrainConfig, LevelConfig, FitProgress, FitSummary, LevelData, LevelInput, Scores, LevelScores } from './hgad';
+export type { DeviceOptions, FitOptions, ModelInfo, ModelConfig, TrainConfig, LevelConfig, FitProgress, FitSummary, LevelData, LevelInput, Scores, LevelScores } from './hgad';
 export { HgadModel, referenceFusion } from './hgad/model';
 export { DEFAULT_MODEL, DEFAULT_TRAIN } from './hgad/config';
 export { Tensor } from './tensor';
@@ -23,5 +23,7 @@ export { FormatError } from './errors';
 export { setThreads, threads, native } from './binding';
 export { devices } from './devices';
 export { cudaBackend, toDevice, toHost } from './cuda';
-export type { CudaAddon, DeviceBuffer } from './cuda';
+export type { CudaAddon, CudaStream, DeviceBuffer } from './cuda';
+export { cpu, CudaBackend, selectBackend } from './backend/index';
+export type { Backend, BackendOptions, CudaBackendOptions, Device, DeviceRequest, DeviceArray, Precision, Storage, IntStorage } from './backend/index';
 export { Random } from './random';

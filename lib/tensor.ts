@@ -1,9 +1,12 @@
-// A dense row-major tensor on the host: a Float32Array (hot path) or a
-// Float64Array (gradient checks) over 64-byte aligned native memory, plus its
-// shape and its place on the autograd tape.
+// A dense row-major tensor: its memory on a backend (on the CPU a
+// Float32Array (hot path) or a Float64Array (gradient checks) over 64-byte
+// aligned native memory; on a GPU a device buffer), its shape and its place
+// on the autograd tape.
 import { FloatArray, native } from './binding';
 import { describe, expectedRange, expectedType, received } from './errors';
 import type { GradNode } from './autograd/tape';
+import { cpu } from './backend/cpu';
+import { Backend, Device, isDeviceArray, Storage } from './backend/types';
 
 export type DType = 'float32' | 'float64';
 
@@ -22,53 +25,98 @@ export function allocFloat(length: number, dtype: DType, fill?: number): FloatAr
 }
 
 export class Tensor {
-  grad: FloatArray | null = null;
+  /** The gradient's memory (on this tensor's backend), or null. */
+  gradStorage: Storage | null = null;
   /** The op that produced this tensor, while the tape holds it. */
   node: GradNode | null = null;
+  /** The tensor's memory: a host array on the CPU, a DeviceArray on a device. */
+  readonly storage: Storage;
+  readonly backend: Backend;
 
   constructor(
-    public data: FloatArray,
+    storage: Storage,
     public readonly shape: readonly number[],
     public requiresGrad = false,
   ) {
-    if (sizeOf(shape) !== data.length) {
-      throw expectedRange(`${sizeOf(shape)} elements for shape [${shape.join(', ')}]`, 'data', data);
+    if (sizeOf(shape) !== storage.length) {
+      throw expectedRange(`${sizeOf(shape)} elements for shape [${shape.join(', ')}]`, 'data', isDeviceArray(storage) ? received(`${storage.length} elements`) : storage);
     }
+    this.storage = storage;
+    this.backend = isDeviceArray(storage) ? storage.backend : cpu;
+  }
+
+  /** The host array of a CPU tensor (a device tensor must be copied with toHost() first). */
+  get data(): FloatArray {
+    if (isDeviceArray(this.storage)) {
+      throw new Error(`This tensor is on ${this.backend.label}: copy it to the host with .toHost() or .to('cpu') to read it`);
+    }
+    return this.storage;
+  }
+
+  get device(): Device {
+    return this.backend.device;
+  }
+
+  /** The gradient as a host array (CPU tensors; see gradStorage for any backend). */
+  get grad(): FloatArray | null {
+    const g = this.gradStorage;
+    if (isDeviceArray(g)) throw new Error(`This gradient is on ${this.backend.label}: read it with backend.toHost(tensor.gradStorage)`);
+    return g;
+  }
+
+  set grad(g: Storage | null) {
+    this.gradStorage = g;
   }
 
   get dtype(): DType {
-    return dtypeOf(this.data);
+    return isDeviceArray(this.storage) ? 'float32' : dtypeOf(this.storage);
   }
 
   get size(): number {
-    return this.data.length;
+    return this.storage.length;
   }
 
-  static empty(shape: readonly number[], dtype: DType = 'float32'): Tensor {
-    return new Tensor(allocFloat(sizeOf(shape), dtype), shape);
+  static empty(shape: readonly number[], dtype: DType = 'float32', backend: Backend = cpu): Tensor {
+    return new Tensor(backend.alloc(sizeOf(shape), dtype), shape);
   }
 
-  static zeros(shape: readonly number[], dtype: DType = 'float32'): Tensor {
-    return new Tensor(allocFloat(sizeOf(shape), dtype, 0), shape);
+  static zeros(shape: readonly number[], dtype: DType = 'float32', backend: Backend = cpu): Tensor {
+    return new Tensor(backend.alloc(sizeOf(shape), dtype, 0), shape);
   }
 
   /** Copies `values` into a new aligned tensor of the given dtype. */
-  static from(values: ArrayLike<number>, shape: readonly number[], dtype: DType = 'float32', requiresGrad = false): Tensor {
+  static from(values: ArrayLike<number>, shape: readonly number[], dtype: DType = 'float32', requiresGrad = false, backend: Backend = cpu): Tensor {
     if (sizeOf(shape) !== values.length) {
       throw expectedRange(`${sizeOf(shape)} values for shape [${shape.join(', ')}]`, 'values', values);
     }
-    const t = new Tensor(allocFloat(values.length, dtype), shape, requiresGrad);
-    t.data.set(values);
-    return t;
+    return new Tensor(backend.fromHost(values, dtype), shape, requiresGrad);
   }
 
-  /** A copy detached from the tape. */
+  /** A copy detached from the tape (on the same backend). */
   clone(dtype: DType = this.dtype): Tensor {
-    return Tensor.from(this.data, this.shape, dtype);
+    if (isDeviceArray(this.storage)) {
+      if (dtype !== 'float32') throw new TypeError(`clone: a tensor on ${this.backend.label} is float32 only`);
+      const out = this.backend.alloc(this.size, 'float32');
+      this.backend.scale(1, this.storage, out);
+      return new Tensor(out, this.shape);
+    }
+    return Tensor.from(this.storage, this.shape, dtype);
+  }
+
+  /** The values as a host array (a copy for device tensors, waits for their work). */
+  toHost(): FloatArray {
+    return this.backend.toHost(this.storage);
+  }
+
+  /** A detached copy on another backend (this tensor itself when already there). */
+  to(backend: Backend): Tensor {
+    if (backend === this.backend) return this;
+    const values = this.toHost();
+    return new Tensor(backend.fromHost(values, backend.device === 'cpu' ? this.dtype : 'float32'), this.shape);
   }
 
   zeroGrad(): void {
-    this.grad = null;
+    this.gradStorage = null;
   }
 }
 
@@ -87,8 +135,8 @@ export function checkMatrix(t: unknown, name: string, cols?: number, rows?: numb
 
 /** Throws a RangeError naming the argument and the first non-finite element. */
 export function checkFinite(t: Tensor, name: string): void {
-  const i = native.firstNonFinite(t.data);
+  const i = t.backend.firstNonFinite(t.storage);
   if (i >= 0) {
-    throw expectedRange('finite values', name, received(`${describe(t.data[i])} at index ${i}`));
+    throw expectedRange('finite values', name, received(`${describe(t.backend.readScalar(t.storage, i))} at index ${i}`));
   }
 }

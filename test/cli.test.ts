@@ -262,6 +262,8 @@ test('usage mistakes exit 2 with a hint', async (t) => {
     [train('--epochs'), /--epochs needs a value/],
     [train('--ouy', 'x'), /unknown option --ouy \(did you mean --out\?\)/],
     [train('--quiet=yes'), /--quiet takes no value/],
+    [train('--device', 'gpu'), /--device: expected one of cpu, cuda, auto, got "gpu"/],
+    [train('--precision', 'fp16'), /--precision: expected one of fp32, tf32, got "fp16"/],
     [train('extra'), /unexpected argument "extra"/],
     [train('--seed', '1', '--seed', '2'), /given more than once/],
     [['train', '--features', d.features, '--out', bad.sentinelModel], /missing required option --labels/],
@@ -273,6 +275,23 @@ test('usage mistakes exit 2 with a hint', async (t) => {
     const r = await expectFailure(t, args, 2, { ...o, match, inProcess: i % 5 !== 0 });
     t.regex(r.stderr, /\nrun 'hgad (\w+ )?--help' for/);
   }
+});
+
+test('--device: auto runs on the CPU without a GPU; cuda without one fails before any work, naming the reason', async (t) => {
+  const { devices } = await import('../lib/devices');
+  if (devices().devices.length > 0) {
+    t.log('a GPU is present: the no-GPU behaviour of --device was not exercised');
+    const r = await runCli(scoreArgs(['--labels', d.testLabels, '--device', 'cuda'], out('cuda.npy')));
+    t.is(r.code, 0, r.stderr);
+    return;
+  }
+  const viaAuto = await score(['--labels', d.testLabels, '--device', 'auto'], out('auto.npy'));
+  const viaCpu = await score(['--labels', d.testLabels], out('cpu.npy'));
+  t.deepEqual(Array.from(viaAuto), Array.from(viaCpu));
+  await expectFailure(t, scoreArgs(['--labels', d.testLabels, '--device', 'cuda'], bad.sentinelScores), 1,
+    { out: bad.sentinelScores, match: /^hgad: --device cuda: CUDA is not available: .*; use --device cpu or --device auto/ });
+  await expectFailure(t, ['train', '--features', d.features, '--labels', d.labels, '--device', 'cuda', '--out', bad.sentinelModel], 1,
+    { out: bad.sentinelModel, match: /--device cuda: CUDA is not available/ });
 });
 
 test('HGAD_DEBUG=1 adds the stack trace', async (t) => {

@@ -105,6 +105,7 @@ for (const C of [2, 3, 5, 8]) {
           return [out.z, out.logdet];
         }],
       ];
+      let largest = 0;
       for (const [name, f] of cases) {
         const [, logdet] = f(x);
         const J = bruteForceJacobians((v) => f(v)[0], x);
@@ -112,8 +113,10 @@ for (const C of [2, 3, 5, 8]) {
         t.true(brute.every((b) => b.sign !== 0), `${name}: the Jacobian is invertible`);
         const label = `C=${C} P=${P} ${name}`;
         assertClose(t, label, logdet.data, brute.map((b) => b.logAbs), 1e-6, 1e-6);
-        t.true(brute.some((b) => Math.abs(b.logAbs) > 1e-3), `${label}: a non-trivial log-determinant`);
+        for (const b of brute) largest = Math.max(largest, Math.abs(b.logAbs));
       }
+      // Not vacuous: some case (a single block can be near volume-preserving) has a clearly non-zero log-determinant.
+      t.true(largest > 1e-3, `C=${C} P=${P}: a non-trivial log-determinant (largest |log det| ${largest})`);
     }
   });
 }

@@ -175,3 +175,23 @@ test('models round-trip through safetensors files; corrupt and truncated files a
   t.throws(() => decodeModel(fs.readFileSync(path.join(dir, 'nan.safetensors')), 'nan.safetensors'), { instanceOf: FormatError, message: /level0\.mu.*non-finite/ });
   fs.rmSync(dir, { recursive: true });
 });
+
+test('device option: auto falls back to the CPU without a GPU, cuda without one throws at create, bad values are named', async (t) => {
+  const { devices } = await import('../lib/devices');
+  t.throws(() => HGAD.create(config, 0, { device: 'gpu' as never }), { instanceOf: RangeError, message: /Expected "cpu", "cuda" or "auto" for options.device but received "gpu"/ });
+  t.throws(() => HGAD.create(config, 0, { precision: 'fp16' as never }), { instanceOf: RangeError, message: /options.precision/ });
+  if (devices().devices.length > 0) {
+    t.log('a GPU is present: the no-GPU fallbacks were not exercised');
+    t.is(HGAD.create(config, 0, { device: 'auto' }).device, 'cuda');
+    return;
+  }
+  t.throws(() => HGAD.create(config, 0, { device: 'cuda' }), { message: /^CUDA is not available: / });
+  const auto = HGAD.create(config, 3, { device: 'auto', precision: 'tf32' });
+  t.is(auto.device, 'cpu');
+  t.like(auto.info(), { device: 'cpu', precision: 'tf32' });
+  const data = synthetic(1, 30);
+  await auto.fit([data], { ...train, epochs: 1 });
+  const s = await auto.score([{ features: data.features }], data.labels);
+  t.true(s.calibrated!.every(Number.isFinite));
+  auto.close();
+});

@@ -4,7 +4,7 @@
 // Error, the process alive) and says which parity checks did not run.
 import test from 'ava';
 import { native } from '../lib/binding';
-import { cudaBackend, CudaAddon, toDevice, toHost } from '../lib/cuda';
+import { cudaBackend, CudaAddon, CudaStream, DeviceBuffer, toDevice, toHost } from '../lib/cuda';
 import { devices } from '../lib/devices';
 import { Random } from '../lib/random';
 import { compare } from './helpers/golden';
@@ -28,12 +28,81 @@ if (!usable) {
     }
     t.is(native.threadCount() > 0, true, 'the addon still answers');
   });
+
+  test('without a usable CUDA device, streams and the stream-taking ops check their arguments and fail with a clear Error', (t) => {
+    t.log(`CUDA stream, elementwise and folding parity checks NOT RUN on this machine: ${report.reason}`);
+    if (!report.cudaCompiled) {
+      t.pass('compiled without CUDA: nothing registered to check');
+      return;
+    }
+    const raw = native as unknown as CudaAddon;
+    const names = ['CudaStream', 'DeviceBuffer', 'cudaUpload', 'cudaDownload', 'cudaSynchronize', 'cudaStreamWait', 'cudaGemm',
+      'cudaCouplingForward', 'cudaCouplingInverse', 'cudaCouplingBackward', 'cudaMixtureHeadForward', 'cudaMixtureHeadBackward',
+      'cudaAdamStep', 'cudaAxpy', 'cudaAdd', 'cudaScale', 'cudaReluBackward', 'cudaColumnSum', 'cudaRowSum', 'cudaLogSumExpRows',
+      'cudaLogSoftmaxRows', 'cudaLogSoftmaxRowsBackward', 'cudaPackColumns', 'cudaUnpackColumnsBackward', 'cudaFill', 'cudaCopy',
+      'cudaAffineFold', 'cudaAffineFoldBackward', 'cudaCentresCompose', 'cudaCentresComposeBackward', 'cudaGatherRows', 'cudaOneHot',
+      'cudaLossSums', 'cudaSetDevice', 'cudaCublasAvailable', 'cudaAllocatorStats'];
+    for (const name of names) t.is(typeof (raw as unknown as Record<string, unknown>)[name], 'function', `${name} is exported`);
+
+    const stream = t.throws(() => new raw.CudaStream());
+    t.regex(stream!.message, /cudaStreamCreate: CUDA error/);
+    t.regex(t.throws(() => raw.cudaSynchronize())!.message, /cudaSynchronize: CUDA error/);
+    t.notThrows(() => raw.cudaStreamWait(null, null), 'waiting on the same (default) stream is a no-op');
+    t.throws(() => raw.cudaStreamWait(null, 3 as never), { instanceOf: TypeError, message: /Expected a CudaStream, null or undefined for signaler but received 3/ });
+    t.throws(() => new raw.DeviceBuffer(64, {} as never), { instanceOf: TypeError, message: /for stream but received an object/ });
+
+    // The stream argument comes last and is checked first; then every buffer argument, by name.
+    const b = {} as never;
+    const badStream = 'default' as never;
+    const calls: [string, (s?: never) => void, RegExp][] = [
+      ['cudaUpload', (s) => raw.cudaUpload(b, new Float32Array(1), s), /for device/],
+      ['cudaDownload', (s) => raw.cudaDownload(b, new Float32Array(1), s), /for device/],
+      ['cudaGemm', (s) => raw.cudaGemm(false, false, 1, 1, 1, b, 1, b, 1, 0, b, 1, null, false, 0, s), /for A/],
+      ['cudaCouplingForward', (s) => raw.cudaCouplingForward(1, 2, b, b, 2, null, 0, b, b, s), /for x/],
+      ['cudaCouplingInverse', (s) => raw.cudaCouplingInverse(1, 2, b, b, 2, null, 0, b, b, s), /for y/],
+      ['cudaCouplingBackward', (s) => raw.cudaCouplingBackward(1, 2, b, b, 2, b, null, b, b, s), /for x/],
+      ['cudaMixtureHeadForward', (s) => raw.cudaMixtureHeadForward(1, 1, 1, 1, b, b, null, null, b, b, b, null, null, null, null, null, s), /for z/],
+      ['cudaMixtureHeadBackward', (s) => raw.cudaMixtureHeadBackward(1, 1, 1, 1, b, b, null, null, b, b, b, 1, 1, 0, 0, 0, b, b, b, b, b, s), /for z/],
+      ['cudaAdamStep', (s) => raw.cudaAdamStep(1, b, b, b, b, 1e-3, 0.9, 0.999, 1e-8, 0, 1, s), /for p/],
+      ['cudaAxpy', (s) => raw.cudaAxpy(1, 1, b, b, s), /for x/],
+      ['cudaAdd', (s) => raw.cudaAdd(1, b, b, b, s), /for a/],
+      ['cudaScale', (s) => raw.cudaScale(1, 1, b, b, s), /for x/],
+      ['cudaReluBackward', (s) => raw.cudaReluBackward(1, b, b, s), /for h/],
+      ['cudaColumnSum', (s) => raw.cudaColumnSum(1, 1, b, 0, b, s), /for X/],
+      ['cudaRowSum', (s) => raw.cudaRowSum(1, 1, b, b, s), /for X/],
+      ['cudaLogSumExpRows', (s) => raw.cudaLogSumExpRows(1, 1, b, b, s), /for X/],
+      ['cudaLogSoftmaxRows', (s) => raw.cudaLogSoftmaxRows(1, 1, b, b, s), /for X/],
+      ['cudaLogSoftmaxRowsBackward', (s) => raw.cudaLogSoftmaxRowsBackward(1, 1, b, b, b, s), /for Y/],
+      ['cudaPackColumns', (s) => raw.cudaPackColumns(1, b, 2, 0, 2, null, 0, b, s), /for X/],
+      ['cudaUnpackColumnsBackward', (s) => raw.cudaUnpackColumnsBackward(1, b, 2, 0, b, 2, 0, null, s), /for dOut/],
+      ['cudaFill', (s) => raw.cudaFill(1, 0, b, 0, s), /for buf/],
+      ['cudaCopy', (s) => raw.cudaCopy(1, b, 0, b, 0, s), /for src/],
+      ['cudaAffineFold', (s) => raw.cudaAffineFold(2, b, b, b, b, b, b, false, s), /for R/],
+      ['cudaAffineFoldBackward', (s) => raw.cudaAffineFoldBackward(2, b, b, b, b, null, b, b, s), /for R/],
+      ['cudaCentresCompose', (s) => raw.cudaCentresCompose(2, 3, 4, b, b, b, s), /for mu/],
+      ['cudaCentresComposeBackward', (s) => raw.cudaCentresComposeBackward(2, 3, 4, b, b, null, s), /for dcent/],
+      ['cudaGatherRows', (s) => raw.cudaGatherRows(1, 1, b, 1, b, b, s), /for src/],
+      ['cudaOneHot', (s) => raw.cudaOneHot(1, 2, b, 0.1, b, s), /for labels/],
+      ['cudaLossSums', (s) => raw.cudaLossSums(1, b, b, b, null, null, b, s), /for Lg/],
+    ];
+    for (const [name, call, buffer] of calls) {
+      t.throws(() => call(badStream), { instanceOf: TypeError, message: /Expected a CudaStream, null or undefined for stream but received a string/ }, `${name} checks its stream`);
+      for (const s of [undefined, null] as never[]) {
+        const err = t.throws(() => call(s), { instanceOf: TypeError }, `${name} checks its buffers`);
+        t.regex(err!.message, new RegExp(`Expected a DeviceBuffer ${buffer.source}`), name);
+      }
+    }
+    t.throws(() => raw.cudaAffineFold(2, b, b, b, b, b, b, 'no' as never), { instanceOf: TypeError, message: /Expected a boolean for inverse/ });
+    t.throws(() => raw.cudaFill(1, 0, b, -1), { instanceOf: RangeError, message: /offsetElements/ });
+    t.throws(() => raw.cudaOneHot(1, 0, b, 0.1, b), { instanceOf: RangeError, message: /for K/ });
+    t.is(native.threadCount() > 0, true, 'the addon still answers');
+  });
 } else {
   const seed = Number(process.env.HGAD_TEST_SEED ?? Date.now());
   const rng = new Random(seed);
   const randn = (n: number, s = 1) => Float32Array.from({ length: n }, () => rng.normal() * s);
   const poisoned = (cuda: CudaAddon, n: number) => toDevice(cuda, new Float32Array(n).fill(NaN));
-  const near = (t: import('ava').ExecutionContext, label: string, gpu: Float32Array, cpu: Float32Array, atol: number, rtol: number) => {
+  const near = (t: import('ava').ExecutionContext, label: string, gpu: Float32Array, cpu: ArrayLike<number>, atol: number, rtol: number) => {
     const r = compare(gpu, cpu, atol, rtol);
     t.true(gpu.every(Number.isFinite), `${label}: an element was not written (seed ${seed})`);
     t.true(r.ok, `${label}: worst ratio ${r.worstRatio.toFixed(2)} at ${r.worstIndex} (seed ${seed})`);
@@ -112,5 +181,291 @@ if (!usable) {
       cuda.cudaAdamStep(n, dp, dg, dm, dv, 1e-3, 0.95, 0.99, 1e-8, 1e-4, step);
     }
     near(t, 'adam p', toHost(cuda, dp, n), param.data, 1e-7, 1e-5);
+  });
+
+  const maxAbs = (a: ArrayLike<number>) => {
+    let m = 1e-30;
+    for (let i = 0; i < a.length; ++i) m = Math.max(m, Math.abs(a[i]));
+    return m;
+  };
+  const f64 = (a: Float32Array) => Float64Array.from(a);
+  // A buffer allocated on `stream` and filled with NaN there.
+  const poisonedOn = (cuda: CudaAddon, n: number, stream: CudaStream | null) => {
+    const buf = new cuda.DeviceBuffer(Math.max(4, n * 4), stream);
+    cuda.cudaFill(n, NaN, buf, 0, stream);
+    return buf;
+  };
+
+  test('streams: allocation, staged copies at an offset, fill, copy and cudaStreamWait ordering', (t) => {
+    const cuda = cudaBackend();
+    const s1 = new cuda.CudaStream(), s2 = new cuda.CudaStream();
+    const n = 300007, off = 17, total = n + 2 * off;
+    const host = randn(n);
+    const src = new cuda.DeviceBuffer(total * 4, s1);
+    cuda.cudaFill(total, NaN, src, 0, s1);
+    cuda.cudaUpload(src, host, s1, off);
+    cuda.cudaFill(off, 7.5, src, 0, s1);
+    const dst = new cuda.DeviceBuffer(total * 4, s2);
+    cuda.cudaFill(total, -1, dst, 0, s2);
+    cuda.cudaStreamWait(s1, s2); // dst is filled before s1 copies into it
+    cuda.cudaCopy(n, src, off, dst, off, s1);
+    cuda.cudaScale(total, 2, dst, dst, s1);
+    cuda.cudaStreamWait(s2, s1); // s2 reads dst after the scale
+    const back = new Float32Array(total);
+    cuda.cudaDownload(dst, back, s2);
+    const want = new Float32Array(total).fill(-2);
+    host.forEach((v, i) => (want[off + i] = 2 * v));
+    t.deepEqual(back, want, `copy + scale across streams (seed ${seed})`);
+    const mid = new Float32Array(n);
+    cuda.cudaDownload(src, mid, s2, off);
+    t.deepEqual(mid, host, 'download at an element offset');
+    cuda.cudaStreamWait(null, s1);
+    const head = new Float32Array(off);
+    cuda.cudaDownload(src, head, null, 0);
+    t.deepEqual(head, new Float32Array(off).fill(7.5), 'fill at offset 0, read on the default stream after a wait');
+    t.throws(() => cuda.cudaUpload(src, new Float32Array(total), s1, 1), { instanceOf: RangeError, message: /for device/ });
+    t.throws(() => cuda.cudaDownload(src, new Float32Array(2), s1, total - 1), { instanceOf: RangeError, message: /for device/ });
+    t.throws(() => cuda.cudaFill(2, 0, src, total - 1, s1), { instanceOf: RangeError, message: /for buf/ });
+    t.throws(() => cuda.cudaCopy(10, src, 0, src, 5, s1), { instanceOf: RangeError, message: /not overlapping/ });
+    t.notThrows(() => cuda.cudaCopy(5, src, 0, src, 5, s1), 'adjacent ranges of one buffer');
+    s1.synchronize();
+    s2.synchronize();
+    cuda.cudaSynchronize();
+
+    // A stream disposed before the buffers allocated on it: they still free on it.
+    const s3 = new cuda.CudaStream();
+    const b3 = new cuda.DeviceBuffer(64, s3);
+    cuda.cudaFill(16, 1, b3, 0, s3);
+    s3.dispose();
+    t.true(s3.disposed);
+    t.throws(() => cuda.cudaFill(16, 0, b3, 0, s3), { message: /stream: the CUDA stream was disposed/ });
+    t.throws(() => s3.synchronize(), { message: /the CUDA stream was disposed/ });
+    t.notThrows(() => b3.dispose());
+    t.true(b3.disposed);
+    t.notThrows(() => s3.dispose(), 'dispose twice');
+    for (const b of [src, dst]) b.dispose();
+    s1.dispose();
+    s2.dispose();
+    cuda.cudaSynchronize();
+  });
+
+  test('elementwise, row and column bindings match the CPU (float64) on a stream', (t) => {
+    const cuda = cudaBackend();
+    const s = new cuda.CudaStream();
+    const up = (a: Float32Array) => toDevice(cuda, a, s);
+    const down = (b: DeviceBuffer, n: number) => toHost(cuda, b, n, s);
+    for (const n of [1, 5, 1027, 100003]) {
+      const x = randn(n), y = randn(n), alpha = -0.7;
+      let ref = f64(y);
+      native.axpy(alpha, f64(x), ref);
+      const dy = up(y);
+      cuda.cudaAxpy(n, alpha, up(x), dy, s);
+      near(t, `axpy n=${n}`, down(dy, n), ref, 1e-6, 1e-6);
+      ref = new Float64Array(n);
+      native.add(f64(x), f64(y), ref);
+      let out = poisonedOn(cuda, n, s);
+      cuda.cudaAdd(n, up(x), up(y), out, s);
+      near(t, `add n=${n}`, down(out, n), ref, 1e-6, 1e-6);
+      native.scale(alpha, f64(x), ref);
+      out = poisonedOn(cuda, n, s);
+      cuda.cudaScale(n, alpha, up(x), out, s);
+      near(t, `scale n=${n}`, down(out, n), ref, 1e-6, 1e-6);
+      ref = f64(y);
+      native.reluBackward(f64(x), ref);
+      const dh = up(y);
+      cuda.cudaReluBackward(n, up(x), dh, s);
+      near(t, `reluBackward n=${n}`, down(dh, n), ref, 1e-12, 0);
+    }
+    for (const [N, M] of [[1, 1], [33, 100], [7, 1000], [4096, 15]]) {
+      const X = randn(N * M, 5), dY = randn(N * M), v0 = randn(M);
+      const dX = up(X);
+      for (const beta of [0, 0.7]) {
+        const ref = f64(v0);
+        native.columnSum(N, M, f64(X), beta, ref);
+        const v = beta === 0 ? poisonedOn(cuda, M, s) : up(v0);
+        cuda.cudaColumnSum(N, M, dX, beta, v, s);
+        near(t, `columnSum beta=${beta} ${N}x${M}`, down(v, M), ref, 1e-6 * maxAbs(ref), 1e-5);
+      }
+      const r = new Float64Array(N);
+      native.rowSum(N, M, f64(X), r);
+      let gr = poisonedOn(cuda, N, s);
+      cuda.cudaRowSum(N, M, dX, gr, s);
+      near(t, `rowSum ${N}x${M}`, down(gr, N), r, 1e-5 * maxAbs(r), 1e-5);
+      native.logSumExpRows(N, M, f64(X), r);
+      gr = poisonedOn(cuda, N, s);
+      cuda.cudaLogSumExpRows(N, M, dX, gr, s);
+      near(t, `logSumExpRows ${N}x${M}`, down(gr, N), r, 1e-5 * maxAbs(r), 1e-5);
+      const Y = new Float64Array(N * M);
+      native.logSoftmaxRows(N, M, f64(X), Y);
+      const gY = poisonedOn(cuda, N * M, s);
+      cuda.cudaLogSoftmaxRows(N, M, dX, gY, s);
+      near(t, `logSoftmaxRows ${N}x${M}`, down(gY, N * M), Y, 1e-5 * maxAbs(Y), 1e-5);
+      cuda.cudaLogSoftmaxRows(N, M, dX, dX, s);
+      near(t, `logSoftmaxRows in place ${N}x${M}`, down(dX, N * M), Y, 1e-5 * maxAbs(Y), 1e-5);
+      // Backward from the device's float log-softmax, as the autograd feeds it.
+      const Yf = down(gY, N * M);
+      const dXref = new Float64Array(N * M);
+      native.logSoftmaxRowsBackward(N, M, f64(Yf), f64(dY), dXref);
+      const gdX = poisonedOn(cuda, N * M, s);
+      cuda.cudaLogSoftmaxRowsBackward(N, M, gY, up(dY), gdX, s);
+      near(t, `logSoftmaxRowsBackward ${N}x${M}`, down(gdX, N * M), dXref, 1e-5 * maxAbs(dXref), 1e-5);
+    }
+    for (const [N, ldx, c0, W0, P, withDZ] of [[37, 9, 4, 5, 3, 1], [3, 1, 0, 1, 2, 0], [500, 200, 100, 100, 256, 1], [10, 6, 0, 6, 0, 0]]) {
+      const W = W0 + P;
+      const X = randn(N * ldx), Z = randn(Math.max(1, N * P)), dOut = randn(N * W);
+      const ref = new Float64Array(N * W);
+      native.packColumns(N, f64(X), ldx, c0, W0, P > 0 ? f64(Z) : null, P, ref);
+      const out = poisonedOn(cuda, N * W, s);
+      cuda.cudaPackColumns(N, up(X), ldx, c0, W0, P > 0 ? up(Z) : null, P, out, s);
+      near(t, `packColumns N=${N} W0=${W0} P=${P}`, down(out, N * W), ref, 1e-12, 0);
+      const refX = f64(X), refZ = new Float64Array(N * P);
+      native.unpackColumnsBackward(N, f64(dOut), W0, P, refX, ldx, c0, withDZ ? refZ : null);
+      const gX = up(X), gZ = poisonedOn(cuda, N * P, s);
+      cuda.cudaUnpackColumnsBackward(N, up(dOut), W0, P, gX, ldx, c0, withDZ ? gZ : null, s);
+      near(t, `unpackColumnsBackward dX N=${N} W0=${W0} P=${P}`, down(gX, N * ldx), refX, 1e-6 * maxAbs(refX), 1e-6);
+      if (withDZ) near(t, `unpackColumnsBackward dZ N=${N} P=${P}`, down(gZ, N * P), refZ, 1e-12, 0);
+    }
+    s.synchronize();
+    s.dispose();
+  });
+
+  // float64 references of the folding and glue ops
+  const globalScale = (x: number) => (0.5 * x > 20 ? 0.1 * x : 0.2 * Math.log1p(Math.exp(0.5 * x)));
+  const globalScaleGrad = (x: number) => (0.5 * x > 20 ? 0.1 : 0.1 / (1 + Math.exp(-0.5 * x)));
+  const softplus = (x: number) => (x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x)));
+
+  test('affineFold and its backward match a float64 reference', (t) => {
+    const cuda = cudaBackend();
+    const s = new cuda.CudaStream();
+    for (const C of [1, 7, 200, 333]) {
+      const R = randn(C * C), g = randn(C, 4), offset = randn(C), dW = randn(C * C), db = randn(C), dConst = randn(1);
+      if (C > 2) {
+        g[0] = 45; // the linear branch of globalScale
+        g[1] = -30; // a tiny scale
+      }
+      const sc = Array.from(g, globalScale);
+      const dR = toDevice(cuda, R, s), dg = toDevice(cuda, g, s), dOff = toDevice(cuda, offset, s);
+      for (const inverse of [false, true]) {
+        const W = new Float64Array(C * C), b = new Float64Array(C);
+        let ldc = 0;
+        for (let j = 0; j < C; ++j) ldc += Math.log(sc[j]);
+        for (let i = 0; i < C; ++i) {
+          let acc = 0;
+          for (let j = 0; j < C; ++j) {
+            W[i * C + j] = inverse ? R[i * C + j] / sc[j] : R[i * C + j] * sc[j];
+            acc += R[i * C + j] * offset[j];
+          }
+          b[i] = inverse ? -offset[i] / sc[i] : acc;
+        }
+        const gW = poisonedOn(cuda, C * C, s), gb = poisonedOn(cuda, C, s), gc = poisonedOn(cuda, 1, s);
+        cuda.cudaAffineFold(C, dR, dg, dOff, gW, gb, gc, inverse, s);
+        const tag = `C=${C}${inverse ? ' inverse' : ''}`;
+        near(t, `affineFold W ${tag}`, toHost(cuda, gW, C * C, s), W, 1e-7, 1e-6);
+        near(t, `affineFold b ${tag}`, toHost(cuda, gb, C, s), b, 1e-6 * maxAbs(b), 1e-6);
+        near(t, `affineFold logdetConst ${tag}`, toHost(cuda, gc, 1, s), [ldc], 1e-6 * Math.abs(ldc) + 1e-6, 1e-6);
+      }
+      for (const withConst of [true, false]) {
+        const rdg = new Float64Array(C), rdo = new Float64Array(C);
+        for (let j = 0; j < C; ++j) {
+          let sw = 0, so = 0;
+          for (let i = 0; i < C; ++i) {
+            sw += dW[i * C + j] * R[i * C + j];
+            so += R[i * C + j] * db[i];
+          }
+          rdg[j] = globalScaleGrad(g[j]) * (sw + (withConst ? dConst[0] / sc[j] : 0));
+          rdo[j] = so;
+        }
+        const gdg = poisonedOn(cuda, C, s), gdo = poisonedOn(cuda, C, s);
+        cuda.cudaAffineFoldBackward(C, dR, dg, toDevice(cuda, dW, s), toDevice(cuda, db, s), withConst ? toDevice(cuda, dConst, s) : null, gdg, gdo, s);
+        const tag = `C=${C}${withConst ? ' dConst' : ''}`;
+        near(t, `affineFoldBackward dg ${tag}`, toHost(cuda, gdg, C, s), rdg, 1e-6 * maxAbs(rdg), 1e-6);
+        near(t, `affineFoldBackward dOffset ${tag}`, toHost(cuda, gdo, C, s), rdo, 1e-6 * maxAbs(rdo), 1e-6);
+      }
+    }
+    s.dispose();
+  });
+
+  test('centresCompose, gatherRows, oneHot and lossSums match a float64 reference', (t) => {
+    const cuda = cudaBackend();
+    const s = new cuda.CudaStream();
+    for (const [K, M, C] of [[1, 1, 1], [3, 4, 5], [15, 10, 200]]) {
+      const mu = randn(K * C), delta = randn(K * (M - 1) * C), dcent = randn(K * M * C);
+      const cent = new Float64Array(K * M * C), dmu = new Float64Array(K * C), dDelta = new Float64Array(K * (M - 1) * C);
+      for (let k = 0; k < K; ++k)
+        for (let m = 0; m < M; ++m)
+          for (let c = 0; c < C; ++c) {
+            const i = (k * M + m) * C + c, d = (k * (M - 1) + m - 1) * C + c;
+            cent[i] = m === 0 ? mu[k * C + c] : Math.fround(mu[k * C + c] + delta[d]);
+            if (m === 0) dmu[k * C + c] = dcent[i];
+            else dDelta[d] = dcent[i];
+          }
+      const gc = poisonedOn(cuda, K * M * C, s);
+      cuda.cudaCentresCompose(K, M, C, toDevice(cuda, mu, s), M > 1 ? toDevice(cuda, delta, s) : null, gc, s);
+      near(t, `centresCompose K=${K} M=${M} C=${C}`, toHost(cuda, gc, K * M * C, s), cent, 1e-12, 0);
+      for (const withDelta of [true, false]) {
+        const gmu = poisonedOn(cuda, K * C, s), gd = poisonedOn(cuda, K * (M - 1) * C, s);
+        cuda.cudaCentresComposeBackward(K, M, C, toDevice(cuda, dcent, s), gmu, withDelta ? gd : null, s);
+        near(t, `centresComposeBackward dmu K=${K} M=${M} C=${C}`, toHost(cuda, gmu, K * C, s), dmu, 1e-12, 0);
+        if (withDelta && M > 1) near(t, `centresComposeBackward dDelta K=${K} M=${M} C=${C}`, toHost(cuda, gd, K * (M - 1) * C, s), dDelta, 1e-12, 0);
+      }
+    }
+
+    for (const [n, C, srcRows] of [[1, 1, 1], [100, 7, 50], [16384, 1, 16384], [300, 200, 1000]]) {
+      const src = randn(srcRows * C);
+      const idx = Int32Array.from({ length: n }, (_, i) => (i % 13 === 5 ? -1 : i % 17 === 3 ? srcRows : rng.int(srcRows)));
+      const want = new Float32Array(n * C);
+      idx.forEach((r, i) => {
+        if (r >= 0 && r < srcRows) want.set(src.subarray(r * C, (r + 1) * C), i * C);
+      });
+      const dIdx = toDevice(cuda, idx, s);
+      const out = poisonedOn(cuda, n * C, s);
+      cuda.cudaGatherRows(n, C, toDevice(cuda, src, s), srcRows, dIdx, out, s);
+      t.deepEqual(toHost(cuda, out, n * C, s), want, `gatherRows float n=${n} C=${C} (out-of-range rows zero, seed ${seed})`);
+      const isrc = Int32Array.from({ length: srcRows * C }, () => rng.int(1 << 30) - (1 << 29));
+      const iwant = new Int32Array(n * C);
+      idx.forEach((r, i) => {
+        if (r >= 0 && r < srcRows) iwant.set(isrc.subarray(r * C, (r + 1) * C), i * C);
+      });
+      const iout = poisonedOn(cuda, n * C, s);
+      cuda.cudaGatherRows(n, C, toDevice(cuda, isrc, s), srcRows, dIdx, iout, s);
+      const iback = new Int32Array(n * C);
+      cuda.cudaDownload(iout, iback, s);
+      t.deepEqual(iback, iwant, `gatherRows int32 n=${n} C=${C}`);
+    }
+
+    for (const [N, K, smoothing] of [[1, 1, 0], [1000, 15, 0.1], [37, 4, 0]]) {
+      const labels = Int32Array.from({ length: N }, (_, i) => (i % 11 === 4 ? -1 : i % 11 === 7 ? K : rng.int(K)));
+      const sm = Math.fround(smoothing);
+      const ref = new Float64Array(N * K);
+      for (let i = 0; i < N; ++i) for (let k = 0; k < K; ++k) ref[i * K + k] = sm / K + (k === labels[i] ? 1 - sm : 0);
+      const Y = poisonedOn(cuda, N * K, s);
+      cuda.cudaOneHot(N, K, toDevice(cuda, labels, s), smoothing, Y, s);
+      near(t, `oneHot N=${N} K=${K} smoothing=${smoothing}`, toHost(cuda, Y, N * K, s), ref, 1e-7, 1e-7);
+    }
+
+    for (const N of [1, 1000, 20000, 100003]) {
+      const terms = [randn(N), randn(N), randn(N, 3), randn(N), randn(N, 50)];
+      const d = terms.map((a) => toDevice(cuda, a, s));
+      for (const full of [true, false]) {
+        const ref = [0, 0, 0, 0, 0];
+        for (let i = 0; i < N; ++i) {
+          ref[0] += terms[0][i];
+          ref[1] += terms[1][i];
+          ref[2] += terms[2][i];
+          if (full) {
+            ref[3] += terms[3][i];
+            ref[4] += softplus(-terms[4][i]);
+          }
+        }
+        const runs = [0, 1].map(() => {
+          const out = poisonedOn(cuda, 5, s);
+          cuda.cudaLossSums(N, d[0], d[1], d[2], full ? d[3] : null, full ? d[4] : null, out, s);
+          return toHost(cuda, out, 5, s);
+        });
+        near(t, `lossSums N=${N}${full ? '' : ' (Lgi, logp null)'}`, runs[0], ref, 1e-6, 1e-6);
+        t.deepEqual(runs[1], runs[0], `lossSums N=${N} is deterministic`);
+      }
+    }
+    s.dispose();
   });
 }

@@ -2,11 +2,21 @@
 // gradient rule once, here. Shapes use the fixed letters
 // N (rows), I (in), O (out), C (channels), P (condition).
 import { FloatArray, native } from '../binding';
+import { globalScale, globalScaleDerivative } from '../backend/cpu';
+import { isDeviceArray, Storage } from '../backend/types';
 import { allocFloat, sizeOf, Tensor } from '../tensor';
 import { isGradEnabled, record } from './tape';
 
+export { globalScale, globalScaleDerivative };
+
+/** The host array of a gradient in the CPU-only ops below. */
+function hostGrad(name: string, s: Storage | null): FloatArray {
+  if (isDeviceArray(s)) throw new TypeError(`${name} runs on the CPU only; the gradient is on ${s.backend.label}`);
+  return s!;
+}
+
 function output(shape: number[], like: Tensor, fill?: number): Tensor {
-  return new Tensor(allocFloat(sizeOf(shape), like.dtype, fill), shape);
+  return new Tensor(like.backend.alloc(sizeOf(shape), like.dtype, fill), shape);
 }
 
 /**
@@ -16,7 +26,7 @@ function output(shape: number[], like: Tensor, fill?: number): Tensor {
  */
 function target(shape: number[], like: Tensor, into?: Tensor): Tensor {
   if (!into) return output(shape, like);
-  if (into.dtype !== like.dtype || into.shape.join(',') !== shape.join(',')) {
+  if (into.dtype !== like.dtype || into.backend !== like.backend || into.shape.join(',') !== shape.join(',')) {
     throw new RangeError(`Expected an output buffer of shape [${shape.join(', ')}] (${like.dtype}) but received [${into.shape.join(', ')}] (${into.dtype})`);
   }
   if (isGradEnabled() && like.requiresGrad) throw new Error('a reused output buffer cannot be recorded on the tape');
@@ -29,38 +39,42 @@ function sameDType(name: string, ...ts: (Tensor | null)[]): void {
     if (t && first && t.dtype !== first.dtype) {
       throw new TypeError(`${name}: Expected every tensor to be ${first.dtype} but received ${t.dtype}`);
     }
+    if (t && first && t.backend !== first.backend) {
+      throw new TypeError(`${name}: Expected every tensor on ${first.backend.label} but received one on ${t.backend.label}`);
+    }
   }
 }
 
 /** y = relu?(x W^T + b).  x: (N, I)  W: (O, I)  b: (O)  ->  y: (N, O) */
 export function linear(x: Tensor, W: Tensor, b: Tensor | null, relu = false, into?: Tensor): Tensor {
   sameDType('linear', x, W, b);
+  const be = x.backend;
   const [N, I] = x.shape;
   const O = W.shape[0];
   if (W.shape[1] !== I) throw new RangeError(`linear: Expected W with ${I} columns but received shape [${W.shape}]`);
   const y = target([N, O], x, into);
-  native.gemm(false, true, N, O, I, x.data, I, W.data, I, 0, y.data, O, b ? b.data : null, relu);
+  be.gemm(false, true, N, O, I, x.storage, I, W.storage, I, 0, y.storage, O, b ? b.storage : null, relu);
   record({
     name: 'linear',
     inputs: [x, W, b],
     outputs: [y],
     backward: ([dyIn]) => {
       const dy = dyIn!;
-      if (relu) native.reluBackward(y.data, dy);
-      let dx: FloatArray | null = null;
-      let dW: FloatArray | null = null;
-      let db: FloatArray | null = null;
+      if (relu) be.reluBackward(y.storage, dy);
+      let dx: Storage | null = null;
+      let dW: Storage | null = null;
+      let db: Storage | null = null;
       if (W.requiresGrad) {
-        dW = allocFloat(O * I, x.dtype);
-        native.gemm(true, false, O, I, N, dy, O, x.data, I, 0, dW, I, null, false);
+        dW = be.alloc(O * I, x.dtype);
+        be.gemm(true, false, O, I, N, dy, O, x.storage, I, 0, dW, I, null, false);
       }
       if (b && b.requiresGrad) {
-        db = allocFloat(O, x.dtype);
-        native.columnSum(N, O, dy, 0, db);
+        db = be.alloc(O, x.dtype);
+        be.columnSum(N, O, dy, 0, db);
       }
       if (x.requiresGrad) {
-        dx = allocFloat(N * I, x.dtype);
-        native.gemm(false, false, N, I, O, dy, O, W.data, I, 0, dx, I, null, false);
+        dx = be.alloc(N * I, x.dtype);
+        be.gemm(false, false, N, I, O, dy, O, W.storage, I, 0, dx, I, null, false);
       }
       return [dx, dW, db];
     },
@@ -71,18 +85,19 @@ export function linear(x: Tensor, W: Tensor, b: Tensor | null, relu = false, int
 /** out = [x[:, c0:c0+W0] | z].  x: (N, C)  z: (N, P) or null  ->  (N, W0 + P) */
 export function packColumns(x: Tensor, c0: number, W0: number, z: Tensor | null, into?: Tensor): Tensor {
   sameDType('packColumns', x, z);
+  const be = x.backend;
   const [N, C] = x.shape;
   const P = z ? z.shape[1] : 0;
   const out = target([N, W0 + P], x, into);
-  native.packColumns(N, x.data, C, c0, W0, z ? z.data : null, P, out.data);
+  be.packColumns(N, x.storage, C, c0, W0, z ? z.storage : null, P, out.storage);
   record({
     name: 'packColumns',
     inputs: [x, z],
     outputs: [out],
     backward: ([dOut]) => {
-      const dx = x.requiresGrad ? allocFloat(N * C, x.dtype, 0) : null;
-      const dz = z && z.requiresGrad ? allocFloat(N * P, x.dtype) : null;
-      if (dx || dz) native.unpackColumnsBackward(N, dOut!, W0, P, dx ?? allocFloat(N * C, x.dtype, 0), C, c0, dz);
+      const dx = x.requiresGrad ? be.alloc(N * C, x.dtype, 0) : null;
+      const dz = z && z.requiresGrad ? be.alloc(N * P, x.dtype) : null;
+      if (dx || dz) be.unpackColumnsBackward(N, dOut!, W0, P, dx ?? be.alloc(N * C, x.dtype, 0), C, c0, dz);
       return [dx, dz];
     },
   });
@@ -95,23 +110,24 @@ export function packColumns(x: Tensor, c0: number, W0: number, z: Tensor | null,
  */
 export function coupling(x: Tensor, a: Tensor, clamp: number, logdetIn: Tensor | null, logdetConst: Tensor, into?: Tensor): [Tensor, Tensor] {
   sameDType('coupling', x, a, logdetIn, logdetConst);
+  const be = x.backend;
   const [N, C] = x.shape;
   const y = target([N, C], x, into);
   const logdet = output([N], x);
-  native.couplingForward(N, C, x.data, a.data, clamp, logdetIn ? logdetIn.data : null, logdetConst.data[0], y.data, logdet.data);
+  be.couplingForward(N, C, x.storage, a.storage, clamp, logdetIn ? logdetIn.storage : null, logdetConst.storage, y.storage, logdet.storage);
   record({
     name: 'coupling',
     inputs: [x, a, logdetIn, logdetConst],
     outputs: [y, logdet],
     backward: ([dyIn, dld]) => {
-      const dy = dyIn ?? allocFloat(N * C, x.dtype, 0);
-      const dx = allocFloat(N * C, x.dtype);
-      const da = allocFloat(a.size, x.dtype);
-      native.couplingBackward(N, C, x.data, a.data, clamp, dy, dld, dx, da);
-      let dConst: FloatArray | null = null;
+      const dy = dyIn ?? be.alloc(N * C, x.dtype, 0);
+      const dx = be.alloc(N * C, x.dtype);
+      const da = be.alloc(a.size, x.dtype);
+      be.couplingBackward(N, C, x.storage, a.storage, clamp, dy, dld, dx, da);
+      let dConst: Storage | null = null;
       if (logdetConst.requiresGrad && dld) {
-        dConst = allocFloat(1, x.dtype);
-        native.rowSum(1, N, dld, dConst);
+        dConst = be.alloc(1, x.dtype);
+        be.rowSum(1, N, dld, dConst);
       }
       const dIn = logdetIn && logdetIn.requiresGrad && dld ? dld : null;
       return [dx, da, dIn, dConst];
@@ -120,14 +136,46 @@ export function coupling(x: Tensor, a: Tensor, clamp: number, logdetIn: Tensor |
   return [y, logdet];
 }
 
-/** FrEIA's SOFTPLUS global scale: 0.1 * softplus_{beta=0.5}(g), with PyTorch's threshold 20 on beta*g. */
-export function globalScale(g: number): number {
-  return 0.5 * g > 20 ? 0.1 * g : 0.2 * Math.log1p(Math.exp(0.5 * g));
+/**
+ * The global affine of a block folded with its fixed rotation R (C, C):
+ * W = R diag(scale), b = R offset and logdetConst = sum_j log scale_j with
+ * scale = globalScale(g), so that y = (v * scale + offset) R^T = v W^T + b.
+ * g, offset: (C)  ->  W (C, C), b (C), logdetConst (1)
+ */
+export function affineFold(g: Tensor, offset: Tensor, R: Tensor): { W: Tensor; b: Tensor; logdetConst: Tensor } {
+  sameDType('affineFold', g, offset, R);
+  const be = g.backend;
+  const C = g.size;
+  const W = output([C, C], g);
+  const b = output([C], g);
+  const logdetConst = output([1], g);
+  be.affineFold(C, R.storage, g.storage, offset.storage, W.storage, b.storage, logdetConst.storage, false);
+  record({
+    name: 'affineFold',
+    inputs: [g, offset],
+    outputs: [W, b, logdetConst],
+    backward: ([dW, db, dConst]) => {
+      const dWs = dW ?? be.alloc(C * C, g.dtype, 0);
+      const dbs = db ?? be.alloc(C, g.dtype, 0);
+      const dg = be.alloc(C, g.dtype);
+      const dOffset = be.alloc(C, g.dtype);
+      be.affineFoldBackward(C, R.storage, g.storage, dWs, dbs, dConst, dg, dOffset);
+      return [g.requiresGrad ? dg : null, offset.requiresGrad ? dOffset : null];
+    },
+  });
+  return { W, b, logdetConst };
 }
 
-/** d globalScale / d g */
-export function globalScaleDerivative(g: number): number {
-  return 0.5 * g > 20 ? 0.1 : 0.1 / (1 + Math.exp(-0.5 * g));
+/** The inverse fold (never recorded): W = R diag(1/scale), b = -offset/scale, logdetConst = sum log scale; then v = y W + b. */
+export function affineFoldInverse(g: Tensor, offset: Tensor, R: Tensor): { W: Tensor; b: Tensor; logdetConst: Tensor } {
+  sameDType('affineFoldInverse', g, offset, R);
+  const be = g.backend;
+  const C = g.size;
+  const W = output([C, C], g);
+  const b = output([C], g);
+  const logdetConst = output([1], g);
+  be.affineFold(C, R.storage, g.storage, offset.storage, W.storage, b.storage, logdetConst.storage, true);
+  return { W, b, logdetConst };
 }
 
 /** sum_j log(globalScale(g_j)): the global affine's log-determinant per vector.  g: (C) -> (1) */
@@ -142,7 +190,7 @@ export function globalScaleLogdet(g: Tensor): Tensor {
     outputs: [out],
     backward: ([dOut]) => {
       const dg = allocFloat(g.size, g.dtype);
-      for (let j = 0; j < g.size; ++j) dg[j] = (dOut![0] * globalScaleDerivative(g.data[j])) / globalScale(g.data[j]);
+      for (let j = 0; j < g.size; ++j) dg[j] = (hostGrad('globalScaleLogdet', dOut)[0] * globalScaleDerivative(g.data[j])) / globalScale(g.data[j]);
       return [dg];
     },
   });
@@ -155,68 +203,20 @@ export function globalScaleLogdet(g: Tensor): Tensor {
  * v: (N, C)  g, offset: (C)  R: (C, C) constant  ->  y: (N, C)
  */
 export function affineRotate(v: Tensor, g: Tensor, offset: Tensor, R: Tensor): Tensor {
-  sameDType('affineRotate', v, g, offset, R);
-  const [N, C] = v.shape;
-  const scale = new Float64Array(C);
-  for (let j = 0; j < C; ++j) scale[j] = globalScale(g.data[j]);
-  const Wf = allocFloat(C * C, v.dtype);
-  const bf = allocFloat(C, v.dtype);
-  for (let i = 0; i < C; ++i) {
-    let acc = 0;
-    for (let j = 0; j < C; ++j) {
-      Wf[i * C + j] = R.data[i * C + j] * scale[j];
-      acc += R.data[i * C + j] * offset.data[j];
-    }
-    bf[i] = acc;
-  }
-  const y = output([N, C], v);
-  native.gemm(false, true, N, C, C, v.data, C, Wf, C, 0, y.data, C, bf, false);
-  record({
-    name: 'affineRotate',
-    inputs: [v, g, offset],
-    outputs: [y],
-    backward: ([dyIn]) => {
-      const dy = dyIn!;
-      let dv: FloatArray | null = null;
-      let dg: FloatArray | null = null;
-      let dOffset: FloatArray | null = null;
-      if (g.requiresGrad || offset.requiresGrad) {
-        const dWf = allocFloat(C * C, v.dtype);
-        native.gemm(true, false, C, C, N, dy, C, v.data, C, 0, dWf, C, null, false);
-        const dbf = allocFloat(C, v.dtype);
-        native.columnSum(N, C, dy, 0, dbf);
-        dg = allocFloat(C, v.dtype);
-        dOffset = allocFloat(C, v.dtype);
-        for (let j = 0; j < C; ++j) {
-          let ds = 0;
-          let dOff = 0;
-          for (let i = 0; i < C; ++i) {
-            ds += dWf[i * C + j] * R.data[i * C + j];
-            dOff += R.data[i * C + j] * dbf[i];
-          }
-          dg[j] = ds * globalScaleDerivative(g.data[j]);
-          dOffset[j] = dOff;
-        }
-      }
-      if (v.requiresGrad) {
-        dv = allocFloat(N * C, v.dtype);
-        native.gemm(false, false, N, C, C, dy, C, Wf, C, 0, dv, C, null, false);
-      }
-      return [dv, g.requiresGrad ? dg : null, offset.requiresGrad ? dOffset : null];
-    },
-  });
-  return y;
+  const { W, b } = affineFold(g, offset, R);
+  return linear(v, W, b);
 }
 
 /** Sum of all elements.  -> (1) */
 export function sum(x: Tensor): Tensor {
+  const be = x.backend;
   const out = output([1], x);
-  native.rowSum(1, x.size, x.data, out.data);
+  be.rowSum(1, x.size, x.storage, out.storage);
   record({
     name: 'sum',
     inputs: [x],
     outputs: [out],
-    backward: ([d]) => [allocFloat(x.size, x.dtype, d![0])],
+    backward: ([d]) => [be.alloc(x.size, x.dtype, be.readScalar(d!))],
   });
   return out;
 }
@@ -231,7 +231,8 @@ export function mulConst(a: Tensor, b: FloatArray): Tensor {
     outputs: [out],
     backward: ([d]) => {
       const da = allocFloat(a.size, a.dtype);
-      for (let i = 0; i < a.size; ++i) da[i] = d![i] * b[i];
+      const dh = hostGrad('mulConst', d);
+      for (let i = 0; i < a.size; ++i) da[i] = dh[i] * b[i];
       return [da];
     },
   });
@@ -251,7 +252,7 @@ export function gaussianNll(z: Tensor, logdet: Tensor): Tensor {
     inputs: [z, logdet],
     outputs: [out],
     backward: ([d]) => {
-      const s = d![0] / (N * C);
+      const s = hostGrad('gaussianNll', d)[0] / (N * C);
       const dz = allocFloat(z.size, z.dtype);
       native.scale(s, z.data, dz);
       return [dz, allocFloat(N, z.dtype, -s)];

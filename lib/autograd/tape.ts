@@ -5,15 +5,16 @@
 // Gradient convention: parameter (leaf) gradients accumulate (+=) into
 // tensor.grad; activation gradients are assigned by the rules and owned by the
 // tape, so a rule may overwrite the gradients it receives.
-import { FloatArray, native } from '../binding';
-import { allocFloat, Tensor } from '../tensor';
+import { FloatArray } from '../binding';
+import { Backend, Storage } from '../backend/types';
+import { Tensor } from '../tensor';
 
 export interface GradNode {
   name: string;
   inputs: (Tensor | null)[];
   outputs: Tensor[];
   /** Gradients of the inputs (null where an input needs none) from those of the outputs (null: unused output). */
-  backward(gradOutputs: (FloatArray | null)[]): (FloatArray | null)[];
+  backward(gradOutputs: (Storage | null)[]): (Storage | null)[];
 }
 
 let enabled = true;
@@ -71,9 +72,9 @@ function topologicalOrder(root: Tensor): GradNode[] {
   return order.reverse();
 }
 
-function accumulate(target: FloatArray | undefined, g: FloatArray): FloatArray {
+function accumulate(backend: Backend, target: Storage | null | undefined, g: Storage): Storage {
   if (!target) return g;
-  native.axpy(1, g, target);
+  backend.axpy(1, g, target);
   return target;
 }
 
@@ -86,15 +87,16 @@ export function backward(root: Tensor, seed?: FloatArray): void {
   if (!seed && root.size !== 1) {
     throw new RangeError(`Expected a scalar root for backward without a seed but received shape [${root.shape.join(', ')}]`);
   }
-  const rootGrad = seed ? seed.slice() : allocFloat(1, root.dtype, 1);
-  if (rootGrad.length !== root.size) {
-    throw new RangeError(`Expected a seed of length ${root.size} for backward but received length ${rootGrad.length}`);
+  if (seed && seed.length !== root.size) {
+    throw new RangeError(`Expected a seed of length ${root.size} for backward but received length ${seed.length}`);
   }
+  const be = root.backend;
+  const rootGrad = seed ? be.fromHost(seed, root.dtype) : be.alloc(1, root.dtype, 1);
   if (!root.node) {
-    root.grad = accumulate(root.grad ?? undefined, rootGrad.slice());
+    root.grad = accumulate(be, root.gradStorage, rootGrad);
     return;
   }
-  const grads = new Map<Tensor, FloatArray>();
+  const grads = new Map<Tensor, Storage>();
   grads.set(root, rootGrad);
   for (const node of topologicalOrder(root)) {
     const gradOutputs = node.outputs.map((t) => grads.get(t) ?? null);
@@ -111,9 +113,9 @@ export function backward(root: Tensor, seed?: FloatArray): void {
         throw new Error(`${node.name}: gradient of input ${i} has ${g.length} elements, the input has ${input.size}`);
       }
       if (input.node) {
-        grads.set(input, accumulate(grads.get(input), g));
+        grads.set(input, accumulate(input.backend, grads.get(input), g));
       } else {
-        input.grad = accumulate(input.grad ?? undefined, g);
+        input.grad = accumulate(input.backend, input.gradStorage, g);
       }
     });
     node.inputs = [];

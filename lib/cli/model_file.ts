@@ -1,12 +1,38 @@
 // Loading a model file for the CLI, and resolving --class (an id or a name).
-import type { HGAD } from '../hgad';
+import type { DeviceOptions, HGAD } from '../hgad';
+import type { FlagSpec, ParsedArgs } from './args';
 import { CliError, UsageError } from './errors';
 import { checkInputExists } from './inputs';
 
-export async function loadModel(file: string): Promise<HGAD> {
+/** The --device and --precision flags of the commands that compute. */
+export const DEVICE_FLAGS: FlagSpec[] = [
+  { name: 'device', value: 'D', help: 'cpu (default), cuda (fails when no usable GPU) or auto (the GPU when there is one)' },
+  { name: 'precision', value: 'P', help: 'GEMM precision on a GPU: fp32 (default) or tf32 (tensor cores; see the README for its error)' },
+];
+
+/** The device options named by --device and --precision; a CliError when CUDA was asked for and cannot be used. */
+export function deviceOptions(args: ParsedArgs): DeviceOptions {
+  return {
+    device: args.choice('device', ['cpu', 'cuda', 'auto'] as const, 'cpu'),
+    precision: args.choice('precision', ['fp32', 'tf32'] as const, 'fp32'),
+  };
+}
+
+/** Checks the device request before any work (cuda without a GPU fails here, naming the reason). */
+export async function checkDevice(options: DeviceOptions): Promise<void> {
+  if (options.device !== 'cuda') return;
+  const { cudaBackend } = await import('../cuda');
+  try {
+    cudaBackend();
+  } catch (e) {
+    throw new CliError(`--device cuda: ${(e as Error).message}; use --device cpu or --device auto`);
+  }
+}
+
+export async function loadModel(file: string, options?: DeviceOptions): Promise<HGAD> {
   await checkInputExists(file);
   const { HGAD } = await import('../hgad');
-  return HGAD.load(file);
+  return HGAD.load(file, options);
 }
 
 /** A single-level model's level config, or a CliError for models the CLI cannot feed. */

@@ -5,7 +5,7 @@ import { ParsedArgs } from './args';
 import { Command, err, out } from './command';
 import { CliError, UsageError } from './errors';
 import { checkOutput, readLabels, readMatrix } from './inputs';
-import { loadModel, resolveClass, singleLevel } from './model_file';
+import { checkDevice, DEVICE_FLAGS, deviceOptions, loadModel, resolveClass, singleLevel } from './model_file';
 
 export const SCORE_KINDS = ['calibrated', 'fusion', 'logp', 'neg-entropy'] as const;
 export type ScoreKind = (typeof SCORE_KINDS)[number];
@@ -32,6 +32,7 @@ export const score: Command = {
         'fusion (the reference\'s logp x entropy fusion, relative to the whole input), logp (-logp) or neg-entropy (-negEntropy)',
     },
     { name: 'batch-size', value: 'B', help: `vectors per scoring chunk (default ${DEFAULT_BATCH}); fusion is still computed over all N vectors` },
+    ...DEVICE_FLAGS,
     { name: 'out', value: 'S.npy', required: true, help: 'where to write the float32 (N,) scores (written only when scoring succeeds)' },
   ],
   notes: ['Exactly one of --class and --labels is required.'],
@@ -47,12 +48,14 @@ async function runScore(args: ParsedArgs): Promise<number> {
   const condFile = args.string('cond');
   const kind = args.choice('kind', SCORE_KINDS, 'calibrated');
   const batchSize = args.int('batch-size', { min: 1, fallback: DEFAULT_BATCH })!;
+  const device = deviceOptions(args);
   if ((classArg === undefined) === (labelsFile === undefined)) {
     throw new UsageError(classArg === undefined ? 'one of --class or --labels is required' : '--class and --labels cannot be used together', 'score');
   }
   await checkOutput(outFile);
+  await checkDevice(device);
 
-  const model = await loadModel(modelFile);
+  const model = await loadModel(modelFile, device);
   const info = model.info();
   const { channels: C, condChannels: P } = singleLevel(model, modelFile);
   const classes = classArg !== undefined ? resolveClass(classArg, info.classNames, 'score') : undefined;

@@ -5,6 +5,7 @@ import { Command, err, out } from './command';
 import { CliError, UsageError } from './errors';
 import { checkOutput, readLabels, readMatrix } from './inputs';
 import { ProgressBar, progressMode } from './progress';
+import { checkDevice, DEVICE_FLAGS, deviceOptions } from './model_file';
 
 export const train: Command = {
   name: 'train',
@@ -23,6 +24,7 @@ export const train: Command = {
     { name: 'intra-centres', value: 'M', help: 'intra-class centres per class (default 10)' },
     { name: 'stage1-epochs', value: 'E', help: 'epochs with the inter-class losses only before the intra-class mixtures join (default 2)' },
     { name: 'seed', value: 'S', help: 'random seed of initialisation and shuffling (default 0)' },
+    ...DEVICE_FLAGS,
     { name: 'quiet', help: 'no progress output' },
     { name: 'out', value: 'M.safetensors', required: true, help: 'where to write the model (written only when training succeeds)' },
   ],
@@ -56,7 +58,9 @@ async function runTrain(args: ParsedArgs): Promise<number> {
   const clamp = args.number('clamp', { above: 0, fallback: DEFAULT_MODEL.clamp })!;
   const intraCentres = args.int('intra-centres', { min: 1, fallback: DEFAULT_MODEL.intraCentres })!;
   const quiet = args.flag('quiet');
+  const device = deviceOptions(args);
   await checkOutput(outFile);
+  await checkDevice(device);
 
   const features = await readMatrix(featuresFile, 'features', 2);
   const N = features.rows;
@@ -88,7 +92,7 @@ async function runTrain(args: ParsedArgs): Promise<number> {
   }
 
   const { HGAD } = await import('../hgad');
-  const model = HGAD.create({ levels: [{ channels: features.cols, condChannels: P }], classNames, couplings, clamp, intraCentres }, options.seed);
+  const model = HGAD.create({ levels: [{ channels: features.cols, condChannels: P }], classNames, couplings, clamp, intraCentres }, options.seed, device);
   const progress = new ProgressBar(process.stderr, progressMode(process.stderr, quiet));
   const started = Date.now();
   let summary;

@@ -7,7 +7,42 @@ import { FormatError } from '../errors';
 import { ModelConfig, TrainConfig } from './config';
 import { FitProgress, FitSummary, HgadModel, LevelData, LevelInput, Scores } from './model';
 import { loadModelAsync, modelFromTensors, modelTensors, saveModelAsync } from './persist';
-import type { ModelState, WorkerError, WorkerRequest } from './worker';
+import type { ModelState, Placement, WorkerError, WorkerRequest } from './worker';
+import { cudaBackend } from '../cuda';
+import type { DeviceRequest, Precision } from '../backend/index';
+
+export interface DeviceOptions {
+  /**
+   * Where fit and score run: 'cpu' (default), 'cuda' (an Error at once when no
+   * usable GPU) or 'auto' (the GPU when there is one, else the CPU).
+   */
+  device?: DeviceRequest;
+  /** GEMM precision on a GPU: 'fp32' (default) or 'tf32' (tensor cores, see the README for its measured error). */
+  precision?: Precision;
+}
+
+/** Resolves a device request now, so that asking for an absent GPU fails at the call that asked. */
+function resolvePlacement(options: DeviceOptions | undefined): Placement {
+  if (options !== undefined && (options === null || typeof options !== 'object')) {
+    throw new TypeError(`Expected an options object for options but received ${options === null ? 'null' : typeof options}`);
+  }
+  const precision = options?.precision ?? 'fp32';
+  if (precision !== 'fp32' && precision !== 'tf32') {
+    throw new RangeError(`Expected "fp32" or "tf32" for options.precision but received ${JSON.stringify(precision)}`);
+  }
+  const device = options?.device ?? 'cpu';
+  if (device === 'cpu') return { device, precision };
+  if (device !== 'cuda' && device !== 'auto') {
+    throw new RangeError(`Expected "cpu", "cuda" or "auto" for options.device but received ${JSON.stringify(device)}`);
+  }
+  try {
+    cudaBackend();
+  } catch (err) {
+    if (device === 'auto') return { device: 'cpu', precision };
+    throw err;
+  }
+  return { device: 'cuda', precision };
+}
 
 export interface FitOptions extends Partial<TrainConfig> {
   /** Called after every training iteration (on the main thread). */
@@ -22,6 +57,9 @@ export interface ModelInfo {
   intraCentres: number;
   parameters: number;
   calibrated: boolean;
+  /** Where fit and score run. */
+  device: 'cpu' | 'cuda';
+  precision: Precision;
 }
 
 function rebuildError(e: WorkerError): Error {
@@ -103,15 +141,25 @@ export class HGAD {
   /** Keeps the current weights loaded between score calls. */
   private scorer: WorkerClient | null = null;
 
-  private constructor(private model: HgadModel) {}
+  private constructor(
+    private model: HgadModel,
+    private readonly placement: Placement,
+  ) {}
 
-  /** A freshly initialised model (reference initialisation, seeded). */
-  static create(config: ModelConfig, seed = 0): HGAD {
-    return new HGAD(HgadModel.create(config, seed));
+  /** A freshly initialised model (reference initialisation, seeded), run on options.device (default the CPU). */
+  static create(config: ModelConfig, seed = 0, options?: DeviceOptions): HGAD {
+    const placement = resolvePlacement(options);
+    return new HGAD(HgadModel.create(config, seed), placement);
   }
 
-  static async load(file: string): Promise<HGAD> {
-    return new HGAD(await loadModelAsync(file));
+  static async load(file: string, options?: DeviceOptions): Promise<HGAD> {
+    const placement = resolvePlacement(options);
+    return new HGAD(await loadModelAsync(file), placement);
+  }
+
+  /** Where fit and score run: 'cpu' or 'cuda'. */
+  get device(): 'cpu' | 'cuda' {
+    return this.placement.device;
   }
 
   /** The synchronous core, for embedding in code that already runs off the main thread. */
@@ -135,6 +183,8 @@ export class HGAD {
       intraCentres: c.intraCentres,
       parameters,
       calibrated: this.model.levels.every((l) => l.calibration !== null),
+      device: this.placement.device,
+      precision: this.placement.precision,
     };
   }
 
@@ -147,7 +197,7 @@ export class HGAD {
     const trainer = new WorkerClient();
     try {
       const result = await trainer.request<{ tensors: Record<string, { shape: number[]; data: Float32Array }>; summary: FitSummary }>(
-        { task: 'fit', model: this.state(), data, options: train },
+        { task: 'fit', model: this.state(), placement: this.placement, data, options: train },
         onProgress,
       );
       this.model = modelFromTensors(this.model.config, result.tensors);
@@ -169,7 +219,7 @@ export class HGAD {
       this.scorer = new WorkerClient();
       model = this.state();
     }
-    const result = await this.scorer.request<{ scores: Scores }>({ task: 'score', model, inputs, classes });
+    const result = await this.scorer.request<{ scores: Scores }>({ task: 'score', model, placement: this.placement, inputs, classes });
     return result.scores;
   }
 

@@ -3,9 +3,12 @@
 // calibration. lib/hgad/index.ts runs this core off the main thread.
 import { native } from '../binding';
 import { backward, noGrad } from '../autograd/tape';
+import { cpu } from '../backend/cpu';
+import { BackendOptions, selectBackend } from '../backend/index';
+import { Arena, Backend, DeviceRequest, Storage } from '../backend/types';
 import { expectedRange, expectedType, received } from '../errors';
 import { Flow } from '../nn/flow';
-import { GaussianMixture, MixtureLossTerms, smoothedOneHot } from '../nn/mixture';
+import { GaussianMixture, MixtureLossTerms } from '../nn/mixture';
 import { Adam } from '../optim/adam';
 import { Random } from '../random';
 import { Tensor } from '../tensor';
@@ -68,22 +71,40 @@ export interface Scores {
   fusion: Float32Array | null;
 }
 
-/** Minimal vector-to-vector ops the training loop needs, kept here (not hot). */
-function gatherRows(src: Float32Array, cols: number, rows: Int32Array | number[], start: number, count: number): Tensor {
-  const out = Tensor.empty([count, cols], 'float32');
-  for (let i = 0; i < count; ++i) {
-    const r = rows[start + i];
-    out.data.set(src.subarray(r * cols, (r + 1) * cols), i * cols);
-  }
-  return out;
-}
-
 export class HgadModel {
   readonly config: ModelConfig;
+  /** Vectors per scoring batch (default 16384 on the CPU, 65536 on a GPU). */
+  scoreChunkSize: number | null = null;
 
   constructor(config: ModelConfig, readonly levels: Level[]) {
     this.config = validateModelConfig(config);
     if (levels.length !== this.config.levels.length) throw expectedRange(`${this.config.levels.length} levels`, 'levels', levels);
+    const be = levels[0].flow.backend;
+    for (const l of levels) {
+      if (l.flow.backend !== be || l.mixture.backend !== be) throw new TypeError('Expected every level of a model on one device');
+    }
+  }
+
+  /** Where the weights live and the work runs. */
+  get backend(): Backend {
+    return this.levels[0].flow.backend;
+  }
+
+  /**
+   * This model with its weights on a device: 'cpu', 'cuda' (an Error when no
+   * GPU is usable), 'auto' (the GPU when there is one) or a Backend. Returns
+   * this model when already there, else a copy (weights detached).
+   */
+  to(device: DeviceRequest | Backend, options: BackendOptions = {}): HgadModel {
+    const be = selectBackend(device, options);
+    if (be === this.backend) return this;
+    const levels = this.levels.map((l) => ({ flow: l.flow.onBackend(be), mixture: l.mixture.onBackend(be), calibration: l.calibration }));
+    return new HgadModel(this.config, levels);
+  }
+
+  /** Frees the device memory this model's buffers hold (weights stay usable). */
+  releaseScratch(): void {
+    for (const l of this.levels) l.flow.releaseScratch();
   }
 
   static create(config: ModelConfig, seed = 0): HgadModel {
@@ -154,6 +175,7 @@ export class HgadModel {
     const { flow, mixture } = this.levels[l];
     const { channels: C, condChannels: P } = this.config.levels[l];
     const K = this.classes;
+    const be = this.backend;
     const rng = new Random(opts.seed * 1000003 + l);
     const batch = Math.min(opts.batchSize, N);
     const iterations = Math.floor(N / batch);
@@ -164,44 +186,75 @@ export class HgadModel {
       { name: 'weights', params: [mixture.phiInter, mixture.phiIntra], lr: opts.lr, betas: [0.95, 0.99], weightDecay: 0 },
     ]);
     const params = [...flow.parameters(), ...mixture.parameters()];
+    // The training set on the model's device, once (the CPU reads the caller's arrays).
+    const onDevice = be.device !== 'cpu';
+    const all = be.persistent(() => ({
+      x: onDevice ? be.fromHost(d.features, 'float32') : d.features,
+      cond: P > 0 ? (onDevice ? be.fromHost(d.cond!, 'float32') : d.cond!) : null,
+      labels: onDevice ? be.intFromHost(d.labels) : d.labels,
+    }));
     const order = Int32Array.from({ length: N }, (_, i) => i);
     let last: MixtureLossTerms & { loss: number } = { L_g: NaN, L_e: NaN, L_mi: NaN, loss: NaN };
-    for (let epoch = 0; epoch < opts.epochs; ++epoch) {
-      rng.shuffle(order);
-      const stage: 1 | 2 = epoch < opts.stage1Epochs ? 1 : 2;
-      for (let it = 0; it < iterations; ++it) {
-        const t0 = Date.now();
-        const lr = lrTable[epoch * iterations + it];
-        adam.setLearningRate(lr);
-        const x = gatherRows(d.features, C, order, it * batch, batch);
-        const cond = P > 0 ? gatherRows(d.cond!, P, order, it * batch, batch) : null;
-        const labels = new Int32Array(batch);
-        for (let i = 0; i < batch; ++i) labels[i] = d.labels[order[it * batch + i]];
-        const Y = smoothedOneHot(labels, K, opts.labelSmoothing, 'float32');
-        const where = `level ${l}, epoch ${epoch + 1}, iteration ${it + 1} (a batch of ${batch} vectors)`;
-        const advice = `Lower the learning rate (now ${lr.toExponential(2)}) or check the features' scale.`;
-        let step;
-        try {
-          const { z, logdet } = flow.forward(x, cond);
-          step = mixture.loss(z, logdet, labels, Y, stage, opts);
-        } catch (err) {
-          // Inputs were validated up front, so a non-finite value here comes from diverged weights.
-          throw new Error(`fit: training diverged at ${where}: ${(err as Error).message}. ${advice}`);
-        }
-        const { loss, terms } = step;
-        const value = loss.data[0];
-        if (!Number.isFinite(value)) {
-          throw new Error(`fit: the loss became ${value} at ${where}; no step was taken with it. ${advice}`);
-        }
-        backward(loss);
-        adam.step();
-        for (const p of params) p.grad = null;
-        last = { ...terms, loss: value };
-        if (onProgress) {
-          const seconds = Math.max(1e-3, (Date.now() - t0) / 1000);
-          onProgress({ level: l, epoch, epochs: opts.epochs, iteration: it, iterations, stage, losses: last, lr, vectorsPerSecond: batch / seconds });
+    try {
+      for (let epoch = 0; epoch < opts.epochs; ++epoch) {
+        rng.shuffle(order);
+        const stage: 1 | 2 = epoch < opts.stage1Epochs ? 1 : 2;
+        for (let it = 0; it < iterations; ++it) {
+          const t0 = Date.now();
+          const lr = lrTable[epoch * iterations + it];
+          adam.setLearningRate(lr);
+          const where = `level ${l}, epoch ${epoch + 1}, iteration ${it + 1} (a batch of ${batch} vectors)`;
+          const advice = `Lower the learning rate (now ${lr.toExponential(2)}) or check the features' scale.`;
+          const { arena } = be.arena(() => {
+            const idx = be.intFromHost(order.subarray(it * batch, (it + 1) * batch));
+            const x = Tensor.empty([batch, C], 'float32', be);
+            be.gatherRows(batch, C, all.x, idx, x.storage);
+            let cond: Tensor | null = null;
+            if (all.cond) {
+              cond = Tensor.empty([batch, P], 'float32', be);
+              be.gatherRows(batch, P, all.cond, idx, cond.storage);
+            }
+            const labels = be.allocInt(batch);
+            be.gatherIntRows(batch, 1, all.labels, idx, labels);
+            const Y = be.alloc(batch * K, 'float32');
+            be.oneHot(batch, K, labels, opts.labelSmoothing, Y);
+            let step;
+            try {
+              const { z, logdet } = flow.forwardChecked(x, cond);
+              step = mixture.loss(z, logdet, labels, Y, stage, opts);
+            } catch (err) {
+              // Inputs were validated up front, so a non-finite value here comes from diverged weights.
+              throw new Error(`fit: training diverged at ${where}: ${(err as Error).message}. ${advice}`);
+            }
+            const { loss, terms } = step;
+            const v = be.readScalar(loss.storage);
+            if (!Number.isFinite(v)) {
+              throw new Error(`fit: the loss became ${v} at ${where}; no step was taken with it. ${advice}`);
+            }
+            try {
+              backward(loss);
+              adam.step();
+            } finally {
+              for (const p of params) p.grad = null;
+            }
+            last = { ...terms, loss: v };
+          });
+          // The step's intermediates go back to the allocator once its work is queued.
+          arena.dispose();
+          if (onProgress) {
+            if (onDevice) be.synchronize();
+            const seconds = Math.max(1e-3, (Date.now() - t0) / 1000);
+            onProgress({ level: l, epoch, epochs: opts.epochs, iteration: it, iterations, stage, losses: last, lr, vectorsPerSecond: batch / seconds });
+          }
         }
       }
+    } finally {
+      if (onDevice) {
+        be.release(all.x);
+        be.release(all.cond);
+        be.release(all.labels);
+      }
+      adam.release();
     }
     return last;
   }
@@ -229,21 +282,62 @@ export class HgadModel {
     return { mean, std };
   }
 
-  private scoreLevel(l: number, input: LevelInput, classes: Int32Array, chunk = 16384): LevelScores {
+  /**
+   * Scores one level in chunks. On a device the chunks are pipelined: the
+   * upload of chunk i+1 (upload stream) overlaps the compute of chunk i
+   * (compute stream), whose results come back on the download stream while
+   * chunk i+1 computes.
+   */
+  private scoreLevel(l: number, input: LevelInput, classes: Int32Array, chunk?: number): LevelScores {
     const { flow, mixture } = this.levels[l];
     const { channels: C, condChannels: P } = this.config.levels[l];
+    const be = this.backend;
+    const size = chunk ?? this.scoreChunkSize ?? (be.device === 'cpu' ? 16384 : 65536);
     const N = input.features.length / C;
     const logp = new Float32Array(N);
     const negEntropy = new Float32Array(N);
+    interface InFlight {
+      start: number;
+      n: number;
+      out: { logp: Storage; negEntropy: Storage };
+      arena: Arena;
+    }
+    const enqueue = (start: number): InFlight => {
+      const n = Math.min(size, N - start);
+      const { result, arena } = be.arena(() => {
+        const x = new Tensor(be.stage(input.features.subarray(start * C, (start + n) * C)), [n, C]);
+        const cond = P > 0 ? new Tensor(be.stage(input.cond!.subarray(start * P, (start + n) * P)), [n, P]) : null;
+        const cls = be.stageInt(classes.subarray(start, start + n));
+        be.afterStaged();
+        const { z, logdet } = flow.forwardChecked(x, cond);
+        const out = mixture.scoreStorage(z, logdet, cls);
+        be.markComputed();
+        return out;
+      });
+      return { start, n, out: result, arena };
+    };
+    const finish = (f: InFlight) => {
+      try {
+        be.readback(f.out.logp, logp.subarray(f.start, f.start + f.n));
+        be.readback(f.out.negEntropy, negEntropy.subarray(f.start, f.start + f.n));
+      } finally {
+        f.arena.dispose();
+      }
+    };
     noGrad(() => {
-      for (let start = 0; start < N; start += chunk) {
-        const n = Math.min(chunk, N - start);
-        const x = Tensor.from(input.features.subarray(start * C, (start + n) * C), [n, C]);
-        const cond = P > 0 ? Tensor.from(input.cond!.subarray(start * P, (start + n) * P), [n, P]) : null;
-        const { z, logdet } = flow.forward(x, cond);
-        const s = mixture.score(z, logdet, classes.subarray(start, start + n));
-        logp.set(s.logp, start);
-        negEntropy.set(s.negEntropy, start);
+      let current: InFlight | null = enqueue(0);
+      try {
+        while (current) {
+          const next: InFlight | null = current.start + current.n < N ? enqueue(current.start + current.n) : null;
+          const done: InFlight = current;
+          current = next;
+          finish(done);
+        }
+      } finally {
+        if (current) {
+          be.synchronize();
+          current.arena.dispose();
+        }
       }
     });
     return { logp, negEntropy };

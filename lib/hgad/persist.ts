@@ -21,7 +21,7 @@ type TensorMap = Record<string, { shape: number[]; data: Float32Array }>;
 export function modelTensors(model: HgadModel): TensorMap {
   const out: TensorMap = {};
   const put = (name: string, t: Tensor | { shape: readonly number[]; data: ArrayLike<number> }) => {
-    out[name] = { shape: [...t.shape], data: Float32Array.from(t.data) };
+    out[name] = { shape: [...t.shape], data: Float32Array.from(t instanceof Tensor ? t.toHost() : t.data) };
   };
   model.levels.forEach((level, l) => {
     level.flow.blocks.forEach((b, i) => {

@@ -14,9 +14,15 @@ export interface ModelState {
   tensors: TensorMap;
 }
 
+/** Where the worker runs the model: 'cpu' or 'cuda' (resolved by the caller), and the GEMM precision on a GPU. */
+export interface Placement {
+  device: 'cpu' | 'cuda';
+  precision: 'fp32' | 'tf32';
+}
+
 export type WorkerRequest =
-  | { id: number; task: 'fit'; model: ModelState; data: LevelData[]; options: Partial<TrainConfig> }
-  | { id: number; task: 'score'; model?: ModelState; inputs: LevelInput[]; classes: Int32Array | number };
+  | { id: number; task: 'fit'; model: ModelState; placement: Placement; data: LevelData[]; options: Partial<TrainConfig> }
+  | { id: number; task: 'score'; model?: ModelState; placement: Placement; inputs: LevelInput[]; classes: Int32Array | number };
 
 export interface WorkerError {
   id: number;
@@ -32,7 +38,10 @@ function handle(request: WorkerRequest): void {
   const port = parentPort!;
   const { id } = request;
   try {
-    if (request.model) loaded = modelFromTensors(request.model.config, request.model.tensors);
+    if (request.model) {
+      if (loaded) loaded.releaseScratch();
+      loaded = modelFromTensors(request.model.config, request.model.tensors).to(request.placement.device, { precision: request.placement.precision });
+    }
     if (!loaded) throw new Error('hgad worker: no model was sent before the first request');
     if (request.task === 'fit') {
       const model = loaded;

@@ -6,11 +6,12 @@
 //   logdet = sum(clamp*tanh(0.1 a_s)) + sum(log scale)
 // with R a fixed Haar-random rotation. inverse() undoes it and returns minus
 // the log-determinant.
-import { native } from '../binding';
-import { affineRotate, coupling, globalScale, globalScaleLogdet, linear, packColumns } from '../autograd/ops';
+import { affineFold, affineFoldInverse, coupling, linear, packColumns } from '../autograd/ops';
 import { noGrad } from '../autograd/tape';
+import { cpu } from '../backend/cpu';
+import { Backend } from '../backend/types';
 import { Random } from '../random';
-import { allocFloat, DType, Tensor } from '../tensor';
+import { DType, Tensor } from '../tensor';
 import { haarRotation, linearInit } from './init';
 
 export interface CouplingBlockConfig {
@@ -34,12 +35,19 @@ export const GLOBAL_SCALE_INIT = 2 * Math.log(Math.exp(5) - 1);
 export class Scratch {
   private buffers = new Map<string, Tensor>();
 
-  get(name: string, shape: number[], dtype: DType): Tensor {
+  get(name: string, shape: number[], dtype: DType, backend: Backend = cpu): Tensor {
     const t = this.buffers.get(name);
-    if (t && t.dtype === dtype && t.shape.join(',') === shape.join(',')) return t;
-    const fresh = Tensor.empty(shape, dtype);
+    if (t && t.dtype === dtype && t.backend === backend && t.shape.join(',') === shape.join(',')) return t;
+    if (t) t.backend.release(t.storage);
+    const fresh = backend.persistent(() => Tensor.empty(shape, dtype, backend));
     this.buffers.set(name, fresh);
     return fresh;
+  }
+
+  /** Frees the buffers (device memory at once). */
+  clear(): void {
+    for (const t of this.buffers.values()) t.backend.release(t.storage);
+    this.buffers.clear();
   }
 }
 
@@ -136,11 +144,13 @@ export class CouplingBlock {
   forward(x: Tensor, cond: Tensor | null, logdetIn: Tensor | null, scratch?: Scratch): [Tensor, Tensor] {
     const N = x.shape[0];
     const dt = x.dtype;
-    const h0 = packColumns(x, 0, this.C1, cond, scratch?.get('h0', [N, this.C1 + this.P], dt));
-    const h1 = linear(h0, this.w1, this.b1, true, scratch?.get('h1', [N, this.H], dt));
-    const a = linear(h1, this.w2, this.b2, false, scratch?.get('a', [N, 2 * this.C2], dt));
-    const [v, logdet] = coupling(x, a, this.clamp, logdetIn, globalScaleLogdet(this.globalScale), scratch?.get('v', [N, this.C], dt));
-    return [affineRotate(v, this.globalScale, this.globalOffset, this.wPerm), logdet];
+    const be = x.backend;
+    const h0 = packColumns(x, 0, this.C1, cond, scratch?.get('h0', [N, this.C1 + this.P], dt, be));
+    const h1 = linear(h0, this.w1, this.b1, true, scratch?.get('h1', [N, this.H], dt, be));
+    const a = linear(h1, this.w2, this.b2, false, scratch?.get('a', [N, 2 * this.C2], dt, be));
+    const fold = affineFold(this.globalScale, this.globalOffset, this.wPerm);
+    const [v, logdet] = coupling(x, a, this.clamp, logdetIn, fold.logdetConst, scratch?.get('v', [N, this.C], dt, be));
+    return [linear(v, fold.W, fold.b), logdet];
   }
 
   /** y: (N, C)  ->  [x (N, C), logdetIn - block logdet (N)]; never recorded on the tape. */
@@ -148,40 +158,42 @@ export class CouplingBlock {
     return noGrad(() => {
       const { C } = this;
       const N = y.shape[0];
-      // v = (y R - offset) / scale, folded into one GEMM: v = y (R diag(1/scale)) - offset/scale
-      const Winv = allocFloat(C * C, y.dtype);
-      const bias = allocFloat(C, y.dtype);
-      let logScaleSum = 0;
-      for (let j = 0; j < C; ++j) {
-        const s = globalScale(this.globalScale.data[j]);
-        logScaleSum += Math.log(s);
-        bias[j] = -this.globalOffset.data[j] / s;
-        for (let i = 0; i < C; ++i) Winv[i * C + j] = this.wPerm.data[i * C + j] / s;
-      }
       const dt = y.dtype;
-      const v = scratch?.get('v', [N, C], dt) ?? Tensor.empty([N, C], dt);
-      native.gemm(false, false, N, C, C, y.data, C, Winv, C, 0, v.data, C, bias, false);
-      const h0 = packColumns(v, 0, this.C1, cond, scratch?.get('h0', [N, this.C1 + this.P], dt));
-      const h1 = linear(h0, this.w1, this.b1, true, scratch?.get('h1', [N, this.H], dt));
-      const a = linear(h1, this.w2, this.b2, false, scratch?.get('a', [N, 2 * this.C2], dt));
-      const x = Tensor.empty([N, C], y.dtype);
-      const logdet = Tensor.empty([N], y.dtype);
-      native.couplingInverse(N, C, v.data, a.data, this.clamp, logdetIn ? logdetIn.data : null, logScaleSum, x.data, logdet.data);
+      const be = y.backend;
+      // v = (y R - offset) / scale, folded into one GEMM: v = y (R diag(1/scale)) - offset/scale
+      const fold = affineFoldInverse(this.globalScale, this.globalOffset, this.wPerm);
+      const v = scratch?.get('v', [N, C], dt, be) ?? Tensor.empty([N, C], dt, be);
+      be.gemm(false, false, N, C, C, y.storage, C, fold.W.storage, C, 0, v.storage, C, fold.b.storage, false);
+      const h0 = packColumns(v, 0, this.C1, cond, scratch?.get('h0', [N, this.C1 + this.P], dt, be));
+      const h1 = linear(h0, this.w1, this.b1, true, scratch?.get('h1', [N, this.H], dt, be));
+      const a = linear(h1, this.w2, this.b2, false, scratch?.get('a', [N, 2 * this.C2], dt, be));
+      const x = Tensor.empty([N, C], dt, be);
+      const logdet = Tensor.empty([N], dt, be);
+      be.couplingInverse(N, C, v.storage, a.storage, this.clamp, logdetIn ? logdetIn.storage : null, fold.logdetConst.storage, x.storage, logdet.storage);
       return [x, logdet];
     });
   }
 
   /** A copy of this block in another float type (parameters detached). */
   to(dtype: DType): CouplingBlock {
+    return this.map((t) => t.clone(dtype));
+  }
+
+  /** A copy of this block with its tensors on another backend (parameters detached). */
+  onBackend(backend: Backend): CouplingBlock {
+    return this.map((t) => (t.backend === backend ? t.clone() : t.to(backend)));
+  }
+
+  private map(f: (t: Tensor) => Tensor): CouplingBlock {
     const cfg = { channels: this.C, condChannels: this.P, clamp: this.clamp, hidden: this.H };
     return new CouplingBlock(cfg, {
-      wPerm: this.wPerm.clone(dtype),
-      globalScale: this.globalScale.clone(dtype),
-      globalOffset: this.globalOffset.clone(dtype),
-      w1: this.w1.clone(dtype),
-      b1: this.b1.clone(dtype),
-      w2: this.w2.clone(dtype),
-      b2: this.b2.clone(dtype),
+      wPerm: f(this.wPerm),
+      globalScale: f(this.globalScale),
+      globalOffset: f(this.globalOffset),
+      w1: f(this.w1),
+      b1: f(this.b1),
+      w2: f(this.w2),
+      b2: f(this.b2),
     });
   }
 }

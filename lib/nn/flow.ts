@@ -1,10 +1,11 @@
 // A normalizing flow: a sequence of AllInOneBlock couplings, FrEIA's
 // contract forward(x, cond) -> (z, logdet) and inverse(z, cond) -> (x, -logdet).
-import { expectedRange, expectedType, isPositiveInteger } from '../errors';
+import { expectedRange, expectedType, isPositiveInteger, received } from '../errors';
 import { Random } from '../random';
 import { checkFinite, checkMatrix, DType, Tensor } from '../tensor';
 import { isGradEnabled } from '../autograd/tape';
 import { CouplingBlock, Scratch } from './coupling_block';
+import { Backend } from '../backend/types';
 
 export interface FlowConfig {
   /** C */
@@ -78,14 +79,16 @@ export class Flow {
   checkInputs(x: unknown, cond: unknown, xName = 'x', condName = 'cond'): [Tensor, Tensor | null] {
     const { channels: C, condChannels: P } = this.config;
     const xt = checkMatrix(x, xName, C);
-    if (xt.dtype !== this.dtype) throw expectedType(`a ${this.dtype} tensor`, xName, xt.data);
+    if (xt.dtype !== this.dtype) throw expectedType(`a ${this.dtype} tensor`, xName, received(`a ${xt.dtype} tensor`));
+    if (xt.backend !== this.backend) throw expectedType(`a tensor on ${this.backend.label} (the flow's device)`, xName, received(`a tensor on ${xt.backend.label}`));
     checkFinite(xt, xName);
     if (P === 0) {
       if (cond !== null && cond !== undefined) throw expectedType('no condition (the flow is unconditional)', condName, cond);
       return [xt, null];
     }
     const ct = checkMatrix(cond, condName, P, xt.shape[0]);
-    if (ct.dtype !== this.dtype) throw expectedType(`a ${this.dtype} tensor`, condName, ct.data);
+    if (ct.dtype !== this.dtype) throw expectedType(`a ${this.dtype} tensor`, condName, received(`a ${ct.dtype} tensor`));
+    if (ct.backend !== this.backend) throw expectedType(`a tensor on ${this.backend.label} (the flow's device)`, condName, received(`a tensor on ${ct.backend.label}`));
     checkFinite(ct, condName);
     return [xt, ct];
   }
@@ -97,6 +100,11 @@ export class Flow {
    */
   forward(x: Tensor, cond: Tensor | null = null): FlowOutput {
     const [xt, ct] = this.checkInputs(x, cond);
+    return this.forwardChecked(xt, ct);
+  }
+
+  /** forward() for inputs the caller has already validated (shapes, device, finiteness). */
+  forwardChecked(xt: Tensor, ct: Tensor | null): FlowOutput {
     const scratch = isGradEnabled() ? undefined : this.scratch;
     let z = xt;
     let logdet: Tensor | null = null;
@@ -115,5 +123,20 @@ export class Flow {
 
   to(dtype: DType): Flow {
     return new Flow(this.config, this.blocks.map((b) => b.to(dtype)));
+  }
+
+  /** The backend holding this flow's parameters. */
+  get backend(): Backend {
+    return this.blocks[0].w1.backend;
+  }
+
+  /** A copy of this flow on another backend (parameters detached). */
+  onBackend(backend: Backend): Flow {
+    return new Flow(this.config, this.blocks.map((b) => b.onBackend(backend)));
+  }
+
+  /** Frees the flow's reusable buffers (device memory at once). */
+  releaseScratch(): void {
+    this.scratch.clear();
   }
 }

@@ -4,8 +4,9 @@
 // phi_intra (K, M). The losses and the scores come from the fused native head
 // (native/ops/mixture_head.h); this file composes its inputs and its
 // gradient rule.
-import { FloatArray, native } from '../binding';
+import { FloatArray } from '../binding';
 import { record } from '../autograd/tape';
+import { Backend, IntStorage, Storage } from '../backend/types';
 import { Random } from '../random';
 import { allocFloat, DType, Tensor } from '../tensor';
 import { expectedRange, expectedType, received } from '../errors';
@@ -30,19 +31,6 @@ export interface MixtureLossTerms {
   L_mi: number;
   L_g_intra?: number;
   L_z?: number;
-}
-
-function logSoftmaxRows(x: FloatArray, rows: number, cols: number, dtype: DType): FloatArray {
-  const out = allocFloat(rows * cols, dtype);
-  native.logSoftmaxRows(rows, cols, x, out);
-  return out;
-}
-
-/** Gradient of log_softmax over rows from that of its output, assigned. */
-function logSoftmaxBackward(y: FloatArray, dy: FloatArray, rows: number, cols: number, dtype: DType): FloatArray {
-  const dx = allocFloat(rows * cols, dtype);
-  native.logSoftmaxRowsBackward(rows, cols, y, dy, dx);
-  return dx;
 }
 
 /** Label-smoothed one-hot rows as the reference's onehot(): (1 - s) * onehot + s / K.  -> (N, K) */
@@ -105,112 +93,125 @@ export class GaussianMixture {
     return [this.mu, this.muDelta, this.phiInter, this.phiIntra];
   }
 
-  /** (K*M, C): cent[k, 0] = mu_k, cent[k, m] = mu_k + delta_{k, m-1} */
-  centres(): FloatArray {
+  get backend(): Backend {
+    return this.mu.backend;
+  }
+
+  /** (K*M, C) on the mixture's backend: cent[k, 0] = mu_k, cent[k, m] = mu_k + delta_{k, m-1} */
+  centresStorage(): Storage {
     const { C, K, M } = this;
-    const cent = allocFloat(K * M * C, this.mu.dtype);
-    for (let k = 0; k < K; ++k) {
-      const muRow = this.mu.data.subarray(k * C, (k + 1) * C);
-      cent.set(muRow, k * M * C);
-      for (let m = 1; m < M; ++m) {
-        const off = (k * M + m) * C;
-        const d = (k * (M - 1) + m - 1) * C;
-        for (let c = 0; c < C; ++c) cent[off + c] = muRow[c] + this.muDelta.data[d + c];
-      }
-    }
+    const be = this.backend;
+    const cent = be.alloc(K * M * C, this.mu.dtype);
+    be.centresCompose(K, M, C, this.mu.storage, this.muDelta.storage, cent);
     return cent;
+  }
+
+  /** The centres as a host array (K*M, C). */
+  centres(): FloatArray {
+    return this.backend.toHost(this.centresStorage());
+  }
+
+  private logPriors(): { lpi: Storage; lpa: Storage } {
+    const { K, M } = this;
+    const be = this.backend;
+    const lpi = be.alloc(K, this.mu.dtype);
+    const lpa = be.alloc(K * M, this.mu.dtype);
+    be.logSoftmaxRows(1, K, this.phiInter.storage, lpi);
+    be.logSoftmaxRows(K, M, this.phiIntra.storage, lpa);
+    return { lpi, lpa };
   }
 
   /**
    * The training loss, mean over the batch:
    *   stage 1: lambda1 L_g - lambda2 L_mi + L_e
    *   stage 2: lambda1 L_g - lambda2 L_mi + L_g_intra + L_z + L_e
-   * z: (N, C)  logdet: (N)  labels: (N)  Y: (N, K) smoothed one-hot  ->  loss (1) and the terms' means
+   * z: (N, C)  logdet: (N)  labels: (N)  Y: (N, K) smoothed one-hot, all on
+   * the mixture's backend  ->  loss (1) and the terms' means (reading them
+   * waits for the device).
    */
-  loss(z: Tensor, logdet: Tensor, labels: Int32Array, Y: FloatArray, stage: 1 | 2, weights: LossWeights): { loss: Tensor; terms: MixtureLossTerms } {
+  loss(z: Tensor, logdet: Tensor, labels: IntStorage, Y: Storage, stage: 1 | 2, weights: LossWeights): { loss: Tensor; terms: MixtureLossTerms } {
     const { C, K, M } = this;
     const N = z.shape[0];
     const dtype = z.dtype;
-    const cent = this.centres();
-    const lpi = logSoftmaxRows(this.phiInter.data, 1, K, dtype);
-    const lpa = logSoftmaxRows(this.phiIntra.data, K, M, dtype);
-    const terms = { Lg: allocFloat(N, dtype), Le: allocFloat(N, dtype), Lmi: allocFloat(N, dtype), Lgi: allocFloat(N, dtype), logp: allocFloat(N, dtype) };
+    const be = this.backend;
+    const cent = this.centresStorage();
+    const { lpi, lpa } = this.logPriors();
     const intra = stage === 2;
-    native.mixtureHeadForward(N, C, K, M, z.data, logdet.data, labels, Y, cent, lpi, lpa, terms.Lg, terms.Le, terms.Lmi,
-      intra ? terms.Lgi : null, intra ? terms.logp : null);
-    const mean = (a: FloatArray) => {
-      let s = 0;
-      for (let i = 0; i < N; ++i) s += a[i];
-      return s / N;
-    };
-    let Lz = 0;
-    if (intra) for (let n = 0; n < N; ++n) Lz += softplus(-terms.logp[n]);
-    Lz /= N;
-    const out: MixtureLossTerms = { L_g: mean(terms.Lg), L_e: mean(terms.Le), L_mi: mean(terms.Lmi) };
+    const terms = { Lg: be.alloc(N, dtype), Le: be.alloc(N, dtype), Lmi: be.alloc(N, dtype), Lgi: intra ? be.alloc(N, dtype) : null, logp: intra ? be.alloc(N, dtype) : null };
+    be.mixtureHeadForward(N, C, K, M, z.storage, logdet.storage, labels, Y, cent, lpi, lpa, terms.Lg, terms.Le, terms.Lmi, terms.Lgi, terms.logp);
+    const sums = be.lossSums(N, terms.Lg, terms.Le, terms.Lmi, terms.Lgi, terms.logp);
+    const out: MixtureLossTerms = { L_g: sums[0] / N, L_e: sums[1] / N, L_mi: sums[2] / N };
     let total = weights.lambda1 * out.L_g - weights.lambda2 * out.L_mi + out.L_e;
     if (intra) {
-      out.L_g_intra = mean(terms.Lgi);
-      out.L_z = Lz;
+      out.L_g_intra = sums[3] / N;
+      out.L_z = sums[4] / N;
       total += out.L_g_intra + out.L_z;
     }
-    const loss = Tensor.from([total], [1], dtype);
+    const loss = Tensor.from([total], [1], dtype, false, be);
     record({
       name: 'mixtureLoss',
       inputs: [z, logdet, this.mu, this.muDelta, this.phiInter, this.phiIntra],
       outputs: [loss],
       backward: ([dLoss]) => {
-        const s = dLoss![0] / N;
-        const dz = allocFloat(N * C, dtype);
-        const dlogdet = allocFloat(N, dtype);
-        const dcent = allocFloat(K * M * C, dtype);
-        const dlpi = allocFloat(K, dtype);
-        const dlpa = allocFloat(K * M, dtype);
-        native.mixtureHeadBackward(N, C, K, M, z.data, logdet.data, labels, Y, cent, lpi, lpa,
+        const s = be.readScalar(dLoss!) / N;
+        const dz = be.alloc(N * C, dtype);
+        const dlogdet = be.alloc(N, dtype);
+        const dcent = be.alloc(K * M * C, dtype);
+        const dlpi = be.alloc(K, dtype);
+        const dlpa = be.alloc(K * M, dtype);
+        be.mixtureHeadBackward(N, C, K, M, z.storage, logdet.storage, labels, Y, cent, lpi, lpa,
           s * weights.lambda1, s, -s * weights.lambda2, intra ? s : 0, intra ? s : 0, dz, dlogdet, dcent, dlpi, dlpa);
-        const dmu = allocFloat(K * C, dtype);
-        const dDelta = allocFloat(K * (M - 1) * C, dtype);
-        for (let k = 0; k < K; ++k) {
-          dmu.set(dcent.subarray(k * M * C, k * M * C + C), k * C);
-          dDelta.set(dcent.subarray(k * M * C + C, (k + 1) * M * C), k * (M - 1) * C);
+        const dmu = be.alloc(K * C, dtype);
+        const dDelta = intra ? be.alloc(K * (M - 1) * C, dtype) : null;
+        be.centresComposeBackward(K, M, C, dcent, dmu, dDelta);
+        const dPhiInter = be.alloc(K, dtype);
+        be.logSoftmaxRowsBackward(1, K, lpi, dlpi, dPhiInter);
+        let dPhiIntra: Storage | null = null;
+        if (intra) {
+          dPhiIntra = be.alloc(K * M, dtype);
+          be.logSoftmaxRowsBackward(K, M, lpa, dlpa, dPhiIntra);
         }
-        return [
-          dz,
-          dlogdet,
-          dmu,
-          intra ? dDelta : null,
-          logSoftmaxBackward(lpi, dlpi, 1, K, dtype),
-          intra ? logSoftmaxBackward(lpa, dlpa, K, M, dtype) : null,
-        ];
+        return [dz, dlogdet, dmu, dDelta, dPhiInter, dPhiIntra];
       },
     });
     return { loss, terms: out };
   }
 
   /**
-   * Scores as the reference's validate(): for each sample, logp (N): the
-   * log-likelihood under its class's intra-class mixture (Gaussian constant
-   * and logdet included) divided by C; negEntropy (N): minus the entropy of
-   * softmax(-0.5 ||z - mu_k||^2) over the inter-class centres.
+   * Scores as the reference's validate(), on the mixture's backend (not
+   * waiting): for each sample, logp (N): the log-likelihood under its class's
+   * intra-class mixture (Gaussian constant and logdet included) divided by C;
+   * negEntropy (N): minus the entropy of softmax(-0.5 ||z - mu_k||^2) over
+   * the inter-class centres.
    */
-  score(z: Tensor, logdet: Tensor, classes: Int32Array): { logp: FloatArray; negEntropy: FloatArray } {
+  scoreStorage(z: Tensor, logdet: Tensor, classes: IntStorage): { logp: Storage; negEntropy: Storage } {
     const { C, K, M } = this;
     const N = z.shape[0];
     const dtype = z.dtype;
-    const lpi = logSoftmaxRows(this.phiInter.data, 1, K, dtype);
-    const lpa = logSoftmaxRows(this.phiIntra.data, K, M, dtype);
-    const logp = allocFloat(N, dtype);
-    const negEntropy = allocFloat(N, dtype);
-    native.mixtureHeadForward(N, C, K, M, z.data, logdet.data, classes, null, this.centres(), lpi, lpa, null, negEntropy, null, null, logp);
-    for (let n = 0; n < N; ++n) negEntropy[n] = -negEntropy[n];
-    return { logp, negEntropy };
+    const be = this.backend;
+    const { lpi, lpa } = this.logPriors();
+    const logp = be.alloc(N, dtype);
+    const entropy = be.alloc(N, dtype);
+    be.mixtureHeadForward(N, C, K, M, z.storage, logdet.storage, classes, null, this.centresStorage(), lpi, lpa, null, entropy, null, null, logp);
+    be.scale(-1, entropy, entropy);
+    return { logp, negEntropy: entropy };
+  }
+
+  /** scoreStorage() with the results as host arrays (waits). */
+  score(z: Tensor, logdet: Tensor, classes: IntStorage): { logp: FloatArray; negEntropy: FloatArray } {
+    const s = this.scoreStorage(z, logdet, classes);
+    return { logp: this.backend.toHost(s.logp), negEntropy: this.backend.toHost(s.negEntropy) };
   }
 
   to(dtype: DType): GaussianMixture {
     return new GaussianMixture({ channels: this.C, classes: this.K, intraCentres: this.M },
       this.mu.clone(dtype), this.muDelta.clone(dtype), this.phiInter.clone(dtype), this.phiIntra.clone(dtype));
   }
-}
 
-function softplus(x: number): number {
-  return x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x));
+  /** A copy of this mixture with its tensors on another backend (parameters detached). */
+  onBackend(backend: Backend): GaussianMixture {
+    const f = (t: Tensor) => (t.backend === backend ? t.clone() : t.to(backend));
+    return new GaussianMixture({ channels: this.C, classes: this.K, intraCentres: this.M },
+      f(this.mu), f(this.muDelta), f(this.phiInter), f(this.phiIntra));
+  }
 }

@@ -1,12 +1,25 @@
 // Adam exactly as PyTorch 1.13's single-tensor implementation computes it, so
 // that training reproduces the reference's parameter trajectories.
 import { expectedRange, expectedType } from '../errors';
+import { cpu } from '../backend/cpu';
+import { Backend, isDeviceArray, Storage } from '../backend/types';
+import { Tensor } from '../tensor';
 
 export type FloatArray = Float32Array | Float64Array;
 
-export interface Param {
-  data: FloatArray;
-  grad: FloatArray | null;
+/** A parameter: a Tensor (any backend), or a plain host array with its gradient. */
+export type Param = Tensor | { data: FloatArray; grad: FloatArray | null };
+
+function paramStorage(p: Param): Storage {
+  return p instanceof Tensor ? p.storage : p.data;
+}
+
+function paramGrad(p: Param): Storage | null {
+  return p instanceof Tensor ? p.gradStorage : p.grad;
+}
+
+function paramBackend(p: Param): Backend {
+  return p instanceof Tensor ? p.backend : cpu;
 }
 
 export interface AdamGroup {
@@ -33,14 +46,15 @@ export interface AdamState {
 
 interface Slot {
   param: Param;
+  backend: Backend;
   group: AdamGroup;
   steps: number;
-  m: FloatArray;
-  v: FloatArray;
+  m: Storage;
+  v: Storage;
 }
 
-function emptyLike(a: FloatArray): FloatArray {
-  return a instanceof Float32Array ? new Float32Array(a.length) : new Float64Array(a.length);
+function zerosLike(backend: Backend, a: Storage): Storage {
+  return backend.persistent(() => backend.alloc(a.length, a instanceof Float64Array ? 'float64' : 'float32', 0));
 }
 
 function isFloatArray(a: unknown): a is FloatArray {
@@ -77,10 +91,12 @@ export class Adam {
       }
       if (!Array.isArray(g.params)) throw expectedType('an array of parameters', `${where}.params`, g.params);
       g.params.forEach((p, pi) => {
-        if (p === null || typeof p !== 'object' || !isFloatArray(p.data)) {
-          throw expectedType('a parameter with a Float32Array or Float64Array data', `${where}.params[${pi}]`, p);
+        if (p === null || typeof p !== 'object' || !(p instanceof Tensor || isFloatArray((p as { data: unknown }).data))) {
+          throw expectedType('a Tensor or a parameter with a Float32Array or Float64Array data', `${where}.params[${pi}]`, p);
         }
-        this.slots.push({ param: p, group: g, steps: 0, m: emptyLike(p.data), v: emptyLike(p.data) });
+        const backend = paramBackend(p);
+        const storage = paramStorage(p);
+        this.slots.push({ param: p, backend, group: g, steps: 0, m: zerosLike(backend, storage), v: zerosLike(backend, storage) });
       });
     });
     this.groups = groups;
@@ -97,42 +113,40 @@ export class Adam {
 
   step(): void {
     // Checked up front so a bad gradient cannot leave the parameters half-updated.
-    this.slots.forEach(({ param, group }, si) => {
-      const grad = param.grad;
-      if (grad !== null && (!isFloatArray(grad) || grad.length !== param.data.length)) {
-        throw expectedType(`a Float32Array or Float64Array of length ${param.data.length}`, `the grad of parameter ${si} (group "${group.name}")`, grad);
+    this.slots.forEach(({ param, group, backend }, si) => {
+      const grad = paramGrad(param);
+      const len = paramStorage(param).length;
+      const ok = grad === null || (grad.length === len && (isDeviceArray(grad) ? grad.backend === backend : isFloatArray(grad) && backend === cpu));
+      if (!ok) {
+        throw expectedType(`a gradient of length ${len} on ${backend.label}`, `the grad of parameter ${si} (group "${group.name}")`, grad);
       }
     });
     for (const slot of this.slots) {
-      const { param, group } = slot;
-      const grad = param.grad;
+      const { param, group, backend } = slot;
+      const grad = paramGrad(param);
       if (grad === null) continue;
       slot.steps += 1;
       const [b1, b2] = group.betas;
-      const wd = group.weightDecay;
-      const stepSize = group.lr / (1 - b1 ** slot.steps);
-      const bc2Sqrt = Math.sqrt(1 - b2 ** slot.steps);
-      const { data } = param;
-      const { m, v } = slot;
-      for (let i = 0; i < data.length; ++i) {
-        const p = data[i];
-        const g = wd !== 0 ? grad[i] + wd * p : grad[i];
-        m[i] = m[i] * b1 + g * (1 - b1);
-        v[i] = v[i] * b2 + (1 - b2) * g * g;
-        // Read back the stored moments so float32 parameters see the same
-        // rounded moments PyTorch's float32 kernels would.
-        data[i] = p - stepSize * (m[i] / (Math.sqrt(v[i]) / bc2Sqrt + this.eps));
-      }
+      backend.adamStep(paramStorage(param), grad, slot.m, slot.v, group.lr, b1, b2, this.eps, group.weightDecay, slot.steps);
     }
     this.stepCount += 1;
+  }
+
+  /** Frees the moment buffers (device memory at once); the optimiser is unusable afterwards. */
+  release(): void {
+    for (const slot of this.slots) {
+      slot.backend.release(slot.m);
+      slot.backend.release(slot.v);
+    }
+    this.slots.length = 0;
   }
 
   exportState(): Required<AdamState> {
     return {
       step: this.stepCount,
       paramSteps: this.slots.map((s) => s.steps),
-      m: this.slots.map((s) => s.m.slice()),
-      v: this.slots.map((s) => s.v.slice()),
+      m: this.slots.map((s) => s.backend.toHost(s.m).slice()),
+      v: this.slots.map((s) => s.backend.toHost(s.v).slice()),
     };
   }
 
@@ -144,7 +158,7 @@ export class Adam {
       const arr = state[key];
       if (!Array.isArray(arr) || arr.length !== n) throw expectedType(`an array of ${n} moment arrays`, `state.${key}`, arr);
       arr.forEach((a, i) => {
-        const len = this.slots[i].param.data.length;
+        const len = paramStorage(this.slots[i].param).length;
         if (!isFloatArray(a) || a.length !== len) throw expectedType(`a Float32Array or Float64Array of length ${len}`, `state.${key}[${i}]`, a);
       });
     }
@@ -158,8 +172,8 @@ export class Adam {
     this.stepCount = state.step;
     this.slots.forEach((slot, i) => {
       slot.steps = paramSteps[i];
-      slot.m.set(state.m[i]);
-      slot.v.set(state.v[i]);
+      slot.backend.write(slot.m, state.m[i]);
+      slot.backend.write(slot.v, state.v[i]);
     });
   }
 }

@@ -1,5 +1,6 @@
 // Parity test of every CUDA op against the CPU references (native/ops/*.h,
-// the float64 instantiations), plus a small timing section.
+// the float64 instantiations) or, for the ops without a CPU kernel, float64
+// references written here (parity_fold.h), plus a small timing section.
 //
 //   cuda_parity_test                 parity checks (CTest runs this)
 //   cuda_parity_test --timing        parity checks, then timings
@@ -19,6 +20,9 @@
 //    sums of up to a few hundred terms), rtol 1e-5; column sums 1e-6.
 //  * mixture head: atol 1e-6 x max|ref|, rtol 1e-5 (computed in double on
 //    both sides; only the final float rounding differs).
+//  * folding and glue ops (parity_fold.h): atol 1e-6 x max|ref|, rtol 1e-6
+//    (double on the device, one float rounding); exact for the copies,
+//    fills, gathers and the centres composition.
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -284,6 +288,7 @@ void packCases(Tally& t, uint64_t& seed) {
 }
 
 // Case groups continued in headers private to this test (no includes of their own).
+#include "parity_fold.h"
 #include "parity_mixture.h"
 #include "parity_timing.h"
 
@@ -316,6 +321,12 @@ int main(int argc, char** argv) {
       flatCases(t, s);
       rowCases(t, s);
       packCases(t, s);
+      fillCopyStreamCases(t, s);
+      affineFoldCases(t, s);
+      centresCases(t, s);
+      gatherCases(t, s);
+      oneHotCases(t, s);
+      lossSumsCases(t, s);
       mixtureCases(t, s);
       adamCases(t, s);
       memoryCases(t, s);

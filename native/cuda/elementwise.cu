@@ -6,6 +6,7 @@
 //  logSumExpRows      ~3 NM FLOPs + NM exp, bytes 4NM (+4N)
 //  logSoftmaxRows     bytes 8NM; backward bytes 12NM
 //  packColumns        bytes 8 N (W0 + P); unpackColumnsBackward bytes 12 N W0 + 8 N P
+//  fill  dst = value  bytes 4n
 // Flat kernels use 16-byte accesses when every pointer is 16-byte aligned
 // (the tail, < 4 elements, runs scalar). Row kernels give one warp to a row
 // (rows are short: K = 15 classes, M = 10, at most a few hundred channels).
@@ -91,6 +92,15 @@ struct ReluBackwardOp {
     d.x = u.x > 0.0f ? d.x : 0.0f; d.y = u.y > 0.0f ? d.y : 0.0f;
     d.z = u.z > 0.0f ? d.z : 0.0f; d.w = u.w > 0.0f ? d.w : 0.0f;
     reinterpret_cast<float4*>(dh)[q] = d;
+  }
+};
+
+struct FillOp {
+  float value;
+  float* dst;
+  __device__ void scalar(int64_t i) const { dst[i] = value; }
+  __device__ void vec(int64_t q) const {
+    reinterpret_cast<float4*>(dst)[q] = make_float4(value, value, value, value);
   }
 };
 
@@ -227,6 +237,10 @@ void scale(int64_t n, float alpha, const float* x, float* out, Stream stream) {
 }
 void reluBackward(int64_t n, const float* h, float* dh, Stream stream) {
   launchMap("reluBackward", n, aligned16(h) && aligned16(dh), ReluBackwardOp{h, dh}, stream);
+}
+
+void fill(int64_t n, float value, float* dst, Stream stream) {
+  launchMap("fill", n, aligned16(dst), FillOp{value, dst}, stream);
 }
 
 void columnSum(int64_t N, int64_t M, const float* X, float beta, float* v, Stream stream) {

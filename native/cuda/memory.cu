@@ -7,6 +7,8 @@
 // the free list of its (device, bucket). A free records an event on the
 // freeing stream: the block is reused at once by the same stream (stream
 // order protects it) and by other streams once that event has completed.
+// streamWait orders two streams on the device through one cached event per
+// device (no host wait).
 // Bytes moved: none by the allocator; copies move `bytes` over PCIe/NVLink
 // (host<->device) or HBM (device<->device, read + write).
 // The allocator and pinned cache are leaked singletons: destroying them at
@@ -69,6 +71,9 @@ size_t bucketSize(size_t bytes) {
   const size_t step = pow2 / 8;
   return (bytes + step - 1) / step * step;
 }
+
+// Never a stream handle: marks cached blocks of a destroyed stream.
+const cudaStream_t kNoStream = reinterpret_cast<cudaStream_t>(~uintptr_t(0));
 
 struct FreeBlock {
   void* ptr;
@@ -150,6 +155,16 @@ class DeviceAllocator {
   void trim() {
     std::lock_guard<std::mutex> lock(mu_);
     trimLocked();
+  }
+
+  // A stream about to be destroyed: its cached blocks lose the same-stream
+  // shortcut (a new stream may get the same handle while the old one's work
+  // is still running) and are reused once their free event has completed.
+  void forgetStream(cudaStream_t stream) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& kv : free_)
+      for (FreeBlock& b : kv.second)
+        if (b.stream == stream) b.stream = kNoStream;
   }
 
   AllocatorStats stats() {
@@ -234,6 +249,36 @@ class PinnedCache {
 PinnedCache& pinnedCache() {
   static PinnedCache* c = new PinnedCache();
   return *c;
+}
+
+// One event per device for streamWait, under a lock. cudaStreamWaitEvent
+// waits for the record made before it was called; re-recording the event
+// afterwards does not affect that wait, so one event serves every call.
+class WaitEvents {
+ public:
+  void wait(cudaStream_t waiter, cudaStream_t signaler) {
+    int dev = 0;
+    HGAD_CUDA_CHECK(cudaGetDevice(&dev), "streamWait", "");
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = events_.find(dev);
+    if (it == events_.end()) {
+      cudaEvent_t ev = nullptr;
+      HGAD_CUDA_CHECK(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming), "streamWait",
+                      sizes("device", dev));
+      it = events_.emplace(dev, ev).first;
+    }
+    HGAD_CUDA_CHECK(cudaEventRecord(it->second, signaler), "streamWait", sizes("device", dev));
+    HGAD_CUDA_CHECK(cudaStreamWaitEvent(waiter, it->second, 0), "streamWait", sizes("device", dev));
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<int, cudaEvent_t> events_;
+};
+
+WaitEvents& waitEvents() {
+  static WaitEvents* w = new WaitEvents();
+  return *w;
 }
 
 constexpr size_t kStageChunk = size_t(8) << 20;
@@ -339,10 +384,18 @@ Stream streamCreate() {
 }
 void streamDestroy(Stream stream) {
   if (!stream) return;
+  allocator().forgetStream(asStream(stream));
   HGAD_CUDA_CHECK(cudaStreamDestroy(asStream(stream)), "streamDestroy", "");
 }
 void streamSynchronize(Stream stream) {
   HGAD_CUDA_CHECK(cudaStreamSynchronize(asStream(stream)), "streamSynchronize", "");
+}
+void deviceSynchronize() {
+  HGAD_CUDA_CHECK(cudaDeviceSynchronize(), "deviceSynchronize", "");
+}
+void streamWait(Stream waiter, Stream signaler) {
+  if (waiter == signaler) return;
+  waitEvents().wait(asStream(waiter), asStream(signaler));
 }
 void setDevice(int index) {
   HGAD_CUDA_CHECK(cudaSetDevice(index), "setDevice", sizes("index", index));

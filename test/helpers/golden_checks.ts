@@ -7,7 +7,8 @@ import { auroc } from '../../lib/metrics/auroc';
 import { backward } from '../../lib/autograd/tape';
 import { GaussianMixture, smoothedOneHot } from '../../lib/nn/mixture';
 import { flowFromGolden, tensorOf } from './golden_flow';
-import { DType } from '../../lib/tensor';
+import { DType, Tensor } from '../../lib/tensor';
+import { hostValues, testBackend } from './device';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function mixtureFromGolden(g: any, dtype: DType): GaussianMixture {
@@ -33,32 +34,33 @@ function checkStage(t: ExecutionContext, g: any, name: string, check: CheckFn, s
   const labels = Int32Array.from(g.inputs.y.data);
   const Y = smoothedOneHot(labels, g.config.n_classes, g.config.label_smoothing, dtype);
   check(t, `${name} smoothed one-hot`, Y, g.inputs.y_onehot.data);
+  const be = testBackend();
   const { z, logdet } = flow.forward(x, cond);
-  const { loss, terms } = mixture.loss(z, logdet, labels, Y, stage, { lambda1: g.config.lambda1, lambda2: g.config.lambda2 });
+  const { loss, terms } = mixture.loss(z, logdet, be.intFromHost(labels), be.fromHost(Y, dtype), stage, { lambda1: g.config.lambda1, lambda2: g.config.lambda2 });
   const p = `${name} stage${stage}`;
   for (const [key, value] of Object.entries(ref.losses)) {
     check(t, `${p} ${key}`, [terms[key as keyof typeof terms] as number], [value as number]);
   }
-  check(t, `${p} loss`, loss.data, [ref.loss]);
+  check(t, `${p} loss`, hostValues(loss), [ref.loss]);
   backward(loss);
-  check(t, `${p} grad x`, x.grad!, ref.grads.x.data);
+  check(t, `${p} grad x`, hostValues(x.gradStorage!), ref.grads.x.data);
   flow.blocks.forEach((block, i) => {
     const gb = ref.grads.flow[i];
-    check(t, `${p} grad block ${i} global_scale`, block.globalScale.grad!, gb.global_scale.data);
-    check(t, `${p} grad block ${i} global_offset`, block.globalOffset.grad!, gb.global_offset.data);
-    check(t, `${p} grad block ${i} w1`, block.w1.grad!, gb.w1.data);
-    check(t, `${p} grad block ${i} b1`, block.b1.grad!, gb.b1.data);
-    check(t, `${p} grad block ${i} w2`, block.w2.grad!, gb.w2.data);
-    check(t, `${p} grad block ${i} b2`, block.b2.grad!, gb.b2.data);
+    check(t, `${p} grad block ${i} global_scale`, hostValues(block.globalScale.gradStorage!), gb.global_scale.data);
+    check(t, `${p} grad block ${i} global_offset`, hostValues(block.globalOffset.gradStorage!), gb.global_offset.data);
+    check(t, `${p} grad block ${i} w1`, hostValues(block.w1.gradStorage!), gb.w1.data);
+    check(t, `${p} grad block ${i} b1`, hostValues(block.b1.gradStorage!), gb.b1.data);
+    check(t, `${p} grad block ${i} w2`, hostValues(block.w2.gradStorage!), gb.w2.data);
+    check(t, `${p} grad block ${i} b2`, hostValues(block.b2.gradStorage!), gb.b2.data);
   });
-  check(t, `${p} grad mu`, mixture.mu.grad!, ref.grads.mu.data);
-  check(t, `${p} grad phi_inter`, mixture.phiInter.grad!, ref.grads.phi_inter.data);
+  check(t, `${p} grad mu`, hostValues(mixture.mu.gradStorage!), ref.grads.mu.data);
+  check(t, `${p} grad phi_inter`, hostValues(mixture.phiInter.gradStorage!), ref.grads.phi_inter.data);
   if (stage === 2) {
-    check(t, `${p} grad mu_delta`, mixture.muDelta.grad!, ref.grads.mu_delta.data);
-    check(t, `${p} grad phi_intra`, mixture.phiIntra.grad!, ref.grads.phi_intra.data);
+    check(t, `${p} grad mu_delta`, hostValues(mixture.muDelta.gradStorage!), ref.grads.mu_delta.data);
+    check(t, `${p} grad phi_intra`, hostValues(mixture.phiIntra.gradStorage!), ref.grads.phi_intra.data);
   } else {
-    t.is(mixture.muDelta.grad, null, `${p}: stage 1 must not touch mu_delta`);
-    t.is(mixture.phiIntra.grad, null, `${p}: stage 1 must not touch phi_intra`);
+    t.is(mixture.muDelta.gradStorage, null, `${p}: stage 1 must not touch mu_delta`);
+    t.is(mixture.phiIntra.gradStorage, null, `${p}: stage 1 must not touch phi_intra`);
   }
 }
 
@@ -75,15 +77,16 @@ export const checkers: Record<string, GoldenChecker> = {
     const cond = g.config.cond_dim > 0 ? tensorOf(g.inputs.cond, 'float32') : null;
     const { z, logdet } = flow.forward(tensorOf(g.inputs.x, 'float32'), cond);
     const classes = new Int32Array(z.shape[0]).fill(g.outputs.score.class_id);
-    const s = mixture.score(z, logdet, classes);
+    const s = mixture.score(z, logdet, testBackend().intFromHost(classes));
     check(t, `${name} score logp`, s.logp, g.outputs.score.logp.data);
     check(t, `${name} score neg_entropy`, s.negEntropy, g.outputs.score.neg_entropy.data);
   },
   adam: (t, g, name, check) => {
     const ref = g.adam;
+    const be = testBackend();
     const groups: AdamGroup[] = Object.keys(ref.groups).map((group) => ({
       name: group,
-      params: [{ data: Float32Array.from(ref.init[group].data as number[]), grad: null }],
+      params: [Tensor.from(ref.init[group].data as number[], [ref.init[group].data.length], 'float32', false, be)],
       lr: ref.groups[group].lr,
       betas: ref.groups[group].betas,
       weightDecay: ref.groups[group].weight_decay,
@@ -91,9 +94,9 @@ export const checkers: Record<string, GoldenChecker> = {
     const adam = new Adam(groups, ref.eps);
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     ref.steps.forEach((step: any, k: number) => {
-      for (const group of groups) group.params[0].grad = Float32Array.from(step.grads[group.name].data as number[]);
+      for (const group of groups) (group.params[0] as Tensor).grad = be.fromHost(step.grads[group.name].data as number[], 'float32');
       adam.step();
-      for (const group of groups) check(t, `${name} adam step ${k + 1} ${group.name}`, group.params[0].data, step.after[group.name].data);
+      for (const group of groups) check(t, `${name} adam step ${k + 1} ${group.name}`, hostValues(group.params[0] as Tensor), step.after[group.name].data);
     });
   },
   schedule: (t, g, name, check) => {

@@ -3,9 +3,11 @@ import { Tensor, DType } from '../../lib/tensor';
 import { CouplingBlock } from '../../lib/nn/coupling_block';
 import { Flow } from '../../lib/nn/flow';
 import type { GoldenTensor } from './golden';
+import { testBackend } from './device';
 
+/** A golden tensor on the test backend (HGAD_TEST_DEVICE). */
 export function tensorOf(g: GoldenTensor, dtype: DType, shape: number[] = g.shape): Tensor {
-  return Tensor.from(g.data, shape, dtype);
+  return Tensor.from(g.data, shape, dtype, false, testBackend());
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

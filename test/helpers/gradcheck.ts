@@ -49,7 +49,7 @@ export function addScalars(a: Tensor, b: Tensor): Tensor {
     name: 'addScalars',
     inputs: [a, b],
     outputs: [out],
-    backward: ([d]) => [Float64Array.from(d!) as FloatArray, Float64Array.from(d!) as FloatArray],
+    backward: ([d]) => [Float64Array.from(d as FloatArray) as FloatArray, Float64Array.from(d as FloatArray) as FloatArray],
   });
   return out;
 }

@@ -1,0 +1,342 @@
+// The CUDA backend: tensors in device buffers, every op a kernel of
+// native/cuda enqueued on this backend's stream. One CudaBackend per model
+// (each has its own compute stream, plus an upload and a download stream for
+// batch scoring), so models do not serialise on each other. Device memory
+// comes from the addon's caching allocator; allocations made inside
+// arena(...) are freed together when the arena is disposed, which is how a
+// training step or a scoring batch returns its intermediates at once rather
+// than waiting for the garbage collector.
+import { FloatArray, native } from '../binding';
+import type { CudaAddon, CudaStream, DeviceBuffer } from '../cuda';
+import type { DType } from '../tensor';
+import { Arena, Backend, DeviceArray, IntStorage, isDeviceArray, Storage } from './types';
+
+/** fp32: exact float32 GEMMs (cuBLAS when present, else the hand-written SGEMM); tf32: tensor cores with 10-bit mantissa inputs. */
+export type Precision = 'fp32' | 'tf32';
+
+export interface CudaBackendOptions {
+  precision?: Precision;
+}
+
+// cudaGemm's backend codes (lib/cuda.ts)
+const GEMM_AUTO = 0;
+const GEMM_TILED = 1;
+const GEMM_TILED_TF32 = 2;
+const GEMM_CUBLAS_TF32 = 4;
+
+class CudaArray implements DeviceArray {
+  readonly kind = 'device' as const;
+  constructor(
+    readonly buffer: DeviceBuffer,
+    readonly length: number,
+    readonly dtype: 'float32' | 'int32',
+    readonly backend: CudaBackend,
+  ) {}
+}
+
+export class CudaBackend implements Backend {
+  readonly device = 'cuda' as const;
+  readonly label: string;
+  readonly precision: Precision;
+  /** Where the ops run. */
+  readonly stream: CudaStream;
+  /** Where batch uploads run (overlapping the compute of the previous batch). */
+  readonly uploadStream: CudaStream;
+  /** Where batch results come back. */
+  readonly downloadStream: CudaStream;
+  private readonly gemmCode: number;
+  private arenas: Set<CudaArray>[] = [];
+  private persistentDepth = 0;
+  private ones: CudaArray | null = null;
+  private minusOnes: CudaArray | null = null;
+  private disposed = false;
+
+  constructor(readonly cuda: CudaAddon, label: string, options: CudaBackendOptions = {}) {
+    const precision = options.precision ?? 'fp32';
+    if (precision !== 'fp32' && precision !== 'tf32') {
+      throw new RangeError(`Expected "fp32" or "tf32" for precision but received ${JSON.stringify(precision)}`);
+    }
+    this.precision = precision;
+    this.label = label;
+    this.stream = new cuda.CudaStream();
+    this.uploadStream = new cuda.CudaStream();
+    this.downloadStream = new cuda.CudaStream();
+    const cublas = cuda.cudaCublasAvailable();
+    this.gemmCode = precision === 'fp32' ? GEMM_AUTO : cublas ? GEMM_CUBLAS_TF32 : GEMM_TILED_TF32;
+  }
+
+  /** Frees the cached constant buffers (made again when needed). */
+  trim(): void {
+    this.ones?.buffer.dispose();
+    this.minusOnes?.buffer.dispose();
+    this.ones = null;
+    this.minusOnes = null;
+  }
+
+  /** Frees the streams and the cached constants (the backend is unusable afterwards). */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    try {
+      this.stream.synchronize();
+    } finally {
+      this.ones?.buffer.dispose();
+      this.minusOnes?.buffer.dispose();
+      this.stream.dispose();
+      this.uploadStream.dispose();
+      this.downloadStream.dispose();
+    }
+  }
+
+  // ---------------------------------------------------------------- memory
+  private track(a: CudaArray): CudaArray {
+    if (this.persistentDepth === 0 && this.arenas.length > 0) this.arenas[this.arenas.length - 1].add(a);
+    return a;
+  }
+
+  private newArray(length: number, dtype: 'float32' | 'int32', stream: CudaStream = this.stream): CudaArray {
+    if (this.disposed) throw new Error(`${this.label}: this backend was disposed`);
+    if (!Number.isInteger(length) || length < 0) throw new RangeError(`Expected an integer >= 0 for length but received ${String(length)}`);
+    return this.track(new CudaArray(new this.cuda.DeviceBuffer(Math.max(4, length * 4), stream), length, dtype, this));
+  }
+
+  private buf(s: Storage | IntStorage | null, name: string): DeviceBuffer {
+    if (!isDeviceArray(s) || s.backend !== this) {
+      const where = isDeviceArray(s) ? `a buffer on ${s.backend.label}` : s === null ? 'null' : 'a host array';
+      throw new TypeError(`${name}: Expected a buffer on ${this.label} but received ${where}`);
+    }
+    return (s as CudaArray).buffer;
+  }
+
+  private opt(s: Storage | IntStorage | null, name: string): DeviceBuffer | null {
+    return s === null ? null : this.buf(s, name);
+  }
+
+  alloc(length: number, dtype: DType, fill?: number): Storage {
+    if (dtype !== 'float32') throw new TypeError(`${this.label} computes in float32; received a request for ${dtype}`);
+    const a = this.newArray(length, 'float32');
+    if (fill !== undefined && length > 0) this.cuda.cudaFill(length, fill, a.buffer, 0, this.stream);
+    return a;
+  }
+  allocInt(length: number): IntStorage {
+    return this.newArray(length, 'int32');
+  }
+  fromHost(values: ArrayLike<number>, dtype: DType): Storage {
+    const host = values instanceof Float32Array ? values : Float32Array.from(values);
+    const a = this.alloc(host.length, dtype) as CudaArray;
+    if (host.length > 0) this.cuda.cudaUpload(a.buffer, host, this.stream, 0);
+    return a;
+  }
+  intFromHost(values: Int32Array): IntStorage {
+    const a = this.newArray(values.length, 'int32');
+    if (values.length > 0) this.cuda.cudaUpload(a.buffer, values, this.stream, 0);
+    return a;
+  }
+  write(dst: Storage, values: FloatArray, offset = 0): void {
+    const host = values instanceof Float32Array ? values : Float32Array.from(values);
+    if (host.length > 0) this.cuda.cudaUpload(this.buf(dst, 'write'), host, this.stream, offset);
+  }
+  toHost(s: Storage): FloatArray {
+    const out = new Float32Array(s.length);
+    if (s.length > 0) this.cuda.cudaDownload(this.buf(s, 'toHost'), out, this.stream, 0);
+    return out;
+  }
+  readInto(s: Storage, out: Float32Array | Float64Array, offset = 0): void {
+    const host = out instanceof Float32Array ? out : new Float32Array(out.length);
+    if (host.length > 0) this.cuda.cudaDownload(this.buf(s, 'readInto'), host, this.stream, offset);
+    if (host !== out) out.set(host);
+  }
+  readScalar(s: Storage, index = 0): number {
+    const out = new Float32Array(1);
+    this.cuda.cudaDownload(this.buf(s, 'readScalar'), out, this.stream, index);
+    return out[0];
+  }
+  release(s: Storage | IntStorage | null | undefined): void {
+    if (!s) return;
+    const a = s as CudaArray;
+    for (const arena of this.arenas) arena.delete(a);
+    this.buf(s, 'release').dispose();
+  }
+  arena<T>(fn: () => T): { result: T; arena: Arena } {
+    const set = new Set<CudaArray>();
+    this.arenas.push(set);
+    const free = () => {
+      for (const a of set) a.buffer.dispose();
+      set.clear();
+    };
+    let result: T;
+    try {
+      result = fn();
+    } catch (err) {
+      this.arenas.splice(this.arenas.lastIndexOf(set), 1);
+      free();
+      throw err;
+    }
+    this.arenas.splice(this.arenas.lastIndexOf(set), 1);
+    return { result, arena: { dispose: free } };
+  }
+  persistent<T>(fn: () => T): T {
+    this.persistentDepth += 1;
+    try {
+      return fn();
+    } finally {
+      this.persistentDepth -= 1;
+    }
+  }
+  synchronize(): void {
+    this.stream.synchronize();
+  }
+  firstNonFinite(s: Storage): number {
+    return native.firstNonFinite(this.toHost(s));
+  }
+
+  // -------------------------------------------------- pipelined transfers
+  /** A copy of `host` made on the upload stream (returns once `host` may be reused). */
+  stage(host: Float32Array): Storage {
+    const a = this.newArray(host.length, 'float32', this.uploadStream);
+    if (host.length > 0) this.cuda.cudaUpload(a.buffer, host, this.uploadStream, 0);
+    return a;
+  }
+  stageInt(host: Int32Array): IntStorage {
+    const a = this.newArray(host.length, 'int32', this.uploadStream);
+    if (host.length > 0) this.cuda.cudaUpload(a.buffer, host, this.uploadStream, 0);
+    return a;
+  }
+  /** Makes the ops enqueued from now on wait for the uploads enqueued so far. */
+  afterStaged(): void {
+    this.cuda.cudaStreamWait(this.stream, this.uploadStream);
+  }
+  /** Makes readback() wait for the ops enqueued so far (and no later ones). */
+  markComputed(): void {
+    this.cuda.cudaStreamWait(this.downloadStream, this.stream);
+  }
+  /** Downloads s into out on the download stream (waits for it, not for later ops). */
+  readback(s: Storage, out: Float32Array, offset = 0): void {
+    if (out.length > 0) this.cuda.cudaDownload(this.buf(s, 'readback'), out, this.downloadStream, offset);
+  }
+
+  // ------------------------------------------------------------------- ops
+  gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, A: Storage, lda: number, B: Storage, ldb: number,
+    beta: number, C: Storage, ldc: number, bias: Storage | null, relu: boolean): void {
+    this.cuda.cudaGemm(transA, transB, M, N, K, this.buf(A, 'gemm A'), lda, this.buf(B, 'gemm B'), ldb, beta, this.buf(C, 'gemm C'), ldc,
+      this.opt(bias, 'gemm bias'), relu, this.gemmCode, this.stream);
+  }
+
+  /** logdet[i] += sign * c[0] for the N rows, as a rank-1 FP32 GEMM (exact: one product by +-1 per element). */
+  private addConst(N: number, logdet: Storage, c: Storage, sign: 1 | -1): void {
+    let ones = sign > 0 ? this.ones : this.minusOnes;
+    if (!ones || ones.length < N) {
+      ones?.buffer.dispose();
+      ones = this.persistent(() => this.alloc(Math.max(N, 1024), 'float32', sign) as CudaArray);
+      if (sign > 0) this.ones = ones;
+      else this.minusOnes = ones;
+    }
+    this.cuda.cudaGemm(false, false, N, 1, 1, ones.buffer, 1, this.buf(c, 'logdetConst'), 1, 1, this.buf(logdet, 'logdet'), 1, null, false,
+      GEMM_TILED, this.stream);
+  }
+
+  couplingForward(N: number, C: number, x: Storage, a: Storage, clamp: number, logdetIn: Storage | null, logdetConst: Storage,
+    y: Storage, logdetOut: Storage): void {
+    this.cuda.cudaCouplingForward(N, C, this.buf(x, 'coupling x'), this.buf(a, 'coupling a'), clamp, this.opt(logdetIn, 'coupling logdetIn'), 0,
+      this.buf(y, 'coupling y'), this.buf(logdetOut, 'coupling logdetOut'), this.stream);
+    this.addConst(N, logdetOut, logdetConst, 1);
+  }
+  couplingInverse(N: number, C: number, y: Storage, a: Storage, clamp: number, logdetIn: Storage | null, logdetConst: Storage,
+    x: Storage, logdetOut: Storage): void {
+    this.cuda.cudaCouplingInverse(N, C, this.buf(y, 'couplingInverse y'), this.buf(a, 'couplingInverse a'), clamp,
+      this.opt(logdetIn, 'couplingInverse logdetIn'), 0, this.buf(x, 'couplingInverse x'), this.buf(logdetOut, 'couplingInverse logdetOut'), this.stream);
+    this.addConst(N, logdetOut, logdetConst, -1);
+  }
+  couplingBackward(N: number, C: number, x: Storage, a: Storage, clamp: number, dy: Storage, dlogdet: Storage | null,
+    dx: Storage, da: Storage): void {
+    this.cuda.cudaCouplingBackward(N, C, this.buf(x, 'couplingBackward x'), this.buf(a, 'couplingBackward a'), clamp, this.buf(dy, 'couplingBackward dy'),
+      this.opt(dlogdet, 'couplingBackward dlogdet'), this.buf(dx, 'couplingBackward dx'), this.buf(da, 'couplingBackward da'), this.stream);
+  }
+  axpy(alpha: number, x: Storage, y: Storage): void {
+    this.cuda.cudaAxpy(x.length, alpha, this.buf(x, 'axpy x'), this.buf(y, 'axpy y'), this.stream);
+  }
+  scale(alpha: number, x: Storage, out: Storage): void {
+    this.cuda.cudaScale(x.length, alpha, this.buf(x, 'scale x'), this.buf(out, 'scale out'), this.stream);
+  }
+  reluBackward(h: Storage, dh: Storage): void {
+    this.cuda.cudaReluBackward(h.length, this.buf(h, 'reluBackward h'), this.buf(dh, 'reluBackward dh'), this.stream);
+  }
+  columnSum(N: number, M: number, X: Storage, beta: number, v: Storage): void {
+    this.cuda.cudaColumnSum(N, M, this.buf(X, 'columnSum X'), beta, this.buf(v, 'columnSum v'), this.stream);
+  }
+  rowSum(N: number, M: number, X: Storage, r: Storage): void {
+    this.cuda.cudaRowSum(N, M, this.buf(X, 'rowSum X'), this.buf(r, 'rowSum r'), this.stream);
+  }
+  logSoftmaxRows(N: number, M: number, X: Storage, Y: Storage): void {
+    this.cuda.cudaLogSoftmaxRows(N, M, this.buf(X, 'logSoftmaxRows X'), this.buf(Y, 'logSoftmaxRows Y'), this.stream);
+  }
+  logSoftmaxRowsBackward(N: number, M: number, Y: Storage, dY: Storage, dX: Storage): void {
+    this.cuda.cudaLogSoftmaxRowsBackward(N, M, this.buf(Y, 'logSoftmaxRowsBackward Y'), this.buf(dY, 'logSoftmaxRowsBackward dY'),
+      this.buf(dX, 'logSoftmaxRowsBackward dX'), this.stream);
+  }
+  packColumns(N: number, X: Storage, ldx: number, c0: number, W0: number, Z: Storage | null, P: number, out: Storage): void {
+    this.cuda.cudaPackColumns(N, this.buf(X, 'packColumns X'), ldx, c0, W0, this.opt(Z, 'packColumns Z'), P, this.buf(out, 'packColumns out'), this.stream);
+  }
+  unpackColumnsBackward(N: number, dOut: Storage, W0: number, P: number, dX: Storage, ldx: number, c0: number, dZ: Storage | null): void {
+    this.cuda.cudaUnpackColumnsBackward(N, this.buf(dOut, 'unpackColumnsBackward dOut'), W0, P, this.buf(dX, 'unpackColumnsBackward dX'), ldx, c0,
+      this.opt(dZ, 'unpackColumnsBackward dZ'), this.stream);
+  }
+  affineFold(C: number, R: Storage, g: Storage, offset: Storage, W: Storage, b: Storage, logdetConst: Storage, inverse: boolean): void {
+    this.cuda.cudaAffineFold(C, this.buf(R, 'affineFold R'), this.buf(g, 'affineFold g'), this.buf(offset, 'affineFold offset'), this.buf(W, 'affineFold W'),
+      this.buf(b, 'affineFold b'), this.buf(logdetConst, 'affineFold logdetConst'), inverse, this.stream);
+  }
+  affineFoldBackward(C: number, R: Storage, g: Storage, dW: Storage, db: Storage, dConst: Storage | null, dg: Storage, dOffset: Storage): void {
+    this.cuda.cudaAffineFoldBackward(C, this.buf(R, 'affineFoldBackward R'), this.buf(g, 'affineFoldBackward g'), this.buf(dW, 'affineFoldBackward dW'),
+      this.buf(db, 'affineFoldBackward db'), this.opt(dConst, 'affineFoldBackward dConst'), this.buf(dg, 'affineFoldBackward dg'),
+      this.buf(dOffset, 'affineFoldBackward dOffset'), this.stream);
+  }
+  centresCompose(K: number, M: number, C: number, mu: Storage, muDelta: Storage, cent: Storage): void {
+    this.cuda.cudaCentresCompose(K, M, C, this.buf(mu, 'centresCompose mu'), this.buf(muDelta, 'centresCompose muDelta'),
+      this.buf(cent, 'centresCompose cent'), this.stream);
+  }
+  centresComposeBackward(K: number, M: number, C: number, dcent: Storage, dmu: Storage, dDelta: Storage | null): void {
+    this.cuda.cudaCentresComposeBackward(K, M, C, this.buf(dcent, 'centresComposeBackward dcent'), this.buf(dmu, 'centresComposeBackward dmu'),
+      this.opt(dDelta, 'centresComposeBackward dDelta'), this.stream);
+  }
+  gatherRows(n: number, C: number, src: Storage, idx: IntStorage, dst: Storage): void {
+    this.cuda.cudaGatherRows(n, C, this.buf(src, 'gatherRows src'), Math.floor(src.length / Math.max(C, 1)), this.buf(idx, 'gatherRows idx'),
+      this.buf(dst, 'gatherRows dst'), this.stream);
+  }
+  gatherIntRows(n: number, C: number, src: IntStorage, idx: IntStorage, dst: IntStorage): void {
+    this.cuda.cudaGatherRows(n, C, this.buf(src, 'gatherRows src'), Math.floor(src.length / Math.max(C, 1)), this.buf(idx, 'gatherRows idx'),
+      this.buf(dst, 'gatherRows dst'), this.stream);
+  }
+  oneHot(N: number, K: number, labels: IntStorage, smoothing: number, Y: Storage): void {
+    this.cuda.cudaOneHot(N, K, this.buf(labels, 'oneHot labels'), smoothing, this.buf(Y, 'oneHot Y'), this.stream);
+  }
+  mixtureHeadForward(N: number, C: number, K: number, M: number, z: Storage, logdet: Storage, labels: IntStorage | null,
+    Y: Storage | null, centres: Storage, lpi: Storage, lpa: Storage, Lg: Storage | null, Le: Storage | null,
+    Lmi: Storage | null, Lgi: Storage | null, logp: Storage | null): void {
+    const n = 'mixtureHeadForward';
+    this.cuda.cudaMixtureHeadForward(N, C, K, M, this.buf(z, n), this.buf(logdet, n), this.opt(labels, n), this.opt(Y, n), this.buf(centres, n),
+      this.buf(lpi, n), this.buf(lpa, n), this.opt(Lg, n), this.opt(Le, n), this.opt(Lmi, n), this.opt(Lgi, n), this.opt(logp, n), this.stream);
+  }
+  mixtureHeadBackward(N: number, C: number, K: number, M: number, z: Storage, logdet: Storage, labels: IntStorage | null,
+    Y: Storage | null, centres: Storage, lpi: Storage, lpa: Storage, wg: number, we: number, wmi: number, wgi: number,
+    wz: number, dz: Storage, dlogdet: Storage, dcent: Storage, dlpi: Storage, dlpa: Storage): void {
+    const n = 'mixtureHeadBackward';
+    this.cuda.cudaMixtureHeadBackward(N, C, K, M, this.buf(z, n), this.buf(logdet, n), this.opt(labels, n), this.opt(Y, n), this.buf(centres, n),
+      this.buf(lpi, n), this.buf(lpa, n), wg, we, wmi, wgi, wz, this.buf(dz, n), this.buf(dlogdet, n), this.buf(dcent, n), this.buf(dlpi, n),
+      this.buf(dlpa, n), this.stream);
+  }
+  lossSums(N: number, Lg: Storage, Le: Storage, Lmi: Storage, Lgi: Storage | null, logp: Storage | null): Float64Array {
+    const out = this.newArray(5, 'float32');
+    try {
+      this.cuda.cudaLossSums(N, this.buf(Lg, 'lossSums'), this.buf(Le, 'lossSums'), this.buf(Lmi, 'lossSums'), this.opt(Lgi, 'lossSums'),
+        this.opt(logp, 'lossSums'), out.buffer, this.stream);
+      return Float64Array.from(this.toHost(out));
+    } finally {
+      this.release(out);
+    }
+  }
+  adamStep(p: Storage, g: Storage, m: Storage, v: Storage, lr: number, beta1: number, beta2: number, eps: number,
+    weightDecay: number, step: number): void {
+    this.cuda.cudaAdamStep(p.length, this.buf(p, 'adamStep p'), this.buf(g, 'adamStep g'), this.buf(m, 'adamStep m'), this.buf(v, 'adamStep v'),
+      lr, beta1, beta2, eps, weightDecay, step, this.stream);
+  }
+}

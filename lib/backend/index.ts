@@ -1,0 +1,44 @@
+// Choosing a backend: 'cpu', 'cuda' (an Error saying why when no usable GPU)
+// or 'auto' (the GPU when there is one, else the CPU).
+import { cudaBackend, CudaAddon } from '../cuda';
+import { devices } from '../devices';
+import { cpu } from './cpu';
+import { CudaBackend, CudaBackendOptions } from './cuda';
+import { Backend, DeviceRequest } from './types';
+
+export { cpu } from './cpu';
+export { CudaBackend } from './cuda';
+export type { CudaBackendOptions, Precision } from './cuda';
+export type { Backend, Device, DeviceRequest, DeviceArray, Storage, IntStorage } from './types';
+
+export interface BackendOptions extends CudaBackendOptions {
+  /** The CUDA device index (default 0). */
+  deviceIndex?: number;
+  /** The CUDA surface to use (tests substitute one); default the addon's. */
+  addon?: CudaAddon;
+}
+
+/** The backend for a device request; a Backend instance passes through. */
+export function selectBackend(device: DeviceRequest | Backend = 'cpu', options: BackendOptions = {}): Backend {
+  if (typeof device === 'object' && device !== null && typeof (device as Backend).gemm === 'function') return device as Backend;
+  if (device === 'cpu') return cpu;
+  if (device !== 'cuda' && device !== 'auto') {
+    throw new RangeError(`Expected "cpu", "cuda" or "auto" for device but received ${JSON.stringify(device)}`);
+  }
+  let addon: CudaAddon;
+  try {
+    addon = options.addon ?? cudaBackend();
+  } catch (err) {
+    if (device === 'auto') return cpu;
+    throw err;
+  }
+  const index = options.deviceIndex ?? 0;
+  const list = options.addon ? [] : devices().devices;
+  if (!options.addon && (!Number.isInteger(index) || index < 0 || index >= list.length)) {
+    throw new RangeError(`Expected a CUDA device index in [0, ${list.length}) for deviceIndex but received ${String(index)}`);
+  }
+  // The device is selected for the calling thread (each worker thread runs one model).
+  if (index !== 0 || list.length > 1) addon.cudaSetDevice(index);
+  const name = list[index]?.name ?? 'emulated';
+  return new CudaBackend(addon, `cuda:${index} (${name})`, { precision: options.precision });
+}
