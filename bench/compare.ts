@@ -2,6 +2,12 @@
 //
 //   node dist/bench/compare.js [--json FILE] [--quick] [--runs R] [--warmup W]
 //        [--only s1,s2] [--python PATH] [--no-check] [--torch-without-openblas-env]
+//        [--device cpu|cuda] [--precision fp32|tf32]
+//
+// With --device cuda both sides run on the GPU at the GPU sizes (scoring
+// N=262144, training step N=65536) in matched precision: --precision fp32
+// sets TF32 off on both sides (torch.backends.cuda.matmul.allow_tf32 = False),
+// --precision tf32 on both.
 //
 // bench/torch_compare.py implements the reference model (FrEIA AllInOneBlock +
 // HGAD mixture head and losses, Adam with the reference's groups) in PyTorch and
@@ -15,9 +21,12 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as readline from 'readline';
 import { native } from '../lib/binding';
-import { collectGarbage, fmt, formatTable, hrSeconds, machineContext, median, MODEL_SIZES, modelScenario, Scenario } from './run';
+import { collectGarbage, fmt, formatTable, hrSeconds, machineContext, median, modelScenario, modelSizes, Scenario } from './run';
+import { cpu } from '../lib/backend/cpu';
+import { selectBackend } from '../lib/backend/index';
+import { Backend } from '../lib/backend/types';
 
-const SCENARIOS = ['flow_forward_paper', 'score_paper', 'train_step_paper'] as const;
+const SCENARIOS = ['flow_forward_paper', 'score_paper', 'score_paper_host', 'train_step_paper'] as const;
 const SCRIPT = path.join(__dirname, '..', '..', 'bench', 'torch_compare.py');
 
 interface Args {
@@ -30,10 +39,12 @@ interface Args {
   check: boolean;
   noEnvVariant: boolean;
   blasDir: string | null;
+  device: 'cpu' | 'cuda';
+  precision: 'fp32' | 'tf32';
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { json: null, quick: false, runs: null, warmup: null, only: null, python: null, check: true, noEnvVariant: false, blasDir: null };
+  const a: Args = { json: null, quick: false, runs: null, warmup: null, only: null, python: null, check: true, noEnvVariant: false, blasDir: null, device: 'cpu', precision: 'fp32' };
   for (let i = 0; i < argv.length; ++i) {
     const k = argv[i];
     const val = () => {
@@ -50,9 +61,15 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--torch-without-openblas-env') a.noEnvVariant = true;
     else if (k === '--torch-blas-dir') a.blasDir = val();
     else if (k === '--device') {
-      if (val() !== 'cpu') throw new Error('compare runs on the CPU only');
+      const d = val();
+      if (d !== 'cpu' && d !== 'cuda') throw new Error(`--device must be cpu or cuda, got ${d}`);
+      a.device = d;
+    } else if (k === '--precision') {
+      const p = val();
+      if (p !== 'fp32' && p !== 'tf32') throw new Error(`--precision must be fp32 or tf32, got ${p}`);
+      a.precision = p;
     } else if (k === '--help' || k === '-h') {
-      console.log('usage: node dist/bench/compare.js [--json FILE] [--quick] [--runs R] [--warmup W] [--only s1,s2] [--python PATH] [--no-check] [--torch-without-openblas-env] [--torch-blas-dir DIR]');
+      console.log('usage: node dist/bench/compare.js [--json FILE] [--quick] [--runs R] [--warmup W] [--only s1,s2] [--python PATH] [--no-check] [--torch-without-openblas-env] [--torch-blas-dir DIR] [--device cpu|cuda] [--precision fp32|tf32]');
       process.exit(0);
     } else throw new Error(`unknown argument ${k}`);
   }
@@ -78,8 +95,8 @@ class TorchServer {
   private lines: AsyncIterableIterator<string>;
   private stderr = '';
 
-  constructor(python: string, threads: number, env: NodeJS.ProcessEnv, readonly label: string) {
-    this.proc = spawn(python, ['-u', SCRIPT, '--serve', '--threads', String(threads)], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  constructor(python: string, threads: number, env: NodeJS.ProcessEnv, readonly label: string, deviceArgs: string[] = []) {
+    this.proc = spawn(python, ['-u', SCRIPT, '--serve', '--threads', String(threads), ...deviceArgs], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     this.proc.stderr.on('data', (d) => {
       this.stderr += d.toString();
     });
@@ -137,6 +154,16 @@ async function main(): Promise<void> {
   }
   const threads = native.threadCount();
   const quick = args.quick;
+  let be: Backend = cpu;
+  if (args.device === 'cuda') {
+    try {
+      be = selectBackend('cuda', { precision: args.precision });
+    } catch (e) {
+      console.error(`${(e as Error).message} — cannot compare on the GPU`);
+      process.exit(2);
+    }
+  }
+  const deviceArgs = args.device === 'cuda' ? ['--device', 'cuda', ...(args.precision === 'tf32' ? ['--tf32'] : [])] : [];
   const warmup = args.warmup ?? 1;
   const runs = args.runs ?? (quick ? 3 : 5);
   const scenarios = SCENARIOS.filter((s) => !args.only || args.only.includes(s));
@@ -163,7 +190,7 @@ async function main(): Promise<void> {
     for (const k of Object.keys(env)) if (k.startsWith('OPENBLAS')) delete env[k];
     return env;
   };
-  const servers: TorchServer[] = [new TorchServer(python, threads, process.env, 'torch')];
+  const servers: TorchServer[] = [new TorchServer(python, threads, process.env, 'torch', deviceArgs)];
   if (args.noEnvVariant) servers.push(new TorchServer(python, threads, noOpenblas(process.env), 'torch, OPENBLAS_* unset'));
   if (args.blasDir) {
     const dir = path.resolve(args.blasDir);
@@ -178,13 +205,17 @@ async function main(): Promise<void> {
   const envLine = Object.keys(openblasEnv).length ? Object.entries(openblasEnv).map(([k, v]) => `${k}=${v}`).join(' ') : '(none set)';
   console.log(`OpenBLAS environment (left as is for the main comparison): ${envLine}`);
   servers.slice(1).forEach((s, i) => console.log(`extra torch variant ${i + 1}: "${s.label}" (libblas loaded: ${infos[i + 1].blas_library}; env ${JSON.stringify(infos[i + 1].env)})`));
-  console.log(`warm-up ${warmup}, median of ${runs} interleaved runs; float32; ratio = hgad vectors/s / torch vectors/s (> 1: hgad faster)\n`);
+  if (args.device === 'cuda') {
+    console.log(`GPU: hgad on ${be.label}, torch on ${ti.device_name} (CUDA ${ti.torch_cuda}); precision ${args.precision} on both sides ` +
+      `(torch allow_tf32: matmul ${ti.allow_tf32_matmul}, cudnn ${ti.allow_tf32_cudnn})`);
+  }
+  console.log(`warm-up ${warmup}, median of ${runs} interleaved runs; float32${args.precision === 'tf32' ? ' (TF32 GEMMs)' : ''}; ratio = hgad vectors/s / torch vectors/s (> 1: hgad faster)\n`);
 
   const records: Record<string, unknown>[] = [];
-  const sizes = quick ? MODEL_SIZES.quick : MODEL_SIZES.full;
+  const sizes = modelSizes(quick, args.device);
   for (const name of scenarios) {
     const n = sizes[name];
-    const hg = modelScenario(name, quick);
+    const hg = modelScenario(name, quick, be, n);
     for (const s of servers) await s.request({ op: 'setup', scenario: name, n, seed: 0 });
     for (let i = 0; i < warmup; ++i) {
       hg.run();
@@ -206,7 +237,8 @@ async function main(): Promise<void> {
     const t = tTimes.map((ts) => side(hg, ts));
     const rec: Record<string, unknown> = {
       scenario: name,
-      device: 'cpu',
+      device: be.label,
+      precision: args.device === 'cuda' ? args.precision : undefined,
       shapes: hg.shapes,
       n,
       threads,
