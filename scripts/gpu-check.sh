@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
-# The device check for a lent GPU machine (H200, CUDA 13, CMake, ninja; no
-# Node.js there). Builds hgad_core and the native tests with plain CMake (the
-# .node addon only builds under cmake-js), runs CTest, then the CUDA parity
-# test's timing section. Everything fits in ~8 minutes; logs and a JSON
-# summary go under $OUT when set, else ./gpu-check-out.
+# The device check for a lent GPU machine (H200, CUDA 13, CMake, ninja,
+# Python with PyTorch; no Node.js and no package registry there), in one call
+# of at most ~8 minutes:
+#   1. CMake build of hgad_core and the native tests; CTest (the CUDA parity
+#      test checks every kernel against the CPU reference), then its timing.
+#   2. When the Node bundle of scripts/gpu-bundle.sh was carried along
+#      (gpu-carry/bundle.tar.xz: node, the compiled JavaScript, the runtime
+#      node_modules and the addon built with CUDA): the Node-level CUDA parity
+#      tests, the golden cases and the training/scoring path on the GPU
+#      (HGAD_TEST_DEVICE=cuda), then `bench --device cuda` in FP32 and TF32
+#      and the side-by-side PyTorch comparison in both precisions.
+# Logs, JSON records and summary.json go under $OUT when set, else
+# ./gpu-check-out. Steps share a deadline (HGAD_GPU_CHECK_BUDGET seconds,
+# default 460) so the whole run ends in time; a step cut short says so.
 #   usage: scripts/gpu-check.sh            (from the repository root)
-# Env: HGAD_SEED fixes the random inputs; BUILD_DIR overrides build-gpu.
+# Env: HGAD_SEED fixes the random inputs; BUILD_DIR overrides build-gpu;
+#      HGAD_NODE names a node binary when neither PATH nor the bundle has one.
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -13,19 +23,37 @@ OUTDIR="${OUT:-$ROOT/gpu-check-out}"
 BUILD="${BUILD_DIR:-$ROOT/build-gpu}"
 mkdir -p "$OUTDIR"
 START=$(date +%s)
+DEADLINE=$(( START + ${HGAD_GPU_CHECK_BUDGET:-460} ))
 declare -A STATUS
+ORDER=()
 
-step() {  # step NAME TIMEOUT_S COMMAND...: runs with a timeout, logs to $OUTDIR/NAME.log
+step() {  # step NAME TIMEOUT_S COMMAND...: runs with a timeout (capped by the deadline), logs to $OUTDIR/NAME.log
   local name=$1 limit=$2
   shift 2
+  ORDER+=("$name")
+  local left=$(( DEADLINE - $(date +%s) ))
+  if [ "$left" -lt 15 ]; then
+    STATUS[$name]="not run (time budget spent)"
+    echo "=== $name: not run, the time budget is spent"
+    return 124
+  fi
+  [ "$limit" -gt "$left" ] && limit=$left
   echo "=== $name (limit ${limit}s): $*"
   local t0=$(date +%s)
   timeout --kill-after=10 "$limit" "$@" 2>&1 | tee "$OUTDIR/$name.log"
   local rc=${PIPESTATUS[0]}
-  STATUS[$name]="rc=$rc $(( $(date +%s) - t0 ))s"
+  STATUS[$name]="rc=$rc $(( $(date +%s) - t0 ))s$([ "$rc" -eq 124 ] && echo ' (timed out)')"
   echo "=== $name: rc=$rc"
   return "$rc"
 }
+
+# ------------------------------------------------------------ environment
+if [ -f "$ROOT/gpu-carry/bundle.tar.xz" ]; then
+  echo "=== unpacking gpu-carry/bundle.tar.xz"
+  tar -C "$ROOT" -xJf "$ROOT/gpu-carry/bundle.tar.xz" && chmod +x "$ROOT/gpu-carry/node" 2>/dev/null
+fi
+NODE_BIN="${HGAD_NODE:-$(command -v node || true)}"
+[ -z "$NODE_BIN" ] && [ -x "$ROOT/gpu-carry/node" ] && NODE_BIN="$ROOT/gpu-carry/node"
 
 {
   echo "date: $(date -u +%FT%TZ)"
@@ -34,8 +62,10 @@ step() {  # step NAME TIMEOUT_S COMMAND...: runs with a timeout, logs to $OUTDIR
   cmake --version | head -1
   python3 -c "import torch; print('torch', torch.__version__, torch.version.cuda)" 2>&1 || true
   ldconfig -p 2>/dev/null | grep -E "libcublas\.so" | head -3 || true
+  echo "node: ${NODE_BIN:-none} $([ -n "$NODE_BIN" ] && "$NODE_BIN" --version 2>&1)"
 } | tee "$OUTDIR/environment.log"
 
+# ------------------------------------------------------- native (CMake)
 GEN=()
 command -v ninja >/dev/null && GEN=(-G Ninja)
 step configure 120 cmake -S "$ROOT" -B "$BUILD" "${GEN[@]}" -DHGAD_NATIVE_TESTS=ON -DCMAKE_BUILD_TYPE=Release
@@ -54,27 +84,44 @@ if [ "$BUILD_RC" -eq 0 ]; then
      cuobjdump --dump-resource-usage "$o" 2>/dev/null | grep -E "Function|REG|STACK" ; done) \
      > "$OUTDIR/resource-usage.log" 2>&1 || true
   pushd "$BUILD" >/dev/null
-  step ctest 200 ctest --output-on-failure --timeout 180
+  step ctest 150 ctest --output-on-failure --timeout 140
   CTEST_RC=$?
   popd >/dev/null
   cp "$BUILD/Testing/Temporary/LastTest.log" "$OUTDIR/ctest-LastTest.log" 2>/dev/null || true
-  HGAD_GPU_JSON="$OUTDIR/timing.json" step timing 120 "$BUILD/cuda_parity_test" --timing-only
+  HGAD_GPU_JSON="$OUTDIR/timing.json" step timing 60 "$BUILD/cuda_parity_test" --timing-only
   TIMING_RC=$?
 fi
 
-# Node-level parity (lib/cuda.ts on the addon), when Node.js, the compiled
-# JavaScript, node_modules and build/Release/hgad.node were carried along
-# (HGAD_NODE names a node binary when none is on PATH).
+# ------------------------------------------------------- Node level
 NODE_RC=skipped
-NODE_BIN="${HGAD_NODE:-$(command -v node || true)}"
+BENCH_RC=skipped
+BENCH_TF32_RC=skipped
+COMPARE_RC=skipped
+COMPARE_TF32_RC=skipped
 if [ -n "$NODE_BIN" ] && [ -f "$ROOT/dist/test/ops.cuda.test.js" ] && [ -f "$ROOT/build/Release/hgad.node" ] && [ -d "$ROOT/node_modules/ava" ]; then
-  (cd "$ROOT" && step node-parity 120 "$NODE_BIN" node_modules/ava/entrypoints/cli.mjs --verbose dist/test/ops.cuda.test.js dist/test/golden.test.js)
+  cd "$ROOT"
+  "$NODE_BIN" -e "const h=require('./dist/lib');const d=h.devices();console.log(JSON.stringify({build:h.native.buildInfo(),devices:d.devices,reason:d.reason,cublas:d.devices.length?h.cudaBackend().cudaCublasAvailable():null}))" \
+    > "$OUTDIR/node-devices.json" 2>&1 || true
+  HGAD_TEST_DEVICE=cuda step node-parity 150 "$NODE_BIN" node_modules/ava/entrypoints/cli.mjs --verbose --timeout=120s \
+    dist/test/ops.cuda.test.js dist/test/golden.test.js dist/test/backend.test.js
   NODE_RC=$?
+  step bench-fp32 110 "$NODE_BIN" dist/bench/run.js --device cuda --precision fp32 --json "$OUTDIR/bench-fp32.json"
+  BENCH_RC=$?
+  step bench-tf32 70 "$NODE_BIN" dist/bench/run.js --device cuda --precision tf32 --only gemm,flow_forward_paper,score_paper,train_step_paper,tf32_error \
+    --json "$OUTDIR/bench-tf32.json"
+  BENCH_TF32_RC=$?
+  step compare-fp32 90 "$NODE_BIN" dist/bench/compare.js --device cuda --precision fp32 --runs 5 --warmup 1 --no-check --json "$OUTDIR/compare-fp32.json"
+  COMPARE_RC=$?
+  step compare-tf32 70 "$NODE_BIN" dist/bench/compare.js --device cuda --precision tf32 --runs 5 --warmup 1 --no-check --json "$OUTDIR/compare-tf32.json"
+  COMPARE_TF32_RC=$?
+else
+  echo "=== Node-level steps not run: no node binary, dist/, build/Release/hgad.node or node_modules/ava (run scripts/gpu-bundle.sh and carry gpu-carry)"
 fi
 
 PASSED=$(grep -c '^PASS' "$OUTDIR/ctest-LastTest.log" 2>/dev/null || true)
 FAILED=$(grep -c '^FAIL' "$OUTDIR/ctest-LastTest.log" 2>/dev/null || true)
 SKIPPED_LINE=$(grep -m1 '^SKIPPED' "$OUTDIR/ctest-LastTest.log" 2>/dev/null || true)
+NODE_SUMMARY=$(grep -E '^\s*[0-9]+ tests? (passed|failed)|[0-9]+ tests? failed' "$OUTDIR/node-parity.log" 2>/dev/null | tr -s ' ' | paste -sd ';' - || true)
 TOTAL=$(( $(date +%s) - START ))
 cat > "$OUTDIR/summary.json" <<JSON
 {
@@ -83,23 +130,32 @@ cat > "$OUTDIR/summary.json" <<JSON
   "ctest_rc": "$CTEST_RC",
   "timing_rc": "$TIMING_RC",
   "node_parity_rc": "$NODE_RC",
+  "node_parity": "$(echo "$NODE_SUMMARY" | sed 's/"/\\"/g')",
+  "bench_fp32_rc": "$BENCH_RC",
+  "bench_tf32_rc": "$BENCH_TF32_RC",
+  "compare_fp32_rc": "$COMPARE_RC",
+  "compare_tf32_rc": "$COMPARE_TF32_RC",
   "parity_pass_lines": ${PASSED:-0},
   "parity_fail_lines": ${FAILED:-0},
   "skipped": "$(echo "$SKIPPED_LINE" | sed 's/"/\\"/g')",
   "seconds": $TOTAL,
-  "timing_json": "timing.json"
+  "records": ["timing.json", "bench-fp32.json", "bench-tf32.json", "compare-fp32.json", "compare-tf32.json"]
 }
 JSON
 
 echo
 echo "================ gpu-check summary ================"
-for k in configure build ctest timing; do printf '  %-10s %s\n' "$k" "${STATUS[$k]:-not run}"; done
+for k in "${ORDER[@]}"; do printf '  %-13s %s\n' "$k" "${STATUS[$k]:-not run}"; done
 echo "  parity lines: ${PASSED:-0} PASS, ${FAILED:-0} FAIL ${SKIPPED_LINE:+($SKIPPED_LINE)}"
 grep -E '^[0-9]+ passed, [0-9]+ failed' "$OUTDIR/ctest-LastTest.log" 2>/dev/null | sed 's/^/  parity test: /'
 grep '^FAIL' "$OUTDIR/ctest-LastTest.log" 2>/dev/null | head -20 | sed 's/^/  /'
 grep '^TIME' "$OUTDIR/timing.log" 2>/dev/null | sed 's/^/  /'
+[ -n "$NODE_SUMMARY" ] && echo "  node parity: $NODE_SUMMARY"
+for f in bench-fp32 bench-tf32 compare-fp32 compare-tf32; do
+  [ -f "$OUTDIR/$f.log" ] && { echo "  --- $f"; grep -E '^(scenario|[a-z_0-9]+ +N=|[a-z_0-9]+ +[0-9]+ |gemm|copy|kernel|TF32)' "$OUTDIR/$f.log" | head -30 | sed 's/^/  /'; }
+done
 echo "  logs and JSON in $OUTDIR ($TOTAL s)"
-if [ "$CONFIGURE_RC" -eq 0 ] && [ "$BUILD_RC" -eq 0 ] && [ "$CTEST_RC" = 0 ] && [ "$TIMING_RC" = 0 ]; then
+if [ "$CONFIGURE_RC" -eq 0 ] && [ "$BUILD_RC" -eq 0 ] && [ "$CTEST_RC" = 0 ] && [ "$TIMING_RC" = 0 ] && [ "$NODE_RC" != skipped ] && [ "$NODE_RC" = 0 ]; then
   echo "  RESULT: OK"; exit 0
 fi
 echo "  RESULT: FAILED"; exit 1

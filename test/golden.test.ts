@@ -8,7 +8,8 @@ import { compare, goldenFiles, loadGolden } from './helpers/golden';
 import { flowFromGolden, tensorOf } from './helpers/golden_flow';
 import { positionalEncoding2d } from '../lib/nn/positional_encoding';
 import { checkers } from './helpers/golden_checks';
-import { hostValues } from './helpers/device';
+import { emulatedBackend, hostValues, testBackend, testDeviceName, withTestBackend } from './helpers/device';
+import { Backend } from '../lib/backend/types';
 
 const ATOL = 1e-5;
 const RTOL = 1e-4;
@@ -25,9 +26,21 @@ test('the golden directory holds case files', (t) => {
   t.true(files.length > 0, `no *.json.gz files in ${process.env.HGAD_GOLDEN_DIR ?? 'test/fixtures/golden'}`);
 });
 
+// The cases run on the test backend (HGAD_TEST_DEVICE, default the CPU); on
+// the CPU they also run through the CUDA backend's TypeScript path over the
+// emulated CUDA surface, so that path meets the reference too.
+const backends: [string, Backend][] = [[testDeviceName(), testBackend()]];
+if (testDeviceName() === 'cpu') backends.push(['emulated', emulatedBackend()]);
+
 for (const file of files) {
-  const name = path.basename(file, '.json.gz');
-  test(`golden ${name}`, (t) => {
+  for (const [device, be] of backends) {
+    const name = path.basename(file, '.json.gz');
+    test(`golden ${name}${device === 'cpu' ? '' : ` on ${device}`}`, (t) => withTestBackend(be, () => runCase(t, file, name)));
+  }
+}
+
+function runCase(t: ExecutionContext, file: string, name: string): void {
+  {
     const g = loadGolden(file);
     let understood = false;
     if (g.params?.flow) {
@@ -63,7 +76,7 @@ for (const file of files) {
     if (unchecked.length > 0) t.log(`${name}: NOT CHECKED: ${unchecked.join(', ')}`);
     t.true(understood, `${name}: no check in this suite understands this case file`);
     t.deepEqual(unchecked, [], `${name}: fields without a check`);
-  });
+  }
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -9,6 +9,18 @@ import { Tensor } from '../../lib/tensor';
 import { emulatedCuda } from './emulated_cuda';
 
 let chosen: Backend | null = null;
+let override: Backend | null = null;
+
+/** Runs a synchronous fn with testBackend() returning `be`. */
+export function withTestBackend<T>(be: Backend, fn: () => T): T {
+  const previous = override;
+  override = be;
+  try {
+    return fn();
+  } finally {
+    override = previous;
+  }
+}
 
 export function emulatedBackend(precision: 'fp32' | 'tf32' = 'fp32'): CudaBackend {
   return new CudaBackend(emulatedCuda(), 'cuda:emulated', { precision });
@@ -19,6 +31,7 @@ export function testDeviceName(): string {
 }
 
 export function testBackend(): Backend {
+  if (override) return override;
   if (chosen) return chosen;
   const name = testDeviceName();
   if (name === 'cpu') chosen = cpu;
