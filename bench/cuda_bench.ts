@@ -31,27 +31,37 @@ function kernelScenario(be: CudaBackend, name: string, shapes: string, n: number
   };
 }
 
-/** The flow's GEMMs (forward and the two backward products of the first subnet layer) on device buffers. */
+/**
+ * The flow's GEMMs (forward and the two backward products of the first
+ * subnet layer) on device buffers, with the hand-written kernel and, when the
+ * machine has it, cuBLAS, in the backend's precision.
+ */
 export function deviceGemmScenarios(be: CudaBackend, N: number): Scenario[] {
   const { I, H, O } = SUBNET;
   const C = PAPER.C;
   const rng = new Random(5);
+  const buf = (st: Storage) => (st as unknown as { buffer: import('../lib/cuda').DeviceBuffer }).buffer;
+  const tf32 = be.precision === 'tf32';
+  const kernels: [string, number][] = [[`tiled_${be.precision}`, tf32 ? 2 : 1]];
+  if (be.cuda.cudaCublasAvailable()) kernels.push([`cublas_${be.precision}`, tf32 ? 4 : 3]);
+  const out: Scenario[] = [];
   const s = (name: string, shapes: string, tA: boolean, tB: boolean, M: number, Nn: number, K: number, lda: number, ldb: number,
     ldc: number, aLen: number, bLen: number, bias: boolean, relu: boolean) => {
     const A = randomStorage(be, aLen, rng);
     const B = randomStorage(be, bLen, rng, 0.05);
     const Cm = be.persistent(() => be.alloc(M * ldc, 'float32', 0));
     const b = bias ? randomStorage(be, Nn, rng) : null;
-    return kernelScenario(be, `${name}_${be.precision}`, shapes, N, 10, 2 * M * Nn * K, null,
-      () => be.gemm(tA, tB, M, Nn, K, A, lda, B, ldb, 0, Cm, ldc, b, relu));
+    for (const [kernel, code] of kernels) {
+      out.push(kernelScenario(be, `${name}_${kernel}`, shapes, N, 10, 2 * M * Nn * K, null,
+        () => be.cuda.cudaGemm(tA, tB, M, Nn, K, buf(A), lda, buf(B), ldb, 0, buf(Cm), ldc, b ? buf(b) : null, relu, code, be.stream)));
+    }
   };
-  return [
-    s('gemm_subnet1_fwd', `${N}x${I} · (${H}x${I})^T +bias relu`, false, true, N, H, I, I, I, H, N * I, H * I, true, true),
-    s('gemm_subnet2_fwd', `${N}x${H} · (${O}x${H})^T +bias`, false, true, N, O, H, H, H, O, N * H, O * H, true, false),
-    s('gemm_rotation_fwd', `${N}x${C} · (${C}x${C})^T +bias`, false, true, N, C, C, C, C, C, N * C, C * C, true, false),
-    s('gemm_subnet1_dX', `${N}x${H} · ${H}x${I}`, false, false, N, I, H, H, I, I, N * H, H * I, false, false),
-    s('gemm_subnet1_dW', `(${N}x${H})^T · ${N}x${I}`, true, false, H, I, N, H, I, I, N * H, N * I, false, false),
-  ];
+  s('gemm_subnet1_fwd', `${N}x${I} · (${H}x${I})^T +bias relu`, false, true, N, H, I, I, I, H, N * I, H * I, true, true);
+  s('gemm_subnet2_fwd', `${N}x${H} · (${O}x${H})^T +bias`, false, true, N, O, H, H, H, O, N * H, O * H, true, false);
+  s('gemm_rotation_fwd', `${N}x${C} · (${C}x${C})^T +bias`, false, true, N, C, C, C, C, C, N * C, C * C, true, false);
+  s('gemm_subnet1_dX', `${N}x${H} · ${H}x${I}`, false, false, N, I, H, H, I, I, N * H, H * I, false, false);
+  s('gemm_subnet1_dW', `(${N}x${H})^T · ${N}x${I}`, true, false, H, I, N, H, I, I, N * H, N * I, false, false);
+  return out;
 }
 
 /** The fused memory-bound kernels at the scoring size, with the bytes each must move, and the copy they are measured against. */

@@ -54,6 +54,26 @@ if [ -f "$ROOT/gpu-carry/bundle.tar.xz" ]; then
 fi
 NODE_BIN="${HGAD_NODE:-$(command -v node || true)}"
 [ -z "$NODE_BIN" ] && [ -x "$ROOT/gpu-carry/node" ] && NODE_BIN="$ROOT/gpu-carry/node"
+# cuBLAS: the system's when the loader finds one, else the copy PyTorch ships
+# (hgad loads it at run time; HGAD_CUBLAS_PATH names the file).
+if [ -z "${HGAD_CUBLAS_PATH:-}" ] && ! ldconfig -p 2>/dev/null | grep -q 'libcublas\.so'; then
+  CUBLAS_FOUND=$(python3 - <<'PY' 2>/dev/null
+import glob, os, site
+roots = site.getsitepackages() + [site.getusersitepackages()]
+try:
+    import torch
+    roots.append(os.path.join(os.path.dirname(torch.__file__), 'lib'))
+except Exception:
+    pass
+for r in roots:
+    for pat in ('nvidia/cublas/lib/libcublas.so.*', 'libcublas.so.*'):
+        hits = sorted(glob.glob(os.path.join(r, pat)))
+        if hits:
+            print(hits[0]); raise SystemExit
+PY
+)
+  [ -n "$CUBLAS_FOUND" ] && export HGAD_CUBLAS_PATH="$CUBLAS_FOUND"
+fi
 
 {
   echo "date: $(date -u +%FT%TZ)"
@@ -63,6 +83,7 @@ NODE_BIN="${HGAD_NODE:-$(command -v node || true)}"
   python3 -c "import torch; print('torch', torch.__version__, torch.version.cuda)" 2>&1 || true
   ldconfig -p 2>/dev/null | grep -E "libcublas\.so" | head -3 || true
   echo "node: ${NODE_BIN:-none} $([ -n "$NODE_BIN" ] && "$NODE_BIN" --version 2>&1)"
+  echo "HGAD_CUBLAS_PATH: ${HGAD_CUBLAS_PATH:-unset (system search)}"
 } | tee "$OUTDIR/environment.log"
 
 # ------------------------------------------------------- native (CMake)

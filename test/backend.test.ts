@@ -12,7 +12,7 @@ import { Flow } from '../lib/nn/flow';
 import { Random } from '../lib/random';
 import { Tensor } from '../lib/tensor';
 import { linear } from '../lib/autograd/ops';
-import { calls, EmuBuffer } from './helpers/emulated_cuda';
+import { calls, EmuBuffer, roundToTf32 } from './helpers/emulated_cuda';
 import { emulatedBackend, testBackend, testDeviceName } from './helpers/device';
 import { CudaBackend } from '../lib/backend/cuda';
 
@@ -164,3 +164,19 @@ function close(t: import('ava').ExecutionContext, label: string, a: ArrayLike<nu
   }
   t.true(worst <= 1, `${label}: index ${at}: ${a[at]} vs ${b[at]}`);
 }
+
+test('TF32 emulation rounds GEMM inputs to 10 mantissa bits, to nearest with ties away, and the tf32 backend uses it', (t) => {
+  const x = Float32Array.from([1 + 2 ** -11, 1 + 2 ** -12, -(1 + 3 * 2 ** -11), 3.14159274, Infinity, 0]);
+  t.deepEqual(Array.from(roundToTf32(x)), [1 + 2 ** -10, 1, -(1 + 2 * 2 ** -10), 3.140625, Infinity, 0]);
+  const run = (precision: 'fp32' | 'tf32') => {
+    const be = emulatedBackend(precision);
+    const A = Tensor.from(Float32Array.from({ length: 64 * 32 }, (_, i) => Math.sin(i) + 1e-4 * i), [64, 32], 'float32', false, be);
+    const W = Tensor.from(Float32Array.from({ length: 16 * 32 }, (_, i) => Math.cos(i)), [16, 32], 'float32', false, be);
+    return linear(A, W, null).toHost();
+  };
+  const exact = run('fp32');
+  const tf32 = run('tf32');
+  let worst = 0;
+  for (let i = 0; i < exact.length; ++i) worst = Math.max(worst, Math.abs(tf32[i] - exact[i]));
+  t.true(worst > 1e-5 && worst < 5e-2, `TF32 differs from FP32 by the input rounding only (worst ${worst})`);
+});

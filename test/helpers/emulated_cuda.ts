@@ -87,6 +87,23 @@ function counted<T extends Record<string, unknown>>(o: T): T {
   return o;
 }
 
+/**
+ * Rounds float32 values to TF32 (10 explicit mantissa bits) to nearest, ties
+ * away from zero, as cvt.rna.tf32.f32 does for the tensor-core GEMM inputs.
+ */
+export function roundToTf32(x: Float32Array): Float32Array {
+  const out = Float32Array.from(x);
+  const u = new Uint32Array(out.buffer, out.byteOffset, out.length);
+  for (let i = 0; i < u.length; ++i) {
+    if ((u[i] & 0x7f800000) === 0x7f800000) continue; // inf and NaN as they are
+    u[i] = ((u[i] + 0x1000) & 0xffffe000) >>> 0;
+  }
+  return out;
+}
+
+// cudaGemm backend codes whose inputs go through TF32 (lib/cuda.ts)
+const TF32_BACKENDS = new Set([2, 4]);
+
 export function emulatedCuda(): CudaAddon {
   const addon: CudaAddon = {
     CudaStream: EmuStream,
@@ -101,11 +118,16 @@ export function emulatedCuda(): CudaAddon {
     },
     cudaSynchronize() {},
     cudaStreamWait() {},
-    cudaGemm(tA, tB, M, N, K, A, lda, B, ldb, beta, C, ldc, bias, relu) {
+    cudaGemm(tA, tB, M, N, K, A, lda, B, ldb, beta, C, ldc, bias, relu, backend) {
       const rowsA = tA ? K : M;
       const rowsB = tB ? N : K;
-      native.gemm(tA, tB, M, N, K, f(A, 'A', (rowsA - 1) * lda + (tA ? M : K)), lda, f(B, 'B', (rowsB - 1) * ldb + (tB ? K : N)), ldb, beta,
-        f(C, 'C', (M - 1) * ldc + N), ldc, fo(bias, 'bias', N), relu);
+      let a = f(A, 'A', (rowsA - 1) * lda + (tA ? M : K));
+      let b = f(B, 'B', (rowsB - 1) * ldb + (tB ? K : N));
+      if (TF32_BACKENDS.has(backend)) {
+        a = roundToTf32(a);
+        b = roundToTf32(b);
+      }
+      native.gemm(tA, tB, M, N, K, a, lda, b, ldb, beta, f(C, 'C', (M - 1) * ldc + N), ldc, fo(bias, 'bias', N), relu);
     },
     cudaCouplingForward(N, C, x, a, clamp, ldIn, ldConst, y, ldOut) {
       const C2 = Math.floor(C / 2);
