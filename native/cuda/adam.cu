@@ -24,7 +24,8 @@ struct AdamParams {
 };
 
 __device__ __forceinline__ void adamOne(const AdamParams& q, float& p, float g, float& m, float& v) {
-  g = g + q.wd * p;
+  // As PyTorch and the CPU backend: no decay term when wd = 0 (0 * inf would be NaN).
+  if (q.wd != 0.0f) g = g + q.wd * p;
   m = q.b1 * m + q.oneMinusB1 * g;
   v = q.b2 * v + q.oneMinusB2 * g * g;
   p = p - q.stepSize * (m / (sqrtf(v) / q.bc2Sqrt + q.eps));

@@ -200,7 +200,7 @@ void lossSums(int64_t N, const float* Lg, const float* Le, const float* Lmi, con
 // -------------------------------------------------------------------- adam
 // PyTorch Adam with L2 weight decay, in place on p, m, v (g is read only);
 // `step` is the 1-based step count t after this update:
-//   g' = g + wd p;  m = b1 m + (1-b1) g';  v = b2 v + (1-b2) g'^2
+//   g' = g + wd p (g' = g when wd = 0);  m = b1 m + (1-b1) g';  v = b2 v + (1-b2) g'^2
 //   p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
 void adamStep(int64_t n, float* p, const float* g, float* m, float* v, float lr, float beta1,
               float beta2, float eps, float weightDecay, int64_t step, Stream stream = nullptr);

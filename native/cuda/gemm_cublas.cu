@@ -4,13 +4,19 @@
 // column-major C^T = B^T A^T, so the operands are passed swapped:
 //   cublasSgemm(opB, opA, n = N, m = M, k = K, B, ldb, A, lda, C, ldc).
 // FLOPs 2 M N K; FP32 math by default (CUBLAS_DEFAULT_MATH), TF32 tensor-op
-// math only when asked. One handle per device, created on first use and
-// guarded by a mutex (a handle's stream and math mode are per-call state).
+// math only when asked. One handle per (device, stream), created on first use
+// and guarded by a mutex (a handle's math mode is per-call state): a handle's
+// workspace is then only ever used by one stream, so GEMMs of two models
+// running at once on their own streams cannot race on it. At most
+// kMaxHandles are kept; the least recently used is destroyed beyond that
+// (cublasDestroy waits for the device first).
 #include <dlfcn.h>
 
+#include <cstdint>
 #include <cstdlib>
+#include <list>
 #include <mutex>
-#include <unordered_map>
+#include <utility>
 
 #include "gemm_kernels.cuh"
 
@@ -38,8 +44,11 @@ struct Cublas {
   SetMathModeFn setMathMode = nullptr;
   SgemmFn sgemm = nullptr;
   std::mutex mu;
-  std::unordered_map<int, Handle> handles;
+  // (device, stream) -> handle, most recently used first
+  std::list<std::pair<std::pair<int, cudaStream_t>, Handle>> handles;
 };
+
+constexpr size_t kMaxHandles = 32;
 
 Cublas& lib() {
   static Cublas* c = [] {
@@ -86,16 +95,34 @@ void cublasGemmRowMajor(const GemmShape& s, const float* A, const float* B, floa
   int dev = 0;
   HGAD_CUDA_CHECK(cudaGetDevice(&dev), "gemm(cublas)", "");
   std::lock_guard<std::mutex> lock(l.mu);
-  Handle& h = l.handles[dev];
-  if (!h) {
-    const int st = l.create(&h);
-    if (st != 0) {
-      h = nullptr;
-      throwCublas(st, "cublasCreate_v2", s);
+  const std::pair<int, cudaStream_t> key(dev, stream);
+  Handle h = nullptr;
+  for (auto it = l.handles.begin(); it != l.handles.end(); ++it) {
+    if (it->first == key) {
+      h = it->second;
+      l.handles.splice(l.handles.begin(), l.handles, it);
+      break;
     }
   }
-  int st = l.setStream(h, stream);
-  if (st != 0) throwCublas(st, "cublasSetStream_v2", s);
+  if (!h) {
+    const int st = l.create(&h);
+    if (st != 0) throwCublas(st, "cublasCreate_v2", s);
+    const int sst = l.setStream(h, stream);
+    if (sst != 0) {
+      l.destroy(h);
+      throwCublas(sst, "cublasSetStream_v2", s);
+    }
+    l.handles.emplace_front(key, h);
+    if (l.handles.size() > kMaxHandles) {
+      // The least recently used handle, destroyed with its own device current.
+      const auto& last = l.handles.back();
+      if (last.first.first != dev) cudaSetDevice(last.first.first);
+      l.destroy(last.second);
+      if (last.first.first != dev) cudaSetDevice(dev);
+      l.handles.pop_back();
+    }
+  }
+  int st = 0;
   st = l.setMathMode(h, tf32 ? kTf32Math : kDefaultMath);
   if (st != 0) throwCublas(st, "cublasSetMathMode", s);
   const float one = 1.0f;

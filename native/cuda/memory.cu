@@ -79,6 +79,7 @@ struct FreeBlock {
   void* ptr;
   cudaStream_t stream;
   cudaEvent_t freed;  // recorded on `stream` at free
+  int eventDevice;    // the device `freed` belongs to (current at the free)
 };
 
 struct LiveBlock {
@@ -103,7 +104,7 @@ class DeviceAllocator {
         if (pass == 1 && !ok) cudaGetLastError();  // cudaErrorNotReady is not an error here
         if (!ok) continue;
         void* p = b.ptr;
-        events_.push_back(b.freed);
+        events_[b.eventDevice].push_back(b.freed);
         list.erase(list.begin() + static_cast<std::ptrdiff_t>(i));
         live_[p] = LiveBlock{bucket, dev};
         stats_.bytesInUse += bucket;
@@ -129,25 +130,31 @@ class DeviceAllocator {
 
   void free(void* p, cudaStream_t stream) {
     if (!p) return;
+    // The event is recorded on `stream`, a stream of the current device, so it
+    // must belong to that device: spare events are kept per device (recording
+    // an event of another device fails).
+    int dev = 0;
+    HGAD_CUDA_CHECK(cudaGetDevice(&dev), "deviceFree", "");
     std::lock_guard<std::mutex> lock(mu_);
     auto it = live_.find(p);
     if (it == live_.end()) throw CudaError("deviceFree: pointer was not allocated by deviceAlloc");
     const LiveBlock lb = it->second;
+    std::vector<cudaEvent_t>& spare = events_[dev];
     cudaEvent_t ev;
-    if (!events_.empty()) {
-      ev = events_.back();
-      events_.pop_back();
+    if (!spare.empty()) {
+      ev = spare.back();
+      spare.pop_back();
     } else {
       HGAD_CUDA_CHECK(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming), "deviceFree",
-                      sizes("bucket", lb.bucket));
+                      sizes("bucket", lb.bucket, "device", dev));
     }
     const cudaError_t st = cudaEventRecord(ev, stream);
     if (st != cudaSuccess) {
-      events_.push_back(ev);
-      HGAD_CUDA_CHECK(st, "deviceFree", sizes("bucket", lb.bucket));
+      spare.push_back(ev);
+      HGAD_CUDA_CHECK(st, "deviceFree", sizes("bucket", lb.bucket, "device", dev));
     }
     live_.erase(it);
-    free_[key(lb.device, lb.bucket)].push_back(FreeBlock{p, stream, ev});
+    free_[key(lb.device, lb.bucket)].push_back(FreeBlock{p, stream, ev, dev});
     stats_.bytesInUse -= lb.bucket;
     stats_.bytesCached += lb.bucket;
   }
@@ -198,7 +205,7 @@ class DeviceAllocator {
   std::mutex mu_;
   std::unordered_map<uint64_t, std::vector<FreeBlock>> free_;
   std::unordered_map<void*, LiveBlock> live_;
-  std::vector<cudaEvent_t> events_;
+  std::unordered_map<int, std::vector<cudaEvent_t>> events_;  // spare events per device
   AllocatorStats stats_;
 };
 

@@ -85,7 +85,7 @@ void adamReference(std::vector<double>& p, const std::vector<double>& g, std::ve
                    std::vector<double>& v, double lr, double b1, double b2, double eps, double wd, int64_t step) {
   const double stepSize = lr / (1 - std::pow(b1, double(step))), bc2Sqrt = std::sqrt(1 - std::pow(b2, double(step)));
   for (size_t i = 0; i < p.size(); ++i) {
-    const double gi = g[i] + wd * p[i];
+    const double gi = wd != 0 ? g[i] + wd * p[i] : g[i];
     m[i] = b1 * m[i] + (1 - b1) * gi;
     v[i] = b2 * v[i] + (1 - b2) * gi * gi;
     p[i] = p[i] - stepSize * (m[i] / (std::sqrt(v[i]) / bc2Sqrt + eps));
@@ -116,6 +116,23 @@ void adamCases(Tally& t, uint64_t& seed) {
       check(t, std::string("adamStep m") + tag, cut(dm.download(n + 1)), rm, 1e-5, 1e-5, true);
       check(t, std::string("adamStep v") + tag, cut(dv.download(n + 1)), rv, 1e-5, 1e-5, true);
     }
+  }
+  // weightDecay = 0 adds no decay term: an infinite parameter stays infinite
+  // and its moments stay finite (0 * inf would make them NaN).
+  {
+    std::mt19937_64 rng(seed++);
+    const int64_t n = 9;
+    auto p = randomFloats(n, rng), m0 = randomFloats(n, rng, -0.1f, 0.1f), v0 = randomFloats(n, rng, 0.0f, 0.01f);
+    auto g = randomFloats(n, rng);
+    p[2] = std::numeric_limits<float>::infinity();
+    p[7] = -std::numeric_limits<float>::infinity();
+    DeviceBuffer<float> dp(p), dm(m0), dv(v0), dg(g);
+    std::vector<double> rp = toDouble(p), rm = toDouble(m0), rv = toDouble(v0);
+    adamReference(rp, toDouble(g), rm, rv, 1e-3, 0.9, 0.999, 1e-8, 0.0, 1);
+    cu::adamStep(n, dp.get(), dg.get(), dm.get(), dv.get(), 1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, 1);
+    check(t, "adamStep p weightDecay=0 with infinite p", dp.download(n), rp, 1e-5, 1e-5, true);
+    check(t, "adamStep m weightDecay=0 with infinite p", dm.download(n), rm, 1e-5, 1e-5, true);
+    check(t, "adamStep v weightDecay=0 with infinite p", dv.download(n), rv, 1e-5, 1e-5, true);
   }
 }
 
@@ -156,6 +173,42 @@ void memoryCases(Tally& t, uint64_t& seed) {
     g.M = int64_t(65536) * 128 + 1; g.N = 4; g.K = 4; g.lda = 4; g.ldb = 4; g.ldc = 4;
     cu::gemm(g, nullptr, nullptr, 0.0f, nullptr, nullptr, false, nullptr, cu::GemmBackend::kTiled);
   });
+  // Two devices used in turn by one thread (as two workers on two devices
+  // would): a reused block returns its free event to the spare events, and
+  // a free on the other device must not record that event on its stream.
+  if (cu::deviceCount() >= 2) {
+    std::string msg;
+    bool ok = true;
+    try {
+      for (int round = 0; round < 3; ++round) {
+        const int d0 = round % 2, d1 = 1 - d0;
+        cu::setDevice(d0);
+        cu::Stream s0 = cu::streamCreate();
+        void* a = cu::deviceAlloc(4096, s0);
+        cu::fillBytes(a, 0, 4096, s0);
+        cu::deviceFree(a, s0);
+        void* again = cu::deviceAlloc(4096, s0);  // the same block: its event becomes a spare
+        cu::setDevice(d1);
+        cu::Stream s1 = cu::streamCreate();
+        void* b = cu::deviceAlloc(4096, s1);
+        cu::fillBytes(b, 0, 4096, s1);
+        cu::deviceFree(b, s1);
+        void* c = cu::deviceAlloc(4096, nullptr);
+        cu::deviceFree(c, nullptr);
+        cu::streamSynchronize(s1);
+        cu::streamDestroy(s1);
+        cu::setDevice(d0);
+        cu::deviceFree(again, s0);
+        cu::streamSynchronize(s0);
+        cu::streamDestroy(s0);
+      }
+    } catch (const cu::CudaError& e) {
+      ok = false;
+      msg = e.what();
+    }
+    cu::setDevice(0);
+    parity::record(t, "allocator frees on two devices in turn", ok, msg);
+  }
   // The device is still usable after those errors.
   DeviceBuffer<float> x(std::vector<float>{1, 2, 3}), y(std::vector<float>{1, 1, 1});
   cu::axpy(3, 2.0f, x.get(), y.get());
