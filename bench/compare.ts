@@ -21,7 +21,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as readline from 'readline';
 import { native } from '../lib/binding';
-import { collectGarbage, fmt, formatTable, hrSeconds, machineContext, median, modelScenario, modelSizes, Scenario } from './run';
+import { benchChoice, collectGarbage, fmt, formatTable, hrSeconds, machineContext, median, modelScenario, modelSizes, Scenario } from './run';
 import { cpu } from '../lib/backend/cpu';
 import { selectBackend } from '../lib/backend/index';
 import { Backend } from '../lib/backend/types';
@@ -60,15 +60,9 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--no-check') a.check = false;
     else if (k === '--torch-without-openblas-env') a.noEnvVariant = true;
     else if (k === '--torch-blas-dir') a.blasDir = val();
-    else if (k === '--device') {
-      const d = val();
-      if (d !== 'cpu' && d !== 'cuda') throw new Error(`--device must be cpu or cuda, got ${d}`);
-      a.device = d;
-    } else if (k === '--precision') {
-      const p = val();
-      if (p !== 'fp32' && p !== 'tf32') throw new Error(`--precision must be fp32 or tf32, got ${p}`);
-      a.precision = p;
-    } else if (k === '--help' || k === '-h') {
+    else if (k === '--device') a.device = benchChoice(k, val(), ['cpu', 'cuda'] as const);
+    else if (k === '--precision') a.precision = benchChoice(k, val(), ['fp32', 'tf32'] as const);
+    else if (k === '--help' || k === '-h') {
       console.log('usage: node dist/bench/compare.js [--json FILE] [--quick] [--runs R] [--warmup W] [--only s1,s2] [--python PATH] [--no-check] [--torch-without-openblas-env] [--torch-blas-dir DIR] [--device cpu|cuda] [--precision fp32|tf32]');
       process.exit(0);
     } else throw new Error(`unknown argument ${k}`);

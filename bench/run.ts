@@ -384,6 +384,12 @@ interface Args {
   threads: number | null;
 }
 
+/** The value of a --device or --precision option, checked against its choices. */
+export function benchChoice<T extends string>(flag: string, value: string, choices: readonly T[]): T {
+  if (!(choices as readonly string[]).includes(value)) throw new Error(`${flag} must be ${choices.join(' or ')}, got ${value}`);
+  return value as T;
+}
+
 const USAGE = 'usage: node dist/bench/run.js [--json FILE] [--quick] [--device cpu|cuda] [--precision fp32|tf32] [--only s1,s2] [--runs R] [--warmup W] [--threads T]';
 
 function parseArgs(argv: string[]): Args {
@@ -402,15 +408,9 @@ function parseArgs(argv: string[]): Args {
     };
     if (k === '--json') a.json = val();
     else if (k === '--quick') a.quick = true;
-    else if (k === '--device') {
-      const d = val();
-      if (d !== 'cpu' && d !== 'cuda') throw new Error(`--device must be cpu or cuda, got ${d}`);
-      a.device = d;
-    } else if (k === '--precision') {
-      const p = val();
-      if (p !== 'fp32' && p !== 'tf32') throw new Error(`--precision must be fp32 or tf32, got ${p}`);
-      a.precision = p;
-    } else if (k === '--only') a.only = val().split(',').filter(Boolean);
+    else if (k === '--device') a.device = benchChoice(k, val(), ['cpu', 'cuda'] as const);
+    else if (k === '--precision') a.precision = benchChoice(k, val(), ['fp32', 'tf32'] as const);
+    else if (k === '--only') a.only = val().split(',').filter(Boolean);
     else if (k === '--runs') a.runs = int();
     else if (k === '--warmup') a.warmup = Number(val());
     else if (k === '--threads') a.threads = int();

@@ -143,17 +143,13 @@ export function coupling(x: Tensor, a: Tensor, clamp: number, logdetIn: Tensor |
  * g, offset: (C)  ->  W (C, C), b (C), logdetConst (1)
  */
 export function affineFold(g: Tensor, offset: Tensor, R: Tensor): { W: Tensor; b: Tensor; logdetConst: Tensor } {
-  sameDType('affineFold', g, offset, R);
+  const fold = foldTensors(g, offset, R, false);
   const be = g.backend;
   const C = g.size;
-  const W = output([C, C], g);
-  const b = output([C], g);
-  const logdetConst = output([1], g);
-  be.affineFold(C, R.storage, g.storage, offset.storage, W.storage, b.storage, logdetConst.storage, false);
   record({
     name: 'affineFold',
     inputs: [g, offset],
-    outputs: [W, b, logdetConst],
+    outputs: [fold.W, fold.b, fold.logdetConst],
     backward: ([dW, db, dConst]) => {
       const dWs = dW ?? be.alloc(C * C, g.dtype, 0);
       const dbs = db ?? be.alloc(C, g.dtype, 0);
@@ -163,18 +159,21 @@ export function affineFold(g: Tensor, offset: Tensor, R: Tensor): { W: Tensor; b
       return [g.requiresGrad ? dg : null, offset.requiresGrad ? dOffset : null];
     },
   });
-  return { W, b, logdetConst };
+  return fold;
 }
 
 /** The inverse fold (never recorded): W = R diag(1/scale), b = -offset/scale, logdetConst = sum log scale; then v = y W + b. */
 export function affineFoldInverse(g: Tensor, offset: Tensor, R: Tensor): { W: Tensor; b: Tensor; logdetConst: Tensor } {
-  sameDType('affineFoldInverse', g, offset, R);
-  const be = g.backend;
+  return foldTensors(g, offset, R, true);
+}
+
+function foldTensors(g: Tensor, offset: Tensor, R: Tensor, inverse: boolean): { W: Tensor; b: Tensor; logdetConst: Tensor } {
+  sameDType(inverse ? 'affineFoldInverse' : 'affineFold', g, offset, R);
   const C = g.size;
   const W = output([C, C], g);
   const b = output([C], g);
   const logdetConst = output([1], g);
-  be.affineFold(C, R.storage, g.storage, offset.storage, W.storage, b.storage, logdetConst.storage, true);
+  g.backend.affineFold(C, R.storage, g.storage, offset.storage, W.storage, b.storage, logdetConst.storage, inverse);
   return { W, b, logdetConst };
 }
 
