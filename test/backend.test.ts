@@ -180,3 +180,15 @@ test('TF32 emulation rounds GEMM inputs to 10 mantissa bits, to nearest with tie
   for (let i = 0; i < exact.length; ++i) worst = Math.max(worst, Math.abs(tf32[i] - exact[i]));
   t.true(worst > 1e-5 && worst < 5e-2, `TF32 differs from FP32 by the input rounding only (worst ${worst})`);
 });
+
+test('release() returns every device buffer of a model, weights included', (t) => {
+  const be = emulatedBackend();
+  const live0 = EmuBuffer.live;
+  const model = HgadModel.create(config, 4).to(be);
+  t.true(EmuBuffer.live > live0, 'the weights live on the device');
+  model.fitSync([dataset(6, 20)], { epochs: 1, batchSize: 20, seed: 1 });
+  model.release();
+  be.trim();
+  t.is(EmuBuffer.live, live0);
+  t.throws(() => model.scoreSync([{ features: new Float32Array(C) }], 0), { message: /disposed/ });
+});

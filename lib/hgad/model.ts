@@ -99,13 +99,32 @@ export class HgadModel {
     const be = selectBackend(device, options);
     if (be === this.backend) return this;
     const levels = this.levels.map((l) => ({ flow: l.flow.onBackend(be), mixture: l.mixture.onBackend(be), calibration: l.calibration }));
-    return new HgadModel(this.config, levels);
+    const moved = new HgadModel(this.config, levels);
+    moved.ownsBackend = typeof device === 'string' && be.device !== 'cpu';
+    return moved;
   }
 
   /** Frees the device memory this model's buffers hold (weights stay usable). */
   releaseScratch(): void {
     for (const l of this.levels) l.flow.releaseScratch();
   }
+
+  /**
+   * Frees every device buffer of the model, weights included, and its
+   * backend's streams when the backend is its own (a model made by to()):
+   * the model is unusable afterwards. A no-op for the memory of a CPU model.
+   */
+  release(): void {
+    const be = this.backend;
+    this.releaseScratch();
+    if (be.device === 'cpu') return;
+    for (const l of this.levels) for (const p of [...l.flow.parameters(), ...l.mixture.parameters(), ...l.flow.blocks.map((b) => b.wPerm)]) be.release(p.storage);
+    const own = be as unknown as { dispose?: () => void };
+    if (this.ownsBackend && typeof own.dispose === 'function') own.dispose();
+  }
+
+  /** Whether this model created its backend (to() with a device name), so that release() may dispose of it. */
+  private ownsBackend = false;
 
   static create(config: ModelConfig, seed = 0): HgadModel {
     const cfg = validateModelConfig(config);

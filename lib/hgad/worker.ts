@@ -39,15 +39,23 @@ function handle(request: WorkerRequest): void {
   const { id } = request;
   try {
     if (request.model) {
-      if (loaded) loaded.releaseScratch();
+      if (loaded) loaded.release();
       loaded = modelFromTensors(request.model.config, request.model.tensors).to(request.placement.device, { precision: request.placement.precision });
     }
     if (!loaded) throw new Error('hgad worker: no model was sent before the first request');
     if (request.task === 'fit') {
       const model = loaded;
       loaded = null;
-      const summary = model.fitSync(request.data, request.options, (progress) => port.postMessage({ id, type: 'progress', progress }));
-      port.postMessage({ id, type: 'done', tensors: modelTensors(model), summary });
+      let summary;
+      let tensors;
+      try {
+        summary = model.fitSync(request.data, request.options, (progress) => port.postMessage({ id, type: 'progress', progress }));
+        tensors = modelTensors(model);
+      } finally {
+        // Device memory goes back at once rather than with the worker.
+        model.release();
+      }
+      port.postMessage({ id, type: 'done', tensors, summary });
     } else {
       port.postMessage({ id, type: 'done', scores: loaded.scoreSync(request.inputs, request.classes) });
     }
