@@ -6,7 +6,8 @@ import { FloatArray, native } from './binding';
 import { describe, expectedRange, expectedType, received } from './errors';
 import type { GradNode } from './autograd/tape';
 import { cpu } from './backend/cpu';
-import { Backend, Device, isDeviceArray, Storage } from './backend/types';
+import { Backend, Device, DeviceRequest, isDeviceArray, Storage } from './backend/types';
+import { backendFor } from './backend/index';
 
 export type DType = 'float32' | 'float64';
 
@@ -76,20 +77,22 @@ export class Tensor {
     return this.storage.length;
   }
 
-  static empty(shape: readonly number[], dtype: DType = 'float32', backend: Backend = cpu): Tensor {
-    return new Tensor(backend.alloc(sizeOf(shape), dtype), shape);
+  /** device: 'cpu' (default), 'cuda', 'auto' or a Backend; uninitialised on a device, zeros on the CPU. */
+  static empty(shape: readonly number[], dtype: DType = 'float32', device: DeviceRequest | Backend = cpu): Tensor {
+    return new Tensor(backendFor(device).alloc(sizeOf(shape), dtype), shape);
   }
 
-  static zeros(shape: readonly number[], dtype: DType = 'float32', backend: Backend = cpu): Tensor {
-    return new Tensor(backend.alloc(sizeOf(shape), dtype, 0), shape);
+  static zeros(shape: readonly number[], dtype: DType = 'float32', device: DeviceRequest | Backend = cpu): Tensor {
+    return new Tensor(backendFor(device).alloc(sizeOf(shape), dtype, 0), shape);
   }
 
   /** Copies `values` into a new aligned tensor of the given dtype. */
-  static from(values: ArrayLike<number>, shape: readonly number[], dtype: DType = 'float32', requiresGrad = false, backend: Backend = cpu): Tensor {
+  static from(values: ArrayLike<number>, shape: readonly number[], dtype: DType = 'float32', requiresGrad = false,
+    device: DeviceRequest | Backend = cpu): Tensor {
     if (sizeOf(shape) !== values.length) {
       throw expectedRange(`${sizeOf(shape)} values for shape [${shape.join(', ')}]`, 'values', values);
     }
-    return new Tensor(backend.fromHost(values, dtype), shape, requiresGrad);
+    return new Tensor(backendFor(device).fromHost(values, dtype), shape, requiresGrad);
   }
 
   /** A copy detached from the tape (on the same backend). */
@@ -108,8 +111,9 @@ export class Tensor {
     return this.backend.toHost(this.storage);
   }
 
-  /** A detached copy on another backend (this tensor itself when already there). */
-  to(backend: Backend): Tensor {
+  /** A detached copy on another device ('cpu', 'cuda', 'auto' or a Backend); this tensor itself when already there. */
+  to(device: DeviceRequest | Backend): Tensor {
+    const backend = backendFor(device);
     if (backend === this.backend) return this;
     const values = this.toHost();
     return new Tensor(backend.fromHost(values, backend.device === 'cpu' ? this.dtype : 'float32'), this.shape);

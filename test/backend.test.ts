@@ -46,8 +46,17 @@ test('device tensors: host access is an error that says what to do; copies round
   t.throws(() => Tensor.zeros([2], 'float64', be), { instanceOf: TypeError, message: /computes in float32/ });
   const w = Tensor.from([1, 0, 0, 0, 1, 0], [2, 3]);
   t.throws(() => linear(d, w, null), { instanceOf: TypeError, message: /Expected every tensor on cuda:emulated but received one on cpu/ });
+  const other = emulatedBackend();
+  t.throws(() => linear(d, Tensor.from([1, 0, 0, 0, 1, 0], [2, 3], 'float32', false, other), null),
+    { instanceOf: TypeError, message: /of another backend instance \(each model has its own stream\); move it with \.to\(backend\)/ });
   be.dispose();
   t.throws(() => Tensor.zeros([2], 'float32', be), { message: /was disposed/ });
+  if (!hasGpu) {
+    t.is(Tensor.from([1, 2], [2], 'float32', false, 'auto').device, 'cpu', "'auto' tensors live on the CPU without a GPU");
+    t.is(Tensor.zeros([2], 'float32', 'cpu').device, 'cpu');
+    t.throws(() => Tensor.zeros([2], 'float32', 'cuda'), { message: /^CUDA is not available/ });
+    t.throws(() => Tensor.from([1], [1]).to('cuda'), { message: /^CUDA is not available/ });
+  }
 });
 
 test('flow forward and inverse on the device path equal the CPU', (t) => {

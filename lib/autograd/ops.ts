@@ -40,7 +40,9 @@ function sameDType(name: string, ...ts: (Tensor | null)[]): void {
       throw new TypeError(`${name}: Expected every tensor to be ${first.dtype} but received ${t.dtype}`);
     }
     if (t && first && t.backend !== first.backend) {
-      throw new TypeError(`${name}: Expected every tensor on ${first.backend.label} but received one on ${t.backend.label}`);
+      const same = t.backend.label === first.backend.label;
+      throw new TypeError(`${name}: Expected every tensor on ${first.backend.label} but received one on ${t.backend.label}` +
+        (same ? ' of another backend instance (each model has its own stream); move it with .to(backend)' : ''));
     }
   }
 }

@@ -18,6 +18,27 @@ export interface BackendOptions extends CudaBackendOptions {
   addon?: CudaAddon;
 }
 
+let sharedCuda: Backend | null = null;
+
+/**
+ * The backend of tensors made with a device name: the CPU, or one CUDA
+ * backend (one stream) shared by this thread's tensors. Models get their own
+ * (HgadModel.to); a Backend instance passes through.
+ */
+export function backendFor(device: DeviceRequest | Backend = 'cpu'): Backend {
+  if (typeof device === 'object' && device !== null) return selectBackend(device);
+  if (device === 'cpu') return cpu;
+  if (device === 'auto') {
+    try {
+      return backendFor('cuda');
+    } catch {
+      return cpu;
+    }
+  }
+  if (!sharedCuda) sharedCuda = selectBackend(device);
+  return sharedCuda;
+}
+
 /** The backend for a device request; a Backend instance passes through. */
 export function selectBackend(device: DeviceRequest | Backend = 'cpu', options: BackendOptions = {}): Backend {
   if (typeof device === 'object' && device !== null && typeof (device as Backend).gemm === 'function') return device as Backend;
