@@ -14,6 +14,9 @@
 # ./gpu-check-out. Steps share a deadline (HGAD_GPU_CHECK_BUDGET seconds,
 # default 460) so the whole run ends in time; a step cut short says so.
 #   usage: scripts/gpu-check.sh            (from the repository root)
+#          scripts/gpu-check.sh --smoke    (a first call of seconds: the
+#          environment, the devices Node sees and one GEMM on the GPU against
+#          the CPU; no build)
 # Env: HGAD_SEED fixes the random inputs; BUILD_DIR overrides build-gpu;
 #      HGAD_NODE names a node binary when neither PATH nor the bundle has one.
 set -uo pipefail
@@ -85,6 +88,31 @@ fi
   echo "node: ${NODE_BIN:-none} $([ -n "$NODE_BIN" ] && "$NODE_BIN" --version 2>&1)"
   echo "HGAD_CUBLAS_PATH: ${HGAD_CUBLAS_PATH:-unset (system search)}"
 } | tee "$OUTDIR/environment.log"
+
+if [ "${1:-}" = "--smoke" ]; then
+  if [ -z "$NODE_BIN" ] || [ ! -f "$ROOT/build/Release/hgad.node" ]; then
+    echo "smoke: no node or no build/Release/hgad.node (carry gpu-carry from scripts/gpu-bundle.sh)"; exit 1
+  fi
+  cd "$ROOT"
+  timeout 60 "$NODE_BIN" -e "
+    const h = require('./dist/lib');
+    const d = h.devices();
+    console.log(JSON.stringify({ cudaCompiled: d.cudaCompiled, cudaArchs: d.cudaArchs, devices: d.devices, reason: d.reason }));
+    const be = h.selectBackend('cuda');
+    const M = 300, K = 77, N = 129;
+    const r = new h.Random(1);
+    const a = Float32Array.from({ length: M * K }, () => r.normal());
+    const w = Float32Array.from({ length: N * K }, () => r.normal());
+    const ref = h.Tensor.from(a, [M, K]);
+    const out = (x, y) => { const o = h.Tensor.empty([M, N], 'float32', x.backend); x.backend.gemm(false, true, M, N, K, x.storage, K, y.storage, K, 0, o.storage, N, null, false); return o.toHost(); };
+    const cpuOut = out(ref, h.Tensor.from(w, [N, K]));
+    const gpuOut = out(h.Tensor.from(a, [M, K], 'float32', false, be), h.Tensor.from(w, [N, K], 'float32', false, be));
+    let worst = 0; for (let i = 0; i < cpuOut.length; ++i) worst = Math.max(worst, Math.abs(cpuOut[i] - gpuOut[i]));
+    console.log('smoke gemm ' + M + 'x' + N + 'x' + K + ' on ' + be.label + ': max |gpu - cpu| = ' + worst + ', cuBLAS ' + h.cudaBackend().cudaCublasAvailable());
+    process.exit(worst < 1e-3 ? 0 : 1);
+  " 2>&1 | tee "$OUTDIR/smoke.log"
+  exit "${PIPESTATUS[0]}"
+fi
 
 # ------------------------------------------------------- native (CMake)
 GEN=()
