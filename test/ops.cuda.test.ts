@@ -469,3 +469,16 @@ if (!usable) {
     s.dispose();
   });
 }
+
+(report.cudaCompiled ? test : test.skip)('the CUDA classes are per thread: after a worker thread that loaded the addon exits, the argument checks of this thread still work (skipped in builds without CUDA)', async (t) => {
+  const { Worker } = await import('worker_threads');
+  const binding = require.resolve('../lib/binding');
+  await new Promise<void>((resolve, reject) => {
+    const w = new Worker(`require(${JSON.stringify(binding)});`, { eval: true });
+    w.on('error', reject);
+    w.on('exit', () => resolve());
+  });
+  const raw = native as unknown as CudaAddon;
+  t.throws(() => raw.cudaUpload({} as DeviceBuffer, new Float32Array(1)), { instanceOf: TypeError, message: /Expected a DeviceBuffer for device but received an object/ });
+  t.throws(() => raw.cudaAxpy(1, 1, {} as DeviceBuffer, {} as DeviceBuffer, {} as CudaStream), { instanceOf: TypeError, message: /Expected a CudaStream, null or undefined for stream/ });
+});

@@ -39,10 +39,18 @@ struct StreamHandle {
 };
 using StreamRef = std::shared_ptr<StreamHandle>;
 
+// The classes' constructors, per Node environment (the main thread and each
+// worker thread load the addon into an environment of their own; a reference
+// made in one environment is invalid in another and dies with it).
+struct CudaEnvData {
+  Napi::FunctionReference stream;
+  Napi::FunctionReference buffer;
+};
+
+CudaEnvData& envData(Napi::Env env) { return *env.GetInstanceData<CudaEnvData>(); }
+
 class CudaStream : public Napi::ObjectWrap<CudaStream> {
  public:
-  static Napi::FunctionReference* constructor;
-
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "CudaStream",
                        {InstanceMethod("synchronize", &CudaStream::Synchronize),
@@ -85,13 +93,11 @@ class CudaStream : public Napi::ObjectWrap<CudaStream> {
   StreamRef handle_;
 };
 
-Napi::FunctionReference* CudaStream::constructor = nullptr;
-
 // The stream argument i: null/undefined (or absent) is the legacy default stream.
 StreamRef streamRefArg(const Napi::CallbackInfo& info, size_t i, const char* name = "stream") {
   Napi::Value v = info[i];
   if (v.IsNull() || v.IsUndefined()) return nullptr;
-  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(CudaStream::constructor->Value()))
+  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(envData(info.Env()).stream.Value()))
     throwType(info.Env(), "a CudaStream, null or undefined", name, v);
   return CudaStream::Unwrap(v.As<Napi::Object>())->handle(info.Env(), name);
 }
@@ -103,8 +109,6 @@ cuda::Stream streamArg(const Napi::CallbackInfo& info, size_t i, const char* nam
 
 class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
  public:
-  static Napi::FunctionReference* constructor;
-
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "DeviceBuffer",
                        {InstanceMethod("dispose", &DeviceBuffer::Dispose),
@@ -159,13 +163,12 @@ class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
   StreamRef stream_;
 };
 
-Napi::FunctionReference* DeviceBuffer::constructor = nullptr;
 
 // The device buffer argument i, holding at least `elements` 4-byte elements (or null when optional).
 float* deviceArg(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t elements, bool optional = false) {
   Napi::Value v = info[i];
   if (optional && (v.IsNull() || v.IsUndefined())) return nullptr;
-  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(DeviceBuffer::constructor->Value()))
+  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(envData(info.Env()).buffer.Value()))
     throwType(info.Env(), "a DeviceBuffer", name, v);
   return DeviceBuffer::Unwrap(v.As<Napi::Object>())->data(info.Env(), name, static_cast<size_t>(elements) * sizeof(float));
 }
@@ -623,10 +626,9 @@ Napi::Value AllocatorStats(const Napi::CallbackInfo& info) {
 
 void registerCuda(Napi::Env env, Napi::Object exports) {
   Napi::Function streamCtor = CudaStream::Define(env);
-  CudaStream::constructor = new Napi::FunctionReference(Napi::Persistent(streamCtor));
-  exports["CudaStream"] = streamCtor;
   Napi::Function ctor = DeviceBuffer::Define(env);
-  DeviceBuffer::constructor = new Napi::FunctionReference(Napi::Persistent(ctor));
+  env.SetInstanceData(new CudaEnvData{Napi::Persistent(streamCtor), Napi::Persistent(ctor)});
+  exports["CudaStream"] = streamCtor;
   exports["DeviceBuffer"] = ctor;
   const std::pair<const char*, Napi::Function::Callback> fns[] = {
       {"cudaUpload", Upload},
