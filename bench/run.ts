@@ -484,7 +484,7 @@ function main(): void {
   const records: BenchRecord[] = [];
   const header = ['scenario', 'shapes', 'median_s', 'min_s', 'vectors/s', 'GFLOP/s', 'GB/s', '% copy'];
   for (const [group, build, runs] of builders) {
-    if (args.only && !args.only.some((o) => group === o || group.startsWith(o) || o.startsWith(group))) continue;
+    if (args.only && !args.only.some((o) => group === o || group.startsWith(o) || o.startsWith(group.replace(/s$/, '')))) continue;
     const scenarios = build().filter((s) => !args.only || args.only.some((o) => s.name === o || s.name.startsWith(o) || group === o));
     for (const s of scenarios) {
       const times = measure(s, warmup, runs);

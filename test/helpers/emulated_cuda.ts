@@ -2,20 +2,70 @@
 // memory in host arrays and runs every op with the CPU kernels. It lets the
 // tests drive the CUDA backend of lib/backend/cuda.ts (device residency,
 // arenas, streams, transfers) on machines without a GPU. It is strict where
-// the real binding is: a disposed or too-small buffer is an Error, and fresh
-// buffers hold NaN so that code relying on zeroed memory fails loudly.
+// the real binding is, and where the hardware would be:
+//  * a disposed or too-small buffer is an Error; fresh buffers hold NaN, so
+//    code relying on zeroed memory fails loudly;
+//  * streams are asynchronous: an op only joins its stream's queue and runs
+//    when something waits for that stream (a download, a synchronize, an
+//    upload, which returns only once done, as the staged copies do, or a
+//    stream that waits on it), in queue order; cudaStreamWait orders two
+//    queues. A read of results that nothing ordered after their compute sees
+//    NaN, not the results;
+//  * frees are stream-ordered as in the caching allocator: a buffer's memory
+//    dies when its allocation stream reaches the free, and work of another
+//    stream that runs after that fails with "used after its free".
 import { native } from '../../lib/binding';
 import { cpu } from '../../lib/backend/cpu';
 import type { CudaAddon, CudaStream, DeviceBuffer } from '../../lib/cuda';
 
+type Thunk = () => void;
+
 class EmuStream implements CudaStream {
+  static all = new Set<EmuStream>();
   disposed = false;
+  private queue: Thunk[] = [];
+  private done = 0;
+  private running = false;
+
+  constructor() {
+    EmuStream.all.add(this);
+  }
+  /** How many ops were ever queued here (a position for cudaStreamWait). */
+  get enqueued(): number {
+    return this.done + this.queue.length;
+  }
+  enqueue(thunk: Thunk): void {
+    this.queue.push(thunk);
+  }
+  /** Runs the queued ops up to position `upTo` (all by default). */
+  flush(upTo = this.enqueued): void {
+    if (this.running) return; // a barrier re-entering its own stream: the earlier ops are already running in order
+    this.running = true;
+    try {
+      while (this.done < upTo && this.queue.length > 0) {
+        const next = this.queue.shift()!;
+        this.done += 1;
+        next();
+      }
+    } finally {
+      this.running = false;
+    }
+  }
   synchronize(): void {
     if (this.disposed) throw new Error('synchronize: the stream was disposed');
+    this.flush();
   }
   dispose(): void {
+    this.flush();
     this.disposed = true;
   }
+}
+
+/** The legacy default stream (null): its own queue, as non-blocking streams do not order with it. */
+const defaultStream = new EmuStream();
+
+function streamOf(s: unknown): EmuStream {
+  return s instanceof EmuStream ? s : defaultStream;
 }
 
 export class EmuBuffer implements DeviceBuffer {
@@ -23,7 +73,10 @@ export class EmuBuffer implements DeviceBuffer {
   static allocations = 0;
   private f32: Float32Array | null;
   private i32: Int32Array | null;
+  /** Set by dispose(): the handle is dead for new calls at once. */
+  private released = false;
   readonly byteLength: number;
+  private readonly stream: EmuStream;
 
   constructor(bytes: number, stream?: CudaStream | null) {
     if (!Number.isInteger(bytes) || bytes < 1) throw new RangeError(`Expected an integer >= 1 for bytes but received ${bytes}`);
@@ -32,19 +85,32 @@ export class EmuBuffer implements DeviceBuffer {
     this.f32 = native.alloc(words, 'float32', NaN);
     this.i32 = new Int32Array(this.f32.buffer, this.f32.byteOffset, words);
     this.byteLength = bytes;
+    this.stream = streamOf(stream);
     EmuBuffer.live += 1;
     EmuBuffer.allocations += 1;
   }
   get disposed(): boolean {
-    return this.f32 === null;
+    return this.released;
   }
   dispose(): void {
-    if (this.f32) EmuBuffer.live -= 1;
-    this.f32 = null;
-    this.i32 = null;
+    if (this.released) return;
+    this.released = true;
+    EmuBuffer.live -= 1;
+    // Stream-ordered free: the memory stays valid for the work queued before it on its stream.
+    this.stream.enqueue(() => {
+      this.f32 = null;
+      this.i32 = null;
+    });
+  }
+  /** Checks made when an op is called (as the binding does). */
+  check(name: string, elements: number): void {
+    if (this.released) throw checkError(new Error(`${name}: the device buffer was disposed`));
+    if (elements * 4 > this.byteLength) {
+      throw checkError(new RangeError(`Expected a device buffer of at least ${elements * 4} bytes for ${name} but received ${this.byteLength} bytes`));
+    }
   }
   floats(name: string, elements: number): Float32Array {
-    if (!this.f32) throw new Error(`${name}: the device buffer was disposed`);
+    if (!this.f32) throw new Error(`${name}: a device buffer was used after its free (another stream was not ordered after the work that used it)`);
     if (elements * 4 > this.byteLength) throw new RangeError(`Expected a device buffer of at least ${elements * 4} bytes for ${name} but received ${this.byteLength} bytes`);
     return this.f32.subarray(0, elements);
   }
@@ -54,35 +120,112 @@ export class EmuBuffer implements DeviceBuffer {
   }
 }
 
+/** Set while an op is being called rather than run: the accessors then check and return placeholders. */
+let checking = false;
+
+/** Marks an error of the call-time checks (the dry run lets other errors, which only the placeholders cause, pass). */
+function checkError<E extends Error>(e: E): E {
+  (e as E & { emuCheck?: boolean }).emuCheck = true;
+  return e;
+}
+
+/** Runs op with the accessors checking only: argument errors surface now, as from the binding. */
+function dryRun(op: (...a: unknown[]) => unknown, args: unknown[]): void {
+  checking = true;
+  try {
+    op(...args);
+  } catch (e) {
+    if ((e as { emuCheck?: boolean }).emuCheck) throw e;
+  } finally {
+    checking = false;
+  }
+}
+const EMPTY_F = new Float32Array(0);
+const EMPTY_I = new Int32Array(0);
+
 function f(b: DeviceBuffer | null, name: string, n: number): Float32Array {
-  if (b === null) throw new TypeError(`Expected a DeviceBuffer for ${name} but received null`);
-  if (!(b instanceof EmuBuffer)) throw new TypeError(`Expected a DeviceBuffer for ${name}`);
+  if (b === null) throw checkError(new TypeError(`Expected a DeviceBuffer for ${name} but received null`));
+  if (!(b instanceof EmuBuffer)) throw checkError(new TypeError(`Expected a DeviceBuffer for ${name}`));
+  if (checking) {
+    b.check(name, n);
+    return EMPTY_F;
+  }
   return b.floats(name, n);
 }
 function fo(b: DeviceBuffer | null, name: string, n: number): Float32Array | null {
   return b === null ? null : f(b, name, n);
 }
 function iv(b: DeviceBuffer | null, name: string, n: number): Int32Array {
-  if (!(b instanceof EmuBuffer)) throw new TypeError(`Expected a DeviceBuffer for ${name}`);
+  if (!(b instanceof EmuBuffer)) throw checkError(new TypeError(`Expected a DeviceBuffer for ${name}`));
+  if (checking) {
+    b.check(name, n);
+    return EMPTY_I;
+  }
   return b.ints(name, n);
 }
-function checkStream(s: CudaStream | null | undefined, name: string): void {
-  if (s && s.disposed) throw new Error(`${name}: the stream was disposed`);
+function checkStream(s: unknown, name: string): void {
+  if (s instanceof EmuStream && s.disposed) throw new Error(`${name}: the stream was disposed`);
 }
 
 /** Counts of the calls made, by function name (what the tests inspect). */
 export const calls = new Map<string, number>();
 
-function counted<T extends Record<string, unknown>>(o: T): T {
+// Where each op takes its optional stream (lib/cuda.ts).
+const STREAM_ARG: Record<string, number> = {
+  cudaGemm: 15, cudaCouplingForward: 9, cudaCouplingInverse: 9, cudaCouplingBackward: 9, cudaMixtureHeadForward: 16,
+  cudaMixtureHeadBackward: 21, cudaAdamStep: 11, cudaAxpy: 4, cudaAdd: 4, cudaScale: 4, cudaReluBackward: 3, cudaColumnSum: 5,
+  cudaRowSum: 4, cudaLogSumExpRows: 4, cudaLogSoftmaxRows: 4, cudaLogSoftmaxRowsBackward: 5, cudaPackColumns: 8,
+  cudaUnpackColumnsBackward: 8, cudaFill: 4, cudaCopy: 5, cudaAffineFold: 8, cudaAffineFoldBackward: 8, cudaCentresCompose: 6,
+  cudaCentresComposeBackward: 6, cudaGatherRows: 6, cudaOneHot: 5, cudaLossSums: 7,
+};
+
+/**
+ * Wraps the ops: each call is counted and checked at once (disposed buffers
+ * and streams, sizes, by a dry run of the op that only checks), then queued on
+ * its stream. Transfers keep their host-side semantics: an upload copies the
+ * host array at once and returns after its stream ran up to it; a download
+ * returns after its stream ran up to it, the host array filled.
+ */
+function asynchronous<T extends Record<string, unknown>>(o: T): T {
   for (const [k, v] of Object.entries(o)) {
-    if (typeof v === 'function' && k.startsWith('cuda')) {
-      (o as Record<string, unknown>)[k] = (...args: unknown[]) => {
-        calls.set(k, (calls.get(k) ?? 0) + 1);
-        const s = args[args.length - 1];
-        if (s instanceof EmuStream) checkStream(s, k);
-        return (v as (...a: unknown[]) => unknown)(...args);
-      };
-    }
+    if (typeof v !== 'function' || !k.startsWith('cuda')) continue;
+    const op = v as (...a: unknown[]) => unknown;
+    (o as Record<string, unknown>)[k] = (...args: unknown[]) => {
+      calls.set(k, (calls.get(k) ?? 0) + 1);
+      if (k === 'cudaUpload' || k === 'cudaDownload') {
+        const stream = streamOf(args[2]);
+        checkStream(args[2], k);
+        dryRun(op, args);
+        const host = args[1] as Float32Array | Int32Array;
+        if (k === 'cudaUpload') {
+          const snapshot = host.slice();
+          stream.enqueue(() => op(args[0], snapshot, ...args.slice(2)));
+        } else {
+          stream.enqueue(() => op(...args));
+        }
+        stream.flush();
+        return undefined;
+      }
+      if (k === 'cudaSynchronize') {
+        for (const s of EmuStream.all) s.flush();
+        return undefined;
+      }
+      if (k === 'cudaStreamWait') {
+        const waiter = streamOf(args[0]);
+        const signaler = streamOf(args[1]);
+        checkStream(args[0], k);
+        checkStream(args[1], k);
+        const upTo = signaler.enqueued;
+        waiter.enqueue(() => signaler.flush(upTo));
+        return undefined;
+      }
+      const at = STREAM_ARG[k];
+      if (at === undefined) return op(...args);
+      checkStream(args[at], k);
+      dryRun(op, args);
+      streamOf(args[at]).enqueue(() => op(...args));
+      return undefined;
+    };
   }
   return o;
 }
@@ -228,5 +371,5 @@ export function emulatedCuda(): CudaAddon {
       return { bytesInUse: 0, bytesCached: 0, driverAllocations: EmuBuffer.allocations, cacheHits: 0 };
     },
   };
-  return counted(addon as unknown as Record<string, unknown>) as unknown as CudaAddon;
+  return asynchronous(addon as unknown as Record<string, unknown>) as unknown as CudaAddon;
 }
