@@ -21,6 +21,9 @@ if (!usable) {
       const raw = native as unknown as CudaAddon;
       const alloc = t.throws(() => new raw.DeviceBuffer(1024));
       t.regex(alloc!.message, /cudaAlloc\(1024 bytes\): CUDA error/);
+      // Buffers may pass 2 GiB (the size is a byte count, not a dimension), up to 2^50.
+      t.regex(t.throws(() => new raw.DeviceBuffer(3 * 2 ** 30))!.message, /cudaAlloc\(3221225472 bytes\): CUDA error/);
+      t.throws(() => new raw.DeviceBuffer(2 ** 51), { instanceOf: RangeError, message: /Expected an integer up to 2\^50 for bytes/ });
       t.throws(() => raw.cudaGemm(false, false, 1, 1, 1, {} as never, 1, {} as never, 1, 0, {} as never, 1, null, false, 0), {
         instanceOf: TypeError,
         message: /Expected a DeviceBuffer for A/,
@@ -107,6 +110,16 @@ if (!usable) {
     t.true(gpu.every(Number.isFinite), `${label}: an element was not written (seed ${seed})`);
     t.true(r.ok, `${label}: worst ratio ${r.worstRatio.toFixed(2)} at ${r.worstIndex} (seed ${seed})`);
   };
+
+  test('out of device memory is a JS Error naming the op and the size; the device stays usable', (t) => {
+    const cuda = cudaBackend();
+    const huge = 2 ** 50;
+    const err = t.throws(() => new cuda.DeviceBuffer(huge));
+    t.regex(err!.message, new RegExp(`cudaAlloc\\(${huge} bytes\\)`));
+    const b = toDevice(cuda, Float32Array.from([1, 2, 3]));
+    t.deepEqual(Array.from(toHost(cuda, b, 3)), [1, 2, 3], 'a small buffer still works after the failure');
+    b.dispose();
+  });
 
   test('gemm matches the CPU for every transpose case, with bias and ReLU', (t) => {
     const cuda = cudaBackend();

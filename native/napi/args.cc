@@ -63,6 +63,16 @@ int64_t getInt(const Napi::CallbackInfo& info, size_t i, const char* name, int64
   return static_cast<int64_t>(d);
 }
 
+int64_t getByteCount(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t min) {
+  Napi::Value v = info[i];
+  if (!v.IsNumber()) throwType(info.Env(), "an integer", name, v);
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || d != std::floor(d) || d < static_cast<double>(min))
+    throwRange(info.Env(), "an integer >= " + std::to_string(min), name, describe(v));
+  if (d > 1125899906842624.0) throwRange(info.Env(), "an integer up to 2^50", name, describe(v));
+  return static_cast<int64_t>(d);
+}
+
 double getNumber(const Napi::CallbackInfo& info, size_t i, const char* name, bool finite) {
   Napi::Value v = info[i];
   if (!v.IsNumber()) throwType(info.Env(), "a number", name, v);

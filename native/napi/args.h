@@ -29,6 +29,9 @@ const char* dtypeName(DType d);
 // Sizes and strides are capped at 2^31 - 1, so that the products of two of
 // them (and the extents computed from them) cannot overflow int64.
 int64_t getInt(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t min = 0);
+// A byte count (of a whole buffer, never multiplied by another size): an
+// integer in [min, 2^50].
+int64_t getByteCount(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t min = 0);
 double getNumber(const Napi::CallbackInfo& info, size_t i, const char* name, bool finite = true);
 bool getBool(const Napi::CallbackInfo& info, size_t i, const char* name);
 

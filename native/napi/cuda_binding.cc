@@ -119,7 +119,7 @@ class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
   // new DeviceBuffer(bytes, stream?): allocated in the order of `stream`, and
   // freed on it.
   explicit DeviceBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DeviceBuffer>(info) {
-    int64_t bytes = getInt(info, 0, "bytes", 1);
+    int64_t bytes = getByteCount(info, 0, "bytes", 1);
     StreamRef stream = streamRefArg(info, 1);
     try {
       ptr_ = cuda::deviceAlloc(static_cast<size_t>(bytes), stream ? stream->stream : nullptr);
