@@ -12,6 +12,7 @@ import { Flow } from '../lib/nn/flow';
 import { Random } from '../lib/random';
 import { Tensor } from '../lib/tensor';
 import { linear } from '../lib/autograd/ops';
+import { noGrad } from '../lib/autograd/tape';
 import { calls, EmuBuffer, roundToTf32 } from './helpers/emulated_cuda';
 import { emulatedBackend, testBackend, testDeviceName } from './helpers/device';
 import { CudaBackend } from '../lib/backend/cuda';
@@ -200,4 +201,17 @@ test('release() returns every device buffer of a model, weights included', (t) =
   be.trim();
   t.is(EmuBuffer.live, live0);
   t.throws(() => model.scoreSync([{ features: new Float32Array(C) }], 0), { message: /disposed/ });
+});
+
+test('GaussianMixture.centres() and score() on a device free their buffers before returning', (t) => {
+  const be = emulatedBackend();
+  const model = HgadModel.create(config, 4).to(be);
+  const { flow, mixture } = model.levels[0];
+  const x = Tensor.from(new Float32Array(6 * C).fill(0.5), [6, C], 'float32', false, be);
+  const out = noGrad(() => flow.forward(x, null));
+  const live0 = EmuBuffer.live;
+  t.is(mixture.centres().length, K * 3 * C);
+  const s = mixture.score(out.z, out.logdet, be.intFromHost(new Int32Array(6)));
+  t.true(Array.from(s.logp).every(Number.isFinite));
+  t.is(EmuBuffer.live, live0 + 1, 'only the class ids made by the caller stay');
 });

@@ -106,9 +106,12 @@ export class GaussianMixture {
     return cent;
   }
 
-  /** The centres as a host array (K*M, C). */
+  /** The centres as a host array (K*M, C); on a device the temporary buffer is freed at once. */
   centres(): FloatArray {
-    return this.backend.toHost(this.centresStorage());
+    const be = this.backend;
+    const { result, arena } = be.arena(() => be.toHost(this.centresStorage()));
+    arena.dispose();
+    return result;
   }
 
   private logPriors(): { lpi: Storage; lpa: Storage } {
@@ -197,10 +200,15 @@ export class GaussianMixture {
     return { logp, negEntropy: entropy };
   }
 
-  /** scoreStorage() with the results as host arrays (waits). */
+  /** scoreStorage() with the results as host arrays (waits); on a device its buffers are freed at once. */
   score(z: Tensor, logdet: Tensor, classes: IntStorage): { logp: FloatArray; negEntropy: FloatArray } {
-    const s = this.scoreStorage(z, logdet, classes);
-    return { logp: this.backend.toHost(s.logp), negEntropy: this.backend.toHost(s.negEntropy) };
+    const be = this.backend;
+    const { result, arena } = be.arena(() => {
+      const s = this.scoreStorage(z, logdet, classes);
+      return { logp: be.toHost(s.logp), negEntropy: be.toHost(s.negEntropy) };
+    });
+    arena.dispose();
+    return result;
   }
 
   to(dtype: DType): GaussianMixture {
