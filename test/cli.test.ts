@@ -292,6 +292,7 @@ test('--device: auto runs on the CPU without a GPU; cuda without one fails befor
     { out: bad.sentinelScores, match: /^hgad: --device cuda: CUDA is not available: .*; use --device cpu or --device auto/ });
   await expectFailure(t, ['train', '--features', d.features, '--labels', d.labels, '--device', 'cuda', '--out', bad.sentinelModel], 1,
     { out: bad.sentinelModel, match: /--device cuda: CUDA is not available/ });
+  await expectFailure(t, ['demo', '--quick', '--device', 'cuda'], 1, { match: /--device cuda: CUDA is not available/, inProcess: true });
 });
 
 test('HGAD_DEBUG=1 adds the stack trace', async (t) => {

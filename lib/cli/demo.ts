@@ -7,6 +7,8 @@ import { ParsedArgs } from './args';
 import { Command, out } from './command';
 import { CliError } from './errors';
 import { ProgressBar, ProgressMode, ProgressStream, progressMode } from './progress';
+import { checkDevice, DEVICE_FLAGS, deviceOptions } from './model_file';
+import type { DeviceOptions } from '../hgad';
 
 export const FMNIST_NAMES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
 export const DEMO_NORMAL = [0, 2, 4, 6, 8];
@@ -20,6 +22,8 @@ export interface DemoOptions {
   /** The IDX directory; default $HGAD_DEMO_DATA, else data/fmnist-subset of the package. */
   dataDir?: string;
   seed?: number;
+  /** Where to train and score ('cpu' default, 'cuda', 'auto') and the GEMM precision on a GPU. */
+  device?: DeviceOptions;
   /** No progress bar. */
   quiet?: boolean;
   /** Where the table goes (default stdout) and where progress goes (default stderr). */
@@ -96,6 +100,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const model = HGAD.create(
     { levels: [{ channels: D, condChannels: 0 }], classNames: DEMO_NORMAL.map((c) => FMNIST_NAMES[c]), couplings: 8, clamp: 1.9, intraCentres: 10 },
     seed,
+    options.device,
   );
   const stream = options.progress ?? process.stderr;
   const mode: ProgressMode = progressMode(stream, options.quiet ?? false);
@@ -163,12 +168,13 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
 export const demo: Command = {
   name: 'demo',
   summary: 'train and evaluate on the bundled Fashion-MNIST subset (FMNIST-U protocol)',
-  usage: ['hgad demo [--epochs N] [--quick] [--data DIR]'],
+  usage: ['hgad demo [--epochs N] [--quick] [--data DIR] [--device cpu|cuda|auto]'],
   flags: [
     { name: 'epochs', value: 'N', help: 'training epochs (default 6)' },
     { name: 'quick', help: 'a short run (2 epochs)' },
     { name: 'data', value: 'DIR', help: 'directory of the Fashion-MNIST IDX files (default $HGAD_DEMO_DATA, else the bundled data/fmnist-subset)' },
     { name: 'quiet', help: 'no progress bar' },
+    ...DEVICE_FLAGS,
   ],
   notes: [
     'Trains one model on classes 0, 2, 4, 6, 8 (8 couplings, clamp 1.9, 10 intra-class centres, batch 256, lr 1e-3), ' +
@@ -176,7 +182,9 @@ export const demo: Command = {
       'and prints the AUROC per class (calibrated and -logp scores) and their mean.',
   ],
   run: async (args: ParsedArgs) => {
-    await runDemo({ epochs: args.int('epochs', { min: 1 }), quick: args.flag('quick'), dataDir: args.string('data'), quiet: args.flag('quiet') });
+    const device = deviceOptions(args);
+    await checkDevice(device);
+    await runDemo({ epochs: args.int('epochs', { min: 1 }), quick: args.flag('quick'), dataDir: args.string('data'), quiet: args.flag('quiet'), device });
     return 0;
   },
 };
