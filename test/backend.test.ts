@@ -215,3 +215,28 @@ test('GaussianMixture.centres() and score() on a device free their buffers befor
   t.true(Array.from(s.logp).every(Number.isFinite));
   t.is(EmuBuffer.live, live0 + 1, 'only the class ids made by the caller stay');
 });
+
+test('CPU arenas recycle large buffers: a step reuses the previous step\'s memory, and results outside the arena are never recycled', (t) => {
+  const first = cpu.arena(() => cpu.alloc(8192, 'float32'));
+  const kept = cpu.alloc(8192, 'float32');
+  first.arena.dispose();
+  const second = cpu.arena(() => cpu.alloc(8192, 'float32', 0));
+  t.is(second.result, first.result, 'the disposed buffer came back from the pool');
+  t.true((second.result as Float32Array).every((v) => v === 0), 'fill applies to a recycled buffer');
+  t.not(second.result, kept);
+  const small = cpu.arena(() => cpu.alloc(16, 'float32'));
+  small.arena.dispose();
+  t.not(cpu.arena(() => cpu.alloc(16, 'float32')).result, small.result, 'small buffers are not pooled');
+  const persistent = cpu.arena(() => cpu.persistent(() => cpu.alloc(8192, 'float32')));
+  persistent.arena.dispose();
+  t.not(cpu.arena(() => cpu.alloc(8192, 'float32')).result, persistent.result, 'persistent buffers are never recycled');
+  second.arena.dispose();
+  // Host results of the model survive later steps.
+  const model = HgadModel.create(config, 5);
+  const data = dataset(7, 2000);
+  model.fitSync([data], { epochs: 1, batchSize: 1500, seed: 2 });
+  const a = model.scoreSync([{ features: data.features }], data.labels);
+  const copy = Float32Array.from(a.levels[0].logp);
+  model.fitSync([data], { epochs: 1, batchSize: 1500, seed: 3 });
+  t.deepEqual(Array.from(a.levels[0].logp), Array.from(copy), 'scores returned earlier are not overwritten by later work');
+});

@@ -29,14 +29,41 @@ function hostInt(s: IntStorage | null, name: string): Int32Array {
   return s;
 }
 
-const NO_ARENA: Arena = { dispose() {} };
+// Buffers of at least this many elements made inside an arena are recycled
+// through a pool when the arena is disposed: a training step then reuses the
+// previous step's memory instead of faulting in fresh pages (and leaving
+// large buffers to the garbage collector).
+const POOL_MIN_ELEMENTS = 4096;
+// The pool keeps at most this many bytes of idle buffers.
+const POOL_MAX_BYTES = 1 << 30;
 
 class CpuBackend implements Backend {
   readonly device = 'cpu' as const;
   readonly label = 'cpu';
+  private arenas: FloatArray[][] = [];
+  private persistentDepth = 0;
+  private pool = new Map<string, FloatArray[]>();
+  private pooledBytes = 0;
 
+  /**
+   * Inside an arena (and not persistent) large buffers come from the pool and
+   * are NOT zeroed unless `fill` is given: the ops assign every element they
+   * own (the device backends give uninitialised memory too).
+   */
   alloc(length: number, dtype: DType, fill?: number): FloatArray {
-    return native.alloc(length, dtype, fill);
+    if (this.arenas.length === 0 || this.persistentDepth > 0 || length < POOL_MIN_ELEMENTS) return native.alloc(length, dtype, fill);
+    const key = `${dtype}:${length}`;
+    const reused = this.pool.get(key)?.pop();
+    let a: FloatArray;
+    if (reused) {
+      this.pooledBytes -= reused.byteLength;
+      a = reused;
+      if (fill !== undefined) a.fill(fill);
+    } else {
+      a = native.alloc(length, dtype, fill);
+    }
+    this.arenas[this.arenas.length - 1].push(a);
+    return a;
   }
   allocInt(length: number): Int32Array {
     return native.alloc(length, 'int32');
@@ -65,10 +92,52 @@ class CpuBackend implements Backend {
   }
   release(): void {}
   arena<T>(fn: () => T): { result: T; arena: Arena } {
-    return { result: fn(), arena: NO_ARENA };
+    const list: FloatArray[] = [];
+    this.arenas.push(list);
+    let result: T;
+    try {
+      result = fn();
+    } catch (err) {
+      this.arenas.splice(this.arenas.lastIndexOf(list), 1);
+      this.recycle(list);
+      throw err;
+    }
+    this.arenas.splice(this.arenas.lastIndexOf(list), 1);
+    let disposed = false;
+    return {
+      result,
+      arena: {
+        dispose: () => {
+          if (disposed) return;
+          disposed = true;
+          this.recycle(list);
+        },
+      },
+    };
+  }
+  private recycle(list: FloatArray[]): void {
+    for (const a of list) {
+      if (this.pooledBytes + a.byteLength > POOL_MAX_BYTES) break;
+      const key = `${a instanceof Float64Array ? 'float64' : 'float32'}:${a.length}`;
+      let bucket = this.pool.get(key);
+      if (!bucket) this.pool.set(key, (bucket = []));
+      bucket.push(a);
+      this.pooledBytes += a.byteLength;
+    }
+    list.length = 0;
   }
   persistent<T>(fn: () => T): T {
-    return fn();
+    this.persistentDepth += 1;
+    try {
+      return fn();
+    } finally {
+      this.persistentDepth -= 1;
+    }
+  }
+  /** Drops the pooled buffers (to the garbage collector). */
+  trim(): void {
+    this.pool.clear();
+    this.pooledBytes = 0;
   }
   synchronize(): void {}
   firstNonFinite(s: Storage): number {

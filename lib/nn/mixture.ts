@@ -109,6 +109,8 @@ export class GaussianMixture {
   /** The centres as a host array (K*M, C); on a device the temporary buffer is freed at once. */
   centres(): FloatArray {
     const be = this.backend;
+    // On the CPU toHost is the buffer itself, which must not go back to a pool.
+    if (be.device === 'cpu') return be.toHost(this.centresStorage());
     const { result, arena } = be.arena(() => be.toHost(this.centresStorage()));
     arena.dispose();
     return result;
@@ -203,6 +205,10 @@ export class GaussianMixture {
   /** scoreStorage() with the results as host arrays (waits); on a device its buffers are freed at once. */
   score(z: Tensor, logdet: Tensor, classes: IntStorage): { logp: FloatArray; negEntropy: FloatArray } {
     const be = this.backend;
+    if (be.device === 'cpu') {
+      const s = this.scoreStorage(z, logdet, classes);
+      return { logp: be.toHost(s.logp), negEntropy: be.toHost(s.negEntropy) };
+    }
     const { result, arena } = be.arena(() => {
       const s = this.scoreStorage(z, logdet, classes);
       return { logp: be.toHost(s.logp), negEntropy: be.toHost(s.negEntropy) };
