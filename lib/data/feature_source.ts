@@ -1,0 +1,109 @@
+// Training data of a unified model, image by image: the seam between where
+// features come from (a user's arrays, the on-disk feature cache of the image
+// path) and the training loop that consumes them batch by batch.
+//
+// Layout: for level l and image i, the rows of every position of the map in
+// (y, x) order, each a vector of the level's C channels: (height*width, C),
+// row-major. A batch of images is those blocks one after another, which is the
+// (image, y, x) order of the reference's training loop.
+import { expectedRange, expectedType, isPositiveInteger, received } from '../errors';
+
+/** Shape of one feature level: a (height, width) map of C-vectors. */
+export interface LevelShape {
+  channels: number;
+  height: number;
+  width: number;
+}
+
+/** A data set of feature maps, read image batch by image batch. */
+export interface FeatureSource {
+  readonly levels: readonly LevelShape[];
+  readonly numImages: number;
+  /** class id of each image: (numImages) */
+  readonly labels: Int32Array;
+  /**
+   * Fills `out` (ids.length * height * width * channels floats) with level
+   * `level`'s rows of the images `ids`, image after image.
+   */
+  read(level: number, ids: Int32Array, out: Float32Array): void;
+  /** Releases files or memory the source holds. */
+  close(): void;
+}
+
+/**
+ * A description from which a worker thread opens the same source itself, so
+ * the data set never crosses threads by copy: 'memory' shares its buffers
+ * (SharedArrayBuffer), other kinds name files.
+ */
+export type FeatureSourceSpec = MemorySourceSpec;
+
+export interface MemorySourceSpec {
+  kind: 'memory';
+  levels: LevelShape[];
+  /** (numImages) class ids, backed by a SharedArrayBuffer */
+  labels: Int32Array;
+  /** per level: (numImages * height * width * channels) floats, backed by a SharedArrayBuffer */
+  data: Float32Array[];
+}
+
+function checkLevelShape(s: unknown, name: string): LevelShape {
+  if (typeof s !== 'object' || s === null) throw expectedType('a level shape {channels, height, width}', name, s);
+  const { channels, height, width } = s as LevelShape;
+  for (const [k, v] of [['channels', channels], ['height', height], ['width', width]] as const) {
+    if (!isPositiveInteger(v)) throw expectedRange('a positive integer', `${name}.${k}`, v);
+  }
+  return { channels, height, width };
+}
+
+/** A source over arrays in memory (shared when they are backed by a SharedArrayBuffer). */
+export class MemoryFeatureSource implements FeatureSource {
+  readonly levels: readonly LevelShape[];
+  readonly numImages: number;
+
+  constructor(readonly spec: MemorySourceSpec) {
+    if (!Array.isArray(spec.levels) || spec.levels.length === 0) throw expectedType('a non-empty array of level shapes', 'levels', spec.levels);
+    this.levels = spec.levels.map((s, l) => checkLevelShape(s, `levels[${l}]`));
+    if (!(spec.labels instanceof Int32Array) || spec.labels.length === 0) throw expectedType('a non-empty Int32Array of class ids', 'labels', spec.labels);
+    this.numImages = spec.labels.length;
+    if (!Array.isArray(spec.data) || spec.data.length !== this.levels.length) {
+      throw expectedType(`an array of ${this.levels.length} Float32Arrays (one per level)`, 'data', spec.data);
+    }
+    spec.data.forEach((d, l) => {
+      const { channels, height, width } = this.levels[l];
+      const want = this.numImages * height * width * channels;
+      if (!(d instanceof Float32Array)) throw expectedType('a Float32Array', `data[${l}]`, d);
+      if (d.length !== want) {
+        throw expectedRange(`${want} values (${this.numImages} images x ${height} x ${width} x ${channels})`, `data[${l}]`, received(`${d.length} values`));
+      }
+    });
+  }
+
+  get labels(): Int32Array {
+    return this.spec.labels;
+  }
+
+  read(level: number, ids: Int32Array, out: Float32Array): void {
+    const { channels, height, width } = this.levels[level];
+    const per = height * width * channels;
+    if (out.length !== ids.length * per) throw expectedRange(`${ids.length * per} values`, 'out', received(`${out.length} values`));
+    const data = this.spec.data[level];
+    for (let j = 0; j < ids.length; ++j) {
+      const i = ids[j];
+      if (!Number.isInteger(i) || i < 0 || i >= this.numImages) throw expectedRange(`image ids in [0, ${this.numImages})`, 'ids', i);
+      out.set(data.subarray(i * per, (i + 1) * per), j * per);
+    }
+  }
+
+  close(): void {}
+}
+
+/** Opens the source a spec describes (in whichever thread calls it). */
+export function openFeatureSource(spec: FeatureSourceSpec): FeatureSource {
+  if (typeof spec !== 'object' || spec === null) throw expectedType('a feature source description', 'source', spec);
+  switch (spec.kind) {
+    case 'memory':
+      return new MemoryFeatureSource(spec);
+    default:
+      throw expectedRange("a feature source kind ('memory')", 'source.kind', (spec as { kind?: unknown }).kind);
+  }
+}
