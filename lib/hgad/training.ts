@@ -8,6 +8,7 @@ import { Adam } from '../optim/adam';
 import { Random } from '../random';
 import { Tensor } from '../tensor';
 import { TrainConfig, trainingSchedule } from './config';
+import { divergenceAdvice } from './divergence';
 import type { HgadModel } from './model';
 import { FitProgress, LevelData } from './types';
 
@@ -45,7 +46,7 @@ export function fitLevel(model: HgadModel, l: number, d: LevelData, N: number, o
         const lr = lrTable[epoch * iterations + it];
         adam.setLearningRate(lr);
         const where = `level ${l}, epoch ${epoch + 1}, iteration ${it + 1} (a batch of ${batch} vectors)`;
-        const advice = `Lower the learning rate (now ${lr.toExponential(2)}) or check the features' scale.`;
+        const advice = divergenceAdvice(model.config, epoch, it, lr);
         const { arena } = be.arena(() => {
           const idx = be.intFromHost(order.subarray(it * batch, (it + 1) * batch));
           const x = Tensor.empty([batch, C], 'float32', be);
