@@ -2,17 +2,17 @@
 // feature level, the reference's two-stage training loop, scoring and
 // calibration. lib/hgad/index.ts runs this core off the main thread.
 import { native } from '../binding';
-import { backward, noGrad } from '../autograd/tape';
-import { cpu } from '../backend/cpu';
+import { noGrad } from '../autograd/tape';
 import { BackendOptions, selectBackend } from '../backend/index';
 import { Arena, Backend, DeviceRequest, Storage } from '../backend/types';
 import { expectedRange, expectedType, received } from '../errors';
 import { Flow } from '../nn/flow';
 import { GaussianMixture, MixtureLossTerms } from '../nn/mixture';
-import { Adam } from '../optim/adam';
 import { Random } from '../random';
 import { Tensor } from '../tensor';
-import { ModelConfig, TrainConfig, validateModelConfig, validateTrainConfig, trainingSchedule } from './config';
+import { LevelConfig, ModelConfig, TrainConfig, validateModelConfig, validateTrainConfig } from './config';
+import { MemoryFeatureSource } from '../data/feature_source';
+import { trainFromSource, TrainProgress } from './trainer';
 
 /** Training vectors of one level: features (N, C) row-major, class ids (N), condition (N, P) when P > 0. */
 export interface LevelData {
@@ -39,17 +39,8 @@ export interface Level {
   calibration: Calibration | null;
 }
 
-export interface FitProgress {
-  level: number;
-  epoch: number;
-  epochs: number;
-  iteration: number;
-  iterations: number;
-  stage: 1 | 2;
-  losses: MixtureLossTerms & { loss: number };
-  lr: number;
-  vectorsPerSecond: number;
-}
+/** Reported after every optimizer step (see TrainProgress). */
+export type FitProgress = TrainProgress;
 
 export interface FitSummary {
   seconds: number;
@@ -174,6 +165,14 @@ export class HgadModel {
     return labels;
   }
 
+  /**
+   * Trains on every level's vectors with the reference's loop (see
+   * trainFromSource), each vector a 1x1 image: when every level holds the same
+   * vectors' labels, one batch of ids trains level after level with one Adam;
+   * levels of different sizes train one after another (the levels share no
+   * parameter, so this differs from the joint loop only in which vectors form
+   * a batch). Then fits the calibration.
+   */
   fitSync(data: LevelData[], options?: Partial<TrainConfig>, onProgress?: (p: FitProgress) => void): FitSummary {
     const opts = validateTrainConfig(options);
     if (!Array.isArray(data) || data.length !== this.levels.length) {
@@ -185,97 +184,25 @@ export class HgadModel {
       return N;
     });
     const started = Date.now();
-    const finalLosses = this.levels.map((level, l) => this.fitLevel(l, data[l], sizes[l], opts, onProgress));
+    const joint = sizes.every((n, l) => n === sizes[0] && sameLabels(data[l].labels, data[0].labels));
+    const groups = joint ? [data.map((_, l) => l)] : data.map((_, l) => [l]);
+    const finalLosses: (MixtureLossTerms & { loss: number })[] = new Array(this.levels.length);
+    for (const levels of groups) {
+      const part = levels.length === this.levels.length ? this : new HgadModel(
+        { ...this.config, levels: levels.map((l) => this.config.levels[l]) }, levels.map((l) => this.levels[l]));
+      const source = vectorSource(this.config.levels, levels.map((l) => data[l]), levels);
+      const N = sizes[levels[0]];
+      const summary = trainFromSource(part, source, {
+        metaEpochs: opts.epochs, subEpochs: opts.subEpochs, imagesPerBatch: Math.min(opts.batchSize, N), lr: opts.lr,
+        warmEpochs: opts.warmEpochs, stage1Epochs: opts.stage1Epochs, centreLrRatio: opts.centreLrRatio,
+        lambda1: opts.lambda1, lambda2: opts.lambda2, labelSmoothing: opts.labelSmoothing, seed: opts.seed,
+      }, onProgress && ((p) => onProgress({ ...p, level: levels[p.level], levels: this.levels.length })));
+      levels.forEach((l, i) => {
+        finalLosses[l] = summary.finalLosses[i];
+      });
+    }
     for (let l = 0; l < this.levels.length; ++l) this.levels[l].calibration = this.calibrate(l, data[l]);
     return { seconds: (Date.now() - started) / 1000, finalLosses };
-  }
-
-  private fitLevel(l: number, d: LevelData, N: number, opts: TrainConfig, onProgress?: (p: FitProgress) => void) {
-    const { flow, mixture } = this.levels[l];
-    const { channels: C, condChannels: P } = this.config.levels[l];
-    const K = this.classes;
-    const be = this.backend;
-    const rng = new Random(opts.seed * 1000003 + l);
-    const batch = Math.min(opts.batchSize, N);
-    const iterations = Math.floor(N / batch);
-    const lrTable = trainingSchedule(opts, iterations);
-    const adam = new Adam([
-      { name: 'flow', params: flow.parameters(), lr: opts.lr, betas: [0.95, 0.99], weightDecay: 1e-4 },
-      { name: 'centres', params: [mixture.mu, mixture.muDelta], lr: 3 * opts.lr, betas: [0.95, 0.99], weightDecay: 0 },
-      { name: 'weights', params: [mixture.phiInter, mixture.phiIntra], lr: opts.lr, betas: [0.95, 0.99], weightDecay: 0 },
-    ]);
-    const params = [...flow.parameters(), ...mixture.parameters()];
-    // The training set on the model's device, once (the CPU reads the caller's arrays).
-    const onDevice = be.device !== 'cpu';
-    const all = be.persistent(() => ({
-      x: onDevice ? be.fromHost(d.features, 'float32') : d.features,
-      cond: P > 0 ? (onDevice ? be.fromHost(d.cond!, 'float32') : d.cond!) : null,
-      labels: onDevice ? be.intFromHost(d.labels) : d.labels,
-    }));
-    const order = Int32Array.from({ length: N }, (_, i) => i);
-    let last: MixtureLossTerms & { loss: number } = { L_g: NaN, L_e: NaN, L_mi: NaN, loss: NaN };
-    try {
-      for (let epoch = 0; epoch < opts.epochs; ++epoch) {
-        rng.shuffle(order);
-        const stage: 1 | 2 = epoch < opts.stage1Epochs ? 1 : 2;
-        for (let it = 0; it < iterations; ++it) {
-          const t0 = Date.now();
-          const lr = lrTable[epoch * iterations + it];
-          adam.setLearningRate(lr);
-          const where = `level ${l}, epoch ${epoch + 1}, iteration ${it + 1} (a batch of ${batch} vectors)`;
-          const advice = `Lower the learning rate (now ${lr.toExponential(2)}) or check the features' scale.`;
-          const { arena } = be.arena(() => {
-            const idx = be.intFromHost(order.subarray(it * batch, (it + 1) * batch));
-            const x = Tensor.empty([batch, C], 'float32', be);
-            be.gatherRows(batch, C, all.x, idx, x.storage);
-            let cond: Tensor | null = null;
-            if (all.cond) {
-              cond = Tensor.empty([batch, P], 'float32', be);
-              be.gatherRows(batch, P, all.cond, idx, cond.storage);
-            }
-            const labels = be.allocInt(batch);
-            be.gatherIntRows(batch, 1, all.labels, idx, labels);
-            const Y = be.alloc(batch * K, 'float32');
-            be.oneHot(batch, K, labels, opts.labelSmoothing, Y);
-            let step;
-            try {
-              const { z, logdet } = flow.forwardChecked(x, cond);
-              step = mixture.loss(z, logdet, labels, Y, stage, opts);
-            } catch (err) {
-              // Inputs were validated up front, so a non-finite value here comes from diverged weights.
-              throw new Error(`fit: training diverged at ${where}: ${(err as Error).message}. ${advice}`);
-            }
-            const { loss, terms } = step;
-            const v = be.readScalar(loss.storage);
-            if (!Number.isFinite(v)) {
-              throw new Error(`fit: the loss became ${v} at ${where}; no step was taken with it. ${advice}`);
-            }
-            try {
-              backward(loss);
-              adam.step();
-            } finally {
-              for (const p of params) p.grad = null;
-            }
-            last = { ...terms, loss: v };
-          });
-          // The step's intermediates go back to the allocator once its work is queued.
-          arena.dispose();
-          if (onProgress) {
-            if (onDevice) be.synchronize();
-            const seconds = Math.max(1e-3, (Date.now() - t0) / 1000);
-            onProgress({ level: l, epoch, epochs: opts.epochs, iteration: it, iterations, stage, losses: last, lr, vectorsPerSecond: batch / seconds });
-          }
-        }
-      }
-    } finally {
-      if (onDevice) {
-        be.release(all.x);
-        be.release(all.cond);
-        be.release(all.labels);
-      }
-      adam.release();
-    }
-    return last;
   }
 
   /** Mean and standard deviation (floored) of each class's training logp. */
@@ -393,6 +320,24 @@ export class HgadModel {
     }
     return { levels, calibrated, fusion: referenceFusion(levels) };
   }
+}
+
+function sameLabels(a: Int32Array, b: Int32Array): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; ++i) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Vectors as 1x1 images: a source over the caller's arrays (no copy). */
+function vectorSource(configs: LevelConfig[], data: LevelData[], levels: number[]): MemoryFeatureSource {
+  return new MemoryFeatureSource({
+    kind: 'memory',
+    levels: levels.map((l) => ({ channels: configs[l].channels, height: 1, width: 1, condChannels: configs[l].condChannels })),
+    labels: data[0].labels,
+    data: data.map((d) => d.features),
+    cond: data.map((d, i) => (configs[levels[i]].condChannels > 0 ? d.cond! : null)),
+  });
 }
 
 /** The reference's convert_to_anomaly_scores for vectors, per score kind, then the product of the two. */

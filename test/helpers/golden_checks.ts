@@ -9,6 +9,7 @@ import { GaussianMixture, smoothedOneHot } from '../../lib/nn/mixture';
 import { flowFromGolden, tensorOf } from './golden_flow';
 import { DType, Tensor } from '../../lib/tensor';
 import { hostValues, testBackend } from './device';
+import { checkTrainLoop } from './golden_train_loop';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function mixtureFromGolden(g: any, dtype: DType): GaussianMixture {
@@ -120,6 +121,7 @@ export const checkers: Record<string, GoldenChecker> = {
     check(t, `${name} anomaly maps`, out.maps, m.scores.data);
     check(t, `${name} image scores`, out.imageScores, m.image_scores.data);
   },
+  steps: checkTrainLoop,
   auroc: (t, g, name, check) => {
     check(t, `${name} auroc`, [auroc(g.auroc.scores, g.auroc.labels)], [g.auroc.value], 1e-12, 0);
   },
