@@ -9,49 +9,19 @@
 import { backward } from '../autograd/tape';
 import { FeatureSource } from '../data/feature_source';
 import { expectedRange, expectedType, received } from '../errors';
-import { MixtureLossTerms } from '../nn/mixture';
 import { Adam } from '../optim/adam';
 import { scheduleTable } from '../optim/schedule';
 import { Random } from '../random';
 import { Tensor } from '../tensor';
 import { LevelBatch } from './level_batch';
 import type { HgadModel } from './model';
+import type { StepLosses, TrainProgress } from './types';
 import { SourceTrainConfig, validateSourceTrainConfig } from './train_options';
 
 export type { SourceTrainConfig } from './train_options';
 export { DEFAULT_SOURCE_TRAIN } from './train_options';
 
-export type StepLosses = MixtureLossTerms & { loss: number };
-
-/** Reported after every optimizer step (one level of one image batch). */
-export interface TrainProgress {
-  /** 0-based */
-  metaEpoch: number;
-  metaEpochs: number;
-  subEpoch: number;
-  subEpochs: number;
-  /** batch within the sub-epoch */
-  iteration: number;
-  iterations: number;
-  level: number;
-  levels: number;
-  stage: 1 | 2;
-  /** the flows' learning rate in this step */
-  lr: number;
-  /** every Adam group's learning rate in this step: [flows, centres, mixture weights] */
-  groupLr: number[];
-  losses: StepLosses;
-  /** vectors (positions) of this step per second */
-  vectorsPerSecond: number;
-  /** seconds left at the mean rate so far */
-  etaSeconds: number;
-  /** 0-based optimizer step, out of `steps` */
-  step: number;
-  steps: number;
-  /** the same as metaEpoch / metaEpochs, for progress displays of plain epochs */
-  epoch: number;
-  epochs: number;
-}
+export type { StepLosses, TrainProgress } from './types';
 
 export interface TrainSummary {
   seconds: number;

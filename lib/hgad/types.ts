@@ -1,0 +1,84 @@
+// The data a model trains on and the scores it returns, shared by the model,
+// its training loop, its scoring and the worker that runs them.
+import type { Flow } from '../nn/flow';
+import type { GaussianMixture, MixtureLossTerms } from '../nn/mixture';
+
+/** Training vectors of one level: features (N, C) row-major, class ids (N), condition (N, P) when P > 0. */
+export interface LevelData {
+  features: Float32Array;
+  labels: Int32Array;
+  cond?: Float32Array | null;
+}
+
+/** Vectors to score at one level: features (N, C), condition (N, P) when P > 0. */
+export interface LevelInput {
+  features: Float32Array;
+  cond?: Float32Array | null;
+}
+
+/** Per-class normalisers of logp fitted on the training data: mean and standard deviation (K each). */
+export interface Calibration {
+  mean: Float64Array;
+  std: Float64Array;
+}
+
+export interface Level {
+  flow: Flow;
+  mixture: GaussianMixture;
+  calibration: Calibration | null;
+}
+
+export type StepLosses = MixtureLossTerms & { loss: number };
+
+/** Reported after every optimizer step (one level of one batch) of the training loop. */
+export interface TrainProgress {
+  /** 0-based */
+  metaEpoch: number;
+  metaEpochs: number;
+  subEpoch: number;
+  subEpochs: number;
+  /** batch within the sub-epoch */
+  iteration: number;
+  iterations: number;
+  level: number;
+  levels: number;
+  stage: 1 | 2;
+  /** the flows' learning rate in this step */
+  lr: number;
+  /** every Adam group's learning rate in this step: [flows, centres, mixture weights] */
+  groupLr: number[];
+  losses: StepLosses;
+  /** vectors (positions) of this step per second */
+  vectorsPerSecond: number;
+  /** seconds left at the mean rate so far */
+  etaSeconds: number;
+  /** 0-based optimizer step, out of `steps` */
+  step: number;
+  steps: number;
+  /** the same as metaEpoch / metaEpochs, for progress displays of plain epochs */
+  epoch: number;
+  epochs: number;
+}
+
+/** Progress of fit on vectors: the same reports (every vector a 1x1 image). */
+export type FitProgress = TrainProgress;
+
+export interface FitSummary {
+  seconds: number;
+  finalLosses: (MixtureLossTerms & { loss: number })[];
+}
+
+export interface LevelScores {
+  /** log-likelihood under the class's intra-class mixture divided by C (higher = more normal) */
+  logp: Float32Array;
+  /** minus the entropy of the inter-class posterior (higher = more certain) */
+  negEntropy: Float32Array;
+}
+
+export interface Scores {
+  levels: LevelScores[];
+  /** Batch-independent anomaly score: mean over levels of -(logp - mean_c) / std_c with the training normalisers. */
+  calibrated: Float32Array | null;
+  /** The reference's fusion: (max P - P) * (max E - E) with P, E the level sums of exp(x - max x) of logp and negEntropy, over this batch. */
+  fusion: Float32Array | null;
+}
