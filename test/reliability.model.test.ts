@@ -12,7 +12,6 @@ import { FormatError } from '../lib/errors';
 import { encodeSafetensors, parseSafetensors, SafeTensor } from '../lib/io/safetensors';
 import { decodeModel } from '../lib/hgad/persist';
 import { DivergenceGuard, DIVERGENCE_FACTOR } from '../lib/hgad/divergence';
-import type { FitProgress } from '../lib/hgad';
 import type { ModelConfig } from '../lib/hgad/config';
 import { Random } from '../lib/random';
 
@@ -112,13 +111,11 @@ test('a fit whose epochs are all stage 1 says the intra-class mixtures were neve
 test('a loss that explodes stops the fit as diverged; a non-finite loss at the first iteration does not blame the learning rate', async (t) => {
   const cfg = config(2, 3);
   const guard = new DivergenceGuard(cfg);
-  const progress = (iteration: number, loss: number): FitProgress => ({
-    level: 0, epoch: 0, epochs: 1, iteration, iterations: 10, stage: 2, lr: 1e-3, vectorsPerSecond: 1,
-    losses: { L_g: loss, L_e: 0, L_mi: 0, loss },
-  });
-  guard.observe(progress(0, 12));
-  guard.observe(progress(1, 12 * DIVERGENCE_FACTOR * 0.5)); // large but within the bound: not diverged
-  const err = t.throws(() => guard.observe(progress(2, 3e21)));
+  const at = (i: number) => `level 0, epoch 1, iteration ${i}`;
+  guard.observe(0, 12, at(1), 1e-3);
+  guard.observe(0, 12 * DIVERGENCE_FACTOR * 0.5, at(2), 1e-3); // large but within the bound: not diverged
+  guard.observe(1, 5e5, at(1), 1e-3); // each level starts its own reference
+  const err = t.throws(() => guard.observe(0, 3e21, at(3), 1e-3));
   t.regex(err!.message, /^fit: training diverged at level 0, epoch 1, iteration 3: the loss grew from 12\.00 to 3\.00e\+21; the weights were not kept\./);
   t.regex(err!.message, /fewer couplings \(now 3\)/);
 

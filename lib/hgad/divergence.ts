@@ -5,15 +5,14 @@
 // initialised flow itself (too deep, or features too large, for float32), so
 // advising a lower learning rate there would send the user the wrong way.
 import { ModelConfig } from './config';
-import { FitProgress } from './types';
 
 /** How far above its starting level (and above 1e6 in absolute terms) a loss may climb before the fit counts as diverged. */
 export const DIVERGENCE_FACTOR = 1e4;
 const DIVERGENCE_FLOOR = 1e6;
 
-/** The advice of a fit stopped by a non-finite loss or flow output at (epoch, iteration), both 0-based. */
-export function divergenceAdvice(config: ModelConfig, epoch: number, iteration: number, lr: number): string {
-  if (epoch === 0 && iteration === 0) {
+/** The advice of a fit stopped by a non-finite loss or flow output; `first`: at the first step, before any update. */
+export function divergenceAdvice(config: ModelConfig, first: boolean, lr: number): string {
+  if (first) {
     return (
       `At the first iteration the weights are still their initialisation, so the learning rate is not the cause: ` +
       `the flow (${config.couplings} couplings, clamp ${config.clamp}) takes these features out of float32's range. ` +
@@ -23,26 +22,25 @@ export function divergenceAdvice(config: ModelConfig, epoch: number, iteration: 
   return `Lower the learning rate (now ${lr.toExponential(2)}), use fewer couplings, or standardise the features.`;
 }
 
-/** Watches the losses of a fit (through its progress reports) and stops it when they explode. */
+/** Watches the losses of a fit, level by level, and stops it when they explode. */
 export class DivergenceGuard {
   private start = new Map<number, number>();
 
   constructor(private readonly config: ModelConfig) {}
 
-  observe(p: FitProgress): void {
-    const v = p.losses.loss;
-    if (!Number.isFinite(v)) return; // the training loop reports non-finite losses itself
-    const first = this.start.get(p.level);
+  /** `at` says where (level, epoch, iteration) for the message; throws when level l's loss has diverged. */
+  observe(l: number, loss: number, at: string, lr: number): void {
+    if (!Number.isFinite(loss)) return; // the training loop reports non-finite losses itself
+    const first = this.start.get(l);
     if (first === undefined) {
-      this.start.set(p.level, v);
+      this.start.set(l, loss);
       return;
     }
     const limit = Math.max(DIVERGENCE_FLOOR, Math.abs(first) * DIVERGENCE_FACTOR);
-    if (v > limit) {
+    if (loss > limit) {
       throw new Error(
-        `fit: training diverged at level ${p.level}, epoch ${p.epoch + 1}, iteration ${p.iteration + 1}: ` +
-          `the loss grew from ${first.toPrecision(4)} to ${v.toExponential(2)}; the weights were not kept. ` +
-          `Lower the learning rate (now ${p.lr.toExponential(2)}), use fewer couplings (now ${this.config.couplings}) or a smaller clamp, or standardise the features.`,
+        `fit: training diverged at ${at}: the loss grew from ${first.toPrecision(4)} to ${loss.toExponential(2)}; the weights were not kept. ` +
+          `Lower the learning rate (now ${lr.toExponential(2)}), use fewer couplings (now ${this.config.couplings}) or a smaller clamp, or standardise the features.`,
       );
     }
   }

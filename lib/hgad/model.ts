@@ -1,6 +1,6 @@
 // The HGAD model, synchronous core: one flow and one hierarchical mixture per
 // feature level, its device, and fit/score over every level. The training
-// loop is in training.ts, scoring in scoring.ts, the calibration and the
+// loop is in trainer.ts (on vectors: vector_training.ts), scoring in scoring.ts, the calibration and the
 // fusion of the levels in calibration.ts, the input checks in checks.ts;
 // lib/hgad/index.ts runs this core off the main thread.
 import { BackendOptions, selectBackend } from '../backend/index';
@@ -11,10 +11,10 @@ import { GaussianMixture } from '../nn/mixture';
 import { Random } from '../random';
 import { calibratedScores, calibrationWarnings, fitCalibration, referenceFusion, uncalibratedClasses } from './calibration';
 import { checkLabels, checkLevelArrays, classIds, unshared } from './checks';
-import { DivergenceGuard, stageOneOnlyWarning } from './divergence';
+import { stageOneOnlyWarning } from './divergence';
 import { ModelConfig, TrainConfig, validateModelConfig, validateTrainConfig } from './config';
 import { scoreLevel } from './scoring';
-import { fitLevel } from './training';
+import { fitVectors } from './vector_training';
 import { FitProgress, FitSummary, Level, LevelData, LevelInput, Scores } from './types';
 
 export type { Calibration, FitProgress, FitSummary, Level, LevelData, LevelInput, LevelScores, Scores } from './types';
@@ -91,6 +91,10 @@ export class HgadModel {
     return this.config.classNames.length;
   }
 
+  /**
+   * Trains on every level's vectors with the reference's loop, each vector a
+   * 1x1 image (see fitVectors), then fits the calibration.
+   */
   fitSync(data: LevelData[], options?: Partial<TrainConfig>, onProgress?: (p: FitProgress) => void): FitSummary {
     const opts = validateTrainConfig(options);
     if (!Array.isArray(data) || data.length !== this.levels.length) {
@@ -103,12 +107,7 @@ export class HgadModel {
       return N;
     });
     const started = Date.now();
-    const guard = new DivergenceGuard(this.config);
-    const watch = (p: FitProgress) => {
-      guard.observe(p);
-      onProgress?.(p);
-    };
-    const finalLosses = this.levels.map((level, l) => fitLevel(this, l, data[l], sizes[l], opts, watch));
+    const finalLosses = fitVectors(this, data, sizes, opts, onProgress);
     const warnings: string[] = [];
     if (opts.epochs <= opts.stage1Epochs) warnings.push(stageOneOnlyWarning(opts.epochs, opts.stage1Epochs));
     for (let l = 0; l < this.levels.length; ++l) {
