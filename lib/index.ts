@@ -1,9 +1,13 @@
 // hgad: unified anomaly detection with hierarchical Gaussian mixture
 // normalizing flows, for Node.js.
 export { HGAD } from './hgad';
-export type { DeviceOptions, FitOptions, ModelInfo, ModelConfig, TrainConfig, LevelConfig, FitProgress, FitSummary, LevelData, LevelInput, Scores, LevelScores } from './hgad';
+export type { DeviceOptions, FitOptions, SourceFitOptionsWithProgress, ModelInfo, ModelConfig, TrainConfig, LevelConfig, FitProgress, FitSummary, LevelData, LevelInput, Scores, LevelScores } from './hgad';
 export { HgadModel, referenceFusion } from './hgad/model';
 export { DEFAULT_MODEL, DEFAULT_TRAIN } from './hgad/config';
+export { trainFromSource, DEFAULT_SOURCE_TRAIN } from './hgad/trainer';
+export type { SourceTrainConfig, TrainProgress, TrainSummary, StepLosses } from './hgad/trainer';
+export { MemoryFeatureSource, openFeatureSource } from './data/feature_source';
+export type { FeatureSource, FeatureSourceSpec, MemorySourceSpec, LevelShape } from './data/feature_source';
 export { Tensor } from './tensor';
 export type { DType } from './tensor';
 export { Flow } from './nn/flow';

@@ -10,6 +10,7 @@ import { GaussianMixture, smoothedOneHot } from '../../lib/nn/mixture';
 import { flowFromGolden, tensorOf } from './golden_flow';
 import { DType, Tensor } from '../../lib/tensor';
 import { hostValues, testBackend } from './device';
+import { checkTrainLoop, trainLoopFields } from './golden_train_loop';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function mixtureFromGolden(g: any, dtype: DType): GaussianMixture {
@@ -124,6 +125,7 @@ export const checkers: Record<string, GoldenChecker> = {
     const onBackend = referenceMaps(levels, { height: m.mask_size, width: m.mask_size, sigma: m.gaussian_sigma, backend: be, dtype: 'float32' });
     check(t, `${name} anomaly maps (${be.label}, float32)`, onBackend, m.scores.data);
   },
+  steps: checkTrainLoop,
   auroc: (t, g, name, check) => {
     check(t, `${name} auroc`, [auroc(g.auroc.scores, g.auroc.labels)], [g.auroc.value], 1e-12, 0);
   },
@@ -145,5 +147,6 @@ export const checkers: Record<string, GoldenChecker> = {
 
 /** Fields of a case file that a checker above reads besides its own key. */
 export const companionFields: Record<string, string[]> = {
+  steps: trainLoopFields,
   aupro: ['masks', 'maps', 'image_scores', 'image_labels', 'image_auroc', 'image_f1_max', 'pixel_auroc', 'pixel_f1_max', 'aupro_fpr_limit', 'regions'],
 };
