@@ -12,6 +12,7 @@
         "native/cpu/coupling.cc",
         "native/cpu/elementwise.cc",
         "native/cpu/mixture_head.cc",
+        "native/cpu/half.cc",
         "native/cpu/device_none.cc"
       ],
       "include_dirs": [

@@ -494,6 +494,15 @@ Napi::Value Fill(const Napi::CallbackInfo& info) {
   return guarded(info, "cudaFill" + dims({n, off}), [&] { cuda::fill(n, value, buf + off, stream); });
 }
 
+// cudaHalfToFloat(n, h, out, stream?): out (n floats) = h (n binary16 values, packed two to a 4-byte element)
+Napi::Value HalfToFloat(const Napi::CallbackInfo& info) {
+  const cuda::Stream stream = streamArg(info, 3);
+  const int64_t n = getInt(info, 0, "n");
+  const auto* h = reinterpret_cast<const uint16_t*>(deviceArg(info, 1, "h", (n + 1) / 2));
+  float* out = deviceArg(info, 2, "out", n);
+  return guarded(info, "cudaHalfToFloat" + dims({n}), [&] { cuda::halfToFloat(n, h, out, stream); });
+}
+
 // cudaCopy(n, src, srcOffset, dst, dstOffset, stream?): n 4-byte elements,
 // device to device; the two ranges must not overlap.
 Napi::Value Copy(const Napi::CallbackInfo& info) {
@@ -655,6 +664,7 @@ void registerCuda(Napi::Env env, Napi::Object exports) {
       {"cudaUnpackColumnsBackward", UnpackColumnsBackward},
       {"cudaFill", Fill},
       {"cudaCopy", Copy},
+      {"cudaHalfToFloat", HalfToFloat},
       {"cudaAffineFold", AffineFold},
       {"cudaAffineFoldBackward", AffineFoldBackward},
       {"cudaCentresCompose", CentresCompose},

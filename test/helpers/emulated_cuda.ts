@@ -175,7 +175,7 @@ const STREAM_ARG: Record<string, number> = {
   cudaGemm: 15, cudaCouplingForward: 9, cudaCouplingInverse: 9, cudaCouplingBackward: 9, cudaMixtureHeadForward: 16,
   cudaMixtureHeadBackward: 21, cudaAdamStep: 11, cudaAxpy: 4, cudaAdd: 4, cudaScale: 4, cudaReluBackward: 3, cudaColumnSum: 5,
   cudaRowSum: 4, cudaLogSumExpRows: 4, cudaLogSoftmaxRows: 4, cudaLogSoftmaxRowsBackward: 5, cudaPackColumns: 8,
-  cudaUnpackColumnsBackward: 8, cudaFill: 4, cudaCopy: 5, cudaAffineFold: 8, cudaAffineFoldBackward: 8, cudaCentresCompose: 6,
+  cudaUnpackColumnsBackward: 8, cudaFill: 4, cudaCopy: 5, cudaHalfToFloat: 3, cudaAffineFold: 8, cudaAffineFoldBackward: 8, cudaCentresCompose: 6,
   cudaCentresComposeBackward: 6, cudaGatherRows: 6, cudaOneHot: 5, cudaLossSums: 7,
 };
 
@@ -331,6 +331,10 @@ export function emulatedCuda(): CudaAddon {
     },
     cudaFill(n, value, buf, offset = 0) {
       f(buf, 'buf', offset + n).fill(value, offset, offset + n);
+    },
+    cudaHalfToFloat(n, h, out) {
+      const words = f(h, 'h', Math.ceil(n / 2));
+      native.halfToFloat(new Uint16Array(words.buffer, words.byteOffset, n), f(out, 'out', n));
     },
     cudaCopy(n, src, so, dst, dO) {
       f(dst, 'dst', dO + n).set(f(src, 'src', so + n).subarray(so, so + n), dO);
