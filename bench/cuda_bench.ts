@@ -7,7 +7,7 @@ import { CudaBackend } from '../lib/backend/cuda';
 import { Storage } from '../lib/backend/types';
 import { smoothedOneHot } from '../lib/nn/mixture';
 import { Random } from '../lib/random';
-import { PAPER, SUBNET, Scenario, paperModel } from './run';
+import { PAPER, SUBNET, Scenario, paperModel } from './scenarios';
 
 function randomStorage(be: CudaBackend, n: number, rng: Random, scale = 1): Storage {
   const host = new Float32Array(n);

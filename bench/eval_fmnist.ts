@@ -17,7 +17,7 @@ import { referenceFusion } from '../lib/hgad/model';
 import { threads } from '../lib/binding';
 import { cpu } from '../lib/backend/cpu';
 import { Backend } from '../lib/backend/types';
-import { cudaBackends } from './run';
+import { cudaBackends } from './scenarios';
 
 function arg(name: string, fallback?: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);

@@ -7,7 +7,7 @@ import * as path from 'path';
 import { compare, goldenFiles, loadGolden } from './helpers/golden';
 import { flowFromGolden, tensorOf } from './helpers/golden_flow';
 import { positionalEncoding2d } from '../lib/nn/positional_encoding';
-import { checkers } from './helpers/golden_checks';
+import { checkers, companionFields } from './helpers/golden_checks';
 import { emulatedBackend, hostValues, testBackend, testDeviceName, withTestBackend } from './helpers/device';
 import { Backend } from '../lib/backend/types';
 
@@ -81,7 +81,8 @@ function runCase(t: ExecutionContext, file: string, name: string): void {
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 function uncheckedFields(g: any): string[] {
-  const known = new Set(['meta', 'config', 'params', 'inputs', 'positional_encoding', ...Object.keys(checkers)]);
+  const companions = Object.entries(companionFields).flatMap(([key, fields]) => (key in g ? fields : []));
+  const known = new Set(['meta', 'config', 'params', 'inputs', 'positional_encoding', ...Object.keys(checkers), ...companions]);
   const out: string[] = Object.keys(g).filter((k) => !known.has(k) && k !== 'outputs');
   if (g.outputs) {
     const knownOut = new Set(['z', 'logdet', 'blocks', 'inverse_max_abs_err', ...Object.keys(checkers)]);

@@ -46,7 +46,7 @@ const allHalves = Uint16Array.from({ length: 65536 }, (_, i) => i);
 test('halfToFloat: every binary16 bit pattern to its exact value, in float32 and float64', (t) => {
   for (const dtype of ['float32', 'float64'] as const) {
     const out = native.alloc(65536, dtype, NaN);
-    native.halfToFloat(allHalves, out);
+    native.halfToFloat(65536, allHalves, out);
     let bad = 0;
     for (let h = 0; h < 65536; ++h) {
       const want = halfValue(h);
@@ -59,9 +59,9 @@ test('halfToFloat: every binary16 bit pattern to its exact value, in float32 and
 
 test('floatToHalf: every half round-trips; fresh random floats round to the nearest half, ties to even', (t) => {
   const values = new Float32Array(65536);
-  native.halfToFloat(allHalves, values);
+  native.halfToFloat(65536, allHalves, values);
   const back = new Uint16Array(65536);
-  native.floatToHalf(values, back);
+  native.floatToHalf(65536, values, back);
   for (let h = 0; h < 65536; ++h) {
     const isNaN = (h & 0x7c00) === 0x7c00 && (h & 0x3ff) !== 0;
     if (isNaN) {
@@ -88,7 +88,7 @@ test('floatToHalf: every half round-trips; fresh random floats round to the near
   x[2004] = NaN;
   x[2005] = -Infinity;
   const h = new Uint16Array(n).fill(0xffff);
-  native.floatToHalf(x, h);
+  native.floatToHalf(n, x, h);
   let bad = 0;
   for (let i = 0; i < n; ++i) {
     const want = nearestHalf(x[i]);
@@ -99,53 +99,71 @@ test('floatToHalf: every half round-trips; fresh random floats round to the near
 });
 
 test('half conversions check their arguments', (t) => {
-  t.throws(() => native.halfToFloat(new Int16Array(4) as never, new Float32Array(4)), { instanceOf: TypeError, message: /Expected a Uint16Array \(float16 bit patterns\) for h but received/ });
-  t.throws(() => native.halfToFloat(new Uint16Array(3), new Float32Array(4)), { instanceOf: RangeError, message: /Expected at least 4 elements for h but received 3/ });
-  t.throws(() => native.halfToFloat(new Uint16Array(4), new Int32Array(4) as never), { instanceOf: TypeError, message: /Float32Array or Float64Array for out/ });
-  t.throws(() => native.floatToHalf(new Float32Array(4), new Uint16Array(2)), { instanceOf: RangeError, message: /at least 4 elements for h/ });
+  t.throws(() => native.halfToFloat(4, new Int16Array(4) as never, new Float32Array(4)), { instanceOf: TypeError, message: /Expected a Uint16Array \(float16 bit patterns\) for h but received/ });
+  t.throws(() => native.halfToFloat(4, new Uint16Array(3), new Float32Array(4)), { instanceOf: RangeError, message: /Expected at least 4 elements for h but received 3/ });
+  t.throws(() => native.halfToFloat(4, new Uint16Array(4), new Float32Array(3)), { instanceOf: RangeError, message: /Expected at least 4 elements for out but received 3/ });
+  t.throws(() => native.halfToFloat(4, new Uint16Array(4), new Int32Array(4) as never), { instanceOf: TypeError, message: /Float32Array or Float64Array for out/ });
+  t.throws(() => native.halfToFloat(-1, new Uint16Array(4), new Float32Array(4)), { instanceOf: RangeError, message: /Expected an integer >= 0 for n but received -1/ });
+  t.throws(() => native.floatToHalf(4, new Float32Array(4), new Uint16Array(2)), { instanceOf: RangeError, message: /at least 4 elements for h/ });
 });
 
-/** The device op on fresh random halves, output poisoned, every element checked against the CPU kernel. */
+/** The device ops on fresh random inputs, outputs poisoned, every element checked against the CPU kernels. */
 function deviceParity(t: import('ava').ExecutionContext, cuda: CudaAddon): void {
   const rng = seeded(t);
   for (const n of [1, 2, 7, 4099]) {
-    const h = new Uint16Array(n + (n % 2));
+    const even = n + (n % 2);
+    const h = new Uint16Array(even);
     for (let i = 0; i < n; ++i) h[i] = Math.floor(rng.uniform() * 65536);
     const want = new Float32Array(n);
-    native.halfToFloat(h.subarray(0, n), want);
-    const dh = new cuda.DeviceBuffer(2 * h.length);
+    native.halfToFloat(n, h, want);
+    const dh = new cuda.DeviceBuffer(2 * even);
     const dout = new cuda.DeviceBuffer(4 * n);
-    cuda.cudaUpload(dh, new Int32Array(h.buffer, 0, h.length / 2));
+    cuda.cudaUpload(dh, new Int32Array(h.buffer, 0, even / 2));
     cuda.cudaFill(n, NaN, dout);
-    cuda.cudaHalfToFloat(n, dh, dout);
+    cuda.halfToFloat(n, dh, dout);
     const got = new Float32Array(n);
     cuda.cudaDownload(dout, got);
-    for (let i = 0; i < n; ++i) {
-      if (!(Object.is(got[i], want[i]) || (Number.isNaN(got[i]) && Number.isNaN(want[i])))) {
-        t.fail(`n=${n}: element ${i} (0x${h[i].toString(16)}) is ${got[i]}, expected ${want[i]}`);
-        break;
-      }
-    }
-    t.throws(() => cuda.cudaHalfToFloat(n + 4, dh, dout), { message: /Expected a device buffer of at least/ });
-    dh.dispose();
-    dout.dispose();
+    const sameFloat = (a: number, b: number) => Object.is(a, b) || (Number.isNaN(a) && Number.isNaN(b));
+    const badAt = got.findIndex((v, i) => !sameFloat(v, want[i]));
+    t.is(badAt, -1, `halfToFloat n=${n}: element ${badAt} (0x${h[badAt]?.toString(16)}) is ${got[badAt]}, expected ${want[badAt]}`);
+
+    // floatToHalf: random floats over the half range, the device result against the CPU's bits.
+    const x = new Float32Array(n);
+    for (let i = 0; i < n; ++i) x[i] = (rng.uniform() - 0.5) * 2 ** (rng.uniform() * 40 - 24);
+    const wantBits = new Uint16Array(even);
+    native.floatToHalf(n, x, wantBits);
+    const dx = new cuda.DeviceBuffer(4 * n);
+    cuda.cudaUpload(dx, x);
+    cuda.cudaFill(even / 2, NaN, dh);
+    cuda.floatToHalf(n, dx, dh);
+    const gotWords = new Int32Array(even / 2);
+    cuda.cudaDownload(dh, gotWords);
+    const gotBits = new Uint16Array(gotWords.buffer, 0, n);
+    const badBits = gotBits.findIndex((v, i) => v !== wantBits[i]);
+    t.is(badBits, -1, `floatToHalf n=${n}: element ${badBits} (${x[badBits]}) is 0x${gotBits[badBits]?.toString(16)}, expected 0x${wantBits[badBits]?.toString(16)}`);
+
+    t.throws(() => cuda.halfToFloat(n + 4, dh, dout), { message: /Expected a device buffer of at least/ });
+    for (const b of [dh, dout, dx]) b.dispose();
   }
-  t.pass();
 }
 
-test('cudaHalfToFloat over the emulated CUDA surface: the device path against the CPU kernel', (t) => {
+test('halfToFloat and floatToHalf on device buffers, over the emulated CUDA surface: the device path against the CPU kernels', (t) => {
   deviceParity(t, emulatedCuda());
 });
 
 const report = devices();
 if (report.cudaCompiled && report.devices.length > 0) {
-  test('cudaHalfToFloat on the GPU: the CUDA kernel against the CPU kernel', (t) => {
+  test('halfToFloat and floatToHalf on the GPU: the CUDA kernels against the CPU kernels', (t) => {
     deviceParity(t, native as unknown as CudaAddon);
   });
 } else {
-  test('cudaHalfToFloat is registered when CUDA is compiled in', (t) => {
-    t.log(`the CUDA kernel's parity check did NOT RUN here: ${report.reason}`);
-    if (report.cudaCompiled) t.is(typeof (native as unknown as CudaAddon).cudaHalfToFloat, 'function');
-    else t.pass('compiled without CUDA');
+  test('half conversions without a usable GPU: the CUDA kernels\' parity check is not run', (t) => {
+    t.log(`the CUDA kernels' parity check did NOT RUN here: ${report.reason}`);
+    if (report.cudaCompiled) {
+      // A device buffer cannot even be made here; the binding still refuses one that is not a DeviceBuffer.
+      t.throws(() => native.halfToFloat(2, {} as never, new Float32Array(2)), { instanceOf: TypeError, message: /Expected a DeviceBuffer for h/ });
+    } else {
+      t.throws(() => native.halfToFloat(2, {} as never, new Float32Array(2)), { instanceOf: TypeError, message: /host typed array \(this build has no CUDA\)/ });
+    }
   });
 }

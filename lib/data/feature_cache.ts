@@ -145,7 +145,7 @@ export class CacheFeatureSource implements FeatureSource {
         const start = this.scratch.byteOffset % 2;
         const raw = this.scratch.subarray(start, start + bytes);
         readFully(this.fds[level], raw, position, levelFile(this.dir, level));
-        native.halfToFloat(new Uint16Array(raw.buffer, raw.byteOffset, per), dst);
+        native.halfToFloat(per, new Uint16Array(raw.buffer, raw.byteOffset, per), dst);
       }
     }
   }

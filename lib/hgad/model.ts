@@ -1,75 +1,23 @@
 // The HGAD model, synchronous core: one flow and one hierarchical mixture per
-// feature level, the reference's two-stage training loop, scoring and
-// calibration. lib/hgad/index.ts runs this core off the main thread.
-import { native } from '../binding';
-import { backward, noGrad } from '../autograd/tape';
-import { cpu } from '../backend/cpu';
+// feature level, its device, and fit/score over every level. The training
+// loop is in training.ts, scoring in scoring.ts, the calibration and the
+// fusion of the levels in calibration.ts, the input checks in checks.ts;
+// lib/hgad/index.ts runs this core off the main thread.
 import { BackendOptions, selectBackend } from '../backend/index';
-import { Arena, Backend, DeviceRequest, Storage } from '../backend/types';
-import { expectedRange, expectedType, received } from '../errors';
+import { Backend, DeviceRequest } from '../backend/types';
+import { expectedRange, expectedType } from '../errors';
 import { Flow } from '../nn/flow';
-import { GaussianMixture, MixtureLossTerms } from '../nn/mixture';
-import { Adam } from '../optim/adam';
+import { GaussianMixture } from '../nn/mixture';
 import { Random } from '../random';
-import { Tensor } from '../tensor';
-import { ModelConfig, TrainConfig, validateModelConfig, validateTrainConfig, trainingSchedule } from './config';
+import { calibratedScores, fitCalibration, referenceFusion } from './calibration';
+import { checkLabels, checkLevelArrays } from './checks';
+import { ModelConfig, TrainConfig, validateModelConfig, validateTrainConfig } from './config';
+import { scoreLevel } from './scoring';
+import { fitLevel } from './training';
+import { FitProgress, FitSummary, Level, LevelData, LevelInput, Scores } from './types';
 
-/** Training vectors of one level: features (N, C) row-major, class ids (N), condition (N, P) when P > 0. */
-export interface LevelData {
-  features: Float32Array;
-  labels: Int32Array;
-  cond?: Float32Array | null;
-}
-
-/** Vectors to score at one level: features (N, C), condition (N, P) when P > 0. */
-export interface LevelInput {
-  features: Float32Array;
-  cond?: Float32Array | null;
-}
-
-/** Per-class normalisers of logp fitted on the training data: mean and standard deviation (K each). */
-export interface Calibration {
-  mean: Float64Array;
-  std: Float64Array;
-}
-
-export interface Level {
-  flow: Flow;
-  mixture: GaussianMixture;
-  calibration: Calibration | null;
-}
-
-export interface FitProgress {
-  level: number;
-  epoch: number;
-  epochs: number;
-  iteration: number;
-  iterations: number;
-  stage: 1 | 2;
-  losses: MixtureLossTerms & { loss: number };
-  lr: number;
-  vectorsPerSecond: number;
-}
-
-export interface FitSummary {
-  seconds: number;
-  finalLosses: (MixtureLossTerms & { loss: number })[];
-}
-
-export interface LevelScores {
-  /** log-likelihood under the class's intra-class mixture divided by C (higher = more normal) */
-  logp: Float32Array;
-  /** minus the entropy of the inter-class posterior (higher = more certain) */
-  negEntropy: Float32Array;
-}
-
-export interface Scores {
-  levels: LevelScores[];
-  /** Batch-independent anomaly score: mean over levels of -(logp - mean_c) / std_c with the training normalisers. */
-  calibrated: Float32Array | null;
-  /** The reference's fusion: (max P - P) * (max E - E) with P, E the level sums of exp(x - max x) of logp and negEntropy, over this batch. */
-  fusion: Float32Array | null;
-}
+export type { Calibration, FitProgress, FitSummary, Level, LevelData, LevelInput, LevelScores, Scores } from './types';
+export { referenceFusion } from './calibration';
 
 export class HgadModel {
   readonly config: ModelConfig;
@@ -142,224 +90,23 @@ export class HgadModel {
     return this.config.classNames.length;
   }
 
-  /** Checks one level's arrays and returns N. */
-  private checkLevelArrays(l: number, features: unknown, cond: unknown, what: string): number {
-    const { channels: C, condChannels: P } = this.config.levels[l];
-    const name = `${what}[${l}].features`;
-    if (!(features instanceof Float32Array)) throw expectedType('a Float32Array', name, features);
-    if (features.length === 0 || features.length % C !== 0) {
-      throw expectedRange(`a non-empty multiple of ${C} values (N x ${C})`, name, received(`${features.length} values`));
-    }
-    const N = features.length / C;
-    const bad = native.firstNonFinite(features);
-    if (bad >= 0) throw expectedRange('finite values', name, received(`${features[bad]} at vector ${Math.floor(bad / C)}, dimension ${bad % C}`));
-    if (P > 0) {
-      if (!(cond instanceof Float32Array)) throw expectedType(`a Float32Array of ${N} x ${P} conditions`, `${what}[${l}].cond`, cond);
-      if (cond.length !== N * P) throw expectedRange(`${N * P} values (${N} x ${P})`, `${what}[${l}].cond`, received(`${cond.length} values`));
-      const badCond = native.firstNonFinite(cond);
-      if (badCond >= 0) throw expectedRange('finite values', `${what}[${l}].cond`, received(`${cond[badCond]} at vector ${Math.floor(badCond / P)}`));
-    } else if (cond !== undefined && cond !== null) {
-      throw expectedType('no condition (this level is unconditional)', `${what}[${l}].cond`, cond);
-    }
-    return N;
-  }
-
-  private checkLabels(labels: unknown, N: number, name: string): Int32Array {
-    if (!(labels instanceof Int32Array)) throw expectedType('an Int32Array of class ids', name, labels);
-    if (labels.length !== N) throw expectedRange(`${N} labels (one per vector)`, name, received(`${labels.length} labels`));
-    const K = this.classes;
-    for (let i = 0; i < N; ++i) {
-      if (labels[i] < 0 || labels[i] >= K) throw expectedRange(`class ids in [0, ${K})`, name, `${labels[i]} at index ${i}`);
-    }
-    return labels;
-  }
-
   fitSync(data: LevelData[], options?: Partial<TrainConfig>, onProgress?: (p: FitProgress) => void): FitSummary {
     const opts = validateTrainConfig(options);
     if (!Array.isArray(data) || data.length !== this.levels.length) {
       throw expectedType(`an array of ${this.levels.length} level data objects`, 'data', data);
     }
     const sizes = data.map((d, l) => {
-      const N = this.checkLevelArrays(l, d?.features, d?.cond, 'data');
-      this.checkLabels(d.labels, N, `data[${l}].labels`);
+      const N = checkLevelArrays(this.config, l, d?.features, d?.cond, 'data');
+      checkLabels(d.labels, N, this.classes, `data[${l}].labels`);
       return N;
     });
     const started = Date.now();
-    const finalLosses = this.levels.map((level, l) => this.fitLevel(l, data[l], sizes[l], opts, onProgress));
-    for (let l = 0; l < this.levels.length; ++l) this.levels[l].calibration = this.calibrate(l, data[l]);
+    const finalLosses = this.levels.map((level, l) => fitLevel(this, l, data[l], sizes[l], opts, onProgress));
+    for (let l = 0; l < this.levels.length; ++l) {
+      const { logp } = scoreLevel(this, l, data[l], data[l].labels);
+      this.levels[l].calibration = fitCalibration(logp, data[l].labels, this.classes);
+    }
     return { seconds: (Date.now() - started) / 1000, finalLosses };
-  }
-
-  private fitLevel(l: number, d: LevelData, N: number, opts: TrainConfig, onProgress?: (p: FitProgress) => void) {
-    const { flow, mixture } = this.levels[l];
-    const { channels: C, condChannels: P } = this.config.levels[l];
-    const K = this.classes;
-    const be = this.backend;
-    const rng = new Random(opts.seed * 1000003 + l);
-    const batch = Math.min(opts.batchSize, N);
-    const iterations = Math.floor(N / batch);
-    const lrTable = trainingSchedule(opts, iterations);
-    const adam = new Adam([
-      { name: 'flow', params: flow.parameters(), lr: opts.lr, betas: [0.95, 0.99], weightDecay: 1e-4 },
-      { name: 'centres', params: [mixture.mu, mixture.muDelta], lr: 3 * opts.lr, betas: [0.95, 0.99], weightDecay: 0 },
-      { name: 'weights', params: [mixture.phiInter, mixture.phiIntra], lr: opts.lr, betas: [0.95, 0.99], weightDecay: 0 },
-    ]);
-    const params = [...flow.parameters(), ...mixture.parameters()];
-    // The training set on the model's device, once (the CPU reads the caller's arrays).
-    const onDevice = be.device !== 'cpu';
-    const all = be.persistent(() => ({
-      x: onDevice ? be.fromHost(d.features, 'float32') : d.features,
-      cond: P > 0 ? (onDevice ? be.fromHost(d.cond!, 'float32') : d.cond!) : null,
-      labels: onDevice ? be.intFromHost(d.labels) : d.labels,
-    }));
-    const order = Int32Array.from({ length: N }, (_, i) => i);
-    let last: MixtureLossTerms & { loss: number } = { L_g: NaN, L_e: NaN, L_mi: NaN, loss: NaN };
-    try {
-      for (let epoch = 0; epoch < opts.epochs; ++epoch) {
-        rng.shuffle(order);
-        const stage: 1 | 2 = epoch < opts.stage1Epochs ? 1 : 2;
-        for (let it = 0; it < iterations; ++it) {
-          const t0 = Date.now();
-          const lr = lrTable[epoch * iterations + it];
-          adam.setLearningRate(lr);
-          const where = `level ${l}, epoch ${epoch + 1}, iteration ${it + 1} (a batch of ${batch} vectors)`;
-          const advice = `Lower the learning rate (now ${lr.toExponential(2)}) or check the features' scale.`;
-          const { arena } = be.arena(() => {
-            const idx = be.intFromHost(order.subarray(it * batch, (it + 1) * batch));
-            const x = Tensor.empty([batch, C], 'float32', be);
-            be.gatherRows(batch, C, all.x, idx, x.storage);
-            let cond: Tensor | null = null;
-            if (all.cond) {
-              cond = Tensor.empty([batch, P], 'float32', be);
-              be.gatherRows(batch, P, all.cond, idx, cond.storage);
-            }
-            const labels = be.allocInt(batch);
-            be.gatherIntRows(batch, 1, all.labels, idx, labels);
-            const Y = be.alloc(batch * K, 'float32');
-            be.oneHot(batch, K, labels, opts.labelSmoothing, Y);
-            let step;
-            try {
-              const { z, logdet } = flow.forwardChecked(x, cond);
-              step = mixture.loss(z, logdet, labels, Y, stage, opts);
-            } catch (err) {
-              // Inputs were validated up front, so a non-finite value here comes from diverged weights.
-              throw new Error(`fit: training diverged at ${where}: ${(err as Error).message}. ${advice}`);
-            }
-            const { loss, terms } = step;
-            const v = be.readScalar(loss.storage);
-            if (!Number.isFinite(v)) {
-              throw new Error(`fit: the loss became ${v} at ${where}; no step was taken with it. ${advice}`);
-            }
-            try {
-              backward(loss);
-              adam.step();
-            } finally {
-              for (const p of params) p.grad = null;
-            }
-            last = { ...terms, loss: v };
-          });
-          // The step's intermediates go back to the allocator once its work is queued.
-          arena.dispose();
-          if (onProgress) {
-            if (onDevice) be.synchronize();
-            const seconds = Math.max(1e-3, (Date.now() - t0) / 1000);
-            onProgress({ level: l, epoch, epochs: opts.epochs, iteration: it, iterations, stage, losses: last, lr, vectorsPerSecond: batch / seconds });
-          }
-        }
-      }
-    } finally {
-      if (onDevice) {
-        be.release(all.x);
-        be.release(all.cond);
-        be.release(all.labels);
-      }
-      adam.release();
-    }
-    return last;
-  }
-
-  /** Mean and standard deviation (floored) of each class's training logp. */
-  private calibrate(l: number, d: LevelData): Calibration {
-    const K = this.classes;
-    const { logp } = this.scoreLevel(l, { features: d.features, cond: d.cond }, d.labels);
-    const sum = new Float64Array(K);
-    const sq = new Float64Array(K);
-    const count = new Float64Array(K);
-    for (let i = 0; i < logp.length; ++i) {
-      const k = d.labels[i];
-      sum[k] += logp[i];
-      sq[k] += logp[i] * logp[i];
-      count[k] += 1;
-    }
-    const mean = new Float64Array(K);
-    const std = new Float64Array(K);
-    for (let k = 0; k < K; ++k) {
-      mean[k] = count[k] > 0 ? sum[k] / count[k] : 0;
-      const variance = count[k] > 1 ? Math.max(0, sq[k] / count[k] - mean[k] * mean[k]) : 1;
-      std[k] = Math.max(Math.sqrt(variance), 1e-3);
-    }
-    return { mean, std };
-  }
-
-  /**
-   * Scores one level in chunks. On a device the chunks are pipelined: the
-   * upload of chunk i+1 (upload stream) overlaps the compute of chunk i
-   * (compute stream), whose results come back on the download stream while
-   * chunk i+1 computes.
-   */
-  private scoreLevel(l: number, input: LevelInput, classes: Int32Array, chunk?: number): LevelScores {
-    const { flow, mixture } = this.levels[l];
-    const { channels: C, condChannels: P } = this.config.levels[l];
-    const be = this.backend;
-    const size = chunk ?? this.scoreChunkSize ?? (be.device === 'cpu' ? 16384 : 65536);
-    const N = input.features.length / C;
-    const logp = new Float32Array(N);
-    const negEntropy = new Float32Array(N);
-    interface InFlight {
-      start: number;
-      n: number;
-      out: { logp: Storage; negEntropy: Storage };
-      arena: Arena;
-    }
-    const enqueue = (start: number): InFlight => {
-      const n = Math.min(size, N - start);
-      const { result, arena } = be.arena(() => {
-        const x = new Tensor(be.stage(input.features.subarray(start * C, (start + n) * C)), [n, C]);
-        const cond = P > 0 ? new Tensor(be.stage(input.cond!.subarray(start * P, (start + n) * P)), [n, P]) : null;
-        const cls = be.stageInt(classes.subarray(start, start + n));
-        be.afterStaged();
-        const { z, logdet } = flow.forwardChecked(x, cond);
-        const out = mixture.scoreStorage(z, logdet, cls);
-        be.markComputed();
-        return out;
-      });
-      return { start, n, out: result, arena };
-    };
-    const finish = (f: InFlight) => {
-      try {
-        be.readback(f.out.logp, logp.subarray(f.start, f.start + f.n));
-        be.readback(f.out.negEntropy, negEntropy.subarray(f.start, f.start + f.n));
-      } finally {
-        f.arena.dispose();
-      }
-    };
-    noGrad(() => {
-      let current: InFlight | null = enqueue(0);
-      try {
-        while (current) {
-          const next: InFlight | null = current.start + current.n < N ? enqueue(current.start + current.n) : null;
-          const done: InFlight = current;
-          current = next;
-          finish(done);
-        }
-      } finally {
-        if (current) {
-          be.synchronize();
-          current.arena.dispose();
-        }
-      }
-    });
-    return { logp, negEntropy };
   }
 
   /**
@@ -371,46 +118,18 @@ export class HgadModel {
     if (!Array.isArray(inputs) || inputs.length !== this.levels.length) {
       throw expectedType(`an array of ${this.levels.length} level inputs`, 'inputs', inputs);
     }
-    const sizes = inputs.map((d, l) => this.checkLevelArrays(l, d?.features, d?.cond, 'inputs'));
+    const sizes = inputs.map((d, l) => checkLevelArrays(this.config, l, d?.features, d?.cond, 'inputs'));
     const levels = inputs.map((input, l) => {
       const N = sizes[l];
       const cls = typeof classes === 'number' ? new Int32Array(N).fill(classes) : classes;
-      this.checkLabels(cls, N, typeof classes === 'number' ? 'classId' : 'classes');
-      return this.scoreLevel(l, input, cls);
+      checkLabels(cls, N, this.classes, typeof classes === 'number' ? 'classId' : 'classes');
+      return scoreLevel(this, l, input, cls);
     });
     const sameN = sizes.every((n) => n === sizes[0]);
     if (!sameN) return { levels, calibrated: null, fusion: null };
     const N = sizes[0];
     const cls = typeof classes === 'number' ? new Int32Array(N).fill(classes) : classes;
-    let calibrated: Float32Array | null = new Float32Array(N);
-    for (let l = 0; l < levels.length; ++l) {
-      const cal = this.levels[l].calibration;
-      if (!cal) {
-        calibrated = null;
-        break;
-      }
-      for (let i = 0; i < N; ++i) calibrated[i] += -(levels[l].logp[i] - cal.mean[cls[i]]) / cal.std[cls[i]] / levels.length;
-    }
+    const calibrated = calibratedScores(levels, this.levels.map((lv) => lv.calibration), cls);
     return { levels, calibrated, fusion: referenceFusion(levels) };
   }
-}
-
-/** The reference's convert_to_anomaly_scores for vectors, per score kind, then the product of the two. */
-export function referenceFusion(levels: LevelScores[]): Float32Array {
-  const N = levels[0].logp.length;
-  const normalToAnomaly = (pick: (s: LevelScores) => Float32Array) => {
-    const sum = new Float64Array(N);
-    for (const s of levels) {
-      const v = pick(s);
-      let mx = -Infinity;
-      for (let i = 0; i < N; ++i) mx = Math.max(mx, v[i]);
-      for (let i = 0; i < N; ++i) sum[i] += Math.exp(v[i] - mx);
-    }
-    let mx = -Infinity;
-    for (let i = 0; i < N; ++i) mx = Math.max(mx, sum[i]);
-    return sum.map((v) => mx - v);
-  };
-  const a = normalToAnomaly((s) => s.logp);
-  const b = normalToAnomaly((s) => s.negEntropy);
-  return Float32Array.from(a, (v, i) => v * b[i]);
 }

@@ -134,8 +134,6 @@ void unpackColumnsBackward(int64_t N, const float* dOut, int64_t W0, int64_t P, 
                            int64_t ldx, int64_t c0, float* dZ, Stream stream = nullptr);
 // dst[i] = value for i in [0, n) (any float, NaN included).
 void fill(int64_t n, float value, float* dst, Stream stream = nullptr);
-// out (n) = the binary16 values h (n) as floats; math as native/ops/half.h.
-void halfToFloat(int64_t n, const uint16_t* h, float* out, Stream stream = nullptr);
 
 // ------------------------------------------------------------ mixture head
 // Math as native/ops/mixture_head.h; all pointers on the device, labels in

@@ -12,7 +12,6 @@
 #include "elementwise.h"
 #include "gemm.h"
 #include "gemm_args.h"
-#include "half.h"
 #include "mixture_head.h"
 
 namespace hgad::napi {
@@ -301,38 +300,6 @@ Napi::Value MixtureHeadBackward(const Napi::CallbackInfo& info) {
   });
 }
 
-// A Uint16Array argument (binary16 bit patterns) with at least `need` elements.
-uint16_t* getHalfArray(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t need) {
-  Napi::Value v = info[i];
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint16_array)
-    throwType(info.Env(), "a Uint16Array (float16 bit patterns)", name, v);
-  auto ta = v.As<Napi::TypedArray>();
-  if (static_cast<int64_t>(ta.ElementLength()) < need)
-    throwRange(info.Env(), "at least " + std::to_string(need) + " elements", name, std::to_string(ta.ElementLength()));
-  auto* base = static_cast<uint8_t*>(ta.ArrayBuffer().Data());
-  return reinterpret_cast<uint16_t*>(base + ta.ByteOffset());
-}
-
-// halfToFloat(h, out): out[i] = h[i] as a float, i < out.length (h may be longer)
-Napi::Value HalfToFloat(const Napi::CallbackInfo& info) {
-  return withFloat(info, 1, "out", [&](auto tag) {
-    using T = decltype(tag);
-    const int64_t n = static_cast<int64_t>(info[1].As<Napi::TypedArray>().ElementLength());
-    const uint16_t* h = getHalfArray(info, 0, "h", n);
-    halfToFloat<T>(n, h, getArray<T>(info, 1, "out", n));
-  });
-}
-
-// floatToHalf(x, h): h[i] = x[i] rounded to binary16, i < x.length (h may be longer)
-Napi::Value FloatToHalf(const Napi::CallbackInfo& info) {
-  return withFloat(info, 0, "x", [&](auto tag) {
-    using T = decltype(tag);
-    const int64_t n = static_cast<int64_t>(info[0].As<Napi::TypedArray>().ElementLength());
-    const T* x = getArray<T>(info, 0, "x", n);
-    floatToHalf<T>(n, x, getHalfArray(info, 1, "h", n));
-  });
-}
-
 }  // namespace
 
 void registerOps(Napi::Env env, Napi::Object exports) {
@@ -353,8 +320,6 @@ void registerOps(Napi::Env env, Napi::Object exports) {
   exports["unpackColumnsBackward"] = Napi::Function::New(env, UnpackColumnsBackward, "unpackColumnsBackward");
   exports["mixtureHeadForward"] = Napi::Function::New(env, MixtureHeadForward, "mixtureHeadForward");
   exports["mixtureHeadBackward"] = Napi::Function::New(env, MixtureHeadBackward, "mixtureHeadBackward");
-  exports["halfToFloat"] = Napi::Function::New(env, HalfToFloat, "halfToFloat");
-  exports["floatToHalf"] = Napi::Function::New(env, FloatToHalf, "floatToHalf");
   exports["firstNonFinite"] = Napi::Function::New(env, FirstNonFinite, "firstNonFinite");
 }
 

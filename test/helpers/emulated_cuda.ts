@@ -175,7 +175,7 @@ const STREAM_ARG: Record<string, number> = {
   cudaGemm: 15, cudaCouplingForward: 9, cudaCouplingInverse: 9, cudaCouplingBackward: 9, cudaMixtureHeadForward: 16,
   cudaMixtureHeadBackward: 21, cudaAdamStep: 11, cudaAxpy: 4, cudaAdd: 4, cudaScale: 4, cudaReluBackward: 3, cudaColumnSum: 5,
   cudaRowSum: 4, cudaLogSumExpRows: 4, cudaLogSoftmaxRows: 4, cudaLogSoftmaxRowsBackward: 5, cudaPackColumns: 8,
-  cudaUnpackColumnsBackward: 8, cudaFill: 4, cudaCopy: 5, cudaHalfToFloat: 3, cudaAffineFold: 8, cudaAffineFoldBackward: 8, cudaCentresCompose: 6,
+  cudaUnpackColumnsBackward: 8, cudaFill: 4, cudaCopy: 5, halfToFloat: 3, floatToHalf: 3, cudaAffineFold: 8, cudaAffineFoldBackward: 8, cudaCentresCompose: 6,
   cudaCentresComposeBackward: 6, cudaGatherRows: 6, cudaOneHot: 5, cudaLossSums: 7,
 };
 
@@ -188,7 +188,7 @@ const STREAM_ARG: Record<string, number> = {
  */
 function asynchronous<T extends Record<string, unknown>>(o: T): T {
   for (const [k, v] of Object.entries(o)) {
-    if (typeof v !== 'function' || !k.startsWith('cuda')) continue;
+    if (typeof v !== 'function' || !(k.startsWith('cuda') || k in STREAM_ARG)) continue;
     const op = v as (...a: unknown[]) => unknown;
     (o as Record<string, unknown>)[k] = (...args: unknown[]) => {
       calls.set(k, (calls.get(k) ?? 0) + 1);
@@ -332,9 +332,13 @@ export function emulatedCuda(): CudaAddon {
     cudaFill(n, value, buf, offset = 0) {
       f(buf, 'buf', offset + n).fill(value, offset, offset + n);
     },
-    cudaHalfToFloat(n, h, out) {
+    halfToFloat(n, h, out) {
       const words = f(h, 'h', Math.ceil(n / 2));
-      native.halfToFloat(new Uint16Array(words.buffer, words.byteOffset, n), f(out, 'out', n));
+      native.halfToFloat(n, new Uint16Array(words.buffer, words.byteOffset, checking ? 0 : n), f(out, 'out', n));
+    },
+    floatToHalf(n, x, h) {
+      const words = f(h, 'h', Math.ceil(n / 2));
+      native.floatToHalf(n, f(x, 'x', n), new Uint16Array(words.buffer, words.byteOffset, checking ? 0 : n));
     },
     cudaCopy(n, src, so, dst, dO) {
       f(dst, 'dst', dO + n).set(f(src, 'src', so + n).subarray(so, so + n), dO);

@@ -1,0 +1,60 @@
+// Turning level scores into anomaly scores: the per-class normalisers fitted
+// on the training data (batch-independent), and the reference's fusion of the
+// levels over one batch.
+import { Calibration, LevelScores } from './types';
+
+/** Mean and standard deviation (floored at 1e-3) of each of K classes' training logp (N) with their labels (N). */
+export function fitCalibration(logp: Float32Array, labels: Int32Array, K: number): Calibration {
+  const sum = new Float64Array(K);
+  const sq = new Float64Array(K);
+  const count = new Float64Array(K);
+  for (let i = 0; i < logp.length; ++i) {
+    const k = labels[i];
+    sum[k] += logp[i];
+    sq[k] += logp[i] * logp[i];
+    count[k] += 1;
+  }
+  const mean = new Float64Array(K);
+  const std = new Float64Array(K);
+  for (let k = 0; k < K; ++k) {
+    mean[k] = count[k] > 0 ? sum[k] / count[k] : 0;
+    const variance = count[k] > 1 ? Math.max(0, sq[k] / count[k] - mean[k] * mean[k]) : 1;
+    std[k] = Math.max(Math.sqrt(variance), 1e-3);
+  }
+  return { mean, std };
+}
+
+/**
+ * Mean over levels of -(logp - mean_c) / std_c for N vectors of classes cls
+ * (N), or null when a level has no calibration.
+ */
+export function calibratedScores(levels: LevelScores[], calibrations: (Calibration | null)[], cls: Int32Array): Float32Array | null {
+  const N = cls.length;
+  const calibrated = new Float32Array(N);
+  for (let l = 0; l < levels.length; ++l) {
+    const cal = calibrations[l];
+    if (!cal) return null;
+    for (let i = 0; i < N; ++i) calibrated[i] += -(levels[l].logp[i] - cal.mean[cls[i]]) / cal.std[cls[i]] / levels.length;
+  }
+  return calibrated;
+}
+
+/** The reference's convert_to_anomaly_scores for vectors, per score kind, then the product of the two. */
+export function referenceFusion(levels: LevelScores[]): Float32Array {
+  const N = levels[0].logp.length;
+  const normalToAnomaly = (pick: (s: LevelScores) => Float32Array) => {
+    const sum = new Float64Array(N);
+    for (const s of levels) {
+      const v = pick(s);
+      let mx = -Infinity;
+      for (let i = 0; i < N; ++i) mx = Math.max(mx, v[i]);
+      for (let i = 0; i < N; ++i) sum[i] += Math.exp(v[i] - mx);
+    }
+    let mx = -Infinity;
+    for (let i = 0; i < N; ++i) mx = Math.max(mx, sum[i]);
+    return sum.map((v) => mx - v);
+  };
+  const a = normalToAnomaly((s) => s.logp);
+  const b = normalToAnomaly((s) => s.negEntropy);
+  return Float32Array.from(a, (v, i) => v * b[i]);
+}

@@ -1,0 +1,62 @@
+// The CUDA resources as the op bindings see them (native/napi/cuda_resources.cc):
+// stream and device buffer arguments, checked and unwrapped, and the guard
+// that turns a CUDA failure into a JS Error naming the op and its sizes.
+#pragma once
+#ifdef HGAD_WITH_CUDA
+#include <napi.h>
+
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+
+#include "args.h"
+#include "cuda_ops.h"
+
+namespace hgad::napi {
+
+// The stream argument i: a CudaStream, or null/undefined (or absent) for the
+// legacy default stream.
+cuda::Stream streamArg(const Napi::CallbackInfo& info, size_t i, const char* name = "stream");
+
+// The device buffer argument i, holding at least `elements` 4-byte elements (or null when optional).
+float* deviceArg(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t elements, bool optional = false);
+
+// A device buffer of int32 values (labels, indices).
+inline int32_t* intArg(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t elements, bool optional = false) {
+  return reinterpret_cast<int32_t*>(deviceArg(info, i, name, elements, optional));
+}
+
+// An integer argument that may be left out (undefined or null): `fallback` then.
+inline int64_t optionalInt(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t fallback) {
+  return info[i].IsUndefined() || info[i].IsNull() ? fallback : getInt(info, i, name);
+}
+
+template <typename F>
+Napi::Value guarded(const Napi::CallbackInfo& info, const std::string& what, F&& f) {
+  try {
+    f();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), what + ": " + e.what());
+  }
+  return info.Env().Undefined();
+}
+
+inline std::string dims(std::initializer_list<int64_t> d) {
+  std::string s = "(";
+  for (auto it = d.begin(); it != d.end(); ++it) s += (it == d.begin() ? "" : ", ") + std::to_string(*it);
+  return s + ")";
+}
+
+// K * M below 2^31, so that K * M * C (each factor below 2^31) fits int64.
+inline void checkKM(const Napi::CallbackInfo& info, int64_t K, int64_t M) {
+  if (K * M > 2147483647) throwRange(info.Env(), "K * M below 2^31", "K, M", dims({K, M}));
+}
+
+// Registration of the resources (classes, copies, device queries) and of the ops.
+void registerCudaResources(Napi::Env env, Napi::Object exports);
+void registerCudaOps(Napi::Env env, Napi::Object exports);
+
+}  // namespace hgad::napi
+#endif
