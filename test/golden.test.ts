@@ -10,6 +10,7 @@ import { positionalEncoding2d } from '../lib/nn/positional_encoding';
 import { checkers, companionFields } from './helpers/golden_checks';
 import { emulatedBackend, hostValues, testBackend, testDeviceName, withTestBackend } from './helpers/device';
 import { Backend } from '../lib/backend/types';
+import { otherCpuKernels, withCpuKernel } from './helpers/kernels';
 
 const ATOL = 1e-5;
 const RTOL = 1e-4;
@@ -32,10 +33,18 @@ test('the golden directory holds case files', (t) => {
 const backends: [string, Backend][] = [[testDeviceName(), testBackend()]];
 if (testDeviceName() === 'cpu') backends.push(['emulated', emulatedBackend()]);
 
+// On the CPU they run once more on every other GEMM kernel this CPU supports
+// (an AVX-512 machine checks its AVX2 and portable kernels too); the kernel
+// is process-wide, so these run serially.
+const kernels = testDeviceName() === 'cpu' ? otherCpuKernels() : [];
+
 for (const file of files) {
+  const name = path.basename(file, '.json.gz');
   for (const [device, be] of backends) {
-    const name = path.basename(file, '.json.gz');
     test(`golden ${name}${device === 'cpu' ? '' : ` on ${device}`}`, (t) => withTestBackend(be, () => runCase(t, file, name)));
+  }
+  for (const kernel of kernels) {
+    test.serial(`golden ${name} on the ${kernel} GEMM kernel`, (t) => withCpuKernel(kernel, () => withTestBackend(testBackend(), () => runCase(t, file, name))));
   }
 }
 
