@@ -8,11 +8,17 @@
         "native/napi/ops_binding.cc",
         "native/napi/cuda_resources.cc",
         "native/napi/cuda_ops_binding.cc",
+        "native/napi/fold_binding.cc",
+        "native/napi/batch_binding.cc",
+        "native/napi/adam_binding.cc",
         "native/ops/threadpool.cc",
         "native/cpu/gemm.cc",
         "native/cpu/coupling.cc",
         "native/cpu/elementwise.cc",
         "native/cpu/mixture_head.cc",
+        "native/cpu/fold.cc",
+        "native/cpu/batch.cc",
+        "native/cpu/adam.cc",
         "native/cpu/device_none.cc"
       ],
       "include_dirs": [

@@ -56,7 +56,7 @@ export function fitLevel(model: HgadModel, l: number, d: LevelData, N: number, o
             be.gatherRows(batch, P, all.cond, idx, cond.storage);
           }
           const labels = be.allocInt(batch);
-          be.gatherIntRows(batch, 1, all.labels, idx, labels);
+          be.gatherRows(batch, 1, all.labels, idx, labels);
           const Y = be.alloc(batch * K, 'float32');
           be.oneHot(batch, K, labels, opts.labelSmoothing, Y);
           let step;

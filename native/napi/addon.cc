@@ -10,8 +10,10 @@
 #include <algorithm>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "args.h"
+#include "dispatch.h"
 #include "device.h"
 #include "gemm.h"
 #include "threadpool.h"
@@ -20,6 +22,22 @@ namespace hgad::napi {
 
 void registerOps(Napi::Env env, Napi::Object exports);
 void registerCuda(Napi::Env env, Napi::Object exports);
+
+namespace {
+std::vector<Registrar>& registrars() {
+  static std::vector<Registrar> list;
+  return list;
+}
+}  // namespace
+
+bool addRegistrar(Registrar r) {
+  registrars().push_back(r);
+  return true;
+}
+
+void runRegistrars(Napi::Env env, Napi::Object exports) {
+  for (Registrar r : registrars()) r(env, exports);
+}
 
 namespace {
 
@@ -107,6 +125,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports["cudaDevices"] = Napi::Function::New(env, CudaDevices, "cudaDevices");
   registerOps(env, exports);
   registerCuda(env, exports);
+  runRegistrars(env, exports);
   return exports;
 }
 
