@@ -1,6 +1,8 @@
 // The typed surface of the native addon (build/Release/hgad.node). Nothing
 // above this file touches the .node module directly.
 import * as path from 'path';
+import { isMainThread } from 'worker_threads';
+import { expectedRange } from './errors';
 
 export type FloatArray = Float32Array | Float64Array;
 
@@ -90,6 +92,10 @@ export interface NativeAddon extends RawAddon, OpSurface {
   threadCount(): number;
   setThreadCount(n: number): void;
   buildInfo(): BuildInfo;
+  /** Forces the CPU GEMM kernel for the whole process ("auto": the best this CPU runs). */
+  setGemmKernel(name: string): void;
+  /** The CPU GEMM kernels this machine can run, best first. */
+  gemmKernels(): CpuKernel[];
   cudaDevices(): { devices: CudaDevice[]; error: string | null };
   // C = relu?(beta*C + op(A) op(B) + bias)
   gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, A: FloatArray, lda: number,
@@ -165,6 +171,42 @@ function load(): NativeAddon {
 }
 
 export const native: NativeAddon = load();
+
+/** Every CPU GEMM kernel a build may have, best first; `gemmKernels()` says which this CPU runs. */
+export const CPU_KERNELS = ['avx512', 'avx2', 'portable'] as const;
+export type CpuKernel = (typeof CPU_KERNELS)[number];
+
+function forceKernel(name: unknown, what: string): void {
+  const supported: readonly string[] = native.gemmKernels();
+  const known: readonly string[] = ['auto', ...CPU_KERNELS];
+  const quoted = (names: readonly string[]) => names.map((n) => JSON.stringify(n)).join(', ');
+  if (typeof name !== 'string' || !known.includes(name)) {
+    throw expectedRange(`one of ${quoted(known)}`, what, name);
+  }
+  if (name !== 'auto' && !supported.includes(name)) {
+    throw expectedRange(`a CPU GEMM kernel this machine supports (${quoted(['auto', ...supported])})`, what, name);
+  }
+  native.setGemmKernel(name);
+}
+
+/**
+ * Forces the CPU GEMM kernel of the whole process, e.g. 'avx2' on an AVX-512
+ * machine to measure the AVX2 path; 'auto' restores the best one. The
+ * environment variable HGAD_CPU_KERNEL does the same when the module loads.
+ */
+export function setCpuKernel(name: CpuKernel | 'auto'): void {
+  forceKernel(name, 'kernel');
+}
+
+/** The CPU GEMM kernel in force ('avx512', 'avx2' or 'portable'). */
+export function cpuKernel(): CpuKernel {
+  return native.buildInfo().gemmKernel as CpuKernel;
+}
+
+// Worker threads share the main thread's (process-wide) choice, which a
+// setCpuKernel() call may since have changed.
+const envKernel = process.env.HGAD_CPU_KERNEL;
+if (isMainThread && envKernel !== undefined && envKernel !== '') forceKernel(envKernel, 'HGAD_CPU_KERNEL');
 
 /** Sets the number of CPU threads used by every heavy kernel (default: HGAD_NUM_THREADS or the core count). */
 export function setThreads(n: number): void {

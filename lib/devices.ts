@@ -8,7 +8,8 @@ export interface DeviceReport {
   devices: CudaDevice[];
   /** Why no CUDA device is listed, when none is. */
   reason: string | null;
-  cpu: { threads: number; gemmKernel: string };
+  /** The CPU GEMM kernel in force (HGAD_CPU_KERNEL / setCpuKernel may force one) and those this CPU runs. */
+  cpu: { threads: number; gemmKernel: string; gemmKernels: string[] };
 }
 
 export function devices(): DeviceReport {
@@ -19,6 +20,6 @@ export function devices(): DeviceReport {
     cudaArchs: info.cudaArchs ? info.cudaArchs.split(',') : [],
     devices: cuda.devices,
     reason: cuda.devices.length > 0 ? null : cuda.error ?? 'no CUDA device found',
-    cpu: { threads: info.threads, gemmKernel: info.gemmKernel },
+    cpu: { threads: info.threads, gemmKernel: info.gemmKernel, gemmKernels: native.gemmKernels() },
   };
 }

@@ -20,7 +20,8 @@ export { readNpy, writeNpy, readNpyAsync, writeNpyAsync, parseNpy, encodeNpy, to
 export type { NpyArray, NpyDtype } from './io/npy';
 export { readSafetensors, writeSafetensors, parseSafetensors, encodeSafetensors } from './io/safetensors';
 export { FormatError } from './errors';
-export { setThreads, threads, native } from './binding';
+export { setThreads, threads, native, setCpuKernel, cpuKernel, CPU_KERNELS } from './binding';
+export type { CpuKernel } from './binding';
 export { devices } from './devices';
 export { cudaBackend, toDevice, toHost } from './cuda';
 export type { CudaAddon, CudaStream, DeviceBuffer } from './cuda';

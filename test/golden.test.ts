@@ -7,9 +7,10 @@ import * as path from 'path';
 import { compare, goldenFiles, loadGolden } from './helpers/golden';
 import { flowFromGolden, tensorOf } from './helpers/golden_flow';
 import { positionalEncoding2d } from '../lib/nn/positional_encoding';
-import { checkers } from './helpers/golden_checks';
+import { checkers, companionFields } from './helpers/golden_checks';
 import { emulatedBackend, hostValues, testBackend, testDeviceName, withTestBackend } from './helpers/device';
 import { Backend } from '../lib/backend/types';
+import { otherCpuKernels, withCpuKernel } from './helpers/kernels';
 
 const ATOL = 1e-5;
 const RTOL = 1e-4;
@@ -32,10 +33,18 @@ test('the golden directory holds case files', (t) => {
 const backends: [string, Backend][] = [[testDeviceName(), testBackend()]];
 if (testDeviceName() === 'cpu') backends.push(['emulated', emulatedBackend()]);
 
+// On the CPU they run once more on every other GEMM kernel this CPU supports
+// (an AVX-512 machine checks its AVX2 and portable kernels too); the kernel
+// is process-wide, so these run serially.
+const kernels = testDeviceName() === 'cpu' ? otherCpuKernels() : [];
+
 for (const file of files) {
+  const name = path.basename(file, '.json.gz');
   for (const [device, be] of backends) {
-    const name = path.basename(file, '.json.gz');
     test(`golden ${name}${device === 'cpu' ? '' : ` on ${device}`}`, (t) => withTestBackend(be, () => runCase(t, file, name)));
+  }
+  for (const kernel of kernels) {
+    test.serial(`golden ${name} on the ${kernel} GEMM kernel`, (t) => withCpuKernel(kernel, () => withTestBackend(testBackend(), () => runCase(t, file, name))));
   }
 }
 
@@ -81,7 +90,8 @@ function runCase(t: ExecutionContext, file: string, name: string): void {
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 function uncheckedFields(g: any): string[] {
-  const known = new Set(['meta', 'config', 'params', 'inputs', 'positional_encoding', ...Object.keys(checkers)]);
+  const companions = Object.entries(companionFields).flatMap(([key, fields]) => (key in g ? fields : []));
+  const known = new Set(['meta', 'config', 'params', 'inputs', 'positional_encoding', ...Object.keys(checkers), ...companions]);
   const out: string[] = Object.keys(g).filter((k) => !known.has(k) && k !== 'outputs');
   if (g.outputs) {
     const knownOut = new Set(['z', 'logdet', 'blocks', 'inverse_max_abs_err', ...Object.keys(checkers)]);

@@ -47,7 +47,7 @@ export const devicesCommand: Command = {
     }
     const lines = [
       `CUDA compiled   ${d.cudaCompiled ? `yes (archs ${d.cudaArchs.join(', ') || 'unknown'})` : 'no'}`,
-      `CPU             ${d.cpu.threads} threads, gemm kernel ${d.cpu.gemmKernel}`,
+      `CPU             ${d.cpu.threads} threads, gemm kernel ${d.cpu.gemmKernel} (supported: ${d.cpu.gemmKernels.join(', ')})`,
     ];
     if (d.devices.length === 0) lines.push(`CUDA devices    none${d.reason ? ` (${d.reason})` : ''}`);
     for (const dev of d.devices) {

@@ -14,12 +14,15 @@ function shapeText(shape: number[]): string {
   return `(${shape.join(', ')}${shape.length === 1 ? ',' : ''})`;
 }
 
+/** A .npy file, header first; a missing file, a directory, a device or a FIFO is a CliError naming it. */
 export async function readArray(file: string): Promise<NpyArray> {
   const { readNpyAsync } = await npy();
-  const st = await fs.promises.stat(file).catch(() => null);
-  if (st === null) throw new CliError(`${file}: no such file`);
-  if (st.isDirectory()) throw new CliError(`${file}: is a directory, expected a .npy file`);
-  return readNpyAsync(file);
+  try {
+    return await readNpyAsync(file);
+  } catch (e) {
+    if (typeof (e as NodeJS.ErrnoException).code === 'string') throw new CliError((e as Error).message);
+    throw e;
+  }
 }
 
 /** The first non-finite element's index, or -1. */
@@ -100,26 +103,42 @@ export async function readScores(file: string, n?: number, against?: string): Pr
 }
 
 /**
- * Fails early when `file` cannot be written: its directory must exist and be
- * writable, and the path must not be a directory. Called before training or
- * scoring so that a long run is not lost to a typo in --out.
+ * Fails early when `file` cannot be written: its directory must exist, the
+ * path must be (or lead through symlinks to) a writable regular file or
+ * nothing, and it must not be one of the command's `inputs` (which the
+ * output would destroy). Called before training or scoring so that a long run
+ * is not lost to a typo in --out.
  */
-export async function checkOutput(file: string, flag = '--out'): Promise<void> {
-  const dir = path.dirname(path.resolve(file));
-  const dirStat = await fs.promises.stat(dir).catch(() => null);
-  if (dirStat === null) throw new CliError(`${flag} ${file}: directory ${dir} does not exist`);
-  if (!dirStat.isDirectory()) throw new CliError(`${flag} ${file}: ${dir} is not a directory`);
-  const st = await fs.promises.stat(file).catch(() => null);
-  if (st?.isDirectory()) throw new CliError(`${flag} ${file}: is a directory`);
+export async function checkOutput(file: string, inputs: (string | undefined)[] = [], flag = '--out'): Promise<void> {
+  const { resolveOutput } = await import('../io/atomic');
+  let resolved: string;
+  try {
+    resolved = resolveOutput(file).file;
+  } catch (e) {
+    throw new CliError(`${flag} ${(e as Error).message}`);
+  }
+  const dir = path.dirname(resolved);
   try {
     await fs.promises.access(dir, fs.constants.W_OK);
   } catch {
     throw new CliError(`${flag} ${file}: directory ${dir} is not writable`);
   }
+  const out = await fs.promises.stat(resolved).catch(() => null);
+  if (out === null) return;
+  for (const input of inputs) {
+    if (input === undefined) continue;
+    const st = await fs.promises.stat(input).catch(() => null);
+    if (st !== null && st.dev === out.dev && st.ino === out.ino) {
+      throw new CliError(`${flag} ${file}: is the same file as the input ${input}; writing it would destroy that input`);
+    }
+  }
 }
 
 export async function checkInputExists(file: string): Promise<void> {
-  const st = await fs.promises.stat(file).catch(() => null);
-  if (st === null) throw new CliError(`${file}: no such file`);
+  const st = await fs.promises.stat(file).catch((e: NodeJS.ErrnoException) => e);
+  if (st instanceof Error) {
+    const { fileError } = await import('../io/reader');
+    throw new CliError(fileError(file, st).message);
+  }
   if (st.isDirectory()) throw new CliError(`${file}: is a directory, expected a file`);
 }

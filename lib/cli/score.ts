@@ -52,7 +52,7 @@ async function runScore(args: ParsedArgs): Promise<number> {
   if ((classArg === undefined) === (labelsFile === undefined)) {
     throw new UsageError(classArg === undefined ? 'one of --class or --labels is required' : '--class and --labels cannot be used together', 'score');
   }
-  await checkOutput(outFile);
+  await checkOutput(outFile, [modelFile, featuresFile, labelsFile, condFile]);
   await checkDevice(device);
 
   const model = await loadModel(modelFile, device);

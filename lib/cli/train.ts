@@ -37,7 +37,7 @@ export const train: Command = {
 
 async function runTrain(args: ParsedArgs): Promise<number> {
   // Every option is checked before any file is read.
-  const { DEFAULT_MODEL, DEFAULT_TRAIN } = await import('../hgad/config');
+  const { DEFAULT_MODEL, DEFAULT_TRAIN, LIMITS } = await import('../hgad/config');
   const featuresFile = args.need('features');
   const labelsFile = args.need('labels');
   const condFile = args.string('cond');
@@ -59,7 +59,7 @@ async function runTrain(args: ParsedArgs): Promise<number> {
   const intraCentres = args.int('intra-centres', { min: 1, fallback: DEFAULT_MODEL.intraCentres })!;
   const quiet = args.flag('quiet');
   const device = deviceOptions(args);
-  await checkOutput(outFile);
+  await checkOutput(outFile, [featuresFile, labelsFile, condFile]);
   await checkDevice(device);
 
   const features = await readMatrix(featuresFile, 'features', 2);
@@ -69,6 +69,13 @@ async function runTrain(args: ParsedArgs): Promise<number> {
   for (let i = 0; i < N; ++i) {
     if (labels[i] < 0) throw new CliError(`${labelsFile}: labels must be class ids >= 0, found ${labels[i]} at index ${i}`);
     maxLabel = Math.max(maxLabel, labels[i]);
+  }
+  if (!names && maxLabel >= LIMITS.classes) {
+    const at = labels.indexOf(maxLabel);
+    throw new CliError(
+      `${labelsFile}: label ${maxLabel} at index ${at} would make ${maxLabel + 1} classes; hgad supports at most ${LIMITS.classes} ` +
+        '(labels are class ids 0..K-1: renumber them, or name the classes with --class-names)',
+    );
   }
   const K = names ? names.length : maxLabel + 1;
   if (names && maxLabel >= K) {

@@ -38,6 +38,27 @@ export interface TrainConfig {
   seed: number;
 }
 
+/**
+ * Upper bounds of a configuration. Far above any real model, they turn a
+ * corrupt or mistaken value (a label of 2^31 - 1 read as K = 2^31, couplings
+ * 2^32 in a model file) into one clear error instead of an allocation that
+ * exhausts memory or aborts the process.
+ */
+export const LIMITS = {
+  classes: 100_000,
+  channels: 65_536,
+  condChannels: 65_536,
+  couplings: 1_024,
+  intraCentres: 1_024,
+  hidden: 1_048_576,
+  levels: 64,
+} as const;
+
+function capped(v: number, max: number, name: string): number {
+  if (v > max) throw expectedRange(`an integer <= ${max}`, name, v);
+  return v;
+}
+
 export const DEFAULT_MODEL: Omit<ModelConfig, 'levels' | 'classNames'> = {
   couplings: 8,
   clamp: 1.9,
@@ -72,34 +93,41 @@ export function validateModelConfig(input: unknown): ModelConfig {
   if (typeof input !== 'object' || input === null) throw expectedType('a model configuration object', 'config', input);
   const c = { ...DEFAULT_MODEL, ...(input as Partial<ModelConfig>) };
   if (!Array.isArray(c.levels) || c.levels.length === 0) throw expectedType('a non-empty array of levels', 'config.levels', c.levels);
+  capped(c.levels.length, LIMITS.levels, 'the number of config.levels');
   const levels = c.levels.map((l, i) => {
     if (typeof l !== 'object' || l === null) throw expectedType('a level object', `config.levels[${i}]`, l);
-    const channels = positiveInt(l.channels, `config.levels[${i}].channels`);
+    const channels = capped(positiveInt(l.channels, `config.levels[${i}].channels`), LIMITS.channels, `config.levels[${i}].channels`);
     if (channels < 2) throw expectedRange('an integer >= 2', `config.levels[${i}].channels`, channels);
     const cond = l.condChannels ?? 0;
     if (!Number.isInteger(cond) || cond < 0) throw expectedRange('an integer >= 0', `config.levels[${i}].condChannels`, cond);
+    capped(cond, LIMITS.condChannels, `config.levels[${i}].condChannels`);
     return { channels, condChannels: cond };
   });
   if (!Array.isArray(c.classNames) || c.classNames.length === 0) {
     throw expectedType('a non-empty array of class names', 'config.classNames', c.classNames);
   }
+  if (c.classNames.length > LIMITS.classes) {
+    throw expectedRange(`at most ${LIMITS.classes} class names`, 'config.classNames', c.classNames);
+  }
   c.classNames.forEach((n, i) => {
     if (typeof n !== 'string' || n.length === 0) throw expectedType('a non-empty string', `config.classNames[${i}]`, n);
   });
   if (new Set(c.classNames).size !== c.classNames.length) throw expectedRange('distinct class names', 'config.classNames', c.classNames);
-  const intraCentres = positiveInt(c.intraCentres, 'config.intraCentres');
+  const intraCentres = capped(positiveInt(c.intraCentres, 'config.intraCentres'), LIMITS.intraCentres, 'config.intraCentres');
   return {
     levels,
     classNames: [...c.classNames],
-    couplings: positiveInt(c.couplings, 'config.couplings'),
+    couplings: capped(positiveInt(c.couplings, 'config.couplings'), LIMITS.couplings, 'config.couplings'),
     clamp: finiteNumber(c.clamp, 'config.clamp', 0, true),
     intraCentres,
-    hidden: c.hidden === undefined ? undefined : positiveInt(c.hidden, 'config.hidden'),
+    hidden: c.hidden === undefined ? undefined : capped(positiveInt(c.hidden, 'config.hidden'), LIMITS.hidden, 'config.hidden'),
   };
 }
 
 export function validateTrainConfig(input: unknown): TrainConfig {
-  if (input !== undefined && (typeof input !== 'object' || input === null)) throw expectedType('an options object', 'options', input);
+  // null reads as "no options", as undefined does.
+  if (input === null) input = undefined;
+  if (input !== undefined && (typeof input !== 'object' || Array.isArray(input))) throw expectedType('an options object', 'options', input);
   const c = { ...DEFAULT_TRAIN, ...(input as Partial<TrainConfig> | undefined) };
   const seed = c.seed;
   if (!Number.isInteger(seed)) throw expectedType('an integer', 'options.seed', seed);

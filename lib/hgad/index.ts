@@ -3,7 +3,7 @@
 // weights are replaced only when fit succeeds.
 import * as path from 'path';
 import { Worker } from 'worker_threads';
-import { FormatError } from '../errors';
+import { FormatError, expectedType } from '../errors';
 import { ModelConfig, TrainConfig } from './config';
 import { FitProgress, FitSummary, HgadModel, LevelData, LevelInput, Scores } from './model';
 import { loadModelAsync, modelFromTensors, modelTensors, saveModelAsync } from './persist';
@@ -189,8 +189,11 @@ export class HGAD {
   }
 
   /** Trains on every level's vectors (two-stage schedule of the reference) and fits the calibration. */
-  async fit(data: LevelData[], options: FitOptions = {}): Promise<FitSummary> {
-    const { onProgress, ...train } = options;
+  async fit(data: LevelData[], options?: FitOptions | null): Promise<FitSummary> {
+    if (options !== undefined && options !== null && (typeof options !== 'object' || Array.isArray(options))) {
+      throw expectedType('an options object', 'options', options);
+    }
+    const { onProgress, ...train } = options ?? {};
     if (onProgress !== undefined && typeof onProgress !== 'function') {
       throw new TypeError(`Expected a function for options.onProgress but received ${typeof onProgress}`);
     }

@@ -3,8 +3,8 @@
 // header, every expected tensor's dtype and shape, and finiteness; anything
 // else is a FormatError naming the file and the problem.
 import { FormatError } from '../errors';
-import { SafeTensor, parseSafetensors, encodeSafetensors } from '../io/safetensors';
-import { readFileWhole, readFileWholeAsync, writeFileAtomic, writeFileAtomicAsync } from '../io/atomic';
+import { SafeTensor, SafetensorsFile, parseSafetensors, encodeSafetensors, readSafetensors, readSafetensorsAsync } from '../io/safetensors';
+import { writeFileAtomic, writeFileAtomicAsync } from '../io/atomic';
 import { CouplingBlock, BLOCK_PARAM_NAMES } from '../nn/coupling_block';
 import { Flow } from '../nn/flow';
 import { GaussianMixture } from '../nn/mixture';
@@ -14,6 +14,10 @@ import { Calibration, HgadModel } from './model';
 
 const FORMAT = 'hgad';
 const VERSION = 1;
+// A model's header lists its tensors (about 100 bytes each) and its class
+// names; 16 MB holds the largest configuration validateModelConfig allows
+// while keeping a hostile header (millions of junk entries) cheap to refuse.
+const MODEL_HEADER_CAP = 16_000_000;
 
 type TensorMap = Record<string, { shape: number[]; data: Float32Array }>;
 
@@ -44,9 +48,11 @@ export function modelTensors(model: HgadModel): TensorMap {
 export function modelFromTensors(config: ModelConfig, tensors: TensorMap, file = '<tensors>'): HgadModel {
   const cfg = validateModelConfig(config);
   const K = cfg.classNames.length;
+  const used = new Set<string>();
   const take = (name: string, shape: number[]): Tensor => {
-    const t = tensors[name];
+    const t = Object.hasOwn(tensors, name) ? tensors[name] : undefined;
     if (!t) throw new FormatError(file, `missing tensor ${name}`);
+    used.add(name);
     if (t.shape.join(',') !== shape.join(',')) {
       throw new FormatError(file, `tensor ${name} has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
     }
@@ -93,6 +99,17 @@ export function modelFromTensors(config: ModelConfig, tensors: TensorMap, file =
     }
     return { flow, mixture, calibration };
   });
+  // The tensor set must be exactly what the configuration describes: extra
+  // blocks would otherwise be ignored silently (a file whose config says 4
+  // couplings but holds 8 would score differently from what it was).
+  const extra = Object.keys(tensors).filter((name) => !used.has(name));
+  if (extra.length > 0) {
+    const shown = extra.slice(0, 3).join(', ') + (extra.length > 3 ? ', ...' : '');
+    throw new FormatError(
+      file,
+      `holds ${extra.length} tensor${extra.length === 1 ? '' : 's'} its configuration (${cfg.levels.length} level${cfg.levels.length === 1 ? '' : 's'}, ${cfg.couplings} couplings) does not use: ${shown}`,
+    );
+  }
   return new HgadModel(cfg, levels);
 }
 
@@ -102,30 +119,37 @@ export function encodeModel(model: HgadModel): Buffer {
   return encodeSafetensors(tensors, { [FORMAT]: JSON.stringify({ format: FORMAT, version: VERSION, config: model.config }) });
 }
 
-export function decodeModel(buf: Buffer, file = '<buffer>'): HgadModel {
-  const { tensors, metadata } = parseSafetensors(buf, file);
+function fromFile({ tensors, metadata }: SafetensorsFile, file: string): HgadModel {
   const raw = metadata[FORMAT];
   if (raw === undefined) throw new FormatError(file, 'not an hgad model (no "hgad" entry in the safetensors metadata)');
-  let header: { format?: unknown; version?: unknown; config?: unknown };
+  let header: unknown;
   try {
     header = JSON.parse(raw);
   } catch {
     throw new FormatError(file, 'the "hgad" metadata entry is not valid JSON');
   }
-  if (header.format !== FORMAT) throw new FormatError(file, 'the "hgad" metadata entry has no format "hgad"');
-  if (header.version !== VERSION) throw new FormatError(file, `unsupported model version ${String(header.version)} (this hgad reads version ${VERSION})`);
+  if (header === null || typeof header !== 'object' || Array.isArray(header)) {
+    throw new FormatError(file, `the "hgad" metadata entry is not a JSON object (found ${header === null ? 'null' : Array.isArray(header) ? 'an array' : typeof header})`);
+  }
+  const { format, version, config: rawConfig } = header as { format?: unknown; version?: unknown; config?: unknown };
+  if (format !== FORMAT) throw new FormatError(file, 'the "hgad" metadata entry has no format "hgad"');
+  if (version !== VERSION) throw new FormatError(file, `unsupported model version ${String(version)} (this hgad reads version ${VERSION})`);
   let config: ModelConfig;
   try {
-    config = validateModelConfig(header.config);
+    config = validateModelConfig(rawConfig);
   } catch (e) {
     throw new FormatError(file, `invalid model configuration: ${(e as Error).message}`);
   }
   const map: TensorMap = {};
   for (const [name, t] of Object.entries(tensors)) {
     if (t.dtype !== 'F32') throw new FormatError(file, `tensor ${name} has dtype ${t.dtype}, expected F32`);
-    map[name] = { shape: t.shape, data: t.data as Float32Array };
+    Object.defineProperty(map, name, { value: { shape: t.shape, data: t.data as Float32Array }, enumerable: true });
   }
   return modelFromTensors(config, map, file);
+}
+
+export function decodeModel(buf: Buffer, file = '<buffer>'): HgadModel {
+  return fromFile(parseSafetensors(buf, file, { maxHeaderBytes: MODEL_HEADER_CAP }), file);
 }
 
 export function saveModel(model: HgadModel, file: string): void {
@@ -136,10 +160,11 @@ export async function saveModelAsync(model: HgadModel, file: string): Promise<vo
   await writeFileAtomicAsync(file, encodeModel(model));
 }
 
+/** Reads a model file header first (a device, FIFO or directory is an error naming it). */
 export function loadModel(file: string): HgadModel {
-  return decodeModel(readFileWhole(file), file);
+  return fromFile(readSafetensors(file, { maxHeaderBytes: MODEL_HEADER_CAP }), file);
 }
 
 export async function loadModelAsync(file: string): Promise<HgadModel> {
-  return decodeModel(await readFileWholeAsync(file), file);
+  return fromFile(await readSafetensorsAsync(file, { maxHeaderBytes: MODEL_HEADER_CAP }), file);
 }

@@ -1,10 +1,15 @@
 // NumPy .npy reader/writer (format versions 1.0, 2.0 and 3.0), limited to
 // little-endian, C-order arrays of the dtypes the models consume.
 // Spec: https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html
+// Files are read header first (lib/io/reader.ts): the magic, the header and
+// the data size are checked against the file before the data is allocated,
+// and the data is read straight into the returned array.
 import { FormatError, expectedRange, expectedType } from '../errors';
-import { readFileWhole, readFileWholeAsync, writeFileAtomic, writeFileAtomicAsync } from './atomic';
+import { writeFileAtomic, writeFileAtomicAsync } from './atomic';
+import { Parser, allocateFor, parseBytesWith, readFileWith, readFileWithAsync } from './reader';
 
-export type NpyDtype = 'float32' | 'float64' | 'int32' | 'int64' | 'uint8';
+/** 'bool' (numpy '|b1', e.g. masks) is held as a Uint8Array of 0 and 1. */
+export type NpyDtype = 'float32' | 'float64' | 'int32' | 'int64' | 'uint8' | 'bool';
 
 export interface NpyArray {
   dtype: NpyDtype;
@@ -18,7 +23,13 @@ const ARRAY_ALIGN = 64;
 // numpy leaves room after the header so the leading dimension can grow in place.
 const GROWTH_AXIS_MAX_DIGITS = 21;
 
-const DESCR: Record<NpyDtype, string> = { float32: '<f4', float64: '<f8', int32: '<i4', int64: '<i8', uint8: '|u1' };
+// numpy refuses to read headers over 10,000 bytes unless told otherwise; ten
+// times that leaves room for any real file and keeps a hostile length cheap.
+export const MAX_NPY_HEADER = 100_000;
+// Nesting a real header needs: a dict holding a tuple.
+const MAX_NPY_DEPTH = 8;
+
+const DESCR: Record<NpyDtype, string> = { float32: '<f4', float64: '<f8', int32: '<i4', int64: '<i8', uint8: '|u1', bool: '|b1' };
 const DTYPE_OF_DESCR: Record<string, NpyDtype> = {
   '<f4': 'float32',
   '<f8': 'float64',
@@ -26,6 +37,7 @@ const DTYPE_OF_DESCR: Record<string, NpyDtype> = {
   '<i8': 'int64',
   '|u1': 'uint8',
   '<u1': 'uint8',
+  '|b1': 'bool',
 };
 const ARRAY_TYPE = {
   float32: Float32Array,
@@ -33,6 +45,7 @@ const ARRAY_TYPE = {
   int32: Int32Array,
   int64: BigInt64Array,
   uint8: Uint8Array,
+  bool: Uint8Array,
 } as const;
 const SUPPORTED = Object.values(DESCR)
   .map((d) => `'${d}'`)
@@ -52,6 +65,8 @@ interface PyDict {
  */
 class LiteralParser {
   private pos = 0;
+  private depth = 0;
+  private static readonly WORD = /[-+]?\d+L?|True|False|None/y;
 
   constructor(
     private readonly text: string,
@@ -76,11 +91,16 @@ class LiteralParser {
   private value(): PyLiteral {
     this.skipSpace();
     const c = this.text[this.pos];
-    if (c === '{') return this.dict();
-    if (c === '(') return this.sequence(')');
-    if (c === '[') return this.sequence(']');
+    if (c === '{' || c === '(' || c === '[') {
+      // Recursion is bounded so that "((((..." is a format error, not a stack overflow.
+      if (++this.depth > MAX_NPY_DEPTH) this.fail(`nesting deeper than ${MAX_NPY_DEPTH} levels`);
+      const v = c === '{' ? this.dict() : this.sequence(c === '(' ? ')' : ']');
+      this.depth--;
+      return v;
+    }
     if (c === "'" || c === '"') return this.string();
-    const word = /^(?:[-+]?\d+L?|True|False|None)/.exec(this.text.slice(this.pos));
+    LiteralParser.WORD.lastIndex = this.pos;
+    const word = LiteralParser.WORD.exec(this.text);
     if (word === null) this.fail(c === undefined ? 'unexpected end' : `unexpected ${JSON.stringify(c)}`);
     this.pos += word[0].length;
     if (word[0] === 'True') return true;
@@ -177,38 +197,79 @@ function elementCount(shape: number[], file: string): number {
 
 // ---------------------------------------------------------------- decode / encode
 
-export function parseNpy(buf: Buffer | Uint8Array, file = '<buffer>'): NpyArray {
-  if (!(buf instanceof Uint8Array)) throw expectedType('a Buffer or Uint8Array', 'buf', buf);
-  const bytes = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
-  if (bytes.length < MAGIC.length || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) {
+const PREAMBLE = 12;
+
+/** What a .npy header says: the dtype, the shape and where the data starts (its byte count is checked against the file). */
+export interface NpyHeader {
+  dtype: NpyDtype;
+  shape: number[];
+  dataOffset: number;
+}
+
+const npyHeaderParser: Parser<NpyHeader> = function* (size, file) {
+  const pre = (yield { at: 0, length: Math.min(size, PREAMBLE) })!;
+  if (pre.length < MAGIC.length || !pre.subarray(0, MAGIC.length).equals(MAGIC)) {
     throw new FormatError(file, 'not a .npy file (bad magic string)');
   }
-  if (bytes.length < 8) throw new FormatError(file, 'truncated: .npy preamble is incomplete');
-  const major = bytes[6];
-  const minor = bytes[7];
+  if (pre.length < 8) throw new FormatError(file, 'truncated: .npy preamble is incomplete');
+  const major = pre[6];
+  const minor = pre[7];
   if (minor !== 0 || major < 1 || major > 3) throw new FormatError(file, `unsupported .npy format version ${major}.${minor}`);
   const lengthSize = major === 1 ? 2 : 4;
   const headerStart = 8 + lengthSize;
-  if (bytes.length < headerStart) throw new FormatError(file, 'truncated: .npy preamble is incomplete');
-  const headerLength = major === 1 ? bytes.readUInt16LE(8) : bytes.readUInt32LE(8);
-  const dataStart = headerStart + headerLength;
-  if (bytes.length < dataStart) {
-    throw new FormatError(file, `truncated: expected a ${headerLength}-byte header, found ${bytes.length - headerStart}`);
+  if (pre.length < headerStart) throw new FormatError(file, 'truncated: .npy preamble is incomplete');
+  const headerLength = major === 1 ? pre.readUInt16LE(8) : pre.readUInt32LE(8);
+  if (headerLength > MAX_NPY_HEADER) {
+    throw new FormatError(file, `.npy header length ${headerLength} exceeds the limit of ${MAX_NPY_HEADER} bytes (numpy itself reads at most 10000)`);
   }
+  const dataStart = headerStart + headerLength;
+  if (size < dataStart) {
+    throw new FormatError(file, `truncated: expected a ${headerLength}-byte header, found ${size - headerStart}`);
+  }
+  const headerBytes = (yield { at: headerStart, length: headerLength })!;
   // Versions 1.0 and 2.0 store the header as latin-1; 3.0 switched to UTF-8.
-  const headerText = bytes.toString(major === 3 ? 'utf8' : 'latin1', headerStart, dataStart);
+  const headerText = headerBytes.toString(major === 3 ? 'utf8' : 'latin1');
   const { dtype, shape } = interpretHeader(new LiteralParser(headerText, file).parseAll(), file);
-
-  const Ctor = ARRAY_TYPE[dtype];
-  const count = elementCount(shape, file);
-  const expected = count * Ctor.BYTES_PER_ELEMENT;
-  const found = bytes.length - dataStart;
+  const expected = elementCount(shape, file) * ARRAY_TYPE[dtype].BYTES_PER_ELEMENT;
+  const found = size - dataStart;
   if (found < expected) throw new FormatError(file, `truncated: expected ${expected} bytes of data, found ${found}`);
   if (found > expected) throw new FormatError(file, `expected ${expected} bytes of data, found ${found} (trailing bytes)`);
-  // A fresh array: the data offset in the file need not suit the element alignment.
-  const data = new Ctor(count);
-  new Uint8Array(data.buffer).set(bytes.subarray(dataStart));
-  return { dtype, shape: [...shape], data };
+  return { dtype, shape, dataOffset: dataStart };
+};
+
+function checkBool(data: Uint8Array, file: string, first: number): void {
+  const bad = data.findIndex((v) => v > 1);
+  if (bad >= 0) throw new FormatError(file, `boolean value ${data[bad]} at index ${first + bad} is neither 0 nor 1`);
+}
+
+/** Rows [start, start + count) of the leading axis (all of the array when omitted), read after the header is checked. */
+function npyParser(rows?: { start: number; count: number }): Parser<NpyArray> {
+  return function* (size, file) {
+    const { dtype, shape, dataOffset } = yield* npyHeaderParser(size, file);
+    const Ctor = ARRAY_TYPE[dtype];
+    let outShape = shape;
+    let skip = 0;
+    if (rows) {
+      const n = shape.length === 0 ? 1 : shape[0];
+      if (rows.start + rows.count > n) throw new FormatError(file, `rows [${rows.start}, ${rows.start + rows.count}) are past the ${n} rows of the array`);
+      const rowSize = shape.slice(1).reduce((a, d) => a * d, 1);
+      outShape = [rows.count, ...shape.slice(1)];
+      skip = rows.start * rowSize;
+    }
+    const count = elementCount(outShape, file);
+    // A fresh array: the data offset in the file need not suit the element alignment.
+    const data = allocateFor(Ctor as new (n: number) => NpyArray['data'], count, Ctor.BYTES_PER_ELEMENT, file, `shape (${outShape.join(', ')})`);
+    yield { at: dataOffset + skip * Ctor.BYTES_PER_ELEMENT, into: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+    if (dtype === 'bool') checkBool(data as unknown as Uint8Array, file, skip);
+    return { dtype, shape: [...outShape], data };
+  };
+}
+
+const wholeNpy = npyParser();
+
+export function parseNpy(buf: Buffer | Uint8Array, file = '<buffer>'): NpyArray {
+  if (!(buf instanceof Uint8Array)) throw expectedType('a Buffer or Uint8Array', 'buf', buf);
+  return parseBytesWith(buf, file, wholeNpy);
 }
 
 function checkArray(arr: unknown, name: string): NpyArray {
@@ -236,8 +297,11 @@ function pythonTuple(shape: number[]): string {
   return shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
 }
 
-/** Encodes exactly as numpy's np.save does, so files compare byte for byte. */
-export function encodeNpy(arr: NpyArray): Buffer {
+/**
+ * The file's bytes as [preamble and header, the array's own bytes], exactly
+ * as numpy's np.save writes them; writing a file needs no copy of the data.
+ */
+function npyChunks(arr: NpyArray): [Buffer, Uint8Array] {
   const { dtype, shape, data } = checkArray(arr, 'arr');
   let header = `{'descr': '${DESCR[dtype]}', 'fortran_order': False, 'shape': ${pythonTuple(shape)}, }`;
   if (shape.length > 0) header += ' '.repeat(Math.max(0, GROWTH_AXIS_MAX_DIGITS - String(shape[0]).length));
@@ -256,29 +320,56 @@ export function encodeNpy(arr: NpyArray): Buffer {
   prefix[6] = major;
   if (major === 1) prefix.writeUInt16LE(headerLength, 8);
   else prefix.writeUInt32LE(headerLength, 8);
-  return Buffer.concat([
-    prefix,
-    Buffer.from(header + ' '.repeat(padding) + '\n', 'latin1'),
-    new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
-  ]);
+  const head = Buffer.concat([prefix, Buffer.from(header + ' '.repeat(padding) + '\n', 'latin1')]);
+  return [head, new Uint8Array(data.buffer, data.byteOffset, data.byteLength)];
+}
+
+/** Encodes exactly as numpy's np.save does, so files compare byte for byte. */
+export function encodeNpy(arr: NpyArray): Buffer {
+  return Buffer.concat(npyChunks(arr));
 }
 
 // ---------------------------------------------------------------- files
 
+/** Reads a .npy file header first; only regular files (a device or FIFO is an error naming it). */
 export function readNpy(path: string): NpyArray {
-  return parseNpy(readFileWhole(path), path);
+  return readFileWith(path, wholeNpy);
 }
 
 export async function readNpyAsync(path: string): Promise<NpyArray> {
-  return parseNpy(await readFileWholeAsync(path), path);
+  return readFileWithAsync(path, wholeNpy);
+}
+
+/** Only the header (dtype, shape, data offset), checked against the file's size: for files too large to load whole. */
+export function readNpyHeader(path: string): NpyHeader {
+  return readFileWith(path, npyHeaderParser);
+}
+
+export async function readNpyHeaderAsync(path: string): Promise<NpyHeader> {
+  return readFileWithAsync(path, npyHeaderParser);
+}
+
+function checkRows(start: unknown, count: unknown): { start: number; count: number } {
+  if (!Number.isSafeInteger(start) || (start as number) < 0) throw expectedRange('a non-negative integer', 'start', start);
+  if (!Number.isSafeInteger(count) || (count as number) < 0) throw expectedRange('a non-negative integer', 'count', count);
+  return { start: start as number, count: count as number };
+}
+
+/** Rows [start, start + count) of the leading axis, reading only those bytes. */
+export function readNpyRows(path: string, start: number, count: number): NpyArray {
+  return readFileWith(path, npyParser(checkRows(start, count)));
+}
+
+export async function readNpyRowsAsync(path: string, start: number, count: number): Promise<NpyArray> {
+  return readFileWithAsync(path, npyParser(checkRows(start, count)));
 }
 
 export function writeNpy(path: string, arr: NpyArray): void {
-  writeFileAtomic(path, encodeNpy(arr));
+  writeFileAtomic(path, npyChunks(arr));
 }
 
 export async function writeNpyAsync(path: string, arr: NpyArray): Promise<void> {
-  await writeFileAtomicAsync(path, encodeNpy(arr));
+  await writeFileAtomicAsync(path, npyChunks(arr));
 }
 
 // ---------------------------------------------------------------- conversions

@@ -1,9 +1,13 @@
 // safetensors reader/writer: u64 little-endian header length N, N bytes of
 // JSON header, then the tensors' bytes. Validation follows the reference
 // implementation (huggingface/safetensors) so that files it rejects are
-// rejected here too, with a message naming the offending tensor.
+// rejected here too, with a message naming the offending tensor. Files are
+// read header first (lib/io/reader.ts): the header is checked against the
+// file's size before any tensor is allocated, then each tensor is read
+// straight into its array.
 import { FormatError, expectedRange, expectedType } from '../errors';
-import { readFileWhole, readFileWholeAsync, writeFileAtomic, writeFileAtomicAsync } from './atomic';
+import { writeFileAtomic, writeFileAtomicAsync } from './atomic';
+import { Parser, allocateFor, parseBytesWith, readFileWith, readFileWithAsync } from './reader';
 
 export type SafeDtype = 'F32' | 'F64' | 'I32' | 'I64' | 'U8';
 
@@ -28,7 +32,16 @@ const ARRAY_TYPE = {
 const SUPPORTED = Object.keys(ARRAY_TYPE).join(', ');
 const METADATA_KEY = '__metadata__';
 // The reference implementation's limit; guards against allocating for a corrupt length.
-const MAX_HEADER_SIZE = 100_000_000;
+export const MAX_HEADER_SIZE = 100_000_000;
+// A safetensors header is an object of objects holding arrays: depth 3. JSON
+// deeper than this is refused before JSON.parse, whose recursion would
+// overflow the stack on "[[[[...".
+const MAX_JSON_DEPTH = 16;
+
+export interface ReadSafetensorsOptions {
+  /** A lower cap on the header's length in bytes (default and maximum 100,000,000, the reference's). */
+  maxHeaderBytes?: number;
+}
 
 function isSafeDtype(v: unknown): v is SafeDtype {
   return typeof v === 'string' && Object.hasOwn(ARRAY_TYPE, v);
@@ -114,21 +127,44 @@ interface Entry {
   end: number;
 }
 
-function readHeader(buf: Buffer, file: string): { header: Record<string, unknown>; dataStart: number } {
-  if (buf.length < 8) throw new FormatError(file, `truncated: file is ${buf.length} bytes, too short for the 8-byte header length`);
-  const length = buf.readBigUInt64LE(0);
-  if (length > BigInt(MAX_HEADER_SIZE)) {
-    throw new FormatError(file, `header length ${length} exceeds the limit of ${MAX_HEADER_SIZE} bytes (corrupt header length?)`);
+/** The deepest nesting of arrays and objects in JSON text (brackets inside strings do not count). */
+function jsonDepth(text: string, limit: number): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; ++i) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > deepest) deepest = depth;
+      if (deepest > limit) return deepest;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return deepest;
+}
+
+function* readHeader(size: number, file: string, maxHeader: number): Generator<import('./reader').ReadOp, { header: Record<string, unknown>; dataStart: number }, Buffer | undefined> {
+  if (size < 8) throw new FormatError(file, `truncated: file is ${size} bytes, too short for the 8-byte header length`);
+  const length = (yield { at: 0, length: 8 })!.readBigUInt64LE(0);
+  if (length > BigInt(maxHeader)) {
+    throw new FormatError(file, `header length ${length} exceeds the limit of ${maxHeader} bytes (corrupt header length?)`);
   }
   const n = Number(length);
-  if (8 + n > buf.length) {
-    throw new FormatError(file, `truncated: header length ${n} exceeds the ${buf.length - 8} bytes after the length field`);
+  if (8 + n > size) {
+    throw new FormatError(file, `truncated: header length ${n} exceeds the ${size - 8} bytes after the length field`);
   }
+  const raw = (yield { at: 8, length: n })!;
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(buf.subarray(8, 8 + n));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(raw);
   } catch {
     throw new FormatError(file, 'header is not valid UTF-8');
+  }
+  if (jsonDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
+    throw new FormatError(file, `header JSON nests deeper than ${MAX_JSON_DEPTH} levels (a safetensors header needs 3)`);
   }
   let header: unknown;
   try {
@@ -196,39 +232,54 @@ function checkLayout(entries: Entry[], dataLength: number, file: string): void {
   }
 }
 
-export function parseSafetensors(buf: Buffer | Uint8Array, file = '<buffer>'): SafetensorsFile {
-  if (!(buf instanceof Uint8Array)) throw expectedType('a Buffer or Uint8Array', 'buf', buf);
-  const bytes = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
-  const { header, dataStart } = readHeader(bytes, file);
-  const dataLength = bytes.length - dataStart;
-  let metadata: Record<string, string> = {};
-  const entries: Entry[] = [];
-  for (const [name, info] of Object.entries(header)) {
-    if (name === METADATA_KEY) metadata = readMetadata(info, file);
-    else entries.push(readEntry(name, info, dataLength, file));
-  }
-  checkLayout(entries, dataLength, file);
-  entries.sort((a, b) => compareNames(a.name, b.name));
-  const tensors = Object.fromEntries(
-    entries.map(({ name, dtype, shape, begin, end }): [string, SafeTensor] => {
+function checkOptions(options: unknown): number {
+  if (options === undefined) return MAX_HEADER_SIZE;
+  if (!isPlainObject(options)) throw expectedType('an options object', 'options', options);
+  const cap = (options as ReadSafetensorsOptions).maxHeaderBytes;
+  if (cap === undefined) return MAX_HEADER_SIZE;
+  if (!isCount(cap) || cap > MAX_HEADER_SIZE) throw expectedRange(`an integer in [0, ${MAX_HEADER_SIZE}]`, 'options.maxHeaderBytes', cap);
+  return cap;
+}
+
+function safetensorsParser(maxHeader: number): Parser<SafetensorsFile> {
+  return function* (size, file) {
+    const { header, dataStart } = yield* readHeader(size, file, maxHeader);
+    const dataLength = size - dataStart;
+    let metadata: Record<string, string> = {};
+    const entries: Entry[] = [];
+    for (const [name, info] of Object.entries(header)) {
+      if (name === METADATA_KEY) metadata = readMetadata(info, file);
+      else entries.push(readEntry(name, info, dataLength, file));
+    }
+    checkLayout(entries, dataLength, file);
+    entries.sort((a, b) => compareNames(a.name, b.name));
+    const tensors: Record<string, SafeTensor> = {};
+    for (const { name, dtype, shape, begin, end } of entries) {
       const Ctor = ARRAY_TYPE[dtype];
+      const count = (end - begin) / Ctor.BYTES_PER_ELEMENT;
       // A fresh array: tensor offsets in the file need not suit the element alignment.
-      const data = new Ctor((end - begin) / Ctor.BYTES_PER_ELEMENT);
-      new Uint8Array(data.buffer).set(bytes.subarray(dataStart + begin, dataStart + end));
-      return [name, { dtype, shape, data }];
-    }),
-  );
-  return { tensors, metadata };
+      const data = allocateFor(Ctor, count, Ctor.BYTES_PER_ELEMENT, file, `tensor ${JSON.stringify(name)}`);
+      if (count > 0) yield { at: dataStart + begin, into: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+      Object.defineProperty(tensors, name, { value: { dtype, shape, data }, enumerable: true, writable: true, configurable: true });
+    }
+    return { tensors, metadata };
+  };
+}
+
+export function parseSafetensors(buf: Buffer | Uint8Array, file = '<buffer>', options?: ReadSafetensorsOptions): SafetensorsFile {
+  if (!(buf instanceof Uint8Array)) throw expectedType('a Buffer or Uint8Array', 'buf', buf);
+  return parseBytesWith(buf, file, safetensorsParser(checkOptions(options)));
 }
 
 // ---------------------------------------------------------------- files
 
-export function readSafetensors(path: string): SafetensorsFile {
-  return parseSafetensors(readFileWhole(path), path);
+/** Reads a safetensors file header first; only regular files (a device or FIFO is an error naming it). */
+export function readSafetensors(path: string, options?: ReadSafetensorsOptions): SafetensorsFile {
+  return readFileWith(path, safetensorsParser(checkOptions(options)));
 }
 
-export async function readSafetensorsAsync(path: string): Promise<SafetensorsFile> {
-  return parseSafetensors(await readFileWholeAsync(path), path);
+export async function readSafetensorsAsync(path: string, options?: ReadSafetensorsOptions): Promise<SafetensorsFile> {
+  return readFileWithAsync(path, safetensorsParser(checkOptions(options)));
 }
 
 export function writeSafetensors(path: string, tensors: Record<string, SafeTensor>, metadata?: Record<string, string>): void {

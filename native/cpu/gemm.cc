@@ -45,6 +45,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "threadpool.h"
 
@@ -198,26 +200,49 @@ __attribute__((target("avx512f"))) void kernelAvx512(int64_t kc, const float* a,
 
 #endif  // HGAD_GEMM_X86
 
-const Kernel& selectKernel() {
-  static const Kernel k = [] {
+// Every kernel this build has, best first; a CPU runs those it supports.
+struct KernelEntry {
+  Kernel kernel;
+  bool (*supported)();
+};
+
+bool alwaysSupported() { return true; }
+
 #ifdef HGAD_GEMM_X86
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f"))
-      return Kernel{"avx512",
-                    kAvx512MR,
-                    kAvx512NR,
-                    144,
-                    512,
-                    4096,
-                    kernelAvx512<kAvx512MR, 2, kAvx512NR>,
-                    kernelAvx512<kAvx512MR, 1, kAvx512NR>};
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-      return Kernel{"avx2", kAvx2MR, kAvx2NR, 144, 256, 4096, kernelAvx2, nullptr};
+bool avx512Supported() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f");
+}
+bool avx2Supported() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
 #endif
-    return Kernel{"portable", kPortMR, kPortNR, 128, 256, 4096, kernelPortable, nullptr};
-  }();
+
+const KernelEntry kKernels[] = {
+#ifdef HGAD_GEMM_X86
+    {{"avx512", kAvx512MR, kAvx512NR, 144, 512, 4096, kernelAvx512<kAvx512MR, 2, kAvx512NR>,
+      kernelAvx512<kAvx512MR, 1, kAvx512NR>},
+     avx512Supported},
+    {{"avx2", kAvx2MR, kAvx2NR, 144, 256, 4096, kernelAvx2, nullptr}, avx2Supported},
+#endif
+    {{"portable", kPortMR, kPortNR, 128, 256, 4096, kernelPortable, nullptr}, alwaysSupported},
+};
+
+const Kernel* bestKernel() {
+  for (const KernelEntry& e : kKernels)
+    if (e.supported()) return &e.kernel;
+  return &kKernels[0].kernel;
+}
+
+// The kernel in force: the best one unless setGemmKernel chose another. Read
+// once per product, so a switch never changes the kernel in the middle of one.
+std::atomic<const Kernel*>& currentKernel() {
+  static std::atomic<const Kernel*> k{bestKernel()};
   return k;
 }
+
+const Kernel& selectKernel() { return *currentKernel().load(std::memory_order_acquire); }
 
 // Grow-only 64-byte aligned scratch; one per thread, so never shared.
 class Scratch {
@@ -474,5 +499,26 @@ void gemm(const GemmShape& s, const double* A, const double* B, double beta, dou
 }
 
 const char* gemmKernelName() { return selectKernel().name; }
+
+std::vector<std::string> gemmKernelsSupported() {
+  std::vector<std::string> names;
+  for (const KernelEntry& e : kKernels)
+    if (e.supported()) names.push_back(e.kernel.name);
+  return names;
+}
+
+bool setGemmKernel(const std::string& name) {
+  if (name == "auto") {
+    currentKernel().store(bestKernel(), std::memory_order_release);
+    return true;
+  }
+  for (const KernelEntry& e : kKernels) {
+    if (name != e.kernel.name) continue;
+    if (!e.supported()) return false;
+    currentKernel().store(&e.kernel, std::memory_order_release);
+    return true;
+  }
+  return false;
+}
 
 }  // namespace hgad

@@ -75,6 +75,25 @@ Napi::Value SetThreadCount(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// setGemmKernel(name): "auto" or one of gemmKernels(); anything else is a RangeError.
+Napi::Value SetGemmKernel(const Napi::CallbackInfo& info) {
+  if (!info[0].IsString()) throwType(info.Env(), "a string", "kernel", info[0]);
+  const std::string name = info[0].As<Napi::String>().Utf8Value();
+  if (!setGemmKernel(name)) {
+    std::string choices = "\"auto\"";
+    for (const std::string& k : gemmKernelsSupported()) choices += ", \"" + k + "\"";
+    throwRange(info.Env(), "a GEMM kernel this CPU supports (" + choices + ")", "kernel", "\"" + name + "\"");
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value GemmKernels(const Napi::CallbackInfo& info) {
+  const std::vector<std::string> names = gemmKernelsSupported();
+  Napi::Array list = Napi::Array::New(info.Env(), names.size());
+  for (size_t i = 0; i < names.size(); ++i) list[i] = names[i];
+  return list;
+}
+
 Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
@@ -121,6 +140,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports["addressModulo"] = Napi::Function::New(env, AddressModulo, "addressModulo");
   exports["threadCount"] = Napi::Function::New(env, ThreadCount, "threadCount");
   exports["setThreadCount"] = Napi::Function::New(env, SetThreadCount, "setThreadCount");
+  exports["setGemmKernel"] = Napi::Function::New(env, SetGemmKernel, "setGemmKernel");
+  exports["gemmKernels"] = Napi::Function::New(env, GemmKernels, "gemmKernels");
   exports["buildInfo"] = Napi::Function::New(env, BuildInfo, "buildInfo");
   exports["cudaDevices"] = Napi::Function::New(env, CudaDevices, "cudaDevices");
   registerOps(env, exports);

@@ -10,6 +10,8 @@
 // every optimised path is tested against.
 #pragma once
 #include <cstdint>
+#include <string>
+#include <vector>
 
 namespace hgad {
 
@@ -44,7 +46,15 @@ void gemmReference(const GemmShape& s, const T* A, const T* B, T beta, T* C, con
   }
 }
 
-// Name of the kernel the float path uses on this CPU ("avx512", "avx2", "portable").
+// Name of the kernel the float path uses now ("avx512", "avx2", "portable").
 const char* gemmKernelName();
+
+// The kernels this CPU can run, best first (always ends with "portable").
+std::vector<std::string> gemmKernelsSupported();
+
+// Forces the float path onto one kernel ("auto": the best this CPU runs), for
+// every thread of the process. Returns false, changing nothing, when the name
+// is unknown or the CPU lacks the instructions.
+bool setGemmKernel(const std::string& name);
 
 }  // namespace hgad

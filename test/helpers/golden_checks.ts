@@ -4,6 +4,7 @@ import { Adam, AdamGroup } from '../../lib/optim/adam';
 import { scheduleTable } from '../../lib/optim/schedule';
 import { anomalyMaps } from '../../lib/metrics/anomaly_map';
 import { auroc } from '../../lib/metrics/auroc';
+import { localisationMetrics, mapMaxima } from '../../lib/metrics/localisation';
 import { backward } from '../../lib/autograd/tape';
 import { GaussianMixture, smoothedOneHot } from '../../lib/nn/mixture';
 import { flowFromGolden, tensorOf } from './golden_flow';
@@ -123,4 +124,23 @@ export const checkers: Record<string, GoldenChecker> = {
   auroc: (t, g, name, check) => {
     check(t, `${name} auroc`, [auroc(g.auroc.scores, g.auroc.labels)], [g.auroc.value], 1e-12, 0);
   },
+  aupro: (t, g, name, check) => {
+    const [n, height, width] = g.masks.shape;
+    const maps = Float64Array.from(g.maps.data);
+    const masks = Uint8Array.from(g.masks.data);
+    const m = localisationMetrics({ maps, masks, n, height, width }, { fprLimit: g.aupro_fpr_limit });
+    check(t, `${name} image scores (map maxima)`, mapMaxima(maps, n, height * width), g.image_scores.data, 1e-12, 0);
+    check(t, `${name} image AUROC`, [m.imageAuroc], [g.image_auroc], 1e-12, 0);
+    check(t, `${name} image F1-max`, [m.imageF1Max], [g.image_f1_max], 1e-12, 0);
+    check(t, `${name} pixel AUROC`, [m.pixelAuroc], [g.pixel_auroc], 1e-12, 0);
+    check(t, `${name} pixel F1-max`, [m.pixelF1Max], [g.pixel_f1_max], 1e-12, 0);
+    check(t, `${name} AUPRO`, [m.aupro], [g.aupro], 1e-12, 0);
+    check(t, `${name} regions`, [m.regions], [g.regions], 0.5, 0);
+    check(t, `${name} anomalous images`, [m.nAnomalous], [g.image_labels.reduce((a: number, b: number) => a + b, 0)], 0.5, 0);
+  },
+};
+
+/** Fields of a case file that a checker above reads besides its own key. */
+export const companionFields: Record<string, string[]> = {
+  aupro: ['masks', 'maps', 'image_scores', 'image_labels', 'image_auroc', 'image_f1_max', 'pixel_auroc', 'pixel_f1_max', 'aupro_fpr_limit', 'regions'],
 };

@@ -12,7 +12,7 @@ export function tempDir(): string {
 }
 
 export const SHAPES: number[][] = [[], [5], [2, 3, 4], [2, 0, 3], [0]];
-export const NPY_DTYPES: NpyDtype[] = ['float32', 'float64', 'int32', 'int64', 'uint8'];
+export const NPY_DTYPES: NpyDtype[] = ['float32', 'float64', 'int32', 'int64', 'uint8', 'bool'];
 
 export function sampleData(dtype: NpyDtype, n: number): NpyArray['data'] {
   const values = Array.from({ length: n }, (_, i) => (i % 2 === 0 ? i : -i) * 3 + 1);
@@ -27,6 +27,8 @@ export function sampleData(dtype: NpyDtype, n: number): NpyArray['data'] {
       return BigInt64Array.from(values, (v) => BigInt(v) * 3000000000017n);
     case 'uint8':
       return Uint8Array.from(values, (v) => v & 0xff);
+    case 'bool':
+      return Uint8Array.from(values, (v) => v & 1);
   }
 }
 
