@@ -1,6 +1,6 @@
 // The HGAD model, synchronous core: one flow and one hierarchical mixture per
 // feature level, its device, and fit/score over every level. The training
-// loop is in training.ts, scoring in scoring.ts, the calibration and the
+// loop is in trainer.ts (on vectors: vector_training.ts), scoring in scoring.ts, the calibration and the
 // fusion of the levels in calibration.ts, the input checks in checks.ts;
 // lib/hgad/index.ts runs this core off the main thread.
 import { BackendOptions, selectBackend } from '../backend/index';
@@ -13,7 +13,7 @@ import { calibratedScores, fitCalibration, referenceFusion } from './calibration
 import { checkLabels, checkLevelArrays } from './checks';
 import { ModelConfig, TrainConfig, validateModelConfig, validateTrainConfig } from './config';
 import { scoreLevel } from './scoring';
-import { fitLevel } from './training';
+import { fitVectors } from './vector_training';
 import { FitProgress, FitSummary, Level, LevelData, LevelInput, Scores } from './types';
 
 export type { Calibration, FitProgress, FitSummary, Level, LevelData, LevelInput, LevelScores, Scores } from './types';
@@ -90,6 +90,10 @@ export class HgadModel {
     return this.config.classNames.length;
   }
 
+  /**
+   * Trains on every level's vectors with the reference's loop, each vector a
+   * 1x1 image (see fitVectors), then fits the calibration.
+   */
   fitSync(data: LevelData[], options?: Partial<TrainConfig>, onProgress?: (p: FitProgress) => void): FitSummary {
     const opts = validateTrainConfig(options);
     if (!Array.isArray(data) || data.length !== this.levels.length) {
@@ -101,7 +105,7 @@ export class HgadModel {
       return N;
     });
     const started = Date.now();
-    const finalLosses = this.levels.map((level, l) => fitLevel(this, l, data[l], sizes[l], opts, onProgress));
+    const finalLosses = fitVectors(this, data, sizes, opts, onProgress);
     for (let l = 0; l < this.levels.length; ++l) {
       const { logp } = scoreLevel(this, l, data[l], data[l].labels);
       this.levels[l].calibration = fitCalibration(logp, data[l].labels, this.classes);

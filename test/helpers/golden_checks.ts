@@ -10,6 +10,7 @@ import { GaussianMixture, smoothedOneHot } from '../../lib/nn/mixture';
 import { flowFromGolden, tensorOf } from './golden_flow';
 import { DType, Tensor } from '../../lib/tensor';
 import { hostValues, testBackend } from './device';
+import { checkTrainLoop, trainLoopFields } from './golden_train_loop';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function mixtureFromGolden(g: any, dtype: DType): GaussianMixture {
@@ -121,6 +122,7 @@ export const checkers: Record<string, GoldenChecker> = {
     check(t, `${name} anomaly maps`, out.maps, m.scores.data);
     check(t, `${name} image scores`, out.imageScores, m.image_scores.data);
   },
+  steps: checkTrainLoop,
   auroc: (t, g, name, check) => {
     check(t, `${name} auroc`, [auroc(g.auroc.scores, g.auroc.labels)], [g.auroc.value], 1e-12, 0);
   },
@@ -142,5 +144,6 @@ export const checkers: Record<string, GoldenChecker> = {
 
 /** Fields of a case file that a checker above reads besides its own key. */
 export const companionFields: Record<string, string[]> = {
+  steps: trainLoopFields,
   aupro: ['masks', 'maps', 'image_scores', 'image_labels', 'image_auroc', 'image_f1_max', 'pixel_auroc', 'pixel_f1_max', 'aupro_fpr_limit', 'regions'],
 };
