@@ -14,6 +14,13 @@ import { checkLabels, checkLevelArrays } from './checks';
 import { ModelConfig, TrainConfig, validateModelConfig, validateTrainConfig } from './config';
 import { scoreLevel } from './scoring';
 import { fitVectors } from './vector_training';
+import { FeatureSource } from '../data/feature_source';
+import { calibrateFromSource } from './source_calibration';
+import { DEFAULT_SOURCE_TRAIN, SourceTrainConfig, trainFromSource, TrainSummary } from './trainer';
+import { TrainProgress } from './types';
+
+/** Options of fit on a feature source: the loop's, and whether to fit the calibration after it (true). */
+export type SourceFitOptions = Partial<SourceTrainConfig> & { calibrate?: boolean };
 import { FitProgress, FitSummary, Level, LevelData, LevelInput, Scores } from './types';
 
 export type { Calibration, FitProgress, FitSummary, Level, LevelData, LevelInput, LevelScores, Scores } from './types';
@@ -111,6 +118,25 @@ export class HgadModel {
       this.levels[l].calibration = fitCalibration(logp, data[l].labels, this.classes);
     }
     return { seconds: (Date.now() - started) / 1000, finalLosses };
+  }
+
+  /**
+   * Trains every level on a feature source with the reference's loop (see
+   * trainFromSource), then, unless options.calibrate is false, fits the
+   * calibration on the source's positions. On an error the weights are
+   * those from before the call.
+   */
+  fitSourceSync(source: FeatureSource, options?: SourceFitOptions, onProgress?: (p: TrainProgress) => void): TrainSummary {
+    const { calibrate = true, ...train } = options ?? {};
+    if (typeof calibrate !== 'boolean') throw expectedType('a boolean', 'options.calibrate', calibrate);
+    const summary = trainFromSource(this, source, train, onProgress);
+    if (calibrate) {
+      const cal = calibrateFromSource(this, source, train.imagesPerBatch ?? DEFAULT_SOURCE_TRAIN.imagesPerBatch);
+      cal.forEach((c, l) => {
+        this.levels[l].calibration = c;
+      });
+    }
+    return summary;
   }
 
   /**
