@@ -175,8 +175,10 @@ const STREAM_ARG: Record<string, number> = {
   cudaGemm: 15, cudaCouplingForward: 9, cudaCouplingInverse: 9, cudaCouplingBackward: 9, cudaMixtureHeadForward: 16,
   cudaMixtureHeadBackward: 21, adamStep: 11, cudaAxpy: 4, cudaAdd: 4, cudaScale: 4, cudaReluBackward: 3, cudaColumnSum: 5,
   cudaRowSum: 4, cudaLogSumExpRows: 4, cudaLogSoftmaxRows: 4, cudaLogSoftmaxRowsBackward: 5, cudaPackColumns: 8,
-  cudaUnpackColumnsBackward: 8, cudaFill: 4, cudaCopy: 5, affineFold: 8, affineFoldBackward: 8, centresCompose: 6,
-  centresComposeBackward: 6, gatherRows: 6, oneHot: 5, lossSums: 7,
+  cudaUnpackColumnsBackward: 8, cudaFill: 4, cudaCopy: 5,
+  // ops registered once for both backends (ARCHITECTURE.md): not cuda-prefixed
+  affineFold: 8, affineFoldBackward: 8, centresCompose: 6, centresComposeBackward: 6, gatherRows: 6, oneHot: 5, lossSums: 7,
+  mapMax: 3, mapShift: 5, upsampleBilinear: 8, gaussianBlur: 8, mapProduct: 4,
 };
 
 /**
@@ -310,6 +312,21 @@ export function emulatedCuda(): CudaAddon {
     },
     cudaColumnSum(N, M, X, beta, v) {
       native.columnSum(N, M, f(X, 'X', N * M), beta, f(v, 'v', M));
+    },
+    mapMax(n, x, m) {
+      native.mapMax(n, f(x, 'x', n), f(m, 'm', 1));
+    },
+    mapShift(n, x, m, mode, y) {
+      native.mapShift(n, f(x, 'x', n), f(m, 'm', 1), mode, f(y, 'y', n));
+    },
+    upsampleBilinear(B, h, w, H, W, x, beta, y) {
+      native.upsampleBilinear(B, h, w, H, W, f(x, 'x', B * h * w), beta, f(y, 'y', B * H * W));
+    },
+    gaussianBlur(B, H, W, sigma, truncate, x, work, y) {
+      native.gaussianBlur(B, H, W, sigma, truncate, f(x, 'x', B * H * W), f(work, 'work', B * H * W), f(y, 'y', B * H * W));
+    },
+    mapProduct(n, a, b, y) {
+      native.mapProduct(n, f(a, 'a', n), f(b, 'b', n), f(y, 'y', n));
     },
     cudaRowSum(N, M, X, r) {
       native.rowSum(N, M, f(X, 'X', N * M), f(r, 'r', N));
