@@ -178,7 +178,7 @@ const STREAM_ARG: Record<string, number> = {
   cudaUnpackColumnsBackward: 8, cudaFill: 4, cudaCopy: 5,
   // ops registered once for both backends (ARCHITECTURE.md): not cuda-prefixed
   affineFold: 8, affineFoldBackward: 8, centresCompose: 6, centresComposeBackward: 6, gatherRows: 6, oneHot: 5, lossSums: 7,
-  mapMax: 3, mapShift: 5, upsampleBilinear: 8, gaussianBlur: 8, mapProduct: 4,
+  mapMax: 3, mapShift: 5, upsampleBilinear: 8, gaussianBlur: 8, mapProduct: 4, halfToFloat: 3, floatToHalf: 3,
 };
 
 /**
@@ -348,6 +348,14 @@ export function emulatedCuda(): CudaAddon {
     },
     cudaFill(n, value, buf, offset = 0) {
       f(buf, 'buf', offset + n).fill(value, offset, offset + n);
+    },
+    halfToFloat(n, h, out) {
+      const words = f(h, 'h', Math.ceil(n / 2));
+      native.halfToFloat(n, new Uint16Array(words.buffer, words.byteOffset, checking ? 0 : n), f(out, 'out', n));
+    },
+    floatToHalf(n, x, h) {
+      const words = f(h, 'h', Math.ceil(n / 2));
+      native.floatToHalf(n, f(x, 'x', n), new Uint16Array(words.buffer, words.byteOffset, checking ? 0 : n));
     },
     cudaCopy(n, src, so, dst, dO) {
       f(dst, 'dst', dO + n).set(f(src, 'src', so + n).subarray(so, so + n), dO);
