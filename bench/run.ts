@@ -19,6 +19,7 @@ import { CudaBackend } from '../lib/backend/cuda';
 import { devices } from '../lib/devices';
 import { deviceGemmScenarios, deviceKernelScenarios, tf32Error, Tf32Error } from './cuda_bench';
 import { cudaBackends, gemmScenarios, modelScenario, modelSizes, Scenario } from './scenarios';
+import { fitSourcePaperScenario } from './fit_source';
 import { BenchRecord, benchChoice, collectGarbage, fmt, formatTable, machineContext, measure, toRecord } from './timing';
 
 interface Args {
@@ -96,6 +97,7 @@ function main(): void {
       ['score_paper', () => [modelScenario('score_paper', quick, be)], modelRuns],
       ['score_paper_host', () => [modelScenario('score_paper_host', quick, be)], modelRuns],
       ['train_step_paper', () => [modelScenario('train_step_paper', quick, be)], modelRuns],
+      ['fit_source_paper', () => [fitSourcePaperScenario(quick, be)], modelRuns],
     ]
     : [
       ['gemm', () => gemmScenarios(sizes.gemm), gemmRuns],
@@ -103,6 +105,7 @@ function main(): void {
       ['score_paper', () => [modelScenario('score_paper', quick)], modelRuns],
       ['score_paper_host', () => [modelScenario('score_paper_host', quick)], modelRuns],
       ['train_step_paper', () => [modelScenario('train_step_paper', quick)], modelRuns],
+      ['fit_source_paper', () => [fitSourcePaperScenario(quick)], modelRuns],
     ];
   const records: BenchRecord[] = [];
   const header = ['scenario', 'shapes', 'median_s', 'min_s', 'vectors/s', 'GFLOP/s', 'GB/s', '% copy'];
