@@ -7,6 +7,7 @@
         "native/napi/args.cc",
         "native/napi/ops_binding.cc",
         "native/napi/anomaly_map_binding.cc",
+        "native/napi/rows_binding.cc",
         "native/napi/cuda_resources.cc",
         "native/napi/cuda_ops_binding.cc",
         "native/ops/threadpool.cc",
@@ -15,6 +16,7 @@
         "native/cpu/elementwise.cc",
         "native/cpu/mixture_head.cc",
         "native/cpu/anomaly_map.cc",
+        "native/cpu/rows.cc",
         "native/cpu/device_none.cc"
       ],
       "include_dirs": [

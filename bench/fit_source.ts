@@ -11,7 +11,8 @@ import { FeatureSource, MemoryFeatureSource } from '../lib/data/feature_source';
 import { HgadModel } from '../lib/hgad/model';
 import { trainFromSource } from '../lib/hgad/trainer';
 import { Random } from '../lib/random';
-import { PAPER, Scenario, trainStepFlops } from './scenarios';
+import { modelScenario, PAPER, Scenario, trainStepFlops } from './scenarios';
+import { hrSeconds, machineContext, median } from './timing';
 
 export interface FitSourceBenchOptions {
   /** images per batch (the reference's 8) */
@@ -68,3 +69,32 @@ export function fitSourcePaperScenario(quick: boolean, be: Backend = cpu): Scena
   const B = quick ? 4 : 8;
   return fitSourceScenario('fit_source_paper', paperMemorySource(2 * B, side, side), { imagesPerBatch: B, iterations: 2, be });
 }
+
+/**
+ * node dist/bench/fit_source.js [--runs R]: fit_source_paper and
+ * train_step_paper interleaved (one run of each in turn, after one warm-up of
+ * each), so that a shared machine's load falls on both alike.
+ */
+function main(): void {
+  const i = process.argv.indexOf('--runs');
+  const runs = i >= 0 ? Number(process.argv[i + 1]) : 7;
+  if (!Number.isInteger(runs) || runs < 1) throw new RangeError(`Expected a positive integer for --runs but received ${process.argv[i + 1]}`);
+  const step = modelScenario('train_step_paper', false);
+  const source = fitSourcePaperScenario(false);
+  const rate = (s: Scenario) => s.n / hrSeconds(() => s.run());
+  rate(step);
+  rate(source);
+  const a: number[] = [];
+  const b: number[] = [];
+  for (let r = 0; r < runs; ++r) {
+    a.push(rate(step));
+    b.push(rate(source));
+  }
+  const ctx = machineContext();
+  console.log(`threads ${ctx.threads}, gemm kernel ${ctx.gemm_kernel}, ${runs} interleaved runs`);
+  console.log(`train_step_paper  median ${Math.round(median(a))} vectors/s  (${a.map(Math.round).join(' ')})`);
+  console.log(`fit_source_paper  median ${Math.round(median(b))} vectors/s  (${b.map(Math.round).join(' ')})`);
+  console.log(`fit_source_paper / train_step_paper: ${(median(b) / median(a)).toFixed(3)} (median of per-pair ratios ${median(b.map((v, k) => v / a[k])).toFixed(3)})`);
+}
+
+if (require.main === module) main();

@@ -22,6 +22,7 @@ namespace hgad::napi {
 void registerOps(Napi::Env env, Napi::Object exports);
 void registerCuda(Napi::Env env, Napi::Object exports);
 void registerAnomalyMap(Napi::Env env, Napi::Object exports);
+void registerRows(Napi::Env env, Napi::Object exports);
 
 namespace {
 
@@ -131,6 +132,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerOps(env, exports);
   registerCuda(env, exports);
   registerAnomalyMap(env, exports);
+  registerRows(env, exports);
   return exports;
 }
 
