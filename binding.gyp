@@ -6,6 +6,7 @@
         "native/napi/addon.cc",
         "native/napi/args.cc",
         "native/napi/ops_binding.cc",
+        "native/napi/anomaly_map_binding.cc",
         "native/napi/cuda_resources.cc",
         "native/napi/cuda_ops_binding.cc",
         "native/ops/threadpool.cc",
@@ -13,6 +14,7 @@
         "native/cpu/coupling.cc",
         "native/cpu/elementwise.cc",
         "native/cpu/mixture_head.cc",
+        "native/cpu/anomaly_map.cc",
         "native/cpu/device_none.cc"
       ],
       "include_dirs": [

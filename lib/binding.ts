@@ -57,6 +57,12 @@ export interface NativeAddon extends RawAddon {
   reluBackward(h: FloatArray, dh: FloatArray): void;
   columnSum(N: number, M: number, X: FloatArray, beta: number, v: FloatArray): void;
   rowSum(N: number, M: number, X: FloatArray, out: FloatArray): void;
+  // Anomaly maps (native/ops/anomaly_map.h); the same functions take DeviceBuffers and a stream (lib/cuda.ts).
+  mapMax(n: number, x: FloatArray, m: FloatArray): void;
+  mapShift(n: number, x: FloatArray, m: FloatArray, mode: number, y: FloatArray): void;
+  upsampleBilinear(B: number, h: number, w: number, H: number, W: number, x: FloatArray, beta: number, y: FloatArray): void;
+  gaussianBlur(B: number, H: number, W: number, sigma: number, truncate: number, x: FloatArray, work: FloatArray, y: FloatArray): void;
+  mapProduct(n: number, a: FloatArray, b: FloatArray, y: FloatArray): void;
   logSumExpRows(N: number, M: number, X: FloatArray, out: FloatArray): void;
   logSoftmaxRows(N: number, M: number, X: FloatArray, out: FloatArray): void;
   logSoftmaxRowsBackward(N: number, M: number, Y: FloatArray, dY: FloatArray, dX: FloatArray): void;

@@ -82,6 +82,13 @@ export interface CudaAddon {
   cudaColumnSum(N: number, M: number, X: DeviceBuffer, beta: number, v: DeviceBuffer, stream?: Str): void;
   /** r (N) = sum over each row of X */
   cudaRowSum(N: number, M: number, X: DeviceBuffer, r: DeviceBuffer, stream?: Str): void;
+  // Anomaly maps (native/ops/anomaly_map.h): one registration for host arrays and device buffers.
+  mapMax(n: number, x: DeviceBuffer, m: DeviceBuffer, stream?: Str): void;
+  mapShift(n: number, x: DeviceBuffer, m: DeviceBuffer, mode: number, y: DeviceBuffer, stream?: Str): void;
+  upsampleBilinear(B: number, h: number, w: number, H: number, W: number, x: DeviceBuffer, beta: number, y: DeviceBuffer, stream?: Str): void;
+  gaussianBlur(B: number, H: number, W: number, sigma: number, truncate: number, x: DeviceBuffer, work: DeviceBuffer, y: DeviceBuffer,
+    stream?: Str): void;
+  mapProduct(n: number, a: DeviceBuffer, b: DeviceBuffer, y: DeviceBuffer, stream?: Str): void;
   /** r (N) = log sum exp over each row of X */
   cudaLogSumExpRows(N: number, M: number, X: DeviceBuffer, r: DeviceBuffer, stream?: Str): void;
   /** Y = X - logsumexp of its row (Y may be X) */

@@ -1,9 +1,13 @@
 // hgad: unified anomaly detection with hierarchical Gaussian mixture
 // normalizing flows, for Node.js.
 export { HGAD } from './hgad';
-export type { DeviceOptions, FitOptions, ModelInfo, ModelConfig, TrainConfig, LevelConfig, FitProgress, FitSummary, LevelData, LevelInput, Scores, LevelScores } from './hgad';
+export type { DeviceOptions, FitOptions, SourceFitOptionsWithProgress, ModelInfo, ModelConfig, TrainConfig, LevelConfig, FitProgress, FitSummary, LevelData, LevelInput, Scores, LevelScores } from './hgad';
 export { HgadModel, referenceFusion } from './hgad/model';
 export { DEFAULT_MODEL, DEFAULT_TRAIN } from './hgad/config';
+export { trainFromSource, DEFAULT_SOURCE_TRAIN } from './hgad/trainer';
+export type { SourceTrainConfig, TrainProgress, TrainSummary, StepLosses } from './hgad/trainer';
+export { MemoryFeatureSource, openFeatureSource } from './data/feature_source';
+export type { FeatureSource, FeatureSourceSpec, MemorySourceSpec, LevelShape } from './data/feature_source';
 export { Tensor } from './tensor';
 export type { DType } from './tensor';
 export { Flow } from './nn/flow';
@@ -15,7 +19,11 @@ export { backward, noGrad } from './autograd/tape';
 export { Adam } from './optim/adam';
 export { learningRate, scheduleTable } from './optim/schedule';
 export { auroc } from './metrics/auroc';
-export { anomalyMaps } from './metrics/anomaly_map';
+export { anomalyMaps, calibratedMaps, fusedReferenceMaps, imageScoresFromMaps, referenceMaps } from './maps/anomaly_map';
+export type { LevelCalibration, LevelMap, MapOptions } from './maps/anomaly_map';
+export { localisationMetrics } from './metrics/localisation';
+export type { LocalisationMetrics } from './metrics/localisation';
+export { meanOverClasses, metricsJson } from './metrics/summary';
 export { readNpy, writeNpy, readNpyAsync, writeNpyAsync, parseNpy, encodeNpy, toFloat32, toInt32Labels } from './io/npy';
 export type { NpyArray, NpyDtype } from './io/npy';
 export { readSafetensors, writeSafetensors, parseSafetensors, encodeSafetensors } from './io/safetensors';

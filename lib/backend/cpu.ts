@@ -188,6 +188,21 @@ class CpuBackend implements Backend {
   columnSum(N: number, M: number, X: Storage, beta: number, v: Storage): void {
     native.columnSum(N, M, host(X, 'columnSum'), beta, host(v, 'columnSum'));
   }
+  mapMax(n: number, x: Storage, m: Storage): void {
+    native.mapMax(n, host(x, 'mapMax'), host(m, 'mapMax'));
+  }
+  mapShift(n: number, x: Storage, m: Storage, mode: number, y: Storage): void {
+    native.mapShift(n, host(x, 'mapShift'), host(m, 'mapShift'), mode, host(y, 'mapShift'));
+  }
+  upsampleBilinear(B: number, h: number, w: number, H: number, W: number, x: Storage, beta: number, y: Storage): void {
+    native.upsampleBilinear(B, h, w, H, W, host(x, 'upsampleBilinear'), beta, host(y, 'upsampleBilinear'));
+  }
+  gaussianBlur(B: number, H: number, W: number, sigma: number, truncate: number, x: Storage, work: Storage, y: Storage): void {
+    native.gaussianBlur(B, H, W, sigma, truncate, host(x, 'gaussianBlur'), host(work, 'gaussianBlur'), host(y, 'gaussianBlur'));
+  }
+  mapProduct(n: number, a: Storage, b: Storage, y: Storage): void {
+    native.mapProduct(n, host(a, 'mapProduct'), host(b, 'mapProduct'), host(y, 'mapProduct'));
+  }
   rowSum(N: number, M: number, X: Storage, r: Storage): void {
     native.rowSum(N, M, host(X, 'rowSum'), host(r, 'rowSum'));
   }

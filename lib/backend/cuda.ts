@@ -264,6 +264,22 @@ export class CudaBackend implements Backend {
   columnSum(N: number, M: number, X: Storage, beta: number, v: Storage): void {
     this.cuda.cudaColumnSum(N, M, this.buf(X, 'columnSum X'), beta, this.buf(v, 'columnSum v'), this.stream);
   }
+  mapMax(n: number, x: Storage, m: Storage): void {
+    this.cuda.mapMax(n, this.buf(x, 'mapMax x'), this.buf(m, 'mapMax m'), this.stream);
+  }
+  mapShift(n: number, x: Storage, m: Storage, mode: number, y: Storage): void {
+    this.cuda.mapShift(n, this.buf(x, 'mapShift x'), this.buf(m, 'mapShift m'), mode, this.buf(y, 'mapShift y'), this.stream);
+  }
+  upsampleBilinear(B: number, h: number, w: number, H: number, W: number, x: Storage, beta: number, y: Storage): void {
+    this.cuda.upsampleBilinear(B, h, w, H, W, this.buf(x, 'upsampleBilinear x'), beta, this.buf(y, 'upsampleBilinear y'), this.stream);
+  }
+  gaussianBlur(B: number, H: number, W: number, sigma: number, truncate: number, x: Storage, work: Storage, y: Storage): void {
+    this.cuda.gaussianBlur(B, H, W, sigma, truncate, this.buf(x, 'gaussianBlur x'), this.buf(work, 'gaussianBlur work'),
+      this.buf(y, 'gaussianBlur y'), this.stream);
+  }
+  mapProduct(n: number, a: Storage, b: Storage, y: Storage): void {
+    this.cuda.mapProduct(n, this.buf(a, 'mapProduct a'), this.buf(b, 'mapProduct b'), this.buf(y, 'mapProduct y'), this.stream);
+  }
   rowSum(N: number, M: number, X: Storage, r: Storage): void {
     this.cuda.cudaRowSum(N, M, this.buf(X, 'rowSum X'), this.buf(r, 'rowSum r'), this.stream);
   }

@@ -125,6 +125,17 @@ export interface Backend {
     wz: number, dz: Storage, dlogdet: Storage, dcent: Storage, dlpi: Storage, dlpa: Storage): void;
   /** [sum Lg, sum Le, sum Lmi, sum Lgi, sum softplus(-logp)] in double (0 for a null term); waits. */
   lossSums(N: number, Lg: Storage, Le: Storage, Lmi: Storage, Lgi: Storage | null, logp: Storage | null): Float64Array;
+  // ---------------------------------------------- anomaly maps (native/ops/anomaly_map.h)
+  /** m (1) = max of x (n) */
+  mapMax(n: number, x: Storage, m: Storage): void;
+  /** y (n) = exp(x - m[0]) (mode 0) or m[0] - x (mode 1); y may be x */
+  mapShift(n: number, x: Storage, m: Storage, mode: number, y: Storage): void;
+  /** y (B, H, W) = beta y + bilinear align_corners=True upsampling of x (B, h, w) */
+  upsampleBilinear(B: number, h: number, w: number, H: number, W: number, x: Storage, beta: number, y: Storage): void;
+  /** y (B, H, W) = scipy gaussian_filter of each x image (reflect border); work (B, H, W) scratch */
+  gaussianBlur(B: number, H: number, W: number, sigma: number, truncate: number, x: Storage, work: Storage, y: Storage): void;
+  /** y (n) = a * b */
+  mapProduct(n: number, a: Storage, b: Storage, y: Storage): void;
   /** PyTorch's Adam with L2 weight decay, in place; step is the 1-based count after this update. */
   adamStep(p: Storage, g: Storage, m: Storage, v: Storage, lr: number, beta1: number, beta2: number, eps: number,
     weightDecay: number, step: number): void;

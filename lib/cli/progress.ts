@@ -1,6 +1,7 @@
 // Training progress on stderr: on a terminal one line updated in place
-// ("epoch 2/6 [#####.....] 45%  loss -12.345  lr 1.0e-3  1234 vec/s"), elsewhere
-// one line per epoch, or nothing when quiet.
+// ("epoch 2/6 [#####.....] 45%  loss -12.345  lr 1.0e-3  1234 vec/s  eta 0:03",
+// with "level l/L" and "sub s/S" when there are several), elsewhere one line per
+// epoch (the last loss of each level), or nothing when quiet.
 import type { FitProgress } from '../hgad/model';
 
 export interface ProgressStream {
@@ -40,12 +41,12 @@ export class ProgressBar {
   private drawn = false;
   private epochStarted: number;
   private readonly started: number;
+  /** the last loss of each level */
+  private readonly losses: number[] = [];
 
   constructor(
     private readonly stream: ProgressStream,
     readonly mode: ProgressMode,
-    /** Number of levels (a "level l/L" prefix is shown when > 1). */
-    private readonly levels = 1,
     private readonly now: () => number = Date.now,
     private readonly intervalMs = 100,
   ) {
@@ -53,16 +54,27 @@ export class ProgressBar {
     this.epochStarted = this.started;
   }
 
+  /** Position within the current epoch: every level of every batch of every sub-epoch. */
+  private static fraction(p: FitProgress): number {
+    const perEpoch = p.subEpochs * p.iterations * p.levels;
+    return ((p.subEpoch * p.iterations + p.iteration) * p.levels + p.level + 1) / Math.max(1, perEpoch);
+  }
+
+  private static epochLabel(p: FitProgress): string {
+    return `epoch ${p.epoch + 1}/${p.epochs}` + (p.subEpochs > 1 ? ` sub ${p.subEpoch + 1}/${p.subEpochs}` : '');
+  }
+
+  private lossText(p: FitProgress): string {
+    return this.losses.length > 1 ? this.losses.map(formatLoss).join(' / ') : formatLoss(p.losses.loss);
+  }
+
   /** The single line shown on a terminal for `p`. */
   line(p: FitProgress): string {
-    const fraction = (p.iteration + 1) / Math.max(1, p.iterations);
-    const level = this.levels > 1 ? `level ${p.level + 1}/${this.levels} ` : '';
-    const total = this.levels * p.epochs * p.iterations;
-    const done = (p.level * p.epochs + p.epoch) * p.iterations + p.iteration + 1;
-    const elapsed = (this.now() - this.started) / 1000;
-    const eta = done > 0 && done < total ? `  eta ${formatSeconds((elapsed / done) * (total - done))}` : '';
+    const fraction = ProgressBar.fraction(p);
+    const level = p.levels > 1 ? `level ${p.level + 1}/${p.levels} ` : '';
+    const eta = p.step + 1 < p.steps && Number.isFinite(p.etaSeconds) ? `  eta ${formatSeconds(p.etaSeconds)}` : '';
     return (
-      `${level}epoch ${p.epoch + 1}/${p.epochs} [${bar(fraction)}] ${String(Math.floor(fraction * 100)).padStart(3)}%` +
+      `${level}${ProgressBar.epochLabel(p)} [${bar(fraction)}] ${String(Math.floor(fraction * 100)).padStart(3)}%` +
       `  loss ${formatLoss(p.losses.loss)}  lr ${p.lr.toExponential(1)}  ${Math.round(this.rate)} vec/s${eta}`
     );
   }
@@ -71,21 +83,21 @@ export class ProgressBar {
     if (this.mode === 'off') return;
     const batch = p.vectorsPerSecond > 0 ? p.vectorsPerSecond : 0;
     this.rate = this.rate === 0 ? batch : 0.8 * this.rate + 0.2 * batch;
-    const endOfEpoch = p.iteration === p.iterations - 1;
+    this.losses[p.level] = p.losses.loss;
+    const endOfEpoch = p.subEpoch === p.subEpochs - 1 && p.iteration === p.iterations - 1 && p.level === p.levels - 1;
     if (this.mode === 'lines') {
       if (!endOfEpoch) return;
       const t = this.now();
       const seconds = (t - this.epochStarted) / 1000;
       this.epochStarted = t;
-      const level = this.levels > 1 ? `level ${p.level + 1}/${this.levels} ` : '';
       this.stream.write(
-        `${level}epoch ${p.epoch + 1}/${p.epochs}  loss ${formatLoss(p.losses.loss)}  lr ${p.lr.toExponential(1)}` +
+        `epoch ${p.epoch + 1}/${p.epochs}  loss ${this.lossText(p)}  lr ${p.lr.toExponential(1)}` +
           `  ${Math.round(this.rate)} vec/s  ${seconds.toFixed(1)} s\n`,
       );
       return;
     }
     const t = this.now();
-    if (!endOfEpoch && p.iteration !== 0 && t - this.lastDraw < this.intervalMs) return;
+    if (!endOfEpoch && p.step !== 0 && t - this.lastDraw < this.intervalMs) return;
     this.lastDraw = t;
     let text = this.line(p);
     const columns = this.stream.columns ?? 0;

@@ -13,6 +13,11 @@ export interface LevelShape {
   channels: number;
   height: number;
   width: number;
+  /**
+   * P of per-position conditions the source supplies itself (readConditions);
+   * absent or 0: the trainer uses the level's positional encoding.
+   */
+  condChannels?: number;
 }
 
 /** A data set of feature maps, read image batch by image batch. */
@@ -26,6 +31,11 @@ export interface FeatureSource {
    * `level`'s rows of the images `ids`, image after image.
    */
   read(level: number, ids: Int32Array, out: Float32Array): void;
+  /**
+   * For a level whose shape has condChannels P > 0: fills `out`
+   * (ids.length * height * width * P floats) with those positions' conditions.
+   */
+  readConditions?(level: number, ids: Int32Array, out: Float32Array): void;
   /** Releases files or memory the source holds. */
   close(): void;
 }
@@ -44,15 +54,19 @@ export interface MemorySourceSpec {
   labels: Int32Array;
   /** per level: (numImages * height * width * channels) floats, backed by a SharedArrayBuffer */
   data: Float32Array[];
+  /** per level with condChannels P > 0: (numImages * height * width * P) floats, else null */
+  cond?: (Float32Array | null)[];
 }
 
 function checkLevelShape(s: unknown, name: string): LevelShape {
   if (typeof s !== 'object' || s === null) throw expectedType('a level shape {channels, height, width}', name, s);
-  const { channels, height, width } = s as LevelShape;
+  const { channels, height, width, condChannels } = s as LevelShape;
   for (const [k, v] of [['channels', channels], ['height', height], ['width', width]] as const) {
     if (!isPositiveInteger(v)) throw expectedRange('a positive integer', `${name}.${k}`, v);
   }
-  return { channels, height, width };
+  if (condChannels === undefined || condChannels === 0) return { channels, height, width };
+  if (!isPositiveInteger(condChannels)) throw expectedRange('an integer >= 0', `${name}.condChannels`, condChannels);
+  return { channels, height, width, condChannels };
 }
 
 /** A source over arrays in memory (shared when they are backed by a SharedArrayBuffer). */
@@ -76,6 +90,19 @@ export class MemoryFeatureSource implements FeatureSource {
         throw expectedRange(`${want} values (${this.numImages} images x ${height} x ${width} x ${channels})`, `data[${l}]`, received(`${d.length} values`));
       }
     });
+    if (spec.cond !== undefined && (!Array.isArray(spec.cond) || spec.cond.length !== this.levels.length)) {
+      throw expectedType(`an array of ${this.levels.length} Float32Arrays or nulls (one per level)`, 'cond', spec.cond);
+    }
+    this.levels.forEach(({ height, width, condChannels: P }, l) => {
+      const c = spec.cond?.[l] ?? null;
+      if (!P) {
+        if (c !== null) throw expectedType('null (the level has no condChannels)', `cond[${l}]`, c);
+        return;
+      }
+      const want = this.numImages * height * width * P;
+      if (!(c instanceof Float32Array)) throw expectedType(`a Float32Array of ${want} conditions`, `cond[${l}]`, c);
+      if (c.length !== want) throw expectedRange(`${want} values (${this.numImages} images x ${height} x ${width} x ${P})`, `cond[${l}]`, received(`${c.length} values`));
+    });
   }
 
   get labels(): Int32Array {
@@ -84,9 +111,18 @@ export class MemoryFeatureSource implements FeatureSource {
 
   read(level: number, ids: Int32Array, out: Float32Array): void {
     const { channels, height, width } = this.levels[level];
-    const per = height * width * channels;
+    this.copyRows(this.spec.data[level], height * width * channels, ids, out);
+  }
+
+  readConditions(level: number, ids: Int32Array, out: Float32Array): void {
+    const { height, width, condChannels } = this.levels[level];
+    const cond = this.spec.cond?.[level];
+    if (!condChannels || !cond) throw expectedRange('a level with condChannels', 'level', level);
+    this.copyRows(cond, height * width * condChannels, ids, out);
+  }
+
+  private copyRows(data: Float32Array, per: number, ids: Int32Array, out: Float32Array): void {
     if (out.length !== ids.length * per) throw expectedRange(`${ids.length * per} values`, 'out', received(`${out.length} values`));
-    const data = this.spec.data[level];
     for (let j = 0; j < ids.length; ++j) {
       const i = ids[j];
       if (!Number.isInteger(i) || i < 0 || i >= this.numImages) throw expectedRange(`image ids in [0, ${this.numImages})`, 'ids', i);

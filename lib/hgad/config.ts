@@ -25,7 +25,10 @@ export interface ModelConfig {
 }
 
 export interface TrainConfig {
+  /** Meta-epochs of the reference's loop (the cosine schedule counts these). */
   epochs: number;
+  /** Passes over the data per epoch (the reference's sub_epochs; 1). */
+  subEpochs: number;
   batchSize: number;
   lr: number;
   /** Epochs trained with the inter-class losses only before the intra-class mixtures join (reference 2). */
@@ -35,6 +38,8 @@ export interface TrainConfig {
   lambda1: number;
   lambda2: number;
   labelSmoothing: number;
+  /** Learning rate of the class centres relative to the rest (1: what the reference trains with). */
+  centreLrRatio: number;
   seed: number;
 }
 
@@ -67,6 +72,7 @@ export const DEFAULT_MODEL: Omit<ModelConfig, 'levels' | 'classNames'> = {
 
 export const DEFAULT_TRAIN: TrainConfig = {
   epochs: 6,
+  subEpochs: 1,
   batchSize: 256,
   lr: 1e-3,
   stage1Epochs: 2,
@@ -74,6 +80,7 @@ export const DEFAULT_TRAIN: TrainConfig = {
   lambda1: 1,
   lambda2: 100,
   labelSmoothing: 0.02,
+  centreLrRatio: 1,
   seed: 0,
 };
 
@@ -141,6 +148,7 @@ export function validateTrainConfig(input: unknown): TrainConfig {
   if (batchSize < 2) throw expectedRange('an integer >= 2', 'options.batchSize', batchSize);
   return {
     epochs: positiveInt(c.epochs, 'options.epochs'),
+    subEpochs: positiveInt(c.subEpochs, 'options.subEpochs'),
     batchSize,
     lr: finiteNumber(c.lr, 'options.lr', 0, true),
     stage1Epochs,
@@ -148,6 +156,7 @@ export function validateTrainConfig(input: unknown): TrainConfig {
     lambda1: finiteNumber(c.lambda1, 'options.lambda1', 0),
     lambda2: finiteNumber(c.lambda2, 'options.lambda2', 0),
     labelSmoothing,
+    centreLrRatio: finiteNumber(c.centreLrRatio, 'options.centreLrRatio', 0, true),
     seed,
   };
 }

@@ -3,9 +3,12 @@
 // weights are replaced only when fit succeeds.
 import * as path from 'path';
 import { Worker } from 'worker_threads';
-import { FormatError, expectedType } from '../errors';
+import { FormatError, expectedType, received } from '../errors';
+import { FeatureSourceSpec, MemoryFeatureSource } from '../data/feature_source';
+import type { TrainSummary } from './trainer';
+import type { TrainProgress } from './types';
 import { ModelConfig, TrainConfig } from './config';
-import { FitProgress, FitSummary, HgadModel, LevelData, LevelInput, Scores } from './model';
+import { FitProgress, FitSummary, HgadModel, LevelData, LevelInput, Scores, SourceFitOptions } from './model';
 import { loadModelAsync, modelFromTensors, modelTensors, saveModelAsync } from './persist';
 import type { ModelState, Placement, WorkerError, WorkerRequest } from './worker';
 import { cudaBackend } from '../cuda';
@@ -42,6 +45,26 @@ function resolvePlacement(options: DeviceOptions | undefined): Placement {
     throw err;
   }
   return { device: 'cuda', precision };
+}
+
+export type SourceFitOptionsWithProgress = SourceFitOptions & {
+  /** Called after every optimizer step (on the main thread). */
+  onProgress?: (p: TrainProgress) => void;
+};
+
+/** A memory source crosses to the worker only as shared memory. */
+function checkShared(spec: FeatureSourceSpec): void {
+  if (spec === null || typeof spec !== 'object') throw expectedType('a feature source description', 'source', spec);
+  if (spec.kind !== 'memory') return;
+  const arrays: [string, unknown][] = [['source.labels', spec.labels]];
+  (Array.isArray(spec.data) ? spec.data : []).forEach((d, l) => arrays.push([`source.data[${l}]`, d]));
+  (Array.isArray(spec.cond) ? spec.cond : []).forEach((c, l) => c && arrays.push([`source.cond[${l}]`, c]));
+  for (const [name, a] of arrays) {
+    if (ArrayBuffer.isView(a) && !(a.buffer instanceof SharedArrayBuffer)) {
+      throw expectedType('an array backed by a SharedArrayBuffer (a memory source is shared with the worker, not copied)', name, received('one backed by an ArrayBuffer'));
+    }
+  }
+  new MemoryFeatureSource(spec);
 }
 
 export interface FitOptions extends Partial<TrainConfig> {
@@ -212,6 +235,32 @@ export class HGAD {
   }
 
   /**
+   * Trains every level on a feature source with the reference's loop (see
+   * trainFromSource) in a worker thread that opens the source itself, and
+   * fits the calibration on it. A 'memory' source must hold its arrays in
+   * SharedArrayBuffers (they are shared, not copied). The weights are
+   * replaced only when training succeeds.
+   */
+  async fitSource(source: FeatureSourceSpec, options: SourceFitOptionsWithProgress = {}): Promise<TrainSummary> {
+    if (options === null || typeof options !== 'object') throw expectedType('an options object', 'options', options);
+    const { onProgress, ...train } = options;
+    if (onProgress !== undefined && typeof onProgress !== 'function') throw expectedType('a function', 'options.onProgress', onProgress);
+    checkShared(source);
+    const trainer = new WorkerClient();
+    try {
+      const result = await trainer.request<{ tensors: Record<string, { shape: number[]; data: Float32Array }>; summary: TrainSummary }>(
+        { task: 'fitSource', model: this.state(), placement: this.placement, source, options: train },
+        onProgress,
+      );
+      this.model = modelFromTensors(this.model.config, result.tensors);
+      this.close();
+      return result.summary;
+    } finally {
+      trainer.terminate();
+    }
+  }
+
+  /**
    * Scores vectors as the given class ids (one per vector) or one class id for
    * all. The first call starts a worker thread holding the weights; later
    * calls reuse it (until fit changes the weights or close() is called).
@@ -242,4 +291,5 @@ export class HGAD {
 }
 
 export type { ModelConfig, TrainConfig, LevelConfig } from './config';
+export type { SourceFitOptions } from './model';
 export type { FitProgress, FitSummary, LevelData, LevelInput, Scores, LevelScores, Calibration } from './model';

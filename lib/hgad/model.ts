@@ -1,6 +1,6 @@
 // The HGAD model, synchronous core: one flow and one hierarchical mixture per
 // feature level, its device, and fit/score over every level. The training
-// loop is in training.ts, scoring in scoring.ts, the calibration and the
+// loop is in trainer.ts (on vectors: vector_training.ts), scoring in scoring.ts, the calibration and the
 // fusion of the levels in calibration.ts, the input checks in checks.ts;
 // lib/hgad/index.ts runs this core off the main thread.
 import { BackendOptions, selectBackend } from '../backend/index';
@@ -13,7 +13,14 @@ import { calibratedScores, fitCalibration, referenceFusion } from './calibration
 import { checkLabels, checkLevelArrays } from './checks';
 import { ModelConfig, TrainConfig, validateModelConfig, validateTrainConfig } from './config';
 import { scoreLevel } from './scoring';
-import { fitLevel } from './training';
+import { fitVectors } from './vector_training';
+import { FeatureSource } from '../data/feature_source';
+import { calibrateFromSource } from './source_calibration';
+import { DEFAULT_SOURCE_TRAIN, SourceTrainConfig, trainFromSource, TrainSummary } from './trainer';
+import { TrainProgress } from './types';
+
+/** Options of fit on a feature source: the loop's, and whether to fit the calibration after it (true). */
+export type SourceFitOptions = Partial<SourceTrainConfig> & { calibrate?: boolean };
 import { FitProgress, FitSummary, Level, LevelData, LevelInput, Scores } from './types';
 
 export type { Calibration, FitProgress, FitSummary, Level, LevelData, LevelInput, LevelScores, Scores } from './types';
@@ -90,6 +97,10 @@ export class HgadModel {
     return this.config.classNames.length;
   }
 
+  /**
+   * Trains on every level's vectors with the reference's loop, each vector a
+   * 1x1 image (see fitVectors), then fits the calibration.
+   */
   fitSync(data: LevelData[], options?: Partial<TrainConfig>, onProgress?: (p: FitProgress) => void): FitSummary {
     const opts = validateTrainConfig(options);
     if (!Array.isArray(data) || data.length !== this.levels.length) {
@@ -101,12 +112,31 @@ export class HgadModel {
       return N;
     });
     const started = Date.now();
-    const finalLosses = this.levels.map((level, l) => fitLevel(this, l, data[l], sizes[l], opts, onProgress));
+    const finalLosses = fitVectors(this, data, sizes, opts, onProgress);
     for (let l = 0; l < this.levels.length; ++l) {
       const { logp } = scoreLevel(this, l, data[l], data[l].labels);
       this.levels[l].calibration = fitCalibration(logp, data[l].labels, this.classes);
     }
     return { seconds: (Date.now() - started) / 1000, finalLosses };
+  }
+
+  /**
+   * Trains every level on a feature source with the reference's loop (see
+   * trainFromSource), then, unless options.calibrate is false, fits the
+   * calibration on the source's positions. On an error the weights are
+   * those from before the call.
+   */
+  fitSourceSync(source: FeatureSource, options?: SourceFitOptions, onProgress?: (p: TrainProgress) => void): TrainSummary {
+    const { calibrate = true, ...train } = options ?? {};
+    if (typeof calibrate !== 'boolean') throw expectedType('a boolean', 'options.calibrate', calibrate);
+    const summary = trainFromSource(this, source, train, onProgress);
+    if (calibrate) {
+      const cal = calibrateFromSource(this, source, train.imagesPerBatch ?? DEFAULT_SOURCE_TRAIN.imagesPerBatch);
+      cal.forEach((c, l) => {
+        this.levels[l].calibration = c;
+      });
+    }
+    return summary;
   }
 
   /**

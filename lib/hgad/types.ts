@@ -28,17 +28,40 @@ export interface Level {
   calibration: Calibration | null;
 }
 
-export interface FitProgress {
-  level: number;
-  epoch: number;
-  epochs: number;
+export type StepLosses = MixtureLossTerms & { loss: number };
+
+/** Reported after every optimizer step (one level of one batch) of the training loop. */
+export interface TrainProgress {
+  /** 0-based */
+  metaEpoch: number;
+  metaEpochs: number;
+  subEpoch: number;
+  subEpochs: number;
+  /** batch within the sub-epoch */
   iteration: number;
   iterations: number;
+  level: number;
+  levels: number;
   stage: 1 | 2;
-  losses: MixtureLossTerms & { loss: number };
+  /** the flows' learning rate in this step */
   lr: number;
+  /** every Adam group's learning rate in this step: [flows, centres, mixture weights] */
+  groupLr: number[];
+  losses: StepLosses;
+  /** vectors (positions) of this step per second */
   vectorsPerSecond: number;
+  /** seconds left at the mean rate so far */
+  etaSeconds: number;
+  /** 0-based optimizer step, out of `steps` */
+  step: number;
+  steps: number;
+  /** the same as metaEpoch / metaEpochs, for progress displays of plain epochs */
+  epoch: number;
+  epochs: number;
 }
+
+/** Progress of fit on vectors: the same reports (every vector a 1x1 image). */
+export type FitProgress = TrainProgress;
 
 export interface FitSummary {
   seconds: number;

@@ -4,7 +4,8 @@
 // In: {id, task, ...}; out: {id, type: 'progress' | 'done' | 'error', ...}.
 import { parentPort } from 'worker_threads';
 import { FormatError } from '../errors';
-import { HgadModel, LevelData, LevelInput } from './model';
+import { FeatureSourceSpec, openFeatureSource } from '../data/feature_source';
+import { HgadModel, LevelData, LevelInput, SourceFitOptions } from './model';
 import { modelFromTensors, modelTensors } from './persist';
 import type { ModelConfig, TrainConfig } from './config';
 
@@ -22,6 +23,7 @@ export interface Placement {
 
 export type WorkerRequest =
   | { id: number; task: 'fit'; model: ModelState; placement: Placement; data: LevelData[]; options: Partial<TrainConfig> }
+  | { id: number; task: 'fitSource'; model: ModelState; placement: Placement; source: FeatureSourceSpec; options: SourceFitOptions }
   | { id: number; task: 'score'; model?: ModelState; placement: Placement; inputs: LevelInput[]; classes: Int32Array | number };
 
 export interface WorkerError {
@@ -43,13 +45,25 @@ function handle(request: WorkerRequest): void {
       loaded = modelFromTensors(request.model.config, request.model.tensors).to(request.placement.device, { precision: request.placement.precision });
     }
     if (!loaded) throw new Error('hgad worker: no model was sent before the first request');
-    if (request.task === 'fit') {
+    if (request.task === 'fit' || request.task === 'fitSource') {
       const model = loaded;
       loaded = null;
       let summary;
       let tensors;
+      const progress = (p: unknown) => port.postMessage({ id, type: 'progress', progress: p });
       try {
-        summary = model.fitSync(request.data, request.options, (progress) => port.postMessage({ id, type: 'progress', progress }));
+        if (request.task === 'fit') {
+          summary = model.fitSync(request.data, request.options, progress);
+        } else {
+          // The worker opens the source itself: a memory source's arrays are
+          // shared, a file source is read here; nothing is copied across.
+          const source = openFeatureSource(request.source);
+          try {
+            summary = model.fitSourceSync(source, request.options, progress);
+          } finally {
+            source.close();
+          }
+        }
         tensors = modelTensors(model);
       } finally {
         // Device memory goes back at once rather than with the worker.

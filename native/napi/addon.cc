@@ -21,6 +21,7 @@ namespace hgad::napi {
 
 void registerOps(Napi::Env env, Napi::Object exports);
 void registerCuda(Napi::Env env, Napi::Object exports);
+void registerAnomalyMap(Napi::Env env, Napi::Object exports);
 
 namespace {
 
@@ -129,6 +130,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports["cudaDevices"] = Napi::Function::New(env, CudaDevices, "cudaDevices");
   registerOps(env, exports);
   registerCuda(env, exports);
+  registerAnomalyMap(env, exports);
   return exports;
 }
 

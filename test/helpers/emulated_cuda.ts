@@ -177,6 +177,8 @@ const STREAM_ARG: Record<string, number> = {
   cudaRowSum: 4, cudaLogSumExpRows: 4, cudaLogSoftmaxRows: 4, cudaLogSoftmaxRowsBackward: 5, cudaPackColumns: 8,
   cudaUnpackColumnsBackward: 8, cudaFill: 4, cudaCopy: 5, cudaAffineFold: 8, cudaAffineFoldBackward: 8, cudaCentresCompose: 6,
   cudaCentresComposeBackward: 6, cudaGatherRows: 6, cudaOneHot: 5, cudaLossSums: 7,
+  // ops registered once for both backends (ARCHITECTURE.md): not cuda-prefixed
+  mapMax: 3, mapShift: 5, upsampleBilinear: 8, gaussianBlur: 8, mapProduct: 4,
 };
 
 /**
@@ -188,7 +190,7 @@ const STREAM_ARG: Record<string, number> = {
  */
 function asynchronous<T extends Record<string, unknown>>(o: T): T {
   for (const [k, v] of Object.entries(o)) {
-    if (typeof v !== 'function' || !k.startsWith('cuda')) continue;
+    if (typeof v !== 'function' || !(k.startsWith('cuda') || k in STREAM_ARG)) continue;
     const op = v as (...a: unknown[]) => unknown;
     (o as Record<string, unknown>)[k] = (...args: unknown[]) => {
       calls.set(k, (calls.get(k) ?? 0) + 1);
@@ -310,6 +312,21 @@ export function emulatedCuda(): CudaAddon {
     },
     cudaColumnSum(N, M, X, beta, v) {
       native.columnSum(N, M, f(X, 'X', N * M), beta, f(v, 'v', M));
+    },
+    mapMax(n, x, m) {
+      native.mapMax(n, f(x, 'x', n), f(m, 'm', 1));
+    },
+    mapShift(n, x, m, mode, y) {
+      native.mapShift(n, f(x, 'x', n), f(m, 'm', 1), mode, f(y, 'y', n));
+    },
+    upsampleBilinear(B, h, w, H, W, x, beta, y) {
+      native.upsampleBilinear(B, h, w, H, W, f(x, 'x', B * h * w), beta, f(y, 'y', B * H * W));
+    },
+    gaussianBlur(B, H, W, sigma, truncate, x, work, y) {
+      native.gaussianBlur(B, H, W, sigma, truncate, f(x, 'x', B * H * W), f(work, 'work', B * H * W), f(y, 'y', B * H * W));
+    },
+    mapProduct(n, a, b, y) {
+      native.mapProduct(n, f(a, 'a', n), f(b, 'b', n), f(y, 'y', n));
     },
     cudaRowSum(N, M, X, r) {
       native.rowSum(N, M, f(X, 'X', N * M), f(r, 'r', N));

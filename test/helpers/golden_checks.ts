@@ -2,7 +2,7 @@
 import type { ExecutionContext } from 'ava';
 import { Adam, AdamGroup } from '../../lib/optim/adam';
 import { scheduleTable } from '../../lib/optim/schedule';
-import { anomalyMaps } from '../../lib/metrics/anomaly_map';
+import { anomalyMaps, referenceMaps } from '../../lib/maps/anomaly_map';
 import { auroc } from '../../lib/metrics/auroc';
 import { localisationMetrics, mapMaxima } from '../../lib/metrics/localisation';
 import { backward } from '../../lib/autograd/tape';
@@ -10,6 +10,7 @@ import { GaussianMixture, smoothedOneHot } from '../../lib/nn/mixture';
 import { flowFromGolden, tensorOf } from './golden_flow';
 import { DType, Tensor } from '../../lib/tensor';
 import { hostValues, testBackend } from './device';
+import { checkTrainLoop, trainLoopFields } from './golden_train_loop';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function mixtureFromGolden(g: any, dtype: DType): GaussianMixture {
@@ -118,9 +119,13 @@ export const checkers: Record<string, GoldenChecker> = {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     const levels = m.level_logps.map((l: any) => ({ data: Float64Array.from(l.data), b: l.shape[0], h: l.shape[1], w: l.shape[2] }));
     const out = anomalyMaps(levels, m.mask_size, m.gaussian_sigma);
-    check(t, `${name} anomaly maps`, out.maps, m.scores.data);
+    check(t, `${name} anomaly maps (CPU, float64)`, out.maps, m.scores.data);
     check(t, `${name} image scores`, out.imageScores, m.image_scores.data);
+    const be = testBackend();
+    const onBackend = referenceMaps(levels, { height: m.mask_size, width: m.mask_size, sigma: m.gaussian_sigma, backend: be, dtype: 'float32' });
+    check(t, `${name} anomaly maps (${be.label}, float32)`, onBackend, m.scores.data);
   },
+  steps: checkTrainLoop,
   auroc: (t, g, name, check) => {
     check(t, `${name} auroc`, [auroc(g.auroc.scores, g.auroc.labels)], [g.auroc.value], 1e-12, 0);
   },
@@ -142,5 +147,6 @@ export const checkers: Record<string, GoldenChecker> = {
 
 /** Fields of a case file that a checker above reads besides its own key. */
 export const companionFields: Record<string, string[]> = {
+  steps: trainLoopFields,
   aupro: ['masks', 'maps', 'image_scores', 'image_labels', 'image_auroc', 'image_f1_max', 'pixel_auroc', 'pixel_f1_max', 'aupro_fpr_limit', 'regions'],
 };

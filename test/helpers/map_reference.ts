@@ -1,6 +1,8 @@
-// Turns per-position log-likelihoods of the feature levels into pixel anomaly
-// maps and image scores the way the reference validate() does.
-import { expectedRange, expectedType, isPositiveInteger } from '../errors';
+// An independent float64 JavaScript version of the reference's map chain
+// (upsampling, scipy's Gaussian filter, max-normalisation), written loop by
+// loop from the reference's definitions: the native kernels of
+// native/cpu/anomaly_map.cc are checked against it on random inputs.
+import { expectedRange, expectedType, isPositiveInteger } from '../../lib/errors';
 
 export interface LevelLogLikelihoods {
   /** (b, h, w) row-major log-likelihoods of one feature level. */
@@ -138,7 +140,7 @@ function maxOf(a: ArrayLike<number>, start: number, end: number): number {
  * the batch the maps were assembled from — pass the whole test set at once to
  * reproduce the reference's numbers.
  */
-export function anomalyMaps(levels: LevelLogLikelihoods[], maskSize: number, sigma: number): AnomalyMaps {
+export function anomalyMapsJs(levels: LevelLogLikelihoods[], maskSize: number, sigma: number): AnomalyMaps {
   if (!Array.isArray(levels) || levels.length === 0) throw expectedType('a non-empty array of levels', 'levels', levels);
   if (!isPositiveInteger(maskSize)) throw expectedRange('a positive integer', 'maskSize', maskSize);
   const b = levels[0]?.b;

@@ -1,0 +1,51 @@
+// The per-class normalisers of logp (see calibration.ts) fitted on a feature
+// source, streamed image batch by image batch: no more than one batch's
+// vectors and conditions are in memory at a time.
+import { FeatureSource } from '../data/feature_source';
+import { positionalConditions } from '../nn/positional_encoding';
+import type { HgadModel } from './model';
+import { scoreLevel } from './scoring';
+import { Calibration } from './types';
+
+/** Each level's per-class mean and standard deviation (floored at 1e-3) of the training positions' logp. */
+export function calibrateFromSource(model: HgadModel, source: FeatureSource, imagesPerBatch: number): Calibration[] {
+  const K = model.classes;
+  const N = source.numImages;
+  return model.config.levels.map(({ channels: C, condChannels: P }, l) => {
+    const { height, width } = source.levels[l];
+    const hw = height * width;
+    const fromSource = P > 0 && !!source.levels[l].condChannels;
+    const table = P > 0 && !fromSource ? positionalConditions(P, height, width) : null;
+    const sum = new Float64Array(K);
+    const sq = new Float64Array(K);
+    const count = new Float64Array(K);
+    const B = Math.max(1, Math.min(imagesPerBatch, N));
+    const features = new Float32Array(B * hw * C);
+    const cond = P > 0 ? new Float32Array(B * hw * P) : null;
+    const rowLabels = new Int32Array(B * hw);
+    for (let start = 0; start < N; start += B) {
+      const ids = Int32Array.from({ length: Math.min(B, N - start) }, (_, j) => start + j);
+      const n = ids.length * hw;
+      source.read(l, ids, features.subarray(0, n * C));
+      if (cond && fromSource) source.readConditions!(l, ids, cond.subarray(0, n * P));
+      else if (cond) for (let j = 0; j < ids.length; ++j) cond.set(table!, j * hw * P);
+      for (let j = 0; j < ids.length; ++j) rowLabels.fill(source.labels[ids[j]], j * hw, (j + 1) * hw);
+      const labels = rowLabels.subarray(0, n);
+      const { logp } = scoreLevel(model, l, { features: features.subarray(0, n * C), cond: cond ? cond.subarray(0, n * P) : null }, labels);
+      for (let i = 0; i < n; ++i) {
+        const k = labels[i];
+        sum[k] += logp[i];
+        sq[k] += logp[i] * logp[i];
+        count[k] += 1;
+      }
+    }
+    const mean = new Float64Array(K);
+    const std = new Float64Array(K);
+    for (let k = 0; k < K; ++k) {
+      mean[k] = count[k] > 0 ? sum[k] / count[k] : 0;
+      const variance = count[k] > 1 ? Math.max(0, sq[k] / count[k] - mean[k] * mean[k]) : 1;
+      std[k] = Math.max(Math.sqrt(variance), 1e-3);
+    }
+    return { mean, std };
+  });
+}

@@ -1,0 +1,188 @@
+// The reference's training loop (train.py of HGAD) over a FeatureSource, step
+// for step: meta-epochs x sub-epochs; the learning rate set to the cosine
+// value of the meta-epoch and, during the warm-up meta-epochs, ramped per
+// iteration from lr/10; every image batch trains level after level, each
+// level's positions through its own flow and mixture, each with its own step
+// of ONE Adam over every parameter of every level (set_to_none zero_grad: a
+// parameter without a gradient in a step is not stepped, gets no weight decay
+// and keeps its step count); stage 1 while meta-epoch < stage1Epochs.
+import { backward } from '../autograd/tape';
+import { FeatureSource } from '../data/feature_source';
+import { expectedRange, expectedType, received } from '../errors';
+import { Adam } from '../optim/adam';
+import { scheduleTable } from '../optim/schedule';
+import { Random } from '../random';
+import { Tensor } from '../tensor';
+import { LevelBatch } from './level_batch';
+import type { HgadModel } from './model';
+import type { StepLosses, TrainProgress } from './types';
+import { SourceTrainConfig, validateSourceTrainConfig } from './train_options';
+
+export type { SourceTrainConfig } from './train_options';
+export { DEFAULT_SOURCE_TRAIN } from './train_options';
+
+export type { StepLosses, TrainProgress } from './types';
+
+export interface TrainSummary {
+  seconds: number;
+  steps: number;
+  /** each level's losses in its last step */
+  finalLosses: StepLosses[];
+  vectorsPerSecond: number;
+}
+
+/** The ids of every batch of one sub-epoch. */
+function subEpochBatches(opts: SourceTrainConfig, numImages: number, rng: Random): Int32Array[] {
+  if (opts.batches) return opts.batches.map((b) => Int32Array.from(b));
+  const order = Int32Array.from({ length: numImages }, (_, i) => i);
+  if (opts.shuffle) rng.shuffle(order);
+  const B = opts.imagesPerBatch;
+  const out: Int32Array[] = [];
+  for (let s = 0; s + (opts.dropLast ? B : 1) <= numImages; s += B) out.push(order.subarray(s, Math.min(s + B, numImages)));
+  return out;
+}
+
+function where(opts: SourceTrainConfig, l: number, me: number, se: number, it: number): string {
+  const epoch = opts.subEpochs === 1 ? `epoch ${me + 1}` : `meta-epoch ${me + 1}, sub-epoch ${se + 1}`;
+  return `level ${l}, ${epoch}, iteration ${it + 1}`;
+}
+
+/**
+ * Trains `model` in place on `source` (every level of the model, in order)
+ * and returns when done. On an error (a non-finite loss names its level,
+ * meta-epoch and iteration) the model's weights are restored to what they
+ * were before the call. onProgress runs after every optimizer step.
+ */
+export function trainFromSource(model: HgadModel, source: FeatureSource, options?: Partial<SourceTrainConfig>,
+  onProgress?: (p: TrainProgress) => void): TrainSummary {
+  if (typeof source !== 'object' || source === null || typeof source.read !== 'function') {
+    throw expectedType('a FeatureSource', 'source', source);
+  }
+  if (onProgress !== undefined && typeof onProgress !== 'function') throw expectedType('a function', 'onProgress', onProgress);
+  const L = model.levels.length;
+  if (source.levels.length !== L) throw expectedRange(`${L} levels (the model's)`, 'source.levels', received(`${source.levels.length} levels`));
+  const K = model.classes;
+  const N = source.numImages;
+  const labels = source.labels;
+  if (!(labels instanceof Int32Array) || labels.length !== N) throw expectedType(`an Int32Array of ${N} class ids`, 'source.labels', labels);
+  for (let i = 0; i < N; ++i) {
+    if (!(labels[i] >= 0 && labels[i] < K)) throw expectedRange(`class ids in [0, ${K})`, 'source.labels', received(`${labels[i]} at image ${i}`));
+  }
+  model.config.levels.forEach((c, l) => LevelBatch.check(source.levels[l], c.channels, c.condChannels, l));
+  const opts = validateSourceTrainConfig(options, N);
+  const be = model.backend;
+  const rng = new Random(opts.seed);
+
+  const first = subEpochBatches(opts, N, rng);
+  const iterations = first.length;
+  if (iterations === 0) throw expectedRange('at least one batch per sub-epoch', 'options.imagesPerBatch', opts.imagesPerBatch);
+  const maxImages = Math.max(opts.imagesPerBatch, ...first.map((b) => b.length));
+  const lrTable = scheduleTable({
+    lr: opts.lr,
+    lrDecayRate: opts.lrDecayRate,
+    warmEpochs: Math.min(opts.warmEpochs, opts.metaEpochs - 1),
+    cosine: opts.cosine,
+    epochs: opts.metaEpochs,
+    subEpochs: opts.subEpochs,
+    itersPerSubEpoch: iterations,
+  });
+
+  const flows = model.levels.flatMap((lv) => lv.flow.parameters());
+  const centres = model.levels.flatMap((lv) => [lv.mixture.mu, lv.mixture.muDelta]);
+  const weights = model.levels.flatMap((lv) => [lv.mixture.phiInter, lv.mixture.phiIntra]);
+  const params: Tensor[] = [...flows, ...centres, ...weights];
+  const adam = new Adam([
+    { name: 'flows', params: flows, lr: opts.lr, betas: opts.betas, weightDecay: opts.weightDecay },
+    { name: 'centres', params: centres, lr: opts.lr * opts.centreLrRatio, betas: opts.betas, weightDecay: 0 },
+    { name: 'weights', params: weights, lr: opts.lr * opts.weightLrRatio, betas: opts.betas, weightDecay: 0 },
+  ], opts.eps);
+  // The weights before training, restored when training fails.
+  const saved = params.map((p) => be.toHost(p.storage).slice());
+  const batchers: LevelBatch[] = [];
+
+  const positions = source.levels.map((s) => s.height * s.width);
+  const positionsPerImage = positions.reduce((a, b) => a + b, 0);
+  const steps = opts.metaEpochs * opts.subEpochs * iterations * L;
+  const totalVectors = opts.metaEpochs * opts.subEpochs * first.reduce((a, b) => a + b.length, 0) * positionsPerImage;
+  const started = Date.now();
+  let vectorsDone = 0;
+  let step = 0;
+  const finalLosses: StepLosses[] = new Array(L);
+  try {
+    model.config.levels.forEach((c, l) => batchers.push(new LevelBatch(be, source, l, source.levels[l], c.condChannels, maxImages)));
+    for (let me = 0; me < opts.metaEpochs; ++me) {
+      const stage: 1 | 2 = me < opts.stage1Epochs ? 1 : 2;
+      for (let se = 0; se < opts.subEpochs; ++se) {
+        const batches = me === 0 && se === 0 ? first : subEpochBatches(opts, N, rng);
+        for (let it = 0; it < batches.length; ++it) {
+          const lr = lrTable[(me * opts.subEpochs + se) * iterations + it];
+          adam.setLearningRate(lr);
+          const ids = batches[it];
+          for (let l = 0; l < L; ++l) {
+            const t0 = Date.now();
+            const losses = trainStep(model, l, batchers[l], ids, labels, stage, opts, adam, params, where(opts, l, me, se, it));
+            finalLosses[l] = losses;
+            const rows = ids.length * positions[l];
+            vectorsDone += rows;
+            if (onProgress) {
+              if (be.device !== 'cpu') be.synchronize();
+              const now = Date.now();
+              const rate = vectorsDone / Math.max(1e-3, (now - started) / 1000);
+              onProgress({
+                metaEpoch: me, metaEpochs: opts.metaEpochs, subEpoch: se, subEpochs: opts.subEpochs, iteration: it, iterations,
+                level: l, levels: L, stage, lr, groupLr: adam.groups.map((g) => g.lr), losses,
+                vectorsPerSecond: rows / Math.max(1e-3, (now - t0) / 1000),
+                etaSeconds: Math.max(0, totalVectors - vectorsDone) / rate,
+                step, steps, epoch: me, epochs: opts.metaEpochs,
+              });
+            }
+            step += 1;
+          }
+        }
+      }
+    }
+  } catch (err) {
+    params.forEach((p, i) => be.write(p.storage, saved[i]));
+    throw err;
+  } finally {
+    for (const p of params) p.grad = null;
+    for (const b of batchers) b.release();
+    adam.release();
+  }
+  if (be.device !== 'cpu') be.synchronize();
+  const seconds = (Date.now() - started) / 1000;
+  return { seconds, steps: step, finalLosses, vectorsPerSecond: vectorsDone / Math.max(1e-3, seconds) };
+}
+
+/** One level's optimizer step on one image batch: forward, loss, backward, Adam. */
+function trainStep(model: HgadModel, l: number, batcher: LevelBatch, ids: Int32Array, labels: Int32Array, stage: 1 | 2,
+  opts: SourceTrainConfig, adam: Adam, params: Tensor[], at: string): StepLosses {
+  const { flow, mixture } = model.levels[l];
+  const be = model.backend;
+  const advice = `Lower the learning rate (now ${adam.groups[0].lr.toExponential(2)}) or check the features' scale.`;
+  let out: StepLosses | null = null;
+  const { arena } = be.arena(() => {
+    const batch = batcher.load(ids, labels, model.classes, opts.labelSmoothing);
+    let result;
+    try {
+      const { z, logdet } = flow.forwardChecked(batch.x, batch.cond);
+      result = mixture.loss(z, logdet, batch.labels, batch.Y, stage, opts);
+    } catch (err) {
+      throw new Error(`fit: training diverged at ${at} (${batch.rows} vectors): ${(err as Error).message}. ${advice}`);
+    }
+    const v = be.readScalar(result.loss.storage);
+    if (!Number.isFinite(v)) throw new Error(`fit: the loss became ${v} at ${at}; no step was taken with it. ${advice}`);
+    // zero_grad(set_to_none=True): only this level's parameters get gradients.
+    for (const p of params) p.grad = null;
+    try {
+      backward(result.loss);
+      adam.step();
+    } finally {
+      for (const p of params) p.grad = null;
+    }
+    out = { ...result.terms, loss: v };
+  });
+  // The step's intermediates go back to the allocator once its work is queued.
+  arena.dispose();
+  return out!;
+}
