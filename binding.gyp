@@ -6,6 +6,7 @@
         "native/napi/addon.cc",
         "native/napi/args.cc",
         "native/napi/ops_binding.cc",
+        "native/napi/half_binding.cc",
         "native/napi/anomaly_map_binding.cc",
         "native/napi/cuda_resources.cc",
         "native/napi/cuda_ops_binding.cc",
@@ -14,6 +15,7 @@
         "native/cpu/coupling.cc",
         "native/cpu/elementwise.cc",
         "native/cpu/mixture_head.cc",
+        "native/cpu/half.cc",
         "native/cpu/anomaly_map.cc",
         "native/cpu/device_none.cc"
       ],

@@ -71,6 +71,10 @@ export interface NativeAddon extends RawAddon {
   unpackColumnsBackward(N: number, dOut: FloatArray, W0: number, P: number, dX: FloatArray, ldx: number,
     c0: number, dZ: FloatArray | null): void;
   firstNonFinite(x: FloatArray): number;
+  /** out[i] = the binary16 value h[i], i < n (exact); device buffers too (lib/cuda.ts) */
+  halfToFloat(n: number, h: Uint16Array, out: FloatArray): void;
+  /** h[i] = x[i] rounded to binary16 (nearest, ties to even; overflow to inf), i < n; device buffers too */
+  floatToHalf(n: number, x: FloatArray, h: Uint16Array): void;
   mixtureHeadForward(N: number, C: number, K: number, M: number, z: FloatArray, logdet: FloatArray,
     labels: Int32Array | null, Y: FloatArray | null, centres: FloatArray, logPriorInter: FloatArray,
     logPriorIntra: FloatArray, Lg: FloatArray | null, Le: FloatArray | null, Lmi: FloatArray | null,

@@ -104,6 +104,12 @@ export interface CudaAddon {
   /** buf[offsetElements, offsetElements + n) = value (a float; NaN and infinities allowed) */
   cudaFill(n: number, value: number, buf: DeviceBuffer, offsetElements?: number, stream?: Str): void;
   /** dst[dstOffset, dstOffset + n) = src[srcOffset, srcOffset + n): 4-byte elements; the ranges must not overlap */
+  /**
+   * The device side of the binding's halfToFloat / floatToHalf (one registration each, host arrays or device
+   * buffers): float16 data is n binary16 values, two to a 4-byte element (uploaded through an Int32Array view).
+   */
+  halfToFloat(n: number, h: DeviceBuffer, out: DeviceBuffer, stream?: Str): void;
+  floatToHalf(n: number, x: DeviceBuffer, h: DeviceBuffer, stream?: Str): void;
   cudaCopy(n: number, src: DeviceBuffer, srcOffset: number, dst: DeviceBuffer, dstOffset: number, stream?: Str): void;
 
   // Parameter folding and glue (math in double, deterministic sums).

@@ -21,6 +21,7 @@ namespace hgad::napi {
 
 void registerOps(Napi::Env env, Napi::Object exports);
 void registerCuda(Napi::Env env, Napi::Object exports);
+void registerHalf(Napi::Env env, Napi::Object exports);
 void registerAnomalyMap(Napi::Env env, Napi::Object exports);
 
 namespace {
@@ -130,6 +131,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports["cudaDevices"] = Napi::Function::New(env, CudaDevices, "cudaDevices");
   registerOps(env, exports);
   registerCuda(env, exports);
+  registerHalf(env, exports);
   registerAnomalyMap(env, exports);
   return exports;
 }

@@ -175,7 +175,7 @@ const STREAM_ARG: Record<string, number> = {
   cudaGemm: 15, cudaCouplingForward: 9, cudaCouplingInverse: 9, cudaCouplingBackward: 9, cudaMixtureHeadForward: 16,
   cudaMixtureHeadBackward: 21, cudaAdamStep: 11, cudaAxpy: 4, cudaAdd: 4, cudaScale: 4, cudaReluBackward: 3, cudaColumnSum: 5,
   cudaRowSum: 4, cudaLogSumExpRows: 4, cudaLogSoftmaxRows: 4, cudaLogSoftmaxRowsBackward: 5, cudaPackColumns: 8,
-  cudaUnpackColumnsBackward: 8, cudaFill: 4, cudaCopy: 5, cudaAffineFold: 8, cudaAffineFoldBackward: 8, cudaCentresCompose: 6,
+  cudaUnpackColumnsBackward: 8, cudaFill: 4, cudaCopy: 5, halfToFloat: 3, floatToHalf: 3, cudaAffineFold: 8, cudaAffineFoldBackward: 8, cudaCentresCompose: 6,
   cudaCentresComposeBackward: 6, cudaGatherRows: 6, cudaOneHot: 5, cudaLossSums: 7,
   // ops registered once for both backends (ARCHITECTURE.md): not cuda-prefixed
   mapMax: 3, mapShift: 5, upsampleBilinear: 8, gaussianBlur: 8, mapProduct: 4,
@@ -348,6 +348,14 @@ export function emulatedCuda(): CudaAddon {
     },
     cudaFill(n, value, buf, offset = 0) {
       f(buf, 'buf', offset + n).fill(value, offset, offset + n);
+    },
+    halfToFloat(n, h, out) {
+      const words = f(h, 'h', Math.ceil(n / 2));
+      native.halfToFloat(n, new Uint16Array(words.buffer, words.byteOffset, checking ? 0 : n), f(out, 'out', n));
+    },
+    floatToHalf(n, x, h) {
+      const words = f(h, 'h', Math.ceil(n / 2));
+      native.floatToHalf(n, f(x, 'x', n), new Uint16Array(words.buffer, words.byteOffset, checking ? 0 : n));
     },
     cudaCopy(n, src, so, dst, dO) {
       f(dst, 'dst', dO + n).set(f(src, 'src', so + n).subarray(so, so + n), dO);
