@@ -7,6 +7,7 @@
 // row-major. A batch of images is those blocks one after another, which is the
 // (image, y, x) order of the reference's training loop.
 import { expectedRange, expectedType, isPositiveInteger, received } from '../errors';
+import { CacheFeatureSource, CacheSourceSpec } from './feature_cache';
 
 /** Shape of one feature level: a (height, width) map of C-vectors. */
 export interface LevelShape {
@@ -45,7 +46,7 @@ export interface FeatureSource {
  * the data set never crosses threads by copy: 'memory' shares its buffers
  * (SharedArrayBuffer), other kinds name files.
  */
-export type FeatureSourceSpec = MemorySourceSpec;
+export type FeatureSourceSpec = MemorySourceSpec | CacheSourceSpec;
 
 export interface MemorySourceSpec {
   kind: 'memory';
@@ -139,7 +140,10 @@ export function openFeatureSource(spec: FeatureSourceSpec): FeatureSource {
   switch (spec.kind) {
     case 'memory':
       return new MemoryFeatureSource(spec);
+    case 'cache':
+      if (typeof spec.dir !== 'string' || spec.dir === '') throw expectedType('a feature cache folder path', 'source.dir', spec.dir);
+      return new CacheFeatureSource(spec.dir);
     default:
-      throw expectedRange("a feature source kind ('memory')", 'source.kind', (spec as { kind?: unknown }).kind);
+      throw expectedRange("a feature source kind ('memory' or 'cache')", 'source.kind', (spec as { kind?: unknown }).kind);
   }
 }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "args.h"
+#include "dispatch.h"
 #include "device.h"
 #include "gemm.h"
 #include "threadpool.h"
@@ -21,8 +22,24 @@ namespace hgad::napi {
 
 void registerOps(Napi::Env env, Napi::Object exports);
 void registerCuda(Napi::Env env, Napi::Object exports);
+void registerHalf(Napi::Env env, Napi::Object exports);
 void registerAnomalyMap(Napi::Env env, Napi::Object exports);
-void registerRows(Napi::Env env, Napi::Object exports);
+
+namespace {
+std::vector<Registrar>& registrars() {
+  static std::vector<Registrar> list;
+  return list;
+}
+}  // namespace
+
+bool addRegistrar(Registrar r) {
+  registrars().push_back(r);
+  return true;
+}
+
+void runRegistrars(Napi::Env env, Napi::Object exports) {
+  for (Registrar r : registrars()) r(env, exports);
+}
 
 namespace {
 
@@ -131,8 +148,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports["cudaDevices"] = Napi::Function::New(env, CudaDevices, "cudaDevices");
   registerOps(env, exports);
   registerCuda(env, exports);
+  registerHalf(env, exports);
   registerAnomalyMap(env, exports);
-  registerRows(env, exports);
+  runRegistrars(env, exports);
   return exports;
 }
 

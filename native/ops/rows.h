@@ -7,13 +7,14 @@
 #pragma once
 #include <cstdint>
 
+#include "stream.h"
+
 namespace hgad {
 
 template <typename T> void repeatRows(int64_t copies, int64_t R, int64_t P, const T* table, T* y);
 
 namespace cuda {
-using Stream = void*;
-void repeatRows(int64_t copies, int64_t R, int64_t P, const float* table, float* y, Stream stream);
+void repeatRows(int64_t copies, int64_t R, int64_t P, const float* table, float* y, Stream stream = nullptr);
 }  // namespace cuda
 
 }  // namespace hgad
