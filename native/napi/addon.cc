@@ -23,7 +23,6 @@ namespace hgad::napi {
 void registerOps(Napi::Env env, Napi::Object exports);
 void registerCuda(Napi::Env env, Napi::Object exports);
 void registerHalf(Napi::Env env, Napi::Object exports);
-void registerAnomalyMap(Napi::Env env, Napi::Object exports);
 
 namespace {
 std::vector<Registrar>& registrars() {
@@ -149,7 +148,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerOps(env, exports);
   registerCuda(env, exports);
   registerHalf(env, exports);
-  registerAnomalyMap(env, exports);
   runRegistrars(env, exports);
   return exports;
 }
