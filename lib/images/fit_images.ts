@@ -21,6 +21,8 @@ import { checkPreprocessing, IMAGENET_MEAN, IMAGENET_STD, Preprocessing } from '
 
 /** Default side of the resized images (and of the crop): 5,376 positions per image with the demo backbone. */
 export const DEFAULT_IMAGE_SIZE = 256;
+/** Coupling blocks per flow on images (the reference's; the vector API's default is 8). */
+export const DEFAULT_IMAGE_COUPLINGS = 12;
 /** P of the positional conditions (the reference's). */
 export const DEFAULT_COND_CHANNELS = 256;
 
@@ -106,7 +108,7 @@ export async function fitImages(options: FitImagesOptions): Promise<FitImagesRes
   const P = o.condChannels ?? DEFAULT_COND_CHANNELS;
   if (!Number.isInteger(P) || P < 0 || P % 4 !== 0) throw expectedRange('an integer >= 0, a multiple of 4 (the 2-D positional encoding)', 'options.condChannels', P);
   const modelShape = {
-    couplings: o.couplings ?? DEFAULT_MODEL.couplings,
+    couplings: o.couplings ?? DEFAULT_IMAGE_COUPLINGS,
     clamp: o.clamp ?? DEFAULT_MODEL.clamp,
     intraCentres: o.intraCentres ?? DEFAULT_MODEL.intraCentres,
   };
