@@ -23,12 +23,67 @@ export interface CudaDevice {
 
 export type AllocDType = 'float32' | 'float64' | 'int32';
 
+/** Device memory of a CUDA build (native/napi/cuda_resources.cc): 4-byte elements, float32 or int32. */
+export interface DeviceBuffer {
+  readonly byteLength: number;
+  readonly disposed: boolean;
+  /** Frees the device memory now (the garbage collector does it otherwise), in the order of the stream it was allocated on. */
+  dispose(): void;
+}
+
+/**
+ * A non-blocking CUDA stream. Work on it runs in issue order, concurrently
+ * with other streams; it does not wait for the legacy default stream (null)
+ * nor the default stream for it: order them with cudaStreamWait.
+ */
+export interface CudaStream {
+  readonly disposed: boolean;
+  /** Waits on the host for the work queued on this stream. */
+  synchronize(): void;
+  /**
+   * Releases the stream (the garbage collector does it otherwise). Work already
+   * queued still completes; buffers allocated on it keep it alive until freed.
+   */
+  dispose(): void;
+}
+
+/** Memory an op reads or writes: host arrays run the CPU kernel, device buffers the CUDA kernel. */
+type Mem = FloatArray | DeviceBuffer;
+type IntMem = Int32Array | DeviceBuffer;
+/** The stream a device call is queued on: null or left out for the legacy default stream (ignored on the host). */
+type Str = CudaStream | null;
+
+/**
+ * The ops registered once for both backends (native/napi/dispatch.h): every
+ * array argument is a host array (all of one float type) or every one a
+ * device buffer; the math is in native/ops/<family>.h.
+ */
+export interface OpSurface {
+  /** native/ops/fold.h.  R, W: (C, C)  g, offset, b: (C)  logdetConst: (1) */
+  affineFold(C: number, R: Mem, g: Mem, offset: Mem, W: Mem, b: Mem, logdetConst: Mem, inverse: boolean, stream?: Str): void;
+  /** R, dW: (C, C)  g, db, dg, dOffset: (C)  dConst: (1) or null */
+  affineFoldBackward(C: number, R: Mem, g: Mem, dW: Mem, db: Mem, dConst: Mem | null, dg: Mem, dOffset: Mem, stream?: Str): void;
+  /** mu: (K, C)  muDelta: (K, M - 1, C) (null when M = 1)  cent: (K, M, C) */
+  centresCompose(K: number, M: number, C: number, mu: Mem, muDelta: Mem | null, cent: Mem, stream?: Str): void;
+  /** dcent: (K, M, C)  dmu: (K, C)  dDelta: (K, M - 1, C) or null */
+  centresComposeBackward(K: number, M: number, C: number, dcent: Mem, dmu: Mem, dDelta: Mem | null, stream?: Str): void;
+  /** native/ops/batch.h.  src: (srcRows, C) float or int32  idx: (n)  dst: (n, C); a row index outside [0, srcRows) gives zeros */
+  gatherRows(n: number, C: number, src: Mem | IntMem, srcRows: number, idx: IntMem, dst: Mem | IntMem, stream?: Str): void;
+  /** labels: (N)  Y: (N, K) */
+  oneHot(N: number, K: number, labels: IntMem, smoothing: number, Y: Mem, stream?: Str): void;
+  /** Lg, Le, Lmi, Lgi, logp: (N)  out: 5 doubles (a Float64Array, or a device buffer of 10 4-byte elements) */
+  lossSums(N: number, Lg: Mem, Le: Mem, Lmi: Mem, Lgi: Mem | null, logp: Mem | null, out: Float64Array | DeviceBuffer, stream?: Str): void;
+  /** native/ops/adam.h.  p, g, m, v: (n) */
+  adamStep(n: number, p: Mem, g: Mem, m: Mem, v: Mem, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number,
+    step: number, stream?: Str): void;
+}
+
 interface RawAddon {
   alignOffset(buffer: ArrayBuffer): number;
   addressModulo(array: ArrayBufferView, modulus: number): number;
 }
 
-export interface NativeAddon extends RawAddon {
+export interface NativeAddon extends RawAddon, OpSurface {
   /** A zero-filled (or `fill`-filled) typed array whose data starts on a 64-byte boundary. */
   alloc(length: number, dtype: 'float32', fill?: number): Float32Array;
   alloc(length: number, dtype: 'float64', fill?: number): Float64Array;

@@ -1,32 +1,12 @@
-// The CUDA backend's typed surface (native/napi/cuda_binding.cc): streams,
+// The CUDA backend's typed surface (native/napi/cuda_resources.cc, cuda_ops_binding.cc
+// and the ops of OpSurface): streams,
 // device buffers and the ops on them. Present only when the addon was built
 // with CUDA; every call reports a missing driver or device, an out-of-memory
 // or a kernel fault as an Error naming the op and the sizes.
-import { native } from './binding';
+import { CudaStream, DeviceBuffer, native, OpSurface } from './binding';
 import { devices } from './devices';
 
-export interface DeviceBuffer {
-  readonly byteLength: number;
-  readonly disposed: boolean;
-  /** Frees the device memory now (the garbage collector does it otherwise), in the order of the stream it was allocated on. */
-  dispose(): void;
-}
-
-/**
- * A non-blocking CUDA stream. Work on it runs in issue order, concurrently
- * with other streams; it does not wait for the legacy default stream (null)
- * nor the default stream for it: order them with cudaStreamWait.
- */
-export interface CudaStream {
-  readonly disposed: boolean;
-  /** Waits on the host for the work queued on this stream. */
-  synchronize(): void;
-  /**
-   * Releases the stream (the garbage collector does it otherwise). Work already
-   * queued still completes; buffers allocated on it keep it alive until freed.
-   */
-  dispose(): void;
-}
+export type { CudaStream, DeviceBuffer } from './binding';
 
 type Buf = DeviceBuffer | null;
 /** The stream an op is queued on: null or left out for the legacy default stream. */
@@ -39,7 +19,7 @@ type Str = CudaStream | null;
  * uses it must be ordered first (cudaStreamWait or a synchronize).
  * Int32 data (labels, indices) lives in DeviceBuffers too (4-byte elements).
  */
-export interface CudaAddon {
+export interface CudaAddon extends OpSurface {
   CudaStream: new () => CudaStream;
   /** Allocates `bytes` in the order of `stream` (freed on the same stream). */
   DeviceBuffer: new (bytes: number, stream?: Str) => DeviceBuffer;
@@ -66,8 +46,6 @@ export interface CudaAddon {
   cudaMixtureHeadBackward(N: number, C: number, K: number, M: number, z: DeviceBuffer, logdet: DeviceBuffer, labels: Buf, Y: Buf,
     centres: DeviceBuffer, lpi: DeviceBuffer, lpa: DeviceBuffer, wg: number, we: number, wmi: number, wgi: number, wz: number,
     dz: DeviceBuffer, dlogdet: DeviceBuffer, dcent: DeviceBuffer, dlpi: DeviceBuffer, dlpa: DeviceBuffer, stream?: Str): void;
-  cudaAdamStep(n: number, p: DeviceBuffer, g: DeviceBuffer, m: DeviceBuffer, v: DeviceBuffer, lr: number, beta1: number,
-    beta2: number, eps: number, weightDecay: number, step: number, stream?: Str): void;
 
   // Elementwise, row and column ops (math as native/ops/elementwise.h); X, Y: (N, M).
   /** y += alpha x */
@@ -112,39 +90,7 @@ export interface CudaAddon {
   floatToHalf(n: number, x: DeviceBuffer, h: DeviceBuffer, stream?: Str): void;
   cudaCopy(n: number, src: DeviceBuffer, srcOffset: number, dst: DeviceBuffer, dstOffset: number, stream?: Str): void;
 
-  // Parameter folding and glue (math in double, deterministic sums).
-  /**
-   * Global affine s = globalScale(g) (0.5 x > 20 ? 0.1 x : 0.2 log1p(exp(0.5 x))) folded with the
-   * channel mixing R (C, C). Forward: W = R diag(s), b = R offset. Inverse: W = R diag(1/s),
-   * b = -offset / s. logdetConst[0] = sum log s either way.
-   */
-  cudaAffineFold(C: number, R: DeviceBuffer, g: DeviceBuffer, offset: DeviceBuffer, W: DeviceBuffer, b: DeviceBuffer,
-    logdetConst: DeviceBuffer, inverse: boolean, stream?: Str): void;
-  /**
-   * Backward of the forward fold: dg_j = globalScale'(g_j) (sum_i dW[i, j] R[i, j] + dConst[0] / s_j),
-   * dOffset_j = sum_i R[i, j] db[i]; dConst (1 element) may be null.
-   */
-  cudaAffineFoldBackward(C: number, R: DeviceBuffer, g: DeviceBuffer, dW: DeviceBuffer, db: DeviceBuffer, dConst: Buf,
-    dg: DeviceBuffer, dOffset: DeviceBuffer, stream?: Str): void;
-  /** cent (K, M, C): row (k, 0) = mu[k], row (k, m >= 1) = mu[k] + muDelta[k, m - 1]; muDelta may be null when M = 1 */
-  cudaCentresCompose(K: number, M: number, C: number, mu: DeviceBuffer, muDelta: Buf, cent: DeviceBuffer, stream?: Str): void;
-  /** dmu[k] = dcent[k, 0] only (mu detached in the intra centres); dDelta[k, m - 1] = dcent[k, m] when not null */
-  cudaCentresComposeBackward(K: number, M: number, C: number, dcent: DeviceBuffer, dmu: DeviceBuffer, dDelta: Buf,
-    stream?: Str): void;
-  /**
-   * dst[i, :] = src[idx[i], :] (rows of C 32-bit words, float or int32; idx int32); src holds srcRows
-   * rows. An index outside [0, srcRows) is a caller bug: its row is written as zeros.
-   */
-  cudaGatherRows(n: number, C: number, src: DeviceBuffer, srcRows: number, idx: DeviceBuffer, dst: DeviceBuffer,
-    stream?: Str): void;
-  /** Y (N, K) = smoothing / K + (k == labels[n] ? 1 - smoothing : 0); labels int32 (outside [0, K): no hit) */
-  cudaOneHot(N: number, K: number, labels: DeviceBuffer, smoothing: number, Y: DeviceBuffer, stream?: Str): void;
-  /**
-   * out (5 floats) = [sum Lg, sum Le, sum Lmi, sum Lgi (0 when null), sum softplus(-logp) (0 when null)],
-   * accumulated in double in a fixed order.
-   */
-  cudaLossSums(N: number, Lg: DeviceBuffer, Le: DeviceBuffer, Lmi: DeviceBuffer, Lgi: Buf, logp: Buf, out: DeviceBuffer,
-    stream?: Str): void;
+  // Parameter folding, batch assembly, loss sums and Adam: OpSurface (lib/binding.ts).
 
   /** Selects the device that this thread's CUDA calls use (streams and buffers belong to the device current at creation). */
   cudaSetDevice(index: number): void;

@@ -3,7 +3,7 @@
 // brute-force Jacobian; the fixed rotation is in SO(C); initialisation is
 // seeded and starts from a unit global scale.
 import test from 'ava';
-import { globalScale, globalScaleLogdet } from '../lib/autograd/ops';
+import { globalScale, globalScaleLogdet } from './helpers/test_ops';
 import { CouplingBlock, GLOBAL_SCALE_INIT } from '../lib/nn/coupling_block';
 import { Flow } from '../lib/nn/flow';
 import { haarRotation } from '../lib/nn/init';

@@ -1,13 +1,10 @@
 // The differentiable ops: each calls native kernels forward and states its
 // gradient rule once, here. Shapes use the fixed letters
 // N (rows), I (in), O (out), C (channels), P (condition).
-import { FloatArray, native } from '../binding';
-import { globalScale, globalScaleDerivative } from '../backend/cpu';
+import { FloatArray } from '../backend/types';
 import { isDeviceArray, Storage } from '../backend/types';
 import { allocFloat, sizeOf, Tensor } from '../tensor';
 import { isGradEnabled, record } from './tape';
-
-export { globalScale, globalScaleDerivative };
 
 /** The host array of a gradient in the CPU-only ops below. */
 function hostGrad(name: string, s: Storage | null): FloatArray {
@@ -179,25 +176,6 @@ function foldTensors(g: Tensor, offset: Tensor, R: Tensor, inverse: boolean): { 
   return { W, b, logdetConst };
 }
 
-/** sum_j log(globalScale(g_j)): the global affine's log-determinant per vector.  g: (C) -> (1) */
-export function globalScaleLogdet(g: Tensor): Tensor {
-  const out = output([1], g);
-  let acc = 0;
-  for (let j = 0; j < g.size; ++j) acc += Math.log(globalScale(g.data[j]));
-  out.data[0] = acc;
-  record({
-    name: 'globalScaleLogdet',
-    inputs: [g],
-    outputs: [out],
-    backward: ([dOut]) => {
-      const dg = allocFloat(g.size, g.dtype);
-      for (let j = 0; j < g.size; ++j) dg[j] = (hostGrad('globalScaleLogdet', dOut)[0] * globalScaleDerivative(g.data[j])) / globalScale(g.data[j]);
-      return [dg];
-    },
-  });
-  return out;
-}
-
 /**
  * Global affine then fixed rotation, folded into one GEMM:
  *   y = (v * scale + offset) R^T = v (R diag(scale))^T + R offset
@@ -222,24 +200,6 @@ export function sum(x: Tensor): Tensor {
   return out;
 }
 
-/** Elementwise a * b with b a constant array of the same length (e.g. a weight vector).  -> shape of a */
-export function mulConst(a: Tensor, b: FloatArray): Tensor {
-  const out = output([...a.shape], a);
-  for (let i = 0; i < a.size; ++i) out.data[i] = a.data[i] * b[i];
-  record({
-    name: 'mulConst',
-    inputs: [a],
-    outputs: [out],
-    backward: ([d]) => {
-      const da = allocFloat(a.size, a.dtype);
-      const dh = hostGrad('mulConst', d);
-      for (let i = 0; i < a.size; ++i) da[i] = dh[i] * b[i];
-      return [da];
-    },
-  });
-  return out;
-}
-
 /** Standard-normal negative log-likelihood per dimension, without the constant: mean_n(0.5|z_n|^2 - logdet_n) / C.  z: (N, C)  logdet: (N) -> (1) */
 export function gaussianNll(z: Tensor, logdet: Tensor): Tensor {
   const [N, C] = z.shape;
@@ -255,7 +215,7 @@ export function gaussianNll(z: Tensor, logdet: Tensor): Tensor {
     backward: ([d]) => {
       const s = hostGrad('gaussianNll', d)[0] / (N * C);
       const dz = allocFloat(z.size, z.dtype);
-      native.scale(s, z.data, dz);
+      z.backend.scale(s, z.storage, dz);
       return [dz, allocFloat(N, z.dtype, -s)];
     },
   });

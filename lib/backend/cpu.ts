@@ -29,6 +29,11 @@ function hostInt(s: IntStorage | null, name: string): Int32Array {
   return s;
 }
 
+/** Rows of either kind (float or int32 data) on the host. */
+function hostRows(s: Storage | IntStorage, name: string): FloatArray | Int32Array {
+  return s instanceof Int32Array ? s : host(s, name);
+}
+
 // Buffers of at least this many elements made inside an arena are recycled
 // through a pool when the arena is disposed: a training step then reuses the
 // previous step's memory instead of faulting in fresh pages (and leaving
@@ -219,77 +224,27 @@ class CpuBackend implements Backend {
     native.unpackColumnsBackward(N, host(dOut, 'unpackColumnsBackward'), W0, P, host(dX, 'unpackColumnsBackward'), ldx, c0,
       dZ ? host(dZ, 'unpackColumnsBackward') : null);
   }
-  affineFold(C: number, Rs: Storage, gs: Storage, offsets: Storage, Ws: Storage, bs: Storage, constOut: Storage, inverse: boolean): void {
-    const [R, g, offset, W, b] = [host(Rs, 'affineFold'), host(gs, 'affineFold'), host(offsets, 'affineFold'), host(Ws, 'affineFold'), host(bs, 'affineFold')];
-    const scale = new Float64Array(C);
-    let logSum = 0;
-    for (let j = 0; j < C; ++j) {
-      scale[j] = globalScale(g[j]);
-      logSum += Math.log(scale[j]);
-    }
-    if (!inverse) {
-      for (let i = 0; i < C; ++i) {
-        let acc = 0;
-        for (let j = 0; j < C; ++j) {
-          W[i * C + j] = R[i * C + j] * scale[j];
-          acc += R[i * C + j] * offset[j];
-        }
-        b[i] = acc;
-      }
-    } else {
-      for (let j = 0; j < C; ++j) b[j] = -offset[j] / scale[j];
-      for (let i = 0; i < C; ++i) for (let j = 0; j < C; ++j) W[i * C + j] = R[i * C + j] / scale[j];
-    }
-    host(constOut, 'affineFold')[0] = logSum;
+  affineFold(C: number, R: Storage, g: Storage, offset: Storage, W: Storage, b: Storage, logdetConst: Storage, inverse: boolean): void {
+    native.affineFold(C, host(R, 'affineFold'), host(g, 'affineFold'), host(offset, 'affineFold'), host(W, 'affineFold'), host(b, 'affineFold'),
+      host(logdetConst, 'affineFold'), inverse);
   }
-  affineFoldBackward(C: number, Rs: Storage, gs: Storage, dWs: Storage, dbs: Storage, dConst: Storage | null, dgs: Storage, dOffsets: Storage): void {
-    const [R, g, dW, db, dg, dOffset] = [host(Rs, 'affineFoldBackward'), host(gs, 'affineFoldBackward'), host(dWs, 'affineFoldBackward'),
-      host(dbs, 'affineFoldBackward'), host(dgs, 'affineFoldBackward'), host(dOffsets, 'affineFoldBackward')];
-    const dc = dConst ? host(dConst, 'affineFoldBackward')[0] : 0;
-    for (let j = 0; j < C; ++j) {
-      let ds = 0;
-      let dOff = 0;
-      for (let i = 0; i < C; ++i) {
-        ds += dW[i * C + j] * R[i * C + j];
-        dOff += R[i * C + j] * db[i];
-      }
-      const d = globalScaleDerivative(g[j]);
-      dg[j] = ds * d + (dc * d) / globalScale(g[j]);
-      dOffset[j] = dOff;
-    }
+  affineFoldBackward(C: number, R: Storage, g: Storage, dW: Storage, db: Storage, dConst: Storage | null, dg: Storage, dOffset: Storage): void {
+    const h = (s: Storage | null) => (s ? host(s, 'affineFoldBackward') : null);
+    native.affineFoldBackward(C, h(R)!, h(g)!, h(dW)!, h(db)!, h(dConst), h(dg)!, h(dOffset)!);
   }
-  centresCompose(K: number, M: number, C: number, mus: Storage, deltas: Storage, cents: Storage): void {
-    const [mu, delta, cent] = [host(mus, 'centresCompose'), host(deltas, 'centresCompose'), host(cents, 'centresCompose')];
-    for (let k = 0; k < K; ++k) {
-      const muRow = mu.subarray(k * C, (k + 1) * C);
-      cent.set(muRow, k * M * C);
-      for (let m = 1; m < M; ++m) {
-        const off = (k * M + m) * C;
-        const d = (k * (M - 1) + m - 1) * C;
-        for (let c = 0; c < C; ++c) cent[off + c] = muRow[c] + delta[d + c];
-      }
-    }
+  centresCompose(K: number, M: number, C: number, mu: Storage, muDelta: Storage, cent: Storage): void {
+    native.centresCompose(K, M, C, host(mu, 'centresCompose'), M > 1 ? host(muDelta, 'centresCompose') : null, host(cent, 'centresCompose'));
   }
-  centresComposeBackward(K: number, M: number, C: number, dcents: Storage, dmus: Storage, dDeltas: Storage | null): void {
-    const [dcent, dmu] = [host(dcents, 'centresComposeBackward'), host(dmus, 'centresComposeBackward')];
-    const dDelta = dDeltas ? host(dDeltas, 'centresComposeBackward') : null;
-    for (let k = 0; k < K; ++k) {
-      dmu.set(dcent.subarray(k * M * C, k * M * C + C), k * C);
-      if (dDelta) dDelta.set(dcent.subarray(k * M * C + C, (k + 1) * M * C), k * (M - 1) * C);
-    }
+  centresComposeBackward(K: number, M: number, C: number, dcent: Storage, dmu: Storage, dDelta: Storage | null): void {
+    native.centresComposeBackward(K, M, C, host(dcent, 'centresComposeBackward'), host(dmu, 'centresComposeBackward'),
+      dDelta ? host(dDelta, 'centresComposeBackward') : null);
   }
-  gatherRows(n: number, C: number, srcs: Storage, idxs: IntStorage, dsts: Storage): void {
-    const [src, idx, dst] = [host(srcs, 'gatherRows'), hostInt(idxs, 'gatherRows'), host(dsts, 'gatherRows')];
-    for (let i = 0; i < n; ++i) dst.set(src.subarray(idx[i] * C, (idx[i] + 1) * C), i * C);
+  gatherRows(n: number, C: number, src: Storage | IntStorage, idx: IntStorage, dst: Storage | IntStorage): void {
+    const s = hostRows(src, 'gatherRows');
+    native.gatherRows(n, C, s, Math.floor(s.length / Math.max(C, 1)), hostInt(idx, 'gatherRows'), hostRows(dst, 'gatherRows'));
   }
-  gatherIntRows(n: number, C: number, srcs: IntStorage, idxs: IntStorage, dsts: IntStorage): void {
-    const [src, idx, dst] = [hostInt(srcs, 'gatherIntRows'), hostInt(idxs, 'gatherIntRows'), hostInt(dsts, 'gatherIntRows')];
-    for (let i = 0; i < n; ++i) dst.set(src.subarray(idx[i] * C, (idx[i] + 1) * C), i * C);
-  }
-  oneHot(N: number, K: number, labelss: IntStorage, smoothing: number, Ys: Storage): void {
-    const [labels, Y] = [hostInt(labelss, 'oneHot'), host(Ys, 'oneHot')];
-    Y.fill(smoothing / K, 0, N * K);
-    for (let n = 0; n < N; ++n) if (labels[n] >= 0 && labels[n] < K) Y[n * K + labels[n]] += 1 - smoothing;
+  oneHot(N: number, K: number, labels: IntStorage, smoothing: number, Y: Storage): void {
+    native.oneHot(N, K, hostInt(labels, 'oneHot'), smoothing, host(Y, 'oneHot'));
   }
   mixtureHeadForward(N: number, C: number, K: number, M: number, z: Storage, logdet: Storage, labels: IntStorage | null,
     Y: Storage | null, centres: Storage, lpi: Storage, lpa: Storage, Lg: Storage | null, Le: Storage | null,
@@ -307,36 +262,14 @@ class CpuBackend implements Backend {
   }
   lossSums(N: number, Lg: Storage, Le: Storage, Lmi: Storage, Lgi: Storage | null, logp: Storage | null): Float64Array {
     const out = new Float64Array(5);
-    const terms = [Lg, Le, Lmi, Lgi];
-    terms.forEach((t, i) => {
-      if (!t) return;
-      const a = host(t, 'lossSums');
-      let s = 0;
-      for (let n = 0; n < N; ++n) s += a[n];
-      out[i] = s;
-    });
-    if (logp) {
-      const a = host(logp, 'lossSums');
-      let s = 0;
-      for (let n = 0; n < N; ++n) s += softplus(-a[n]);
-      out[4] = s;
-    }
+    const h = (s: Storage | null) => (s ? host(s, 'lossSums') : null);
+    native.lossSums(N, h(Lg)!, h(Le)!, h(Lmi)!, h(Lgi), h(logp), out);
     return out;
   }
-  adamStep(ps: Storage, gs: Storage, ms: Storage, vs: Storage, lr: number, b1: number, b2: number, eps: number,
-    wd: number, step: number): void {
-    const [data, grad, m, v] = [host(ps, 'adamStep'), host(gs, 'adamStep'), host(ms, 'adamStep'), host(vs, 'adamStep')];
-    const stepSize = lr / (1 - b1 ** step);
-    const bc2Sqrt = Math.sqrt(1 - b2 ** step);
-    for (let i = 0; i < data.length; ++i) {
-      const p = data[i];
-      const g = wd !== 0 ? grad[i] + wd * p : grad[i];
-      m[i] = m[i] * b1 + g * (1 - b1);
-      v[i] = v[i] * b2 + (1 - b2) * g * g;
-      // Read back the stored moments so float32 parameters see the same
-      // rounded moments PyTorch's float32 kernels would.
-      data[i] = p - stepSize * (m[i] / (Math.sqrt(v[i]) / bc2Sqrt + eps));
-    }
+  adamStep(p: Storage, g: Storage, m: Storage, v: Storage, lr: number, beta1: number, beta2: number, eps: number,
+    weightDecay: number, step: number): void {
+    native.adamStep(p.length, host(p, 'adamStep'), host(g, 'adamStep'), host(m, 'adamStep'), host(v, 'adamStep'), lr, beta1, beta2, eps,
+      weightDecay, step);
   }
 }
 

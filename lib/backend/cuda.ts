@@ -298,32 +298,29 @@ export class CudaBackend implements Backend {
       this.opt(dZ, 'unpackColumnsBackward dZ'), this.stream);
   }
   affineFold(C: number, R: Storage, g: Storage, offset: Storage, W: Storage, b: Storage, logdetConst: Storage, inverse: boolean): void {
-    this.cuda.cudaAffineFold(C, this.buf(R, 'affineFold R'), this.buf(g, 'affineFold g'), this.buf(offset, 'affineFold offset'), this.buf(W, 'affineFold W'),
-      this.buf(b, 'affineFold b'), this.buf(logdetConst, 'affineFold logdetConst'), inverse, this.stream);
+    const n = 'affineFold';
+    this.cuda.affineFold(C, this.buf(R, n), this.buf(g, n), this.buf(offset, n), this.buf(W, n), this.buf(b, n), this.buf(logdetConst, n), inverse,
+      this.stream);
   }
   affineFoldBackward(C: number, R: Storage, g: Storage, dW: Storage, db: Storage, dConst: Storage | null, dg: Storage, dOffset: Storage): void {
-    this.cuda.cudaAffineFoldBackward(C, this.buf(R, 'affineFoldBackward R'), this.buf(g, 'affineFoldBackward g'), this.buf(dW, 'affineFoldBackward dW'),
-      this.buf(db, 'affineFoldBackward db'), this.opt(dConst, 'affineFoldBackward dConst'), this.buf(dg, 'affineFoldBackward dg'),
-      this.buf(dOffset, 'affineFoldBackward dOffset'), this.stream);
+    const n = 'affineFoldBackward';
+    this.cuda.affineFoldBackward(C, this.buf(R, n), this.buf(g, n), this.buf(dW, n), this.buf(db, n), this.opt(dConst, n), this.buf(dg, n),
+      this.buf(dOffset, n), this.stream);
   }
   centresCompose(K: number, M: number, C: number, mu: Storage, muDelta: Storage, cent: Storage): void {
-    this.cuda.cudaCentresCompose(K, M, C, this.buf(mu, 'centresCompose mu'), this.buf(muDelta, 'centresCompose muDelta'),
-      this.buf(cent, 'centresCompose cent'), this.stream);
+    const n = 'centresCompose';
+    this.cuda.centresCompose(K, M, C, this.buf(mu, n), M > 1 ? this.buf(muDelta, n) : null, this.buf(cent, n), this.stream);
   }
   centresComposeBackward(K: number, M: number, C: number, dcent: Storage, dmu: Storage, dDelta: Storage | null): void {
-    this.cuda.cudaCentresComposeBackward(K, M, C, this.buf(dcent, 'centresComposeBackward dcent'), this.buf(dmu, 'centresComposeBackward dmu'),
-      this.opt(dDelta, 'centresComposeBackward dDelta'), this.stream);
+    const n = 'centresComposeBackward';
+    this.cuda.centresComposeBackward(K, M, C, this.buf(dcent, n), this.buf(dmu, n), this.opt(dDelta, n), this.stream);
   }
-  gatherRows(n: number, C: number, src: Storage, idx: IntStorage, dst: Storage): void {
-    this.cuda.cudaGatherRows(n, C, this.buf(src, 'gatherRows src'), Math.floor(src.length / Math.max(C, 1)), this.buf(idx, 'gatherRows idx'),
-      this.buf(dst, 'gatherRows dst'), this.stream);
-  }
-  gatherIntRows(n: number, C: number, src: IntStorage, idx: IntStorage, dst: IntStorage): void {
-    this.cuda.cudaGatherRows(n, C, this.buf(src, 'gatherRows src'), Math.floor(src.length / Math.max(C, 1)), this.buf(idx, 'gatherRows idx'),
+  gatherRows(n: number, C: number, src: Storage | IntStorage, idx: IntStorage, dst: Storage | IntStorage): void {
+    this.cuda.gatherRows(n, C, this.buf(src, 'gatherRows src'), Math.floor(src.length / Math.max(C, 1)), this.buf(idx, 'gatherRows idx'),
       this.buf(dst, 'gatherRows dst'), this.stream);
   }
   oneHot(N: number, K: number, labels: IntStorage, smoothing: number, Y: Storage): void {
-    this.cuda.cudaOneHot(N, K, this.buf(labels, 'oneHot labels'), smoothing, this.buf(Y, 'oneHot Y'), this.stream);
+    this.cuda.oneHot(N, K, this.buf(labels, 'oneHot labels'), smoothing, this.buf(Y, 'oneHot Y'), this.stream);
   }
   mixtureHeadForward(N: number, C: number, K: number, M: number, z: Storage, logdet: Storage, labels: IntStorage | null,
     Y: Storage | null, centres: Storage, lpi: Storage, lpa: Storage, Lg: Storage | null, Le: Storage | null,
@@ -341,18 +338,22 @@ export class CudaBackend implements Backend {
       this.buf(dlpa, n), this.stream);
   }
   lossSums(N: number, Lg: Storage, Le: Storage, Lmi: Storage, Lgi: Storage | null, logp: Storage | null): Float64Array {
-    const out = this.newArray(5, 'float32');
+    // Five doubles: ten 4-byte elements, downloaded into the bytes of a Float64Array.
+    const out = this.newArray(10, 'float32');
     try {
-      this.cuda.cudaLossSums(N, this.buf(Lg, 'lossSums'), this.buf(Le, 'lossSums'), this.buf(Lmi, 'lossSums'), this.opt(Lgi, 'lossSums'),
-        this.opt(logp, 'lossSums'), out.buffer, this.stream);
-      return Float64Array.from(this.toHost(out));
+      const n = 'lossSums';
+      this.cuda.lossSums(N, this.buf(Lg, n), this.buf(Le, n), this.buf(Lmi, n), this.opt(Lgi, n), this.opt(logp, n), out.buffer, this.stream);
+      const sums = new Float64Array(5);
+      this.cuda.cudaDownload(out.buffer, new Float32Array(sums.buffer), this.stream, 0);
+      return sums;
     } finally {
       this.release(out);
     }
   }
   adamStep(p: Storage, g: Storage, m: Storage, v: Storage, lr: number, beta1: number, beta2: number, eps: number,
     weightDecay: number, step: number): void {
-    this.cuda.cudaAdamStep(p.length, this.buf(p, 'adamStep p'), this.buf(g, 'adamStep g'), this.buf(m, 'adamStep m'), this.buf(v, 'adamStep v'),
-      lr, beta1, beta2, eps, weightDecay, step, this.stream);
+    const n = 'adamStep';
+    this.cuda.adamStep(p.length, this.buf(p, n), this.buf(g, n), this.buf(m, n), this.buf(v, n), lr, beta1, beta2, eps, weightDecay, step,
+      this.stream);
   }
 }

@@ -6,6 +6,8 @@
 // taken from the arguments' shapes, outputs are assigned, and every method
 // only enqueues work (a device backend returns before the work is done).
 import type { FloatArray } from '../binding';
+
+export type { FloatArray };
 import type { DType } from '../tensor';
 
 export type Device = 'cpu' | 'cuda';
@@ -112,9 +114,8 @@ export interface Backend {
   centresCompose(K: number, M: number, C: number, mu: Storage, muDelta: Storage, cent: Storage): void;
   /** dmu = the m = 0 rows of dcent (mu is detached in the intra centres); dDelta = the others */
   centresComposeBackward(K: number, M: number, C: number, dcent: Storage, dmu: Storage, dDelta: Storage | null): void;
-  /** dst[i] = src[idx[i]] for rows of C elements */
-  gatherRows(n: number, C: number, src: Storage, idx: IntStorage, dst: Storage): void;
-  gatherIntRows(n: number, C: number, src: IntStorage, idx: IntStorage, dst: IntStorage): void;
+  /** dst[i] = src[idx[i]] for rows of C elements (float or int32 data); an index outside src's rows gives zeros */
+  gatherRows(n: number, C: number, src: Storage | IntStorage, idx: IntStorage, dst: Storage | IntStorage): void;
   /** Y (N, K) = (1 - smoothing) onehot(labels) + smoothing / K */
   oneHot(N: number, K: number, labels: IntStorage, smoothing: number, Y: Storage): void;
   mixtureHeadForward(N: number, C: number, K: number, M: number, z: Storage, logdet: Storage, labels: IntStorage | null,

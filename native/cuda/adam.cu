@@ -59,9 +59,14 @@ bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 
 
 }  // namespace
 
-void adamStep(int64_t n, float* p, const float* g, float* m, float* v, float lr, float beta1,
-              float beta2, float eps, float weightDecay, int64_t step, Stream stream) {
+void adamStep(int64_t n, float* p, const float* g, float* m, float* v, double lrIn,
+              double beta1In, double beta2In, double epsIn, double weightDecayIn, int64_t step,
+              Stream stream) {
   if (n <= 0) return;
+  // The kernel computes in float: the scalars as float, as torch's float32 Adam sees them.
+  const float lr = static_cast<float>(lrIn), beta1 = static_cast<float>(beta1In),
+              beta2 = static_cast<float>(beta2In), eps = static_cast<float>(epsIn),
+              weightDecay = static_cast<float>(weightDecayIn);
   if (step < 1) throw CudaError("adamStep: Expected step >= 1 but received " + std::to_string(step));
   const double t = static_cast<double>(step);
   const double bc1 = 1.0 - std::pow(static_cast<double>(beta1), t);

@@ -21,13 +21,15 @@
 #include <stdexcept>
 #include <string>
 
+#include "adam.h"
+#include "batch.h"
+#include "fold.h"
 #include "gemm.h"
 #include "mixture_head.h"
+#include "stream.h"
 
 namespace hgad {
 namespace cuda {
-
-using Stream = void*;
 
 class CudaError : public std::runtime_error {
  public:
@@ -151,59 +153,9 @@ void mixtureHeadBackward(const MixtureShape& s, const float* z, const float* log
                          float* dz, float* dlogdet, float* dcent, float* dlpi, float* dlpa,
                          Stream stream = nullptr);
 
-// --------------------------------------------------- parameter folding, glue
-// Math in double, results rounded to float once; every sum is reduced in a
-// fixed order (no atomics), so results are deterministic. See fold.cu.
-//
-// Global affine of a flow block folded with its fixed channel mixing R (C, C):
-// s_j = globalScale(g_j), globalScale(x) = 0.5 x > 20 ? 0.1 x
-//                                         : 0.2 log1p(exp(0.5 x)).
-//   forward  (inverse = false): W[i, j] = R[i, j] s_j,  b[i] = sum_j R[i, j] offset_j
-//   inverse  (inverse = true):  W[i, j] = R[i, j] / s_j, b[j] = -offset_j / s_j
-//   logdetConst[0] = sum_j log s_j in both cases.
-// R, W: (C, C) row-major; g, offset, b: (C); logdetConst: 1 element.
-void affineFold(int64_t C, const float* R, const float* g, const float* offset, float* W,
-                float* b, float* logdetConst, bool inverse, Stream stream = nullptr);
-// Backward of the forward fold, with globalScale'(x) = 0.5 x > 20 ? 0.1
-// : 0.1 / (1 + exp(-0.5 x)) (dg and dOffset assigned):
-//   dg_j      = globalScale'(g_j) (sum_i dW[i, j] R[i, j] + dConst[0] / s_j)
-//   dOffset_j = sum_i R[i, j] db[i]
-// dConst (1 element) may be nullptr (no logdet term).
-void affineFoldBackward(int64_t C, const float* R, const float* g, const float* dW,
-                        const float* db, const float* dConst, float* dg, float* dOffset,
-                        Stream stream = nullptr);
-// Mixture centres from the class means and their intra-class offsets:
-//   cent[k, 0, :] = mu[k, :],  cent[k, m, :] = mu[k, :] + muDelta[k, m - 1, :] (m >= 1)
-// mu: (K, C); muDelta: (K, M - 1, C) (not read when M = 1); cent: (K, M, C).
-void centresCompose(int64_t K, int64_t M, int64_t C, const float* mu, const float* muDelta,
-                    float* cent, Stream stream = nullptr);
-// Its backward with mu detached in the intra centres: dmu[k, :] = dcent[k, 0, :]
-// only; dDelta[k, m - 1, :] = dcent[k, m, :] (dDelta may be nullptr). Assigned.
-void centresComposeBackward(int64_t K, int64_t M, int64_t C, const float* dcent, float* dmu,
-                            float* dDelta, Stream stream = nullptr);
-// dst[i, :] = src[idx[i], :] for i in [0, n), rows of C 32-bit words (float or
-// int32 data); src holds srcRows rows. A row whose index is outside
-// [0, srcRows) is written as zeros, never read.
-void gatherRows(int64_t n, int64_t C, const void* src, int64_t srcRows, const int32_t* idx,
-                void* dst, Stream stream = nullptr);
-// Label-smoothed one-hot rows: Y[n, k] = smoothing / K + (k == labels[n] ? 1 - smoothing : 0);
-// a label outside [0, K) gives a row of smoothing / K. Y: (N, K).
-void oneHot(int64_t N, int64_t K, const int32_t* labels, float smoothing, float* Y,
-            Stream stream = nullptr);
-// Sums of the per-sample loss terms (N each) into out (5 floats):
-//   out[0..2] = sum Lg, sum Le, sum Lmi;  out[3] = sum Lgi (0 when nullptr);
-//   out[4] = sum_n softplus(-logp[n]) (0 when nullptr),
-//   softplus(x) = x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)).
-void lossSums(int64_t N, const float* Lg, const float* Le, const float* Lmi, const float* Lgi,
-              const float* logp, float* out, Stream stream = nullptr);
-
-// -------------------------------------------------------------------- adam
-// PyTorch Adam with L2 weight decay, in place on p, m, v (g is read only);
-// `step` is the 1-based step count t after this update:
-//   g' = g + wd p (g' = g when wd = 0);  m = b1 m + (1-b1) g';  v = b2 v + (1-b2) g'^2
-//   p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
-void adamStep(int64_t n, float* p, const float* g, float* m, float* v, float lr, float beta1,
-              float beta2, float eps, float weightDecay, int64_t step, Stream stream = nullptr);
+// Parameter folding (native/ops/fold.h), batch assembly and loss sums
+// (native/ops/batch.h) and Adam (native/ops/adam.h) are declared with their
+// CPU references.
 
 }  // namespace cuda
 }  // namespace hgad

@@ -194,12 +194,12 @@ __global__ void lossSumsPartialKernel(int64_t N, int64_t perSlab, LossTerms term
 }
 
 __global__ void lossSumsFinishKernel(int slabs, const double* __restrict__ partial,
-                                     float* __restrict__ out) {
+                                     double* __restrict__ out) {
   const int term = threadIdx.x;
   if (term >= 5) return;
   double t = 0.0;
   for (int s = 0; s < slabs; ++s) t += partial[int64_t(term) * slabs + s];
-  out[term] = static_cast<float>(t);
+  out[term] = t;
 }
 
 constexpr int64_t kLossSlabRows = 8192;
@@ -242,26 +242,31 @@ void centresComposeBackward(int64_t K, int64_t M, int64_t C, const float* dcent,
   HGAD_CUDA_LAUNCHED("centresComposeBackward", sizes("K", K, "M", M, "C", C));
 }
 
-void gatherRows(int64_t n, int64_t C, const void* src, int64_t srcRows, const int32_t* idx,
-                void* dst, Stream stream) {
+template <typename T>
+void gatherRows(int64_t n, int64_t C, const T* src, int64_t srcRows, const int32_t* idx, T* dst,
+                Stream stream) {
+  static_assert(sizeof(T) == 4, "gatherRows copies 32-bit words");
   const int64_t total = n * C;
   if (total <= 0) return;
   gatherRowsKernel<<<gridFor(total, kThreads), kThreads, 0, asStream(stream)>>>(
-      n, C, static_cast<const uint32_t*>(src), srcRows, idx, static_cast<uint32_t*>(dst));
+      n, C, reinterpret_cast<const uint32_t*>(src), srcRows, idx, reinterpret_cast<uint32_t*>(dst));
   HGAD_CUDA_LAUNCHED("gatherRows", sizes("n", n, "C", C, "srcRows", srcRows));
 }
+template void gatherRows<float>(int64_t, int64_t, const float*, int64_t, const int32_t*, float*, Stream);
+template void gatherRows<int32_t>(int64_t, int64_t, const int32_t*, int64_t, const int32_t*, int32_t*,
+                                  Stream);
 
-void oneHot(int64_t N, int64_t K, const int32_t* labels, float smoothing, float* Y,
+void oneHot(int64_t N, int64_t K, const int32_t* labels, double smoothing, float* Y,
             Stream stream) {
   const int64_t total = N * K;
   if (total <= 0) return;
-  oneHotKernel<<<gridFor(total, kThreads), kThreads, 0, asStream(stream)>>>(N, K, labels,
-                                                                          smoothing, Y);
+  oneHotKernel<<<gridFor(total, kThreads), kThreads, 0, asStream(stream)>>>(
+      N, K, labels, static_cast<float>(smoothing), Y);
   HGAD_CUDA_LAUNCHED("oneHot", sizes("N", N, "K", K));
 }
 
 void lossSums(int64_t N, const float* Lg, const float* Le, const float* Lmi, const float* Lgi,
-              const float* logp, float* out, Stream stream) {
+              const float* logp, double* out, Stream stream) {
   if (N < 0) return;
   const int64_t slabs =
       std::max<int64_t>(1, std::min<int64_t>(kLossSlabsMax, ceilDiv(N, kLossSlabRows)));

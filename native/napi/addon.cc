@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "args.h"
+#include "dispatch.h"
 #include "device.h"
 #include "gemm.h"
 #include "threadpool.h"
@@ -23,6 +24,22 @@ void registerOps(Napi::Env env, Napi::Object exports);
 void registerCuda(Napi::Env env, Napi::Object exports);
 void registerHalf(Napi::Env env, Napi::Object exports);
 void registerAnomalyMap(Napi::Env env, Napi::Object exports);
+
+namespace {
+std::vector<Registrar>& registrars() {
+  static std::vector<Registrar> list;
+  return list;
+}
+}  // namespace
+
+bool addRegistrar(Registrar r) {
+  registrars().push_back(r);
+  return true;
+}
+
+void runRegistrars(Napi::Env env, Napi::Object exports) {
+  for (Registrar r : registrars()) r(env, exports);
+}
 
 namespace {
 
@@ -133,6 +150,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerCuda(env, exports);
   registerHalf(env, exports);
   registerAnomalyMap(env, exports);
+  runRegistrars(env, exports);
   return exports;
 }
 

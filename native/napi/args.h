@@ -5,6 +5,7 @@
 #include <napi.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 
 namespace hgad::napi {
@@ -42,5 +43,17 @@ T* getArray(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t 
 
 // The float dtype of the call, taken from argument i (Float32Array or Float64Array).
 DType callDType(const Napi::CallbackInfo& info, size_t i, const char* name);
+
+// "(a, b, c)": the sizes of a call, for error messages.
+inline std::string dims(std::initializer_list<int64_t> d) {
+  std::string s = "(";
+  for (auto it = d.begin(); it != d.end(); ++it) s += (it == d.begin() ? "" : ", ") + std::to_string(*it);
+  return s + ")";
+}
+
+// K * M below 2^31, so that K * M * C (each factor below 2^31) fits int64.
+inline void checkKM(const Napi::CallbackInfo& info, int64_t K, int64_t M) {
+  if (K * M > 2147483647) throwRange(info.Env(), "K * M below 2^31", "K, M", dims({K, M}));
+}
 
 }  // namespace hgad::napi

@@ -61,21 +61,6 @@ Napi::Value CouplingBackward(const Napi::CallbackInfo& info) {
   return guarded(info, "cudaCouplingBackward" + dims({N, C}), [&] { cuda::couplingBackward(N, C, x, a, clamp, dy, dld, dx, da, stream); });
 }
 
-// cudaAdamStep(n, p, g, m, v, lr, beta1, beta2, eps, weightDecay, step, stream?)
-Napi::Value AdamStep(const Napi::CallbackInfo& info) {
-  const cuda::Stream stream = streamArg(info, 11);
-  int64_t n = getInt(info, 0, "n");
-  float* p = deviceArg(info, 1, "p", n);
-  const float* g = deviceArg(info, 2, "g", n);
-  float* m = deviceArg(info, 3, "m", n);
-  float* v = deviceArg(info, 4, "v", n);
-  float lr = static_cast<float>(getNumber(info, 5, "lr")), b1 = static_cast<float>(getNumber(info, 6, "beta1")),
-        b2 = static_cast<float>(getNumber(info, 7, "beta2")), eps = static_cast<float>(getNumber(info, 8, "eps")),
-        wd = static_cast<float>(getNumber(info, 9, "weightDecay"));
-  int64_t step = getInt(info, 10, "step", 1);
-  return guarded(info, "cudaAdamStep" + dims({n}), [&] { cuda::adamStep(n, p, g, m, v, lr, b1, b2, eps, wd, step, stream); });
-}
-
 // Shared arguments of the mixture head: (N, C, K, M, z, logdet, labels, Y, cent, lpi, lpa);
 // labels is a DeviceBuffer holding int32 class ids.
 struct DeviceMixtureArgs {
@@ -249,98 +234,6 @@ Napi::Value UnpackColumnsBackward(const Napi::CallbackInfo& info) {
   });
 }
 
-// ---------------------------------------------------- parameter folding, glue
-
-// cudaAffineFold(C, R, g, offset, W, b, logdetConst, inverse, stream?)
-Napi::Value AffineFold(const Napi::CallbackInfo& info) {
-  const cuda::Stream stream = streamArg(info, 8);
-  const int64_t C = getInt(info, 0, "C", 1);
-  const bool inverse = getBool(info, 7, "inverse");
-  const float* R = deviceArg(info, 1, "R", C * C);
-  const float* g = deviceArg(info, 2, "g", C);
-  const float* offset = deviceArg(info, 3, "offset", C);
-  float* W = deviceArg(info, 4, "W", C * C);
-  float* b = deviceArg(info, 5, "b", C);
-  float* ldc = deviceArg(info, 6, "logdetConst", 1);
-  return guarded(info, std::string("cudaAffineFold") + (inverse ? " inverse" : "") + dims({C}), [&] {
-    cuda::affineFold(C, R, g, offset, W, b, ldc, inverse, stream);
-  });
-}
-
-// cudaAffineFoldBackward(C, R, g, dW, db, dConst, dg, dOffset, stream?); dConst may be null
-Napi::Value AffineFoldBackward(const Napi::CallbackInfo& info) {
-  const cuda::Stream stream = streamArg(info, 8);
-  const int64_t C = getInt(info, 0, "C", 1);
-  const float* R = deviceArg(info, 1, "R", C * C);
-  const float* g = deviceArg(info, 2, "g", C);
-  const float* dW = deviceArg(info, 3, "dW", C * C);
-  const float* db = deviceArg(info, 4, "db", C);
-  const float* dConst = deviceArg(info, 5, "dConst", 1, true);
-  float* dg = deviceArg(info, 6, "dg", C);
-  float* dOffset = deviceArg(info, 7, "dOffset", C);
-  return guarded(info, "cudaAffineFoldBackward" + dims({C}), [&] {
-    cuda::affineFoldBackward(C, R, g, dW, db, dConst, dg, dOffset, stream);
-  });
-}
-
-// cudaCentresCompose(K, M, C, mu, muDelta, cent, stream?); muDelta may be null when M = 1
-Napi::Value CentresCompose(const Napi::CallbackInfo& info) {
-  const cuda::Stream stream = streamArg(info, 6);
-  const int64_t K = getInt(info, 0, "K", 1), M = getInt(info, 1, "M", 1), C = getInt(info, 2, "C", 1);
-  checkKM(info, K, M);
-  const float* mu = deviceArg(info, 3, "mu", K * C);
-  const float* muDelta = deviceArg(info, 4, "muDelta", K * (M - 1) * C, M == 1);
-  float* cent = deviceArg(info, 5, "cent", K * M * C);
-  return guarded(info, "cudaCentresCompose" + dims({K, M, C}), [&] { cuda::centresCompose(K, M, C, mu, muDelta, cent, stream); });
-}
-
-// cudaCentresComposeBackward(K, M, C, dcent, dmu, dDelta, stream?); dDelta may be null
-Napi::Value CentresComposeBackward(const Napi::CallbackInfo& info) {
-  const cuda::Stream stream = streamArg(info, 6);
-  const int64_t K = getInt(info, 0, "K", 1), M = getInt(info, 1, "M", 1), C = getInt(info, 2, "C", 1);
-  checkKM(info, K, M);
-  const float* dcent = deviceArg(info, 3, "dcent", K * M * C);
-  float* dmu = deviceArg(info, 4, "dmu", K * C);
-  float* dDelta = deviceArg(info, 5, "dDelta", K * (M - 1) * C, true);
-  return guarded(info, "cudaCentresComposeBackward" + dims({K, M, C}), [&] {
-    cuda::centresComposeBackward(K, M, C, dcent, dmu, dDelta, stream);
-  });
-}
-
-// cudaGatherRows(n, C, src, srcRows, idx, dst, stream?): dst[i, :] = src[idx[i], :]
-// (32-bit words; a row whose index is outside [0, srcRows) is written as zeros)
-Napi::Value GatherRows(const Napi::CallbackInfo& info) {
-  const cuda::Stream stream = streamArg(info, 6);
-  const int64_t n = getInt(info, 0, "n"), C = getInt(info, 1, "C"), srcRows = getInt(info, 3, "srcRows");
-  const float* src = deviceArg(info, 2, "src", srcRows * C);
-  const int32_t* idx = intArg(info, 4, "idx", n);
-  float* dst = deviceArg(info, 5, "dst", n * C);
-  return guarded(info, "cudaGatherRows" + dims({n, C, srcRows}), [&] { cuda::gatherRows(n, C, src, srcRows, idx, dst, stream); });
-}
-
-// cudaOneHot(N, K, labels, smoothing, Y, stream?)
-Napi::Value OneHot(const Napi::CallbackInfo& info) {
-  const cuda::Stream stream = streamArg(info, 5);
-  const int64_t N = getInt(info, 0, "N"), K = getInt(info, 1, "K", 1);
-  const float smoothing = static_cast<float>(getNumber(info, 3, "smoothing"));
-  const int32_t* labels = intArg(info, 2, "labels", N);
-  float* Y = deviceArg(info, 4, "Y", N * K);
-  return guarded(info, "cudaOneHot" + dims({N, K}), [&] { cuda::oneHot(N, K, labels, smoothing, Y, stream); });
-}
-
-// cudaLossSums(N, Lg, Le, Lmi, Lgi, logp, out, stream?); Lgi and logp may be null
-Napi::Value LossSums(const Napi::CallbackInfo& info) {
-  const cuda::Stream stream = streamArg(info, 7);
-  const int64_t N = getInt(info, 0, "N");
-  const float* Lg = deviceArg(info, 1, "Lg", N);
-  const float* Le = deviceArg(info, 2, "Le", N);
-  const float* Lmi = deviceArg(info, 3, "Lmi", N);
-  const float* Lgi = deviceArg(info, 4, "Lgi", N, true);
-  const float* logp = deviceArg(info, 5, "logp", N, true);
-  float* out = deviceArg(info, 6, "out", 5);
-  return guarded(info, "cudaLossSums" + dims({N}), [&] { cuda::lossSums(N, Lg, Le, Lmi, Lgi, logp, out, stream); });
-}
-
 }  // namespace
 
 void registerCudaOps(Napi::Env env, Napi::Object exports) {
@@ -351,7 +244,6 @@ void registerCudaOps(Napi::Env env, Napi::Object exports) {
       {"cudaCouplingBackward", CouplingBackward},
       {"cudaMixtureHeadForward", MixtureForward},
       {"cudaMixtureHeadBackward", MixtureBackward},
-      {"cudaAdamStep", AdamStep},
       {"cudaAxpy", Axpy},
       {"cudaAdd", Add},
       {"cudaScale", Scale},
@@ -363,13 +255,6 @@ void registerCudaOps(Napi::Env env, Napi::Object exports) {
       {"cudaLogSoftmaxRowsBackward", LogSoftmaxRowsBackward},
       {"cudaPackColumns", PackColumns},
       {"cudaUnpackColumnsBackward", UnpackColumnsBackward},
-      {"cudaAffineFold", AffineFold},
-      {"cudaAffineFoldBackward", AffineFoldBackward},
-      {"cudaCentresCompose", CentresCompose},
-      {"cudaCentresComposeBackward", CentresComposeBackward},
-      {"cudaGatherRows", GatherRows},
-      {"cudaOneHot", OneHot},
-      {"cudaLossSums", LossSums},
   };
   for (const auto& [name, fn] : fns) exports[name] = Napi::Function::New(env, fn, name);
 }

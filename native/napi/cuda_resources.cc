@@ -171,11 +171,14 @@ class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
 }  // namespace
 
 // The device buffer argument i, holding at least `elements` 4-byte elements (or null when optional).
+bool isDeviceBuffer(Napi::Env env, const Napi::Value& v) {
+  return v.IsObject() && v.As<Napi::Object>().InstanceOf(envData(env).buffer.Value());
+}
+
 float* deviceArg(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t elements, bool optional) {
   Napi::Value v = info[i];
   if (optional && (v.IsNull() || v.IsUndefined())) return nullptr;
-  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(envData(info.Env()).buffer.Value()))
-    throwType(info.Env(), "a DeviceBuffer", name, v);
+  if (!isDeviceBuffer(info.Env(), v)) throwType(info.Env(), "a DeviceBuffer", name, v);
   return DeviceBuffer::Unwrap(v.As<Napi::Object>())->data(info.Env(), name, static_cast<size_t>(elements) * sizeof(float));
 }
 

@@ -18,6 +18,9 @@ namespace hgad::napi {
 // legacy default stream.
 cuda::Stream streamArg(const Napi::CallbackInfo& info, size_t i, const char* name = "stream");
 
+// Whether v is a DeviceBuffer of this environment.
+bool isDeviceBuffer(Napi::Env env, const Napi::Value& v);
+
 // The device buffer argument i, holding at least `elements` 4-byte elements (or null when optional).
 float* deviceArg(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t elements, bool optional = false);
 
@@ -41,17 +44,6 @@ Napi::Value guarded(const Napi::CallbackInfo& info, const std::string& what, F&&
     throw Napi::Error::New(info.Env(), what + ": " + e.what());
   }
   return info.Env().Undefined();
-}
-
-inline std::string dims(std::initializer_list<int64_t> d) {
-  std::string s = "(";
-  for (auto it = d.begin(); it != d.end(); ++it) s += (it == d.begin() ? "" : ", ") + std::to_string(*it);
-  return s + ")";
-}
-
-// K * M below 2^31, so that K * M * C (each factor below 2^31) fits int64.
-inline void checkKM(const Napi::CallbackInfo& info, int64_t K, int64_t M) {
-  if (K * M > 2147483647) throwRange(info.Env(), "K * M below 2^31", "K, M", dims({K, M}));
 }
 
 // Registration of the resources (classes, copies, device queries) and of the ops.

@@ -1,13 +1,10 @@
 // Part of cuda_parity_test.cu (included inside its anonymous namespace): the
-// parameter folding and glue ops against float64 references written here,
-// fill and device-to-device copies, and stream ordering (streamWait).
+// parameter folding and glue ops against the CPU references of
+// native/cpu/fold.cc and batch.cc run in float64, fill and device-to-device
+// copies, and stream ordering (streamWait).
 // Tolerances: outputs computed in double on the device and rounded to float
 // once: atol 1e-6 x max|ref|, rtol 1e-6; copies, gathers, one-hot rows and
 // the centres composition are exact (a single float add at most).
-
-double refGlobalScale(double x) { return 0.5 * x > 20.0 ? 0.1 * x : 0.2 * std::log1p(std::exp(0.5 * x)); }
-double refGlobalScaleGrad(double x) { return 0.5 * x > 20.0 ? 0.1 : 0.1 / (1.0 + std::exp(-0.5 * x)); }
-double refSoftplus(double x) { return x > 0.0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)); }
 
 void affineFoldCases(Tally& t, uint64_t& seed) {
   for (int64_t C : {int64_t(1), int64_t(7), int64_t(200), int64_t(513)}) {
@@ -18,22 +15,13 @@ void affineFoldCases(Tally& t, uint64_t& seed) {
       g[0] = 45.0f;   // linear branch of globalScale
       g[1] = -30.0f;  // a scale of ~6e-8
     }
-    std::vector<double> s(C);
-    for (int64_t j = 0; j < C; ++j) s[j] = refGlobalScale(g[j]);
+    const std::vector<double> Rd = toDouble(R), gd = toDouble(g), offd = toDouble(offset);
     DeviceBuffer<float> dR(R), dg(g), dOff(offset), ddW(dW), ddb(db), ddC(dConst), W(C * C), b(C), ldc(1),
         gg(C), gOff(C);
     char tag[48];
     for (int inverse = 0; inverse < 2; ++inverse) {
-      std::vector<double> rW(C * C), rb(C), rc(1, 0.0);
-      for (int64_t j = 0; j < C; ++j) rc[0] += std::log(s[j]);
-      for (int64_t i = 0; i < C; ++i) {
-        double acc = 0.0;
-        for (int64_t j = 0; j < C; ++j) {
-          rW[i * C + j] = inverse ? R[i * C + j] / s[j] : R[i * C + j] * s[j];
-          acc += double(R[i * C + j]) * offset[j];
-        }
-        rb[i] = inverse ? -double(offset[i]) / s[i] : acc;
-      }
+      std::vector<double> rW(C * C), rb(C), rc(1);
+      hgad::affineFold<double>(C, Rd.data(), gd.data(), offd.data(), rW.data(), rb.data(), rc.data(), inverse != 0);
       W.poison();
       b.poison();
       ldc.poison();
@@ -45,15 +33,9 @@ void affineFoldCases(Tally& t, uint64_t& seed) {
     }
     for (int withConst = 0; withConst < 2; ++withConst) {
       std::vector<double> rdg(C), rdo(C);
-      for (int64_t j = 0; j < C; ++j) {
-        double sw = 0.0, so = 0.0;
-        for (int64_t i = 0; i < C; ++i) {
-          sw += double(dW[i * C + j]) * R[i * C + j];
-          so += double(R[i * C + j]) * db[i];
-        }
-        rdg[j] = refGlobalScaleGrad(g[j]) * (sw + (withConst ? dConst[0] / s[j] : 0.0));
-        rdo[j] = so;
-      }
+      const std::vector<double> dWd = toDouble(dW), dbd = toDouble(db), dCd = toDouble(dConst);
+      hgad::affineFoldBackward<double>(C, Rd.data(), gd.data(), dWd.data(), dbd.data(), withConst ? dCd.data() : nullptr,
+                                       rdg.data(), rdo.data());
       gg.poison();
       gOff.poison();
       cu::affineFoldBackward(C, dR.get(), dg.get(), ddW.get(), ddb.get(), withConst ? ddC.get() : nullptr, gg.get(),
@@ -165,17 +147,14 @@ void lossSumsCases(Tally& t, uint64_t& seed) {
                                              randomFloats(n1, rng, -200, 200)};
     std::vector<DeviceBuffer<float>*> d;
     for (const auto& v : terms) d.push_back(new DeviceBuffer<float>(v));
-    DeviceBuffer<float> out(5);
+    DeviceBuffer<double> out(5);
+    std::vector<std::vector<double>> termsd;
+    for (const auto& v : terms) termsd.push_back(toDouble(v));
     for (int full = 0; full < 2; ++full) {
-      std::vector<double> ref(5, 0.0);
-      for (int64_t i = 0; i < N; ++i) {
-        for (int k = 0; k < 3; ++k) ref[k] += terms[k][i];
-        if (full) {
-          ref[3] += terms[3][i];
-          ref[4] += refSoftplus(-double(terms[4][i]));
-        }
-      }
-      std::vector<float> first;
+      std::vector<double> ref(5);
+      hgad::lossSums<double>(N, termsd[0].data(), termsd[1].data(), termsd[2].data(), full ? termsd[3].data() : nullptr,
+                             full ? termsd[4].data() : nullptr, ref.data());
+      std::vector<double> first;
       bool same = true;
       for (int run = 0; run < 2; ++run) {
         out.poison();
@@ -183,14 +162,14 @@ void lossSumsCases(Tally& t, uint64_t& seed) {
                      full ? d[4]->get() : nullptr, out.get());
         const auto got = out.download(5);
         if (run == 0) first = got;
-        else same = std::memcmp(first.data(), got.data(), 5 * sizeof(float)) == 0;
+        else same = std::memcmp(first.data(), got.data(), 5 * sizeof(double)) == 0;
       }
       char tag[64];
       std::snprintf(tag, sizeof tag, " N=%lld%s", (long long)N, full ? "" : " (Lgi, logp null)");
       double scale = 0.0;
       for (double r : ref) scale = std::max(scale, std::fabs(r));
       // Each output is its own sum: rtol per element; atol for sums near 0.
-      check(t, std::string("lossSums") + tag, first, ref, 1e-9 * std::max(scale, 1.0), 1e-6);
+      check(t, std::string("lossSums") + tag, std::vector<float>(first.begin(), first.end()), ref, 1e-9 * std::max(scale, 1.0), 1e-6);
       parity::record(t, std::string("lossSums deterministic") + tag, same, same ? "bitwise equal" : "runs differ");
     }
     for (auto* p : d) delete p;

@@ -80,16 +80,10 @@ void mixtureCases(Tally& t, uint64_t& seed) {
   }
 }
 
-// Mirrors lib/optim/adam.ts in float64.
+// The CPU reference of native/cpu/adam.cc in float64.
 void adamReference(std::vector<double>& p, const std::vector<double>& g, std::vector<double>& m,
                    std::vector<double>& v, double lr, double b1, double b2, double eps, double wd, int64_t step) {
-  const double stepSize = lr / (1 - std::pow(b1, double(step))), bc2Sqrt = std::sqrt(1 - std::pow(b2, double(step)));
-  for (size_t i = 0; i < p.size(); ++i) {
-    const double gi = wd != 0 ? g[i] + wd * p[i] : g[i];
-    m[i] = b1 * m[i] + (1 - b1) * gi;
-    v[i] = b2 * v[i] + (1 - b2) * gi * gi;
-    p[i] = p[i] - stepSize * (m[i] / (std::sqrt(v[i]) / bc2Sqrt + eps));
-  }
+  hgad::adamStep<double>(static_cast<int64_t>(p.size()), p.data(), g.data(), m.data(), v.data(), lr, b1, b2, eps, wd, step);
 }
 
 void adamCases(Tally& t, uint64_t& seed) {

@@ -143,7 +143,7 @@ function dryRun(op: (...a: unknown[]) => unknown, args: unknown[]): void {
 const EMPTY_F = new Float32Array(0);
 const EMPTY_I = new Int32Array(0);
 
-function f(b: DeviceBuffer | null, name: string, n: number): Float32Array {
+function f(b: unknown, name: string, n: number): Float32Array {
   if (b === null) throw checkError(new TypeError(`Expected a DeviceBuffer for ${name} but received null`));
   if (!(b instanceof EmuBuffer)) throw checkError(new TypeError(`Expected a DeviceBuffer for ${name}`));
   if (checking) {
@@ -152,10 +152,10 @@ function f(b: DeviceBuffer | null, name: string, n: number): Float32Array {
   }
   return b.floats(name, n);
 }
-function fo(b: DeviceBuffer | null, name: string, n: number): Float32Array | null {
+function fo(b: unknown, name: string, n: number): Float32Array | null {
   return b === null ? null : f(b, name, n);
 }
-function iv(b: DeviceBuffer | null, name: string, n: number): Int32Array {
+function iv(b: unknown, name: string, n: number): Int32Array {
   if (!(b instanceof EmuBuffer)) throw checkError(new TypeError(`Expected a DeviceBuffer for ${name}`));
   if (checking) {
     b.check(name, n);
@@ -173,12 +173,12 @@ export const calls = new Map<string, number>();
 // Where each op takes its optional stream (lib/cuda.ts).
 const STREAM_ARG: Record<string, number> = {
   cudaGemm: 15, cudaCouplingForward: 9, cudaCouplingInverse: 9, cudaCouplingBackward: 9, cudaMixtureHeadForward: 16,
-  cudaMixtureHeadBackward: 21, cudaAdamStep: 11, cudaAxpy: 4, cudaAdd: 4, cudaScale: 4, cudaReluBackward: 3, cudaColumnSum: 5,
+  cudaMixtureHeadBackward: 21, adamStep: 11, cudaAxpy: 4, cudaAdd: 4, cudaScale: 4, cudaReluBackward: 3, cudaColumnSum: 5,
   cudaRowSum: 4, cudaLogSumExpRows: 4, cudaLogSoftmaxRows: 4, cudaLogSoftmaxRowsBackward: 5, cudaPackColumns: 8,
-  cudaUnpackColumnsBackward: 8, cudaFill: 4, cudaCopy: 5, halfToFloat: 3, floatToHalf: 3, cudaAffineFold: 8, cudaAffineFoldBackward: 8, cudaCentresCompose: 6,
-  cudaCentresComposeBackward: 6, cudaGatherRows: 6, cudaOneHot: 5, cudaLossSums: 7,
+  cudaUnpackColumnsBackward: 8, cudaFill: 4, cudaCopy: 5,
   // ops registered once for both backends (ARCHITECTURE.md): not cuda-prefixed
-  mapMax: 3, mapShift: 5, upsampleBilinear: 8, gaussianBlur: 8, mapProduct: 4,
+  affineFold: 8, affineFoldBackward: 8, centresCompose: 6, centresComposeBackward: 6, gatherRows: 6, oneHot: 5, lossSums: 7,
+  mapMax: 3, mapShift: 5, upsampleBilinear: 8, gaussianBlur: 8, mapProduct: 4, halfToFloat: 3, floatToHalf: 3,
 };
 
 /**
@@ -295,8 +295,8 @@ export function emulatedCuda(): CudaAddon {
         f(cent, 'centres', K * M * C), f(lpi, 'lpi', K), f(lpa, 'lpa', K * M), wg, we, wmi, wgi, wz, f(dz, 'dz', N * C), f(dld, 'dlogdet', N),
         f(dcent, 'dcent', K * M * C), f(dlpi, 'dlpi', K), f(dlpa, 'dlpa', K * M));
     },
-    cudaAdamStep(n, p, g, m, v, lr, b1, b2, eps, wd, step) {
-      cpu.adamStep(f(p, 'p', n), f(g, 'g', n), f(m, 'm', n), f(v, 'v', n), lr, b1, b2, eps, wd, step);
+    adamStep(n, p, g, m, v, lr, b1, b2, eps, wd, step) {
+      native.adamStep(n, f(p, 'p', n), f(g, 'g', n), f(m, 'm', n), f(v, 'v', n), lr, b1, b2, eps, wd, step);
     },
     cudaAxpy(n, alpha, x, y) {
       native.axpy(alpha, f(x, 'x', n), f(y, 'y', n));
@@ -360,33 +360,30 @@ export function emulatedCuda(): CudaAddon {
     cudaCopy(n, src, so, dst, dO) {
       f(dst, 'dst', dO + n).set(f(src, 'src', so + n).subarray(so, so + n), dO);
     },
-    cudaAffineFold(C, R, g, offset, W, b, c, inverse) {
-      cpu.affineFold(C, f(R, 'R', C * C), f(g, 'g', C), f(offset, 'offset', C), f(W, 'W', C * C), f(b, 'b', C), f(c, 'logdetConst', 1), inverse);
+    affineFold(C, R, g, offset, W, b, c, inverse) {
+      native.affineFold(C, f(R, 'R', C * C), f(g, 'g', C), f(offset, 'offset', C), f(W, 'W', C * C), f(b, 'b', C), f(c, 'logdetConst', 1), inverse);
     },
-    cudaAffineFoldBackward(C, R, g, dW, db, dConst, dg, dOffset) {
-      cpu.affineFoldBackward(C, f(R, 'R', C * C), f(g, 'g', C), f(dW, 'dW', C * C), f(db, 'db', C), fo(dConst, 'dConst', 1), f(dg, 'dg', C), f(dOffset, 'dOffset', C));
+    affineFoldBackward(C, R, g, dW, db, dConst, dg, dOffset) {
+      native.affineFoldBackward(C, f(R, 'R', C * C), f(g, 'g', C), f(dW, 'dW', C * C), f(db, 'db', C), fo(dConst, 'dConst', 1), f(dg, 'dg', C),
+        f(dOffset, 'dOffset', C));
     },
-    cudaCentresCompose(K, M, C, mu, muDelta, cent) {
-      cpu.centresCompose(K, M, C, f(mu, 'mu', K * C), muDelta ? f(muDelta, 'muDelta', K * (M - 1) * C) : new Float32Array(0), f(cent, 'cent', K * M * C));
+    centresCompose(K, M, C, mu, muDelta, cent) {
+      native.centresCompose(K, M, C, f(mu, 'mu', K * C), M > 1 ? f(muDelta, 'muDelta', K * (M - 1) * C) : null, f(cent, 'cent', K * M * C));
     },
-    cudaCentresComposeBackward(K, M, C, dcent, dmu, dDelta) {
-      cpu.centresComposeBackward(K, M, C, f(dcent, 'dcent', K * M * C), f(dmu, 'dmu', K * C), fo(dDelta, 'dDelta', K * (M - 1) * C));
+    centresComposeBackward(K, M, C, dcent, dmu, dDelta) {
+      native.centresComposeBackward(K, M, C, f(dcent, 'dcent', K * M * C), f(dmu, 'dmu', K * C), fo(dDelta, 'dDelta', K * (M - 1) * C));
     },
-    cudaGatherRows(n, C, src, srcRows, idx, dst) {
-      const s = iv(src, 'src', srcRows * C);
-      const ix = iv(idx, 'idx', n);
-      const d = iv(dst, 'dst', n * C);
-      for (let i = 0; i < n; ++i) {
-        if (ix[i] < 0 || ix[i] >= srcRows) d.fill(0, i * C, (i + 1) * C);
-        else d.set(s.subarray(ix[i] * C, (ix[i] + 1) * C), i * C);
-      }
+    gatherRows(n, C, src, srcRows, idx, dst) {
+      // 32-bit words: the int32 view copies float and int32 rows alike.
+      native.gatherRows(n, C, iv(src, 'src', srcRows * C), srcRows, iv(idx, 'idx', n), iv(dst, 'dst', n * C));
     },
-    cudaOneHot(N, K, labels, smoothing, Y) {
-      cpu.oneHot(N, K, iv(labels, 'labels', N), smoothing, f(Y, 'Y', N * K));
+    oneHot(N, K, labels, smoothing, Y) {
+      native.oneHot(N, K, iv(labels, 'labels', N), smoothing, f(Y, 'Y', N * K));
     },
-    cudaLossSums(N, Lg, Le, Lmi, Lgi, logp, out) {
-      const sums = cpu.lossSums(N, f(Lg, 'Lg', N), f(Le, 'Le', N), f(Lmi, 'Lmi', N), fo(Lgi, 'Lgi', N), fo(logp, 'logp', N));
-      f(out, 'out', 5).set(sums);
+    lossSums(N, Lg, Le, Lmi, Lgi, logp, out) {
+      const words = f(out, 'out', 10);
+      native.lossSums(N, f(Lg, 'Lg', N), f(Le, 'Le', N), f(Lmi, 'Lmi', N), fo(Lgi, 'Lgi', N), fo(logp, 'logp', N),
+        checking ? new Float64Array(5) : new Float64Array(words.buffer, words.byteOffset, 5));
     },
     cudaSetDevice() {},
     cudaCublasAvailable() {
