@@ -2,7 +2,12 @@
 //
 //   node dist/bench/compare.js [--json FILE] [--quick] [--runs R] [--warmup W]
 //        [--only s1,s2] [--python PATH] [--no-check] [--torch-without-openblas-env]
-//        [--device cpu|cuda] [--precision fp32|tf32]
+//        [--device cpu|cuda] [--precision fp32|tf32] [--kernels avx512,avx2|all] [--no-onnx]
+//
+// On the CPU, score_paper is also timed in ONNX Runtime (bench/onnx_compare.ts:
+// the PyTorch model exported with torch.onnx.export, run by onnxruntime-node
+// with hgad's thread count), interleaved with the other two. --kernels runs
+// the hgad side on each forced GEMM kernel in the same rounds (one row each).
 //
 // With --device cuda both sides run on the GPU at the GPU sizes (scoring
 // N=262144, training step N=65536) in matched precision: --precision fp32
@@ -20,7 +25,8 @@ import { ChildProcessWithoutNullStreams, spawn, spawnSync } from 'child_process'
 import * as fs from 'fs';
 import * as path from 'path';
 import * as readline from 'readline';
-import { native } from '../lib/binding';
+import { CPU_KERNELS, CpuKernel, cpuKernel, native, setCpuKernel } from '../lib/binding';
+import { OnnxScorer } from './onnx_compare';
 import { modelScenario, modelSizes, Scenario } from './scenarios';
 import { benchChoice, collectGarbage, fmt, formatTable, hrSeconds, machineContext, median } from './timing';
 import { cpu } from '../lib/backend/cpu';
@@ -42,10 +48,12 @@ interface Args {
   blasDir: string | null;
   device: 'cpu' | 'cuda';
   precision: 'fp32' | 'tf32';
+  kernels: CpuKernel[] | null;
+  onnx: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { json: null, quick: false, runs: null, warmup: null, only: null, python: null, check: true, noEnvVariant: false, blasDir: null, device: 'cpu', precision: 'fp32' };
+  const a: Args = { json: null, quick: false, runs: null, warmup: null, only: null, python: null, check: true, noEnvVariant: false, blasDir: null, device: 'cpu', precision: 'fp32', kernels: null, onnx: true };
   for (let i = 0; i < argv.length; ++i) {
     const k = argv[i];
     const val = () => {
@@ -63,8 +71,16 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--torch-blas-dir') a.blasDir = val();
     else if (k === '--device') a.device = benchChoice(k, val(), ['cpu', 'cuda'] as const);
     else if (k === '--precision') a.precision = benchChoice(k, val(), ['fp32', 'tf32'] as const);
-    else if (k === '--help' || k === '-h') {
-      console.log('usage: node dist/bench/compare.js [--json FILE] [--quick] [--runs R] [--warmup W] [--only s1,s2] [--python PATH] [--no-check] [--torch-without-openblas-env] [--torch-blas-dir DIR] [--device cpu|cuda] [--precision fp32|tf32]');
+    else if (k === '--no-onnx') a.onnx = false;
+    else if (k === '--kernels') {
+      const v = val();
+      const names = v === 'all' ? native.gemmKernels() : v.split(',').filter(Boolean);
+      for (const n of names) {
+        if (!(native.gemmKernels() as string[]).includes(n)) throw new Error(`--kernels: ${n} is not a kernel this CPU runs (${native.gemmKernels().join(', ')}; known: ${CPU_KERNELS.join(', ')})`);
+      }
+      a.kernels = names as CpuKernel[];
+    } else if (k === '--help' || k === '-h') {
+      console.log('usage: node dist/bench/compare.js [--json FILE] [--quick] [--runs R] [--warmup W] [--only s1,s2] [--python PATH] [--no-check] [--torch-without-openblas-env] [--torch-blas-dir DIR] [--device cpu|cuda] [--precision fp32|tf32] [--kernels avx512,avx2|all] [--no-onnx]');
       process.exit(0);
     } else throw new Error(`unknown argument ${k}`);
   }
@@ -206,68 +222,109 @@ async function main(): Promise<void> {
   }
   console.log(`warm-up ${warmup}, median of ${runs} interleaved runs; float32${args.precision === 'tf32' ? ' (TF32 GEMMs)' : ''}; ratio = hgad vectors/s / torch vectors/s (> 1: hgad faster)\n`);
 
+  const kernels = args.kernels ?? [cpuKernel()];
+  const initialKernel = cpuKernel();
+  if (args.device === 'cpu') console.log(`hgad GEMM kernel${kernels.length > 1 ? 's (one row each, interleaved in the same rounds)' : ''}: ${kernels.join(', ')}`);
+  let onnx: OnnxScorer | null = null;
+  if (args.device === 'cpu' && scenarios.includes('score_paper')) {
+    const o = args.onnx ? await OnnxScorer.start(python, threads) : 'skipped (--no-onnx)';
+    if (typeof o === 'string') {
+      console.log(`ONNX Runtime: not compared: ${o}`);
+    } else {
+      onnx = o;
+      console.log(`ONNX Runtime: onnxruntime-node ${o.info.onnxruntime}, score_paper exported by torch ${o.info.torch} (torch.onnx.export, opset ${o.info.opset}), ` +
+        `${o.info.intra_op_threads} intra-op threads (= hgad's), ${o.info.inter_op_threads} inter-op, all graph optimisations`);
+    }
+  }
+  console.log('');
+
   const records: Record<string, unknown>[] = [];
   const sizes = modelSizes(quick, args.device);
   for (const name of scenarios) {
     const n = sizes[name];
     const hg = modelScenario(name, quick, be, n);
+    const ort = name === 'score_paper' ? onnx : null;
+    ort?.setup(n);
     for (const s of servers) await s.request({ op: 'setup', scenario: name, n, seed: 0 });
     for (let i = 0; i < warmup; ++i) {
-      hg.run();
+      for (const k of kernels) {
+        if (args.device === 'cpu') setCpuKernel(k);
+        hg.run();
+      }
       for (const s of servers) await s.request({ op: 'run' });
+      if (ort) await ort.run();
     }
-    const hTimes: number[] = [];
+    const hTimes: number[][] = kernels.map(() => []);
     const tTimes: number[][] = servers.map(() => []);
+    const oTimes: number[] = [];
     for (let r = 0; r < runs; ++r) {
       const hgadFirst = r % 2 === 0;
       const runHgad = () => {
-        collectGarbage();
-        hTimes.push(hrSeconds(() => hg.run()));
+        kernels.forEach((k, i) => {
+          if (args.device === 'cpu') setCpuKernel(k);
+          collectGarbage();
+          hTimes[i].push(hrSeconds(() => hg.run()));
+        });
       };
       if (hgadFirst) runHgad();
       for (let i = 0; i < servers.length; ++i) tTimes[i].push((await servers[i].request({ op: 'run' })).t);
+      if (ort) oTimes.push(await ort.run());
       if (!hgadFirst) runHgad();
     }
-    const h = side(hg, hTimes);
+    if (args.device === 'cpu') setCpuKernel(initialKernel);
     const t = tTimes.map((ts) => side(hg, ts));
-    const rec: Record<string, unknown> = {
-      scenario: name,
-      device: be.label,
-      precision: args.device === 'cuda' ? args.precision : undefined,
-      shapes: hg.shapes,
-      n,
-      threads,
-      hgad: h,
-      torch: t[0],
-      ratio_hgad_over_torch: h.vectors_per_s / t[0].vectors_per_s,
-    };
-    if (t.length > 1) {
-      rec.torch_variants = servers.slice(1).map((s, i) => ({ label: s.label, ...t[i + 1], ratio_hgad_over_variant: h.vectors_per_s / t[i + 1].vectors_per_s }));
-    }
-    if (quick) rec.quick = true;
-    records.push(rec);
-    console.log(`${name}: hgad ${fmt(h.median_s)} s, ${servers.map((s, i) => `${s.label} ${fmt(t[i].median_s)} s`).join(', ')}`);
+    const o = ort ? side(hg, oTimes) : null;
+    kernels.forEach((kernel, ki) => {
+      const h = side(hg, hTimes[ki]);
+      const rec: Record<string, unknown> = {
+        scenario: name,
+        device: be.label,
+        gemm_kernel: args.device === 'cpu' ? kernel : undefined,
+        precision: args.device === 'cuda' ? args.precision : undefined,
+        shapes: hg.shapes,
+        n,
+        threads,
+        hgad: h,
+        torch: t[0],
+        ratio_hgad_over_torch: h.vectors_per_s / t[0].vectors_per_s,
+      };
+      if (o) {
+        rec.onnxruntime = { ...o, ...ort!.info };
+        rec.ratio_hgad_over_onnxruntime = h.vectors_per_s / o.vectors_per_s;
+      }
+      if (t.length > 1) {
+        rec.torch_variants = servers.slice(1).map((s, i) => ({ label: s.label, ...t[i + 1], ratio_hgad_over_variant: h.vectors_per_s / t[i + 1].vectors_per_s }));
+      }
+      if (quick) rec.quick = true;
+      records.push(rec);
+      console.log(`${name}: hgad${args.device === 'cpu' ? ` (${kernel})` : ''} ${fmt(h.median_s)} s, ` +
+        `${servers.map((s, i) => `${s.label} ${fmt(t[i].median_s)} s`).join(', ')}${o ? `, ONNX Runtime ${fmt(o.median_s)} s` : ''}`);
+    });
     collectGarbage();
   }
+  await onnx?.close();
   for (const s of servers) await s.close();
 
-  const header = ['scenario', 'N', 'hgad median_s', 'torch median_s', 'hgad vec/s', 'torch vec/s', 'hgad GFLOP/s', 'torch GFLOP/s', 'hgad/torch'];
+  const header = ['scenario', 'kernel', 'N', 'hgad median_s', 'torch median_s', 'hgad vec/s', 'torch vec/s', 'hgad GFLOP/s', 'torch GFLOP/s', 'hgad/torch',
+    'ORT vec/s', 'hgad/ORT'];
   servers.slice(1).forEach((_, i) => header.push(`[v${i + 1}] median_s`, `hgad/[v${i + 1}]`));
   const rows = records.map((r) => {
     const h = r.hgad as Side;
     const t = r.torch as Side;
-    const row = [String(r.scenario), String(r.n), fmt(h.median_s), fmt(t.median_s), fmt(h.vectors_per_s), fmt(t.vectors_per_s),
-      fmt(h.gflops, 3), fmt(t.gflops, 3), `${(r.ratio_hgad_over_torch as number).toFixed(2)}x`];
+    const o = r.onnxruntime as Side | undefined;
+    const row = [String(r.scenario), String(r.gemm_kernel ?? '-'), String(r.n), fmt(h.median_s), fmt(t.median_s), fmt(h.vectors_per_s), fmt(t.vectors_per_s),
+      fmt(h.gflops, 3), fmt(t.gflops, 3), `${(r.ratio_hgad_over_torch as number).toFixed(2)}x`,
+      o ? fmt(o.vectors_per_s) : '-', o ? `${(r.ratio_hgad_over_onnxruntime as number).toFixed(2)}x` : '-'];
     for (const v of (r.torch_variants as (Side & { ratio_hgad_over_variant: number })[] | undefined) ?? []) {
       row.push(fmt(v.median_s), `${v.ratio_hgad_over_variant.toFixed(2)}x`);
     }
     return row;
   });
-  console.log('\n' + formatTable(header, rows));
+  console.log('\n' + formatTable(header, rows, 2));
   servers.slice(1).forEach((s, i) => console.log(`[v${i + 1}] = extra torch variant "${s.label}"`));
   if (quick) console.log('(QUICK mode: reduced sizes and repetitions)');
   if (args.json) {
-    const out = { context: { ...ctx, torch: infos[0], torch_variants: servers.slice(1).map((s, i) => ({ label: s.label, ...infos[i + 1] })), openblas_env: openblasEnv, warmup, runs }, records };
+    const out = { context: { ...ctx, gemm_kernels: kernels, onnxruntime: onnx?.info ?? null, torch: infos[0], torch_variants: servers.slice(1).map((s, i) => ({ label: s.label, ...infos[i + 1] })), openblas_env: openblasEnv, warmup, runs }, records };
     fs.writeFileSync(args.json, JSON.stringify(out, null, 2) + '\n');
     console.log(`wrote ${records.length} records to ${args.json}`);
   }

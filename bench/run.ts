@@ -4,6 +4,13 @@
 //
 //   npm run bench -- [--json FILE] [--quick] [--device cpu|cuda] [--precision fp32|tf32]
 //                    [--only a,b] [--runs R] [--warmup W] [--threads T]
+//                    [--kernels avx512,avx2|all] [--no-openblas]
+//
+// On the CPU, every GEMM row is timed beside OpenBLAS's sgemm on the same
+// shape, interleaved run by run (bench/openblas.ts: its own core for this CPU,
+// and its Haswell core forced), and --kernels times each scenario on several
+// forced hgad GEMM kernels, interleaved the same way (default: the kernel in
+// force, HGAD_CPU_KERNEL or the best this CPU runs).
 //
 // With --device cuda every scenario runs device-resident (inputs uploaded
 // once, each run ends with a stream synchronize so the time includes the
@@ -12,13 +19,15 @@
 // with its pipelined transfers), the fused kernels' achieved GB/s against a
 // measured device-to-device copy, and the TF32-against-FP32 error.
 import * as fs from 'fs';
-import { native } from '../lib/binding';
+import { CPU_KERNELS, CpuKernel, cpuKernel, native } from '../lib/binding';
 import { cpu } from '../lib/backend/cpu';
 import { Backend } from '../lib/backend/types';
 import { CudaBackend } from '../lib/backend/cuda';
 import { devices } from '../lib/devices';
 import { deviceGemmScenarios, deviceKernelScenarios, tf32Error, Tf32Error } from './cuda_bench';
 import { cudaBackends, gemmScenarios, modelScenario, modelSizes, Scenario } from './scenarios';
+import { fitSourcePaperScenario } from './fit_source';
+import { compareGemms, compareKernels, OpenBlasTimer, startOpenBlas } from './openblas';
 import { BenchRecord, benchChoice, collectGarbage, fmt, formatTable, machineContext, measure, toRecord } from './timing';
 
 interface Args {
@@ -30,12 +39,14 @@ interface Args {
   runs: number | null;
   warmup: number | null;
   threads: number | null;
+  kernels: CpuKernel[] | null;
+  openblas: boolean;
 }
 
-const USAGE = 'usage: node dist/bench/run.js [--json FILE] [--quick] [--device cpu|cuda] [--precision fp32|tf32] [--only s1,s2] [--runs R] [--warmup W] [--threads T]';
+const USAGE = 'usage: node dist/bench/run.js [--json FILE] [--quick] [--device cpu|cuda] [--precision fp32|tf32] [--only s1,s2] [--runs R] [--warmup W] [--threads T] [--kernels avx512,avx2|all] [--no-openblas]';
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { json: null, quick: false, device: 'cpu', precision: 'fp32', only: null, runs: null, warmup: null, threads: null };
+  const a: Args = { json: null, quick: false, device: 'cpu', precision: 'fp32', only: null, runs: null, warmup: null, threads: null, kernels: null, openblas: true };
   for (let i = 0; i < argv.length; ++i) {
     const k = argv[i];
     const val = () => {
@@ -56,6 +67,8 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--runs') a.runs = int();
     else if (k === '--warmup') a.warmup = Number(val());
     else if (k === '--threads') a.threads = int();
+    else if (k === '--kernels') a.kernels = kernelList(val());
+    else if (k === '--no-openblas') a.openblas = false;
     else if (k === '--help' || k === '-h') {
       console.log(USAGE);
       process.exit(0);
@@ -65,8 +78,20 @@ function parseArgs(argv: string[]): Args {
   return a;
 }
 
+/** --kernels: names this CPU runs, or 'all' of them. */
+function kernelList(v: string): CpuKernel[] {
+  const supported = native.gemmKernels();
+  if (v === 'all') return supported;
+  const names = v.split(',').filter(Boolean);
+  for (const n of names) {
+    if (!(CPU_KERNELS as readonly string[]).includes(n)) throw new Error(`--kernels: unknown kernel ${n} (known: ${CPU_KERNELS.join(', ')}, or all)`);
+    if (!(supported as string[]).includes(n)) throw new Error(`--kernels: this CPU cannot run ${n} (it runs ${supported.join(', ')})`);
+  }
+  if (names.length === 0) throw new Error('--kernels needs at least one kernel');
+  return names as CpuKernel[];
+}
 
-function main(): void {
+async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const cuda = args.device === 'cuda' ? cudaBackends() : null;
   if (args.threads !== null) native.setThreadCount(args.threads);
@@ -96,6 +121,7 @@ function main(): void {
       ['score_paper', () => [modelScenario('score_paper', quick, be)], modelRuns],
       ['score_paper_host', () => [modelScenario('score_paper_host', quick, be)], modelRuns],
       ['train_step_paper', () => [modelScenario('train_step_paper', quick, be)], modelRuns],
+      ['fit_source_paper', () => [fitSourcePaperScenario(quick, be)], modelRuns],
     ]
     : [
       ['gemm', () => gemmScenarios(sizes.gemm), gemmRuns],
@@ -103,12 +129,27 @@ function main(): void {
       ['score_paper', () => [modelScenario('score_paper', quick)], modelRuns],
       ['score_paper_host', () => [modelScenario('score_paper_host', quick)], modelRuns],
       ['train_step_paper', () => [modelScenario('train_step_paper', quick)], modelRuns],
+      ['fit_source_paper', () => [fitSourcePaperScenario(quick)], modelRuns],
     ];
+  const kernels = args.kernels ?? [cpuKernel()];
+  const timers: OpenBlasTimer[] = !cuda && args.openblas && (!args.only || args.only.some((o) => o.startsWith('gemm')))
+    ? await startOpenBlas(native.threadCount(), (line) => console.log(line)) : [];
+  if (!cuda && !args.openblas) console.log('OpenBLAS rows skipped (--no-openblas)');
+  if (!cuda) console.log(`hgad GEMM kernel${kernels.length > 1 ? 's' : ''}: ${kernels.join(', ')}${kernels.length > 1 ? ' (interleaved run by run)' : ''}\n`);
   const records: BenchRecord[] = [];
-  const header = ['scenario', 'shapes', 'median_s', 'min_s', 'vectors/s', 'GFLOP/s', 'GB/s', '% copy'];
+  const header = ['scenario', 'kernel', 'shapes', 'median_s', 'min_s', 'vectors/s', 'GFLOP/s', 'GB/s', '% copy'];
   for (const [group, build, runs] of builders) {
     if (args.only && !args.only.some((o) => group === o || group.startsWith(o) || o.startsWith(group.replace(/s$/, '')))) continue;
     const scenarios = build().filter((s) => !args.only || args.only.some((o) => s.name === o || s.name.startsWith(o) || group === o));
+    if (!cuda && group === 'gemm') {
+      records.push(...await compareGemms(scenarios, kernels, timers, warmup, runs, be.label));
+      continue;
+    }
+    if (!cuda) {
+      records.push(...compareKernels(scenarios, kernels, warmup, runs, be.label));
+      collectGarbage();
+      continue;
+    }
     for (const s of scenarios) {
       const times = measure(s, warmup, runs);
       const rec = toRecord(s, be.label, times);
@@ -123,8 +164,9 @@ function main(): void {
   const copy = records.find((r) => r.scenario === 'copy_d2d')?.gbps as number | undefined;
   for (const r of records) if (copy && typeof r.gbps === 'number' && r.scenario !== 'copy_d2d') r.pct_of_copy = (100 * r.gbps) / copy;
   const cell = (v: unknown, d = 3) => (typeof v === 'number' ? fmt(v, d) : '-');
-  console.log('\n' + formatTable(header, records.map((r) => [r.scenario, r.shapes, fmt(r.median_s), fmt(r.min_s), fmt(r.vectors_per_s),
-    fmt(r.gflops, 3), cell(r.gbps), cell(r.pct_of_copy)])));
+  console.log('\n' + formatTable(header, records.map((r) => [r.scenario, String(r.openblas_core ? `OpenBLAS ${r.openblas_core}` : r.gemm_kernel ?? '-'), r.shapes, fmt(r.median_s), fmt(r.min_s), fmt(r.vectors_per_s),
+    fmt(r.gflops, 3), cell(r.gbps), cell(r.pct_of_copy)]), 3));
+  for (const t of timers) t.close();
   let tf32: Tf32Error | null = null;
   if (cuda && (!args.only || args.only.includes('tf32_error'))) {
     tf32 = tf32Error(cuda.fp32, cuda.tf32, quick ? 4096 : 65536);
@@ -141,10 +183,8 @@ function main(): void {
 }
 
 if (require.main === module) {
-  try {
-    main();
-  } catch (e) {
+  main().then(() => process.exit(0), (e) => {
     console.error((e as Error).message);
     process.exit(1);
-  }
+  });
 }

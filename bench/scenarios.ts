@@ -28,6 +28,8 @@ export interface Scenario {
   flops: number | null;
   /** bytes a memory-bound kernel must move per run (read + write), when reported */
   bytes?: number;
+  /** the product a GEMM scenario computes, for timing the same one elsewhere (OpenBLAS) */
+  gemm?: { transA: boolean; transB: boolean; M: number; N: number; K: number };
   run(): void;
 }
 
@@ -84,6 +86,7 @@ function gemmScenario(name: string, shapes: string, transA: boolean, transB: boo
     shapes,
     n: vectors,
     flops: 2 * M * Nn * K,
+    gemm: { transA, transB, M, N: Nn, K },
     run: () => native.gemm(transA, transB, M, Nn, K, A, lda, B, ldb, 0, Cm, ldc, b, relu),
   };
 }
@@ -103,6 +106,10 @@ export function gemmScenarios(N: number): Scenario[] {
     gemmScenario('gemm_subnet1_dX', `${N}x${H} · ${H}x${I}`, false, false, N, I, H, H, I, I, N * H, H * I, false, false, N),
     // linear backward dW of layer 1: dY^T (H x N) · h0 (N x I)
     gemmScenario('gemm_subnet1_dW', `(${N}x${H})^T · ${N}x${I}`, true, false, H, I, N, H, I, I, N * H, N * I, false, false, N),
+    // linear backward dx of layer 2: dY (N x O) · W2 (O x H)
+    gemmScenario('gemm_subnet2_dX', `${N}x${O} · ${O}x${H}`, false, false, N, H, O, O, H, H, N * O, O * H, false, false, N),
+    // linear backward dW of layer 2: dY^T (O x N) · h1 (N x H)
+    gemmScenario('gemm_subnet2_dW', `(${N}x${O})^T · ${N}x${H}`, true, false, O, H, N, O, H, H, N * O, N * H, false, false, N),
   ];
 }
 

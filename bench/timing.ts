@@ -91,9 +91,10 @@ export function machineContext(): Record<string, unknown> {
   };
 }
 
-export function formatTable(header: string[], rows: string[][]): string {
+/** A text table: the first `left` columns left-aligned, the rest (numbers) right-aligned. */
+export function formatTable(header: string[], rows: string[][], left = 2): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (r: string[]) => r.map((c, i) => (i === 0 || i === 1 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  const line = (r: string[]) => r.map((c, i) => (i < left ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 

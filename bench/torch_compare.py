@@ -28,6 +28,11 @@ Modes:
                      computes the same model as the reference (always on the CPU).
   --bench            standalone: times the scenarios, then the device-to-device
                      copy bandwidth, and prints a table.
+  --export-onnx PATH writes the score_paper model (flow + logp + negative
+                     entropy for class 3, the paper configuration, seed 0) as
+                     ONNX, opset 13, inputs x (N, C) and cond (N, P) with a
+                     dynamic N, outputs logp (N) and neg_entropy (N), for
+                     bench/onnx_compare.ts to time with onnxruntime-node.
 Options: --threads N (torch.set_num_threads; default: HGAD_NUM_THREADS or the core count),
          --quick, --runs R, --warmup W,
          --device cpu|cuda (default cpu): where parameters, inputs and compute live.
@@ -563,6 +568,33 @@ def bench(args):
     print('%-20s B=%-10d median %.6f s  %8.1f GB/s (read+write, 2*B per copy)' % ('copy_bandwidth', cb['bytes'], cb['t'], cb['gbps']), flush=True)
 
 
+class ScoreModel(nn.Module):
+    """score_paper as one graph: the flow, then the class's logp and -entropy."""
+
+    def __init__(self, flow, head, class_id):
+        super().__init__()
+        self.flow, self.head, self.class_id = flow, head, class_id
+
+    def forward(self, x, cond):
+        z, ld = self.flow(x, cond)
+        return self.head.score(z, ld, self.class_id)
+
+
+def export_onnx(path, seed=0):
+    p = PAPER
+    g = torch.Generator().manual_seed(seed)
+    flow = Flow(p['C'], p['P'], p['couplings'], p['clamp'], generator=g)
+    head = HGADHead(p['C'], p['K'], p['M'], generator=g)
+    model = ScoreModel(flow, head, 3).eval()
+    x = torch.randn(64, p['C'], generator=g)
+    cond = torch.rand(64, p['P'], generator=g) * 2 - 1
+    with torch.no_grad():
+        torch.onnx.export(model, (x, cond), path, opset_version=13, input_names=['x', 'cond'],
+                          output_names=['logp', 'neg_entropy'],
+                          dynamic_axes={'x': {0: 'N'}, 'cond': {0: 'N'}, 'logp': {0: 'N'}, 'neg_entropy': {0: 'N'}})
+    print(json.dumps({'ok': True, 'path': path, 'torch': torch.__version__, 'opset': 13}))
+
+
 def require_cuda():
     """--device cuda without a usable CUDA device: one line on stderr, exit status 2."""
     import warnings
@@ -591,6 +623,7 @@ def main():
     ap.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
     ap.add_argument('--tf32', action='store_true')
     ap.add_argument('--copy-bytes', type=int, default=0)
+    ap.add_argument('--export-onnx', metavar='PATH')
     ap.add_argument('--golden', default=os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'test', 'fixtures', 'golden'))
     args = ap.parse_args()
     if args.device == 'cuda':
@@ -599,6 +632,9 @@ def main():
     torch.backends.cuda.matmul.allow_tf32 = bool(args.tf32)
     torch.backends.cudnn.allow_tf32 = bool(args.tf32)
     torch.set_num_threads(args.threads)
+    if args.export_onnx:
+        export_onnx(args.export_onnx)
+        return
     if args.check:
         sys.exit(0 if check(args.golden) else 1)
     if args.serve:
