@@ -63,7 +63,7 @@ function flowForwardFlops(N: number, couplings: number = PAPER.couplings): numbe
  * dW1, dW2, dX2, the rotation's dWf and dv, and dX1 except in the first block
  * (its subnet input, x and the condition, needs no gradient).
  */
-function trainStepFlops(N: number, couplings: number = PAPER.couplings): number {
+export function trainStepFlops(N: number, couplings: number = PAPER.couplings): number {
   const { I, H, O } = SUBNET;
   const C = PAPER.C;
   const perBlockBackward = 2 * N * (I * H + H * O + O * H + 2 * C * C);
