@@ -7,7 +7,7 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { native } from '../binding';
+import { floatToHalf } from '../backend/host';
 import { FormatError } from '../errors';
 import * as disk from '../io/disk';
 import {
@@ -82,7 +82,7 @@ export class CacheWriter {
     }
     let bytes: Uint8Array;
     if (this.dtype === 'float16') {
-      native.floatToHalf(rows.length, rows, this.halves[l]);
+      floatToHalf(rows.length, rows, this.halves[l]);
       bytes = new Uint8Array(this.halves[l].buffer);
     } else bytes = new Uint8Array(rows.buffer);
     for (let off = 0; off < bytes.length; ) off += fs.writeSync(this.fds[l], bytes, off, bytes.length - off);

@@ -1,7 +1,7 @@
 // Input checks of the model's fit and score: shapes against the model's
 // configuration, finite values, class ids in range. They run before any work
 // so that a bad input is one clear error and nothing is half-done.
-import { native } from '../binding';
+import { firstNonFinite } from '../backend/host';
 import { expectedRange, expectedType, received } from '../errors';
 import { ModelConfig } from './config';
 
@@ -14,12 +14,12 @@ export function checkLevelArrays(config: ModelConfig, l: number, features: unkno
     throw expectedRange(`a non-empty multiple of ${C} values (N x ${C})`, name, received(`${features.length} values`));
   }
   const N = features.length / C;
-  const bad = native.firstNonFinite(features);
+  const bad = firstNonFinite(features);
   if (bad >= 0) throw expectedRange('finite values', name, received(`${features[bad]} at vector ${Math.floor(bad / C)}, dimension ${bad % C}`));
   if (P > 0) {
     if (!(cond instanceof Float32Array)) throw expectedType(`a Float32Array of ${N} x ${P} conditions`, `${what}[${l}].cond`, cond);
     if (cond.length !== N * P) throw expectedRange(`${N * P} values (${N} x ${P})`, `${what}[${l}].cond`, received(`${cond.length} values`));
-    const badCond = native.firstNonFinite(cond);
+    const badCond = firstNonFinite(cond);
     if (badCond >= 0) throw expectedRange('finite values', `${what}[${l}].cond`, received(`${cond[badCond]} at vector ${Math.floor(badCond / P)}`));
   } else if (cond !== undefined && cond !== null) {
     throw expectedType('no condition (this level is unconditional)', `${what}[${l}].cond`, cond);

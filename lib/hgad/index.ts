@@ -12,6 +12,7 @@ import { FitProgress, FitSummary, HgadModel, LevelData, LevelInput, Scores, Sour
 import { loadModelAsync, modelFromTensors, modelTensors, saveModelAsync } from './persist';
 import type { ModelState, Placement, WorkerError, WorkerRequest } from './worker';
 import { cudaBackend } from '../cuda';
+import { checkDeviceRequest } from '../backend/index';
 import type { FitFeatureMapsOptions, FitImagesOptions, FitImagesResult } from '../images/fit_images';
 import type { DeviceRequest, Precision } from '../backend/index';
 
@@ -28,17 +29,10 @@ export interface DeviceOptions {
 /** Resolves a device request now, so that asking for an absent GPU fails at the call that asked. */
 function resolvePlacement(options: DeviceOptions | undefined): Placement {
   if (options !== undefined && (options === null || typeof options !== 'object')) {
-    throw new TypeError(`Expected an options object for options but received ${options === null ? 'null' : typeof options}`);
+    throw expectedType('an options object', 'options', received(options === null ? 'null' : typeof options));
   }
-  const precision = options?.precision ?? 'fp32';
-  if (precision !== 'fp32' && precision !== 'tf32') {
-    throw new RangeError(`Expected "fp32" or "tf32" for options.precision but received ${JSON.stringify(precision)}`);
-  }
-  const device = options?.device ?? 'cpu';
+  const { device, precision } = checkDeviceRequest(options?.device ?? 'cpu', options?.precision ?? 'fp32', 'options.');
   if (device === 'cpu') return { device, precision };
-  if (device !== 'cuda' && device !== 'auto') {
-    throw new RangeError(`Expected "cpu", "cuda" or "auto" for options.device but received ${JSON.stringify(device)}`);
-  }
   try {
     cudaBackend();
   } catch (err) {
@@ -236,7 +230,7 @@ export class HGAD {
     }
     const { onProgress, ...train } = options ?? {};
     if (onProgress !== undefined && typeof onProgress !== 'function') {
-      throw new TypeError(`Expected a function for options.onProgress but received ${typeof onProgress}`);
+      throw expectedType('a function', 'options.onProgress', received(typeof onProgress));
     }
     const trainer = new WorkerClient();
     try {

@@ -5,7 +5,7 @@
 // lib/hgad/index.ts runs this core off the main thread.
 import { BackendOptions, selectBackend } from '../backend/index';
 import { Backend, DeviceRequest } from '../backend/types';
-import { expectedRange, expectedType } from '../errors';
+import { expectedRange, expectedType, received } from '../errors';
 import { Flow } from '../nn/flow';
 import { GaussianMixture } from '../nn/mixture';
 import { Random } from '../random';
@@ -36,7 +36,7 @@ export class HgadModel {
     if (levels.length !== this.config.levels.length) throw expectedRange(`${this.config.levels.length} levels`, 'levels', levels);
     const be = levels[0].flow.backend;
     for (const l of levels) {
-      if (l.flow.backend !== be || l.mixture.backend !== be) throw new TypeError('Expected every level of a model on one device');
+      if (l.flow.backend !== be || l.mixture.backend !== be) throw expectedType('every level of a model on one device', 'levels', received(`levels on ${levels.map((lv) => lv.flow.backend.label).join(', ')}`));
     }
   }
 
@@ -74,8 +74,7 @@ export class HgadModel {
     this.releaseScratch();
     if (be.device === 'cpu') return;
     for (const l of this.levels) for (const p of [...l.flow.parameters(), ...l.mixture.parameters(), ...l.flow.blocks.map((b) => b.wPerm)]) be.release(p.storage);
-    const own = be as unknown as { dispose?: () => void };
-    if (this.ownsBackend && typeof own.dispose === 'function') own.dispose();
+    if (this.ownsBackend) be.dispose();
   }
 
   /** Whether this model created its backend (to() with a device name), so that release() may dispose of it. */
