@@ -14,7 +14,7 @@ import { CallOrder, endWithOwner, forgetOwner, forPosting } from './lifetime';
 import type { ModelState, Placement, WorkerError, WorkerRequest } from './worker';
 import { cudaBackend } from '../cuda';
 import { checkDeviceRequest } from '../backend/index';
-import type { FitImagesOptions, FitImagesResult } from '../images/fit_images';
+import type { FitFeatureMapsOptions, FitImagesOptions, FitImagesResult } from '../images/fit_images';
 import type { DeviceRequest, Precision } from '../backend/index';
 
 export interface DeviceOptions {
@@ -189,6 +189,12 @@ export class HGAD {
   static async fitImages(options: FitImagesOptions): Promise<FitImagesResult> {
     const { fitImages } = await import('../images/fit_images');
     return fitImages(options);
+  }
+
+  /** Trains on precomputed feature maps (.npy, N x C x H x W per level) through the same cache and loop. */
+  static async fitFeatureMaps(options: FitFeatureMapsOptions): Promise<{ model: HGAD; summary: TrainSummary; cache: { dir: string; reused: boolean } }> {
+    const { fitFeatureMaps } = await import('../images/fit_images');
+    return fitFeatureMaps(options);
   }
 
   static async load(file: string, options?: DeviceOptions): Promise<HGAD> {
