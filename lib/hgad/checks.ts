@@ -27,6 +27,31 @@ export function checkLevelArrays(config: ModelConfig, l: number, features: unkno
   return N;
 }
 
+/**
+ * The array itself, or a copy in an ordinary ArrayBuffer when it lives in a
+ * SharedArrayBuffer: the native kernels take only unshared memory (N-API
+ * refuses shared buffers), and another thread could change shared values
+ * between the checks and the work.
+ */
+export function unshared<T extends Float32Array | Int32Array>(a: T): T;
+export function unshared<T>(a: T): T;
+export function unshared(a: unknown): unknown {
+  if ((a instanceof Float32Array || a instanceof Int32Array) && typeof SharedArrayBuffer !== 'undefined' && a.buffer instanceof SharedArrayBuffer) {
+    return a.slice();
+  }
+  return a;
+}
+
+/** Class ids of N vectors: one id for all (an integer in [0, K)) or an Int32Array of N ids; returns the N ids. */
+export function classIds(classes: unknown, N: number, K: number): Int32Array {
+  if (typeof classes === 'number') {
+    // Int32Array.fill would truncate 1.5, NaN, -0.5 or 2^32 + 1 into some valid id.
+    if (!Number.isInteger(classes) || classes < 0 || classes >= K) throw expectedRange(`an integer class id in [0, ${K})`, 'classId', classes);
+    return new Int32Array(N).fill(classes);
+  }
+  return checkLabels(unshared(classes), N, K, 'classes');
+}
+
 /** Checks N class ids in [0, K). */
 export function checkLabels(labels: unknown, N: number, K: number, name: string): Int32Array {
   if (!(labels instanceof Int32Array)) throw expectedType('an Int32Array of class ids', name, labels);

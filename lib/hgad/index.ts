@@ -74,7 +74,12 @@ export interface ModelInfo {
   clamp: number;
   intraCentres: number;
   parameters: number;
+  /** Whether every level holds per-class normalisers (see uncalibratedClasses for classes they do not cover). */
   calibrated: boolean;
+  /** Training vectors of each class (first level), or null when unknown (not trained, or a file from before counts were kept). */
+  trainingCounts: number[] | null;
+  /** Names of the classes trained on fewer than 2 vectors: their calibrated scores are NaN. */
+  uncalibratedClasses: string[];
   /** Where fit and score run. */
   device: 'cpu' | 'cuda';
   precision: Precision;
@@ -202,6 +207,7 @@ export class HGAD {
 
   info(): ModelInfo {
     const c = this.model.config;
+    const counts = this.model.levels[0].calibration?.count ?? null;
     let parameters = 0;
     for (const l of this.model.levels) for (const p of [...l.flow.parameters(), ...l.mixture.parameters()]) parameters += p.size;
     return {
@@ -212,6 +218,8 @@ export class HGAD {
       intraCentres: c.intraCentres,
       parameters,
       calibrated: this.model.levels.every((l) => l.calibration !== null),
+      trainingCounts: counts ? Array.from(counts) : null,
+      uncalibratedClasses: counts ? c.classNames.filter((_, k) => counts[k] < 2) : [],
       device: this.placement.device,
       precision: this.placement.precision,
     };
