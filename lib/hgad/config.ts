@@ -22,7 +22,16 @@ export interface ModelConfig {
   intraCentres: number;
   /** Subnet hidden width; default 2*(ceil(C/2) + P). */
   hidden?: number;
+  /**
+   * 'hgad' (default): the hierarchical Gaussian mixture; 'flow': the
+   * single-Gaussian conditional flow (CFLOW-style) with the same flows,
+   * training loop and scoring (see GaussianMixture.single).
+   */
+  kind?: ModelKind;
 }
+
+export type ModelKind = 'hgad' | 'flow';
+export const MODEL_KINDS: readonly ModelKind[] = ['hgad', 'flow'];
 
 export interface TrainConfig {
   /** Meta-epochs of the reference's loop (the cosine schedule counts these). */
@@ -84,6 +93,11 @@ export const DEFAULT_TRAIN: TrainConfig = {
   seed: 0,
 };
 
+function modelKind(v: unknown): ModelKind {
+  if (!MODEL_KINDS.includes(v as ModelKind)) throw expectedRange(`one of ${MODEL_KINDS.join(', ')}`, 'config.kind', v);
+  return v as ModelKind;
+}
+
 function positiveInt(v: unknown, name: string): number {
   if (!isPositiveInteger(v)) throw expectedRange('a positive integer', name, v);
   return v;
@@ -128,6 +142,7 @@ export function validateModelConfig(input: unknown): ModelConfig {
     clamp: finiteNumber(c.clamp, 'config.clamp', 0, true),
     intraCentres,
     hidden: c.hidden === undefined ? undefined : capped(positiveInt(c.hidden, 'config.hidden'), LIMITS.hidden, 'config.hidden'),
+    ...(c.kind === undefined || c.kind === 'hgad' ? {} : { kind: modelKind(c.kind) }),
   };
 }
 
