@@ -8,12 +8,14 @@ import { CliError, UsageError } from './errors';
 import { checkOutput } from './inputs';
 import { checkDevice, DEVICE_FLAGS, deviceOptions } from './model_file';
 import { ProgressBar, progressMode } from './progress';
+import { MODEL_KINDS, ModelKind } from '../hgad/config';
 
 export const fit: Command = {
   name: 'fit',
   summary: 'train a unified HGAD model on a folder of images (MVTec AD layout) through a frozen ONNX backbone',
   usage: ['hgad fit --data DIR --out M.safetensors [options]'],
   flags: [
+    { name: 'kind', value: 'K', help: 'hgad (default: the hierarchical Gaussian mixture) or flow (the single-Gaussian conditional flow, CFLOW-style, same flows and loop)' },
     { name: 'data', value: 'DIR', required: true, help: 'data set root: DIR/<class>/train/good/* (and test/, ground_truth/ as in MVTec AD)' },
     { name: 'out', value: 'M.safetensors', required: true, help: 'where to write the model (written only when training succeeds)' },
     { name: 'classes', value: 'a,b', help: 'class folders to train on (default: every folder of DIR)' },
@@ -71,6 +73,7 @@ function formatSeconds(s: number): string {
 async function runFit(args: ParsedArgs): Promise<number> {
   const outFile = args.need('out');
   const options = {
+    kind: args.choice('kind', MODEL_KINDS, 'hgad') as ModelKind,
     data: args.need('data'),
     classes: args.list('classes'),
     backbone: args.string('backbone'),

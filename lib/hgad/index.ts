@@ -14,6 +14,7 @@ import type { ModelState, Placement, WorkerError, WorkerRequest } from './worker
 import { cudaBackend } from '../cuda';
 import type { FitImagesOptions, FitImagesResult } from '../images/fit_images';
 import type { DeviceRequest, Precision } from '../backend/index';
+import type { ImageScores, ScoreImagesOptions } from '../localise/score_images';
 
 export interface DeviceOptions {
   /**
@@ -285,6 +286,17 @@ export class HGAD {
     }
     const result = await this.scorer.request<{ scores: Scores }>({ task: 'score', model, placement: this.placement, inputs, classes });
     return result.scores;
+  }
+
+  /**
+   * Anomaly maps (crop x crop) and image scores of image files of one class,
+   * for a model trained on images (HGAD.fitImages): preprocessing and backbone
+   * as recorded in the model (another backbone is refused), the flows in the
+   * scoring worker, the maps by the native map ops. See lib/localise/score_images.ts.
+   */
+  async scoreImages(images: readonly string[], options: ScoreImagesOptions): Promise<ImageScores> {
+    const { scoreImages } = await import('../localise/score_images');
+    return scoreImages(this, images, options);
   }
 
   /** Stops the scoring worker thread, if one runs (the model stays usable). */

@@ -8,7 +8,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { expectedRange, expectedType, isPositiveInteger } from '../errors';
 import type { DeviceOptions, HGAD } from '../hgad';
-import { DEFAULT_MODEL, validateModelConfig } from '../hgad/config';
+import { DEFAULT_MODEL, MODEL_KINDS, ModelKind, validateModelConfig } from '../hgad/config';
 import type { TrainSummary } from '../hgad/trainer';
 import { SourceTrainConfig, validateSourceTrainConfig } from '../hgad/train_options';
 import type { TrainProgress } from '../hgad/types';
@@ -29,6 +29,8 @@ export const DEFAULT_COND_CHANNELS = 256;
 export type FitImagesProgress = ExtractProgress | ({ phase: 'train' } & TrainProgress);
 
 export interface FitImagesOptions extends Partial<SourceTrainConfig>, DeviceOptions {
+  /** 'hgad' (default) or 'flow': the single-Gaussian conditional flow, through the same code */
+  kind?: ModelKind;
   /** ROOT of a data set in the MVTec AD layout, or an index made by indexDataset */
   data: string | DatasetIndex;
   /** class folders to train on (default: every class folder of ROOT) */
@@ -78,7 +80,7 @@ export function defaultCacheDir(): string {
 }
 
 const IMAGE_KEYS = new Set([
-  'data', 'classes', 'backbone', 'levels', 'pyramid', 'imageSize', 'crop', 'mean', 'std', 'condChannels', 'couplings', 'clamp',
+  'kind', 'data', 'classes', 'backbone', 'levels', 'pyramid', 'imageSize', 'crop', 'mean', 'std', 'condChannels', 'couplings', 'clamp',
   'intraCentres', 'cacheDir', 'cacheDtype', 'extractBatchSize', 'skipUnreadable', 'allowMixed', 'onProgress', 'device', 'precision',
 ]);
 
@@ -105,6 +107,8 @@ export async function fitImages(options: FitImagesOptions): Promise<FitImagesRes
     { imageSize, crop: o.crop ?? imageSize, mean: o.mean ?? IMAGENET_MEAN, std: o.std ?? IMAGENET_STD },
     'options',
   );
+  const kind = o.kind ?? 'hgad';
+  if (!MODEL_KINDS.includes(kind)) throw expectedRange(`one of ${MODEL_KINDS.join(', ')}`, 'options.kind', kind);
   const P = o.condChannels ?? DEFAULT_COND_CHANNELS;
   if (!Number.isInteger(P) || P < 0 || P % 4 !== 0) throw expectedRange('an integer >= 0, a multiple of 4 (the 2-D positional encoding)', 'options.condChannels', P);
   const modelShape = {
@@ -145,6 +149,7 @@ export async function fitImages(options: FitImagesOptions): Promise<FitImagesRes
     levels: meta.levels.map((l) => ({ channels: l.channels, condChannels: P })),
     classNames: [...index.classNames],
     ...modelShape,
+    kind,
     features: featureOrigin(backbone, prep),
   };
   const model = HGAD.create(config, train.seed ?? 0, o);
