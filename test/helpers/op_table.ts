@@ -225,6 +225,14 @@ const batch: OpRow[] = [
     })),
   },
   {
+    op: 'repeatRows',
+    cases: (rng) => [[3, 12, 8], [1, 1, 1], [9, 64, 33]].map(([copies, R, P]) => ({
+      label: `copies=${copies} R=${R} P=${P}`,
+      floats: { table: randn(rng, R * P) }, outs: { y: copies * R * P }, check: ['y'],
+      run: (be, s) => be.repeatRows(copies, R, P, s.table, s.y), atol: 0, rtol: 0,
+    })),
+  },
+  {
     op: 'oneHot',
     cases: (rng) => [[40, 6, 0.1], [3, 1, 0]].map(([N, K, smoothing]) => ({
       label: `N=${N} K=${K} smoothing=${smoothing}`, floats: {}, ints: { labels: indices(rng, N, K) }, outs: { Y: N * K }, check: ['Y'],
