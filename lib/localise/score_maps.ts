@@ -8,6 +8,7 @@ import type { ModelConfig } from '../hgad/config';
 import type { LevelInput, Scores } from '../hgad/types';
 import { calibratedMaps, fusedReferenceMaps, imageScoresFromMaps, LevelMap, referenceMaps } from '../maps/anomaly_map';
 import { positionalConditions } from '../nn/positional_encoding';
+import { MAP_KINDS, MapKind } from './map_kind';
 
 /** One level of B images: data (B, C, h, w), NCHW, as backbones return it. */
 export interface FeatureMapLevel {
@@ -31,8 +32,8 @@ export interface PositionScores {
  *    scored set (score a class's whole test set at once);
  *  - 'logp': the reference's logp map alone (relative to the scored set).
  */
-export type MapKind = 'calibrated' | 'fused' | 'logp';
-export const MAP_KINDS: readonly MapKind[] = ['calibrated', 'fused', 'logp'];
+export type { MapKind } from './map_kind';
+export { MAP_KINDS } from './map_kind';
 
 export interface MapsOptions {
   /** map (mask) size */
