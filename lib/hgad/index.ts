@@ -13,7 +13,7 @@ import { loadModelAsync, modelFromTensors, modelTensors, saveModelAsync } from '
 import type { ModelState, Placement, WorkerError, WorkerRequest } from './worker';
 import { cudaBackend } from '../cuda';
 import { checkDeviceRequest } from '../backend/index';
-import type { FitImagesOptions, FitImagesResult } from '../images/fit_images';
+import type { FitFeatureMapsOptions, FitImagesOptions, FitImagesResult } from '../images/fit_images';
 import type { DeviceRequest, Precision } from '../backend/index';
 import type { ImageScores, ScoreImagesOptions } from '../localise/score_images';
 
@@ -185,6 +185,12 @@ export class HGAD {
   static async fitImages(options: FitImagesOptions): Promise<FitImagesResult> {
     const { fitImages } = await import('../images/fit_images');
     return fitImages(options);
+  }
+
+  /** Trains on precomputed feature maps (.npy, N x C x H x W per level) through the same cache and loop. */
+  static async fitFeatureMaps(options: FitFeatureMapsOptions): Promise<{ model: HGAD; summary: TrainSummary; cache: { dir: string; reused: boolean } }> {
+    const { fitFeatureMaps } = await import('../images/fit_images');
+    return fitFeatureMaps(options);
   }
 
   static async load(file: string, options?: DeviceOptions): Promise<HGAD> {
