@@ -8,6 +8,7 @@
         "native/napi/ops_binding.cc",
         "native/napi/half_binding.cc",
         "native/napi/anomaly_map_binding.cc",
+        "native/napi/rows_binding.cc",
         "native/napi/cuda_resources.cc",
         "native/napi/cuda_ops_binding.cc",
         "native/napi/fold_binding.cc",
@@ -23,6 +24,7 @@
         "native/cpu/adam.cc",
         "native/cpu/half.cc",
         "native/cpu/anomaly_map.cc",
+        "native/cpu/rows.cc",
         "native/cpu/device_none.cc"
       ],
       "include_dirs": [

@@ -26,6 +26,7 @@ import { CudaBackend } from '../lib/backend/cuda';
 import { devices } from '../lib/devices';
 import { deviceGemmScenarios, deviceKernelScenarios, tf32Error, Tf32Error } from './cuda_bench';
 import { cudaBackends, gemmScenarios, modelScenario, modelSizes, Scenario } from './scenarios';
+import { fitSourcePaperScenario } from './fit_source';
 import { compareGemms, compareKernels, OpenBlasTimer, startOpenBlas } from './openblas';
 import { BenchRecord, benchChoice, collectGarbage, fmt, formatTable, machineContext, measure, toRecord } from './timing';
 
@@ -120,6 +121,7 @@ async function main(): Promise<void> {
       ['score_paper', () => [modelScenario('score_paper', quick, be)], modelRuns],
       ['score_paper_host', () => [modelScenario('score_paper_host', quick, be)], modelRuns],
       ['train_step_paper', () => [modelScenario('train_step_paper', quick, be)], modelRuns],
+      ['fit_source_paper', () => [fitSourcePaperScenario(quick, be)], modelRuns],
     ]
     : [
       ['gemm', () => gemmScenarios(sizes.gemm), gemmRuns],
@@ -127,6 +129,7 @@ async function main(): Promise<void> {
       ['score_paper', () => [modelScenario('score_paper', quick)], modelRuns],
       ['score_paper_host', () => [modelScenario('score_paper_host', quick)], modelRuns],
       ['train_step_paper', () => [modelScenario('train_step_paper', quick)], modelRuns],
+      ['fit_source_paper', () => [fitSourcePaperScenario(quick)], modelRuns],
     ];
   const kernels = args.kernels ?? [cpuKernel()];
   const timers: OpenBlasTimer[] = !cuda && args.openblas && (!args.only || args.only.some((o) => o.startsWith('gemm')))

@@ -120,6 +120,8 @@ export interface NativeAddon extends RawAddon, OpSurface {
   upsampleBilinear(B: number, h: number, w: number, H: number, W: number, x: FloatArray, beta: number, y: FloatArray): void;
   gaussianBlur(B: number, H: number, W: number, sigma: number, truncate: number, x: FloatArray, work: FloatArray, y: FloatArray): void;
   mapProduct(n: number, a: FloatArray, b: FloatArray, y: FloatArray): void;
+  /** y (copies * R, P) = the table (R, P) once per copy */
+  repeatRows(copies: number, R: number, P: number, table: FloatArray, y: FloatArray): void;
   logSumExpRows(N: number, M: number, X: FloatArray, out: FloatArray): void;
   logSoftmaxRows(N: number, M: number, X: FloatArray, out: FloatArray): void;
   logSoftmaxRowsBackward(N: number, M: number, Y: FloatArray, dY: FloatArray, dX: FloatArray): void;

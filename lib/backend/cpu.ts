@@ -208,6 +208,9 @@ class CpuBackend implements Backend {
   mapProduct(n: number, a: Storage, b: Storage, y: Storage): void {
     native.mapProduct(n, host(a, 'mapProduct'), host(b, 'mapProduct'), host(y, 'mapProduct'));
   }
+  repeatRows(copies: number, R: number, P: number, table: Storage, y: Storage): void {
+    native.repeatRows(copies, R, P, host(table, 'repeatRows'), host(y, 'repeatRows'));
+  }
   rowSum(N: number, M: number, X: Storage, r: Storage): void {
     native.rowSum(N, M, host(X, 'rowSum'), host(r, 'rowSum'));
   }

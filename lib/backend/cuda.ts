@@ -280,6 +280,9 @@ export class CudaBackend implements Backend {
   mapProduct(n: number, a: Storage, b: Storage, y: Storage): void {
     this.cuda.mapProduct(n, this.buf(a, 'mapProduct a'), this.buf(b, 'mapProduct b'), this.buf(y, 'mapProduct y'), this.stream);
   }
+  repeatRows(copies: number, R: number, P: number, table: Storage, y: Storage): void {
+    this.cuda.repeatRows(copies, R, P, this.buf(table, 'repeatRows table'), this.buf(y, 'repeatRows y'), this.stream);
+  }
   rowSum(N: number, M: number, X: Storage, r: Storage): void {
     this.cuda.cudaRowSum(N, M, this.buf(X, 'rowSum X'), this.buf(r, 'rowSum r'), this.stream);
   }

@@ -137,6 +137,8 @@ export interface Backend {
   gaussianBlur(B: number, H: number, W: number, sigma: number, truncate: number, x: Storage, work: Storage, y: Storage): void;
   /** y (n) = a * b */
   mapProduct(n: number, a: Storage, b: Storage, y: Storage): void;
+  /** table: (R, P)  ->  y (copies * R, P): the table once per copy (a batch's positional conditions) */
+  repeatRows(copies: number, R: number, P: number, table: Storage, y: Storage): void;
   /** PyTorch's Adam with L2 weight decay, in place; step is the 1-based count after this update. */
   adamStep(p: Storage, g: Storage, m: Storage, v: Storage, lr: number, beta1: number, beta2: number, eps: number,
     weightDecay: number, step: number): void;

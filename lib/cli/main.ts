@@ -7,11 +7,12 @@ import { Command, err, out } from './command';
 import { demo } from './demo';
 import { reportError, UsageError } from './errors';
 import { evaluate } from './eval';
+import { fit } from './fit';
 import { devicesCommand, info } from './info';
 import { score } from './score';
 import { train } from './train';
 
-export const COMMANDS: Command[] = [train, score, evaluate, info, devicesCommand, demo];
+export const COMMANDS: Command[] = [fit, train, score, evaluate, info, devicesCommand, demo];
 
 function version(): string {
   try {

@@ -22,6 +22,48 @@ export interface ModelConfig {
   intraCentres: number;
   /** Subnet hidden width; default 2*(ceil(C/2) + P). */
   hidden?: number;
+  /** For a model trained on images: the feature extractor it was trained with (scoring must use the same). */
+  features?: FeatureOrigin;
+}
+
+/** The backbone and preprocessing that turned images into a model's feature vectors. */
+export interface FeatureOrigin {
+  backbone: {
+    /** sha256 of the ONNX file, hex (what identifies it) */
+    sha256: string;
+    /** its file name when trained (informative) */
+    file: string;
+    /** the outputs taken as levels (pyramid: the one output) */
+    outputs: string[];
+    /** the one output run at scales 1, 1/2, 1/4 */
+    pyramid: boolean;
+  };
+  /** one name per model level (pyramid: output@scale) */
+  levels: string[];
+  preprocessing: { imageSize: number; crop: number; mean: number[]; std: number[] };
+}
+
+function validateFeatureOrigin(f: unknown, levels: number): FeatureOrigin {
+  const name = 'config.features';
+  if (typeof f !== 'object' || f === null) throw expectedType('a feature origin object {backbone, levels, preprocessing}', name, f);
+  const { backbone: b, levels: names, preprocessing: p } = f as FeatureOrigin;
+  if (typeof b !== 'object' || b === null || typeof b.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(b.sha256)) {
+    throw expectedType('a backbone with a hex sha256', `${name}.backbone`, b);
+  }
+  const strings = (a: unknown) => Array.isArray(a) && a.length > 0 && a.every((x) => typeof x === 'string');
+  if (typeof b.file !== 'string' || !strings(b.outputs) || typeof b.pyramid !== 'boolean') {
+    throw expectedType('a backbone {sha256, file, outputs, pyramid}', `${name}.backbone`, b);
+  }
+  if (!strings(names) || names.length !== levels) throw expectedType(`${levels} level names`, `${name}.levels`, names);
+  const triple = (a: unknown) => Array.isArray(a) && a.length === 3 && a.every((x) => typeof x === 'number' && Number.isFinite(x));
+  if (typeof p !== 'object' || p === null || !isPositiveInteger(p.imageSize) || !isPositiveInteger(p.crop) || !triple(p.mean) || !triple(p.std)) {
+    throw expectedType('a preprocessing {imageSize, crop, mean, std}', `${name}.preprocessing`, p);
+  }
+  return {
+    backbone: { sha256: b.sha256, file: b.file, outputs: [...b.outputs], pyramid: b.pyramid },
+    levels: [...names],
+    preprocessing: { imageSize: p.imageSize, crop: p.crop, mean: [...p.mean], std: [...p.std] },
+  };
 }
 
 export interface TrainConfig {
@@ -128,6 +170,7 @@ export function validateModelConfig(input: unknown): ModelConfig {
     clamp: finiteNumber(c.clamp, 'config.clamp', 0, true),
     intraCentres,
     hidden: c.hidden === undefined ? undefined : capped(positiveInt(c.hidden, 'config.hidden'), LIMITS.hidden, 'config.hidden'),
+    ...(c.features === undefined ? {} : { features: validateFeatureOrigin(c.features, levels.length) }),
   };
 }
 

@@ -12,6 +12,7 @@ import { FitProgress, FitSummary, HgadModel, LevelData, LevelInput, Scores, Sour
 import { loadModelAsync, modelFromTensors, modelTensors, saveModelAsync } from './persist';
 import type { ModelState, Placement, WorkerError, WorkerRequest } from './worker';
 import { cudaBackend } from '../cuda';
+import type { FitImagesOptions, FitImagesResult } from '../images/fit_images';
 import type { DeviceRequest, Precision } from '../backend/index';
 
 export interface DeviceOptions {
@@ -173,6 +174,17 @@ export class HGAD {
   static create(config: ModelConfig, seed = 0, options?: DeviceOptions): HGAD {
     const placement = resolvePlacement(options);
     return new HGAD(HgadModel.create(config, seed), placement);
+  }
+
+  /**
+   * From a folder of images in the MVTec AD layout to a trained model: the
+   * backbone's feature maps are extracted once into the on-disk cache, then
+   * every level is trained with the reference's loop in a worker thread that
+   * reads the cache itself (lib/images/fit_images.ts).
+   */
+  static async fitImages(options: FitImagesOptions): Promise<FitImagesResult> {
+    const { fitImages } = await import('../images/fit_images');
+    return fitImages(options);
   }
 
   static async load(file: string, options?: DeviceOptions): Promise<HGAD> {

@@ -3,9 +3,8 @@
 // backend. Positional conditions are never materialised per vector: the level
 // keeps one (h*w, P) table on the device and a batch gathers its rows there.
 //
-// Memory per level: the host staging buffer (B*h*w, C) floats, the table
-// (h*w, P) and an index (B*h*w) ints, all allocated once; the batch tensors
-// live in the step's arena.
+// Memory per level: the host staging buffer (B*h*w, C) floats and the table
+// (h*w, P), allocated once; the batch tensors live in the step's arena.
 import { Backend, IntStorage, Storage } from '../backend/types';
 import { FeatureSource, LevelShape } from '../data/feature_source';
 import { expectedRange, received } from '../errors';
@@ -28,9 +27,8 @@ export class LevelBatch {
   readonly positions: number;
   private readonly features: Float32Array;
   private readonly rowLabels: Int32Array;
-  /** (h*w, P) positional table and (maxImages*h*w) row -> position index, when the encoding is ours */
+  /** (h*w, P) positional table, when the encoding is ours */
   private readonly table: Storage | null = null;
-  private readonly tableIndex: IntStorage | null = null;
   private readonly sourceCond: Float32Array | null = null;
 
   constructor(
@@ -56,9 +54,7 @@ export class LevelBatch {
     if (P % 4 !== 0) {
       throw expectedRange('a multiple of 4 (the 2-D positional encoding) or conditions from the source', `the condChannels of level ${level}`, P);
     }
-    const index = Int32Array.from({ length: maxImages * hw }, (_, r) => r % hw);
     this.table = be.persistent(() => be.fromHost(positionalConditions(P, height, width), 'float32'));
-    this.tableIndex = be.persistent(() => be.intFromHost(index));
   }
 
   /** Checks the source's level against the model's. */
@@ -89,7 +85,7 @@ export class LevelBatch {
       cond = new Tensor(be.device === 'cpu' ? c : be.fromHost(c, 'float32'), [n, P]);
     } else if (P > 0) {
       cond = Tensor.empty([n, P], 'float32', be);
-      be.gatherRows(n, P, this.table!, this.tableIndex!, cond.storage);
+      be.repeatRows(ids.length, hw, P, this.table!, cond.storage);
     }
     const rows = this.rowLabels.subarray(0, n);
     for (let j = 0; j < ids.length; ++j) rows.fill(labels[ids[j]], j * hw, (j + 1) * hw);
@@ -101,6 +97,5 @@ export class LevelBatch {
 
   release(): void {
     this.be.release(this.table);
-    this.be.release(this.tableIndex);
   }
 }

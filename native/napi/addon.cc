@@ -22,8 +22,6 @@ namespace hgad::napi {
 
 void registerOps(Napi::Env env, Napi::Object exports);
 void registerCuda(Napi::Env env, Napi::Object exports);
-void registerHalf(Napi::Env env, Napi::Object exports);
-void registerAnomalyMap(Napi::Env env, Napi::Object exports);
 
 namespace {
 std::vector<Registrar>& registrars() {
@@ -158,8 +156,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports["cudaDevices"] = Napi::Function::New(env, CudaDevices, "cudaDevices");
   registerOps(env, exports);
   registerCuda(env, exports);
-  registerHalf(env, exports);
-  registerAnomalyMap(env, exports);
   runRegistrars(env, exports);
   return exports;
 }

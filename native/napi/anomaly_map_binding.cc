@@ -1,16 +1,12 @@
-// N-API registration of the anomaly-map ops (native/ops/anomaly_map.h): one
-// function per op for both backends. Host Float32Array/Float64Array arguments
-// run the CPU template (float type from the first array); DeviceBuffers run
-// the CUDA kernel on the trailing stream argument.
+// N-API registrations of the anomaly-map ops (native/ops/anomaly_map.h), one
+// per op for host arrays and device buffers (native/napi/dispatch.h).
 #include <napi.h>
 
 #include <string>
 
 #include "anomaly_map.h"
 #include "args.h"
-#ifdef HGAD_WITH_CUDA
-#include "cuda_resources.h"
-#endif
+#include "dispatch.h"
 
 namespace hgad::napi {
 namespace {
@@ -18,39 +14,15 @@ namespace {
 // Radius above which the Gaussian's weights would not fit a block's shared memory.
 constexpr int64_t kMaxRadius = 4096;
 
-// Calls host(T{}) for typed arrays, device() for device buffers.
-template <typename Host, typename Device>
-Napi::Value dispatch(const Napi::CallbackInfo& info, size_t i, const char* name, Host&& host, Device&& device) {
-  if (info[i].IsTypedArray()) {
-    if (callDType(info, i, name) == DType::Float32) host(float{});
-    else host(double{});
-    return info.Env().Undefined();
-  }
-#ifdef HGAD_WITH_CUDA
-  device();
-  return info.Env().Undefined();
-#else
-  (void)device;
-  throwType(info.Env(), "a Float32Array or Float64Array", name, info[i]);
-#endif
-}
-
-#ifdef HGAD_WITH_CUDA
-#define HGAD_DEVICE_CALL(label, body) [&] { guarded(info, label, [&] { body; }); }
-#else
-#define HGAD_DEVICE_CALL(label, body) [&] {}
-#endif
-
 // mapMax(n, x, m, stream?)
 Napi::Value MapMax(const Napi::CallbackInfo& info) {
   const int64_t n = getInt(info, 0, "n", 1);
-  return dispatch(info, 1, "x", [&](auto tag) {
-    using T = decltype(tag);
-    const T* x = getArray<T>(info, 1, "x", n);
-    T* m = getArray<T>(info, 2, "m", 1);
-    mapMax<T>(n, x, m);
-  }, HGAD_DEVICE_CALL("mapMax (" + std::to_string(n) + ")",
-                      cuda::mapMax(n, deviceArg(info, 1, "x", n), deviceArg(info, 2, "m", 1), streamArg(info, 3))));
+  return dispatch(info, "mapMax", 1, "x", 3, [&](auto a) {
+    auto* x = a.array(1, "x", n);
+    auto* m = a.array(2, "m", 1);
+    if constexpr (decltype(a)::device) cuda::mapMax(n, x, m, a.stream());
+    else mapMax(n, x, m);
+  });
 }
 
 // mapShift(n, x, m, mode, y, stream?)
@@ -59,15 +31,13 @@ Napi::Value MapShift(const Napi::CallbackInfo& info) {
   const int64_t mode = getInt(info, 3, "mode");
   if (mode != kExpMinusMax && mode != kMaxMinus) throwRange(info.Env(), "0 (exp(x - max)) or 1 (max - x)", "mode", std::to_string(mode));
   const int32_t md = static_cast<int32_t>(mode);
-  return dispatch(info, 1, "x", [&](auto tag) {
-    using T = decltype(tag);
-    const T* x = getArray<T>(info, 1, "x", n);
-    const T* m = getArray<T>(info, 2, "m", 1);
-    T* y = getArray<T>(info, 4, "y", n);
-    mapShift<T>(n, x, m, md, y);
-  }, HGAD_DEVICE_CALL("mapShift (" + std::to_string(n) + ")",
-                      cuda::mapShift(n, deviceArg(info, 1, "x", n), deviceArg(info, 2, "m", 1), md,
-                                     deviceArg(info, 4, "y", n), streamArg(info, 5))));
+  return dispatch(info, "mapShift", 1, "x", 5, [&](auto a) {
+    auto* x = a.array(1, "x", n);
+    auto* m = a.array(2, "m", 1);
+    auto* y = a.array(4, "y", n);
+    if constexpr (decltype(a)::device) cuda::mapShift(n, x, m, md, y, a.stream());
+    else mapShift(n, x, m, md, y);
+  });
 }
 
 // upsampleBilinear(B, h, w, H, W, x, beta, y, stream?)
@@ -75,15 +45,16 @@ Napi::Value UpsampleBilinear(const Napi::CallbackInfo& info) {
   const int64_t B = getInt(info, 0, "B", 1), h = getInt(info, 1, "h", 1), w = getInt(info, 2, "w", 1);
   const int64_t H = getInt(info, 3, "H", 1), W = getInt(info, 4, "W", 1);
   const double beta = getNumber(info, 6, "beta");
-  if (B * h > 2147483647 || B * H > 2147483647) throwRange(info.Env(), "B*h and B*H below 2^31", "B, h, H", std::to_string(B) + ", " + std::to_string(h) + ", " + std::to_string(H));
-  return dispatch(info, 5, "x", [&](auto tag) {
-    using T = decltype(tag);
-    const T* x = getArray<T>(info, 5, "x", B * h * w);
-    T* y = getArray<T>(info, 7, "y", B * H * W);
-    upsampleBilinear<T>(B, h, w, H, W, x, static_cast<T>(beta), y);
-  }, HGAD_DEVICE_CALL("upsampleBilinear", cuda::upsampleBilinear(B, h, w, H, W, deviceArg(info, 5, "x", B * h * w),
-                                                                   static_cast<float>(beta), deviceArg(info, 7, "y", B * H * W),
-                                                                   streamArg(info, 8))));
+  if (B * h > 2147483647 || B * H > 2147483647) {
+    throwRange(info.Env(), "B*h and B*H below 2^31", "B, h, H", std::to_string(B) + ", " + std::to_string(h) + ", " + std::to_string(H));
+  }
+  return dispatch(info, "upsampleBilinear", 5, "x", 8, [&](auto a) {
+    using T = typename decltype(a)::Float;
+    auto* x = a.array(5, "x", B * h * w);
+    auto* y = a.array(7, "y", B * H * W);
+    if constexpr (decltype(a)::device) cuda::upsampleBilinear(B, h, w, H, W, x, static_cast<float>(beta), y, a.stream());
+    else upsampleBilinear(B, h, w, H, W, x, static_cast<T>(beta), y);
+  });
 }
 
 // gaussianBlur(B, H, W, sigma, truncate, x, work, y, stream?)
@@ -97,35 +68,31 @@ Napi::Value GaussianBlur(const Napi::CallbackInfo& info) {
   }
   if (B * H > 2147483647) throwRange(info.Env(), "B*H below 2^31", "B, H", std::to_string(B) + ", " + std::to_string(H));
   const int64_t n = B * H * W;
-  return dispatch(info, 5, "x", [&](auto tag) {
-    using T = decltype(tag);
-    const T* x = getArray<T>(info, 5, "x", n);
-    T* work = getArray<T>(info, 6, "work", n);
-    T* y = getArray<T>(info, 7, "y", n);
+  return dispatch(info, "gaussianBlur", 5, "x", 8, [&](auto a) {
+    using T = typename decltype(a)::Float;
+    auto* x = a.array(5, "x", n);
+    auto* work = a.array(6, "work", n);
+    auto* y = a.array(7, "y", n);
     if (y == x || y == work || work == x) throwRange(info.Env(), "distinct arrays", "x, work, y", "aliasing arrays");
-    gaussianBlur<T>(B, H, W, static_cast<T>(sigma), static_cast<T>(truncate), x, work, y);
-  }, HGAD_DEVICE_CALL("gaussianBlur", cuda::gaussianBlur(B, H, W, static_cast<float>(sigma), static_cast<float>(truncate),
-                                                           deviceArg(info, 5, "x", n), deviceArg(info, 6, "work", n),
-                                                           deviceArg(info, 7, "y", n), streamArg(info, 8))));
+    if constexpr (decltype(a)::device) {
+      cuda::gaussianBlur(B, H, W, static_cast<float>(sigma), static_cast<float>(truncate), x, work, y, a.stream());
+    } else {
+      gaussianBlur(B, H, W, static_cast<T>(sigma), static_cast<T>(truncate), x, work, y);
+    }
+  });
 }
 
 // mapProduct(n, a, b, y, stream?)
 Napi::Value MapProduct(const Napi::CallbackInfo& info) {
   const int64_t n = getInt(info, 0, "n");
-  return dispatch(info, 1, "a", [&](auto tag) {
-    using T = decltype(tag);
-    const T* a = getArray<T>(info, 1, "a", n);
-    const T* b = getArray<T>(info, 2, "b", n);
-    T* y = getArray<T>(info, 3, "y", n);
-    mapProduct<T>(n, a, b, y);
-  }, HGAD_DEVICE_CALL("mapProduct (" + std::to_string(n) + ")",
-                      cuda::mapProduct(n, deviceArg(info, 1, "a", n), deviceArg(info, 2, "b", n), deviceArg(info, 3, "y", n),
-                                       streamArg(info, 4))));
+  return dispatch(info, "mapProduct", 1, "a", 4, [&](auto a) {
+    auto* x = a.array(1, "a", n);
+    auto* z = a.array(2, "b", n);
+    auto* y = a.array(3, "y", n);
+    if constexpr (decltype(a)::device) cuda::mapProduct(n, x, z, y, a.stream());
+    else mapProduct(n, x, z, y);
+  });
 }
-
-#undef HGAD_DEVICE_CALL
-
-}  // namespace
 
 void registerAnomalyMap(Napi::Env env, Napi::Object exports) {
   exports["mapMax"] = Napi::Function::New(env, MapMax, "mapMax");
@@ -134,5 +101,9 @@ void registerAnomalyMap(Napi::Env env, Napi::Object exports) {
   exports["gaussianBlur"] = Napi::Function::New(env, GaussianBlur, "gaussianBlur");
   exports["mapProduct"] = Napi::Function::New(env, MapProduct, "mapProduct");
 }
+
+}  // namespace
+
+HGAD_REGISTER_OPS(registerAnomalyMap);
 
 }  // namespace hgad::napi

@@ -1,17 +1,15 @@
-// halfToFloat / floatToHalf (native/ops/half.h): one registration each,
-// dispatching on the arguments: host TypedArrays run the CPU kernels, device
-// buffers (a trailing optional stream) the CUDA kernels. Float16 data is a
-// Uint16Array on the host; on the device it is a DeviceBuffer of at least 2n
-// bytes (uploaded through an Int32Array view, two halves to an element).
+// N-API registrations of halfToFloat / floatToHalf (native/ops/half.h), one
+// per op for host arrays and device buffers (native/napi/dispatch.h), placed
+// by the float argument. Float16 data is a Uint16Array on the host; on a
+// device it is a DeviceBuffer of at least 2n bytes (two halves per 4-byte
+// element, uploaded through an Int32Array view).
 #include <napi.h>
 
 #include <string>
 
 #include "args.h"
+#include "dispatch.h"
 #include "half.h"
-#ifdef HGAD_WITH_CUDA
-#include "cuda_resources.h"
-#endif
 
 namespace hgad::napi {
 namespace {
@@ -28,56 +26,42 @@ uint16_t* halfArray(const Napi::CallbackInfo& info, size_t i, const char* name, 
   return reinterpret_cast<uint16_t*>(base + ta.ByteOffset());
 }
 
-// Device buffers when argument i is neither a typed array nor missing.
-bool onDevice(const Napi::CallbackInfo& info, size_t i) { return info[i].IsObject() && !info[i].IsTypedArray(); }
-
-Napi::Value noDevice(const Napi::CallbackInfo& info, const char* name) {
-  throwType(info.Env(), "a host typed array (this build has no CUDA)", name, info[1]);
+// The float16 argument: host Uint16Array, or a device buffer of (n + 1) / 2 4-byte elements.
+template <typename A>
+uint16_t* halves(const A& a, const Napi::CallbackInfo& info, size_t i, const char* name, int64_t n) {
+  if constexpr (A::device) return reinterpret_cast<uint16_t*>(a.array(i, name, (n + 1) / 2));
+  else return halfArray(info, i, name, n);
 }
 
 // halfToFloat(n, h, out, stream?): out[i] = h[i] as a float, i < n
 Napi::Value HalfToFloat(const Napi::CallbackInfo& info) {
   const int64_t n = getInt(info, 0, "n");
-  if (onDevice(info, 1)) {
-#ifdef HGAD_WITH_CUDA
-    const cuda::Stream stream = streamArg(info, 3);
-    const auto* h = reinterpret_cast<const uint16_t*>(deviceArg(info, 1, "h", (n + 1) / 2));
-    float* out = deviceArg(info, 2, "out", n);
-    return guarded(info, "halfToFloat" + dims({n}), [&] { cuda::halfToFloat(n, h, out, stream); });
-#else
-    return noDevice(info, "h");
-#endif
-  }
-  const uint16_t* h = halfArray(info, 1, "h", n);
-  if (callDType(info, 2, "out") == DType::Float32) halfToFloat<float>(n, h, getArray<float>(info, 2, "out", n));
-  else halfToFloat<double>(n, h, getArray<double>(info, 2, "out", n));
-  return info.Env().Undefined();
+  return dispatch(info, "halfToFloat", 2, "out", 3, [&](auto a) {
+    const uint16_t* h = halves(a, info, 1, "h", n);
+    auto* out = a.array(2, "out", n);
+    if constexpr (decltype(a)::device) cuda::halfToFloat(n, h, out, a.stream());
+    else halfToFloat(n, h, out);
+  });
 }
 
 // floatToHalf(n, x, h, stream?): h[i] = x[i] rounded to binary16, i < n
 Napi::Value FloatToHalf(const Napi::CallbackInfo& info) {
   const int64_t n = getInt(info, 0, "n");
-  if (onDevice(info, 1)) {
-#ifdef HGAD_WITH_CUDA
-    const cuda::Stream stream = streamArg(info, 3);
-    const float* x = deviceArg(info, 1, "x", n);
-    auto* h = reinterpret_cast<uint16_t*>(deviceArg(info, 2, "h", (n + 1) / 2));
-    return guarded(info, "floatToHalf" + dims({n}), [&] { cuda::floatToHalf(n, x, h, stream); });
-#else
-    return noDevice(info, "x");
-#endif
-  }
-  uint16_t* h = halfArray(info, 2, "h", n);
-  if (callDType(info, 1, "x") == DType::Float32) floatToHalf<float>(n, getArray<float>(info, 1, "x", n), h);
-  else floatToHalf<double>(n, getArray<double>(info, 1, "x", n), h);
-  return info.Env().Undefined();
+  return dispatch(info, "floatToHalf", 1, "x", 3, [&](auto a) {
+    const auto* x = a.array(1, "x", n);
+    uint16_t* h = halves(a, info, 2, "h", n);
+    if constexpr (decltype(a)::device) cuda::floatToHalf(n, x, h, a.stream());
+    else floatToHalf(n, x, h);
+  });
 }
-
-}  // namespace
 
 void registerHalf(Napi::Env env, Napi::Object exports) {
   exports["halfToFloat"] = Napi::Function::New(env, HalfToFloat, "halfToFloat");
   exports["floatToHalf"] = Napi::Function::New(env, FloatToHalf, "floatToHalf");
 }
+
+}  // namespace
+
+HGAD_REGISTER_OPS(registerHalf);
 
 }  // namespace hgad::napi

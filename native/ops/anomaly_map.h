@@ -14,6 +14,8 @@
 #pragma once
 #include <cstdint>
 
+#include "stream.h"
+
 namespace hgad {
 
 enum MapShiftMode : int32_t { kExpMinusMax = 0, kMaxMinus = 1 };
@@ -38,7 +40,6 @@ template <typename T> void mapProduct(int64_t n, const T* a, const T* b, T* y);
 inline int64_t gaussianRadius(double sigma, double truncate) { return static_cast<int64_t>(truncate * sigma + 0.5); }
 
 namespace cuda {
-using Stream = void*;
 void mapMax(int64_t n, const float* x, float* m, Stream stream);
 void mapShift(int64_t n, const float* x, const float* m, int32_t mode, float* y, Stream stream);
 void upsampleBilinear(int64_t B, int64_t h, int64_t w, int64_t H, int64_t W, const float* x, float beta, float* y,

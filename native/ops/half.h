@@ -7,13 +7,14 @@
 #pragma once
 #include <cstdint>
 
+#include "stream.h"
+
 namespace hgad {
 
 template <typename T> void halfToFloat(int64_t n, const uint16_t* h, T* out);
 template <typename T> void floatToHalf(int64_t n, const T* x, uint16_t* h);
 
 namespace cuda {
-using Stream = void*;
 // The same on device pointers, enqueued on `stream` (native/cuda/half.cu).
 void halfToFloat(int64_t n, const uint16_t* h, float* out, Stream stream);
 void floatToHalf(int64_t n, const float* x, uint16_t* h, Stream stream);

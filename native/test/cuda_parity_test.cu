@@ -35,6 +35,7 @@
 #include "elementwise.h"
 #include "mixture_head.h"
 #include "parity_util.h"
+#include "rows.h"
 
 using parity::check;
 using parity::DeviceBuffer;
@@ -336,6 +337,7 @@ int main(int argc, char** argv) {
       affineFoldCases(t, s);
       centresCases(t, s);
       gatherCases(t, s);
+      repeatRowsCases(t, s);
       oneHotCases(t, s);
       lossSumsCases(t, s);
       mixtureCases(t, s);

@@ -116,6 +116,26 @@ void gatherCases(Tally& t, uint64_t& seed) {
   }
 }
 
+// The positional conditions of a batch: the (R, P) table once per image; large
+// enough for a grid-stride pass (2^24 elements), and sizes that are not multiples of a warp.
+void repeatRowsCases(Tally& t, uint64_t& seed) {
+  struct S { int64_t copies, R, P; } shapes[] = {{1, 1, 1}, {3, 7, 5}, {8, 4096, 256}, {2, 16384, 256}, {33, 1, 31}};
+  for (const auto& sh : shapes) {
+    std::mt19937_64 rng(seed++);
+    const int64_t copies = sh.copies, R = sh.R, P = sh.P;
+    auto table = randomFloats(R * P, rng);
+    std::vector<double> ref(copies * R * P);
+    for (int64_t c = 0; c < copies; ++c)
+      for (int64_t i = 0; i < R * P; ++i) ref[c * R * P + i] = table[i];
+    DeviceBuffer<float> dt(table), out(copies * R * P);
+    char tag[80];
+    std::snprintf(tag, sizeof tag, " copies=%lld R=%lld P=%lld", (long long)copies, (long long)R, (long long)P);
+    out.poison();
+    cu::repeatRows(copies, R, P, dt.get(), out.get(), nullptr);
+    check(t, std::string("repeatRows") + tag, out.download(copies * R * P), ref, 0, 0);
+  }
+}
+
 void oneHotCases(Tally& t, uint64_t& seed) {
   struct S { int64_t N, K; float smoothing; } shapes[] = {{1, 1, 0.0f}, {16384, 15, 0.1f}, {37, 4, 0.0f}, {5, 1000, 0.3f}};
   for (const auto& sh : shapes) {

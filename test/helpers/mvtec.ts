@@ -26,7 +26,9 @@ export function tempDir(prefix = 'hgad-img-'): string {
 
 export async function writePng(file: string, w: number, h: number, channels: 1 | 3 | 4, pixels: Uint8Array): Promise<void> {
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  await sharp(Buffer.from(pixels), { raw: { width: w, height: h, channels } }).png().toFile(file);
+  // sharp would write one raw channel as RGB unless told it is grey.
+  const img = sharp(Buffer.from(pixels), { raw: { width: w, height: h, channels } });
+  await (channels === 1 ? img.toColourspace('b-w') : img).png().toFile(file);
 }
 
 /** A textured image of class k: a smooth pattern plus noise. */

@@ -1,0 +1,142 @@
+// hgad fit: trains a unified model on a folder of images in the MVTec AD
+// layout (HGAD.fitImages): features extracted once by a frozen ONNX backbone
+// into the on-disk cache, then the reference's training loop; the model
+// (which records its backbone) is written atomically when training succeeds.
+import { ParsedArgs } from './args';
+import { Command, err, out } from './command';
+import { CliError, UsageError } from './errors';
+import { checkOutput } from './inputs';
+import { checkDevice, DEVICE_FLAGS, deviceOptions } from './model_file';
+import { ProgressBar, progressMode } from './progress';
+
+export const fit: Command = {
+  name: 'fit',
+  summary: 'train a unified HGAD model on a folder of images (MVTec AD layout) through a frozen ONNX backbone',
+  usage: ['hgad fit --data DIR --out M.safetensors [options]'],
+  flags: [
+    { name: 'data', value: 'DIR', required: true, help: 'data set root: DIR/<class>/train/good/* (and test/, ground_truth/ as in MVTec AD)' },
+    { name: 'out', value: 'M.safetensors', required: true, help: 'where to write the model (written only when training succeeds)' },
+    { name: 'classes', value: 'a,b', help: 'class folders to train on (default: every folder of DIR)' },
+    { name: 'backbone', value: 'F.onnx', help: 'frozen feature extractor (default: the shipped demo backbone, see the README)' },
+    { name: 'levels', value: 'o1,o2', help: 'backbone outputs used as feature levels (default: all outputs)' },
+    { name: 'pyramid', help: "run one output (--levels o) on the image at scales 1, 1/2, 1/4: the reference's pyramid extractor" },
+    { name: 'image-size', value: 'S', help: 'shorter image side after resizing (default 256)' },
+    { name: 'crop', value: 'S', help: 'side of the centre crop (default: the image size)' },
+    { name: 'mean', value: 'r,g,b', help: 'normalisation mean of the [0, 1] RGB values (default ImageNet 0.485,0.456,0.406)' },
+    { name: 'std', value: 'r,g,b', help: 'normalisation standard deviation (default ImageNet 0.229,0.224,0.225)' },
+    { name: 'meta-epochs', value: 'E', help: 'meta-epochs of the reference loop (default 25)' },
+    { name: 'sub-epochs', value: 'S', help: 'passes over the data per meta-epoch (default 8)' },
+    { name: 'batch-images', value: 'B', help: 'images per batch, all their positions (default 8)' },
+    { name: 'lr', value: 'X', help: 'peak learning rate (default 2e-4)' },
+    { name: 'couplings', value: 'L', help: 'coupling blocks per flow (default 12)' },
+    { name: 'cond-channels', value: 'P', help: 'positional-encoding channels per level, a multiple of 4 (default 256)' },
+    { name: 'intra-centres', value: 'M', help: 'intra-class centres per class (default 10)' },
+    { name: 'seed', value: 'S', help: 'random seed of initialisation and image order (default 0)' },
+    { name: 'cache', value: 'DIR', help: 'feature cache folder (default $XDG_CACHE_HOME/hgad/features or ~/.cache/hgad/features)' },
+    { name: 'cache-float32', help: 'store the cached features as float32 (default float16: half the disk)' },
+    { name: 'skip-unreadable', help: 'leave out training images that cannot be decoded (listed) instead of failing' },
+    { name: 'allow-mixed', help: 'accept images of different sizes or modes within a class' },
+    ...DEVICE_FLAGS,
+    { name: 'quiet', help: 'no progress output' },
+  ],
+  notes: [
+    'Features are extracted once per data set, backbone (by sha256) and preprocessing, and reused by later runs with other ' +
+      'training settings. Progress goes to stderr (extraction: images/s and ETA; training: meta-epoch, loss, vectors/s, ETA); ' +
+      'the summary line goes to stdout. The model records the backbone, levels and preprocessing it was trained with.',
+  ],
+  run: runFit,
+};
+
+function triple(args: ParsedArgs, name: string): [number, number, number] | undefined {
+  const list = args.list(name);
+  if (list === undefined) return undefined;
+  const v = list.map(Number);
+  if (v.length !== 3 || !v.every(Number.isFinite)) throw new UsageError(`--${name}: expected three numbers r,g,b, got ${list.join(',')}`, 'fit');
+  return [v[0], v[1], v[2]];
+}
+
+const RENAMED: Record<string, string> = { imagesPerBatch: 'batch-images', cacheDir: 'cache', cacheDtype: 'cache-float32' };
+
+/** The flag of an option name in fitImages' errors. */
+function flagOf(option: string): string {
+  return RENAMED[option] ?? option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+function formatSeconds(s: number): string {
+  if (!Number.isFinite(s)) return '?';
+  const t = Math.round(s);
+  return `${Math.floor(t / 60)}:${String(t % 60).padStart(2, '0')}`;
+}
+
+async function runFit(args: ParsedArgs): Promise<number> {
+  const outFile = args.need('out');
+  const options = {
+    data: args.need('data'),
+    classes: args.list('classes'),
+    backbone: args.string('backbone'),
+    levels: args.list('levels'),
+    pyramid: args.flag('pyramid') || undefined,
+    imageSize: args.int('image-size', { min: 1 }),
+    crop: args.int('crop', { min: 1 }),
+    mean: triple(args, 'mean'),
+    std: triple(args, 'std'),
+    metaEpochs: args.int('meta-epochs', { min: 1 }),
+    subEpochs: args.int('sub-epochs', { min: 1 }),
+    imagesPerBatch: args.int('batch-images', { min: 1 }),
+    lr: args.number('lr', { above: 0 }),
+    couplings: args.int('couplings', { min: 1 }),
+    condChannels: args.int('cond-channels', { min: 0 }),
+    intraCentres: args.int('intra-centres', { min: 1 }),
+    seed: args.int('seed'),
+    cacheDir: args.string('cache'),
+    cacheDtype: args.flag('cache-float32') ? ('float32' as const) : undefined,
+    skipUnreadable: args.flag('skip-unreadable'),
+    allowMixed: args.flag('allow-mixed'),
+    ...deviceOptions(args),
+  };
+  const quiet = args.flag('quiet');
+  await checkOutput(outFile, [options.backbone]);
+  await checkDevice(options);
+
+  const { HGAD } = await import('../hgad');
+  const mode = progressMode(process.stderr, quiet);
+  const bar = new ProgressBar(process.stderr, mode);
+  let lastExtract = 0;
+  const started = Date.now();
+  let result;
+  try {
+    result = await HGAD.fitImages({
+      ...options,
+      onProgress: (p) => {
+        if (p.phase === 'train') {
+          bar.update(p);
+          return;
+        }
+        if (mode === 'off') return;
+        const now = Date.now();
+        const last = p.done === p.total;
+        if (!last && now - lastExtract < (mode === 'tty' ? 100 : 5000)) return;
+        lastExtract = now;
+        const line = `extracting features ${p.done}/${p.total} images  ${p.imagesPerSecond.toFixed(1)} images/s  eta ${formatSeconds(p.etaSeconds)}`;
+        process.stderr.write(mode === 'tty' ? `\r${line}\x1b[K${last ? '\n' : ''}` : `${line}\n`);
+      },
+    });
+  } catch (e) {
+    bar.finish();
+    if (e instanceof TypeError || e instanceof RangeError) throw new CliError(e.message.replace(/options\.(\w+)/g, (_, k: string) => `--${flagOf(k)}`));
+    throw e;
+  } finally {
+    bar.finish();
+  }
+  for (const s of result.skipped) err(`hgad: warning: skipped ${s.path}: ${s.reason}\n`);
+  await result.model.save(outFile);
+  const seconds = (Date.now() - started) / 1000;
+  const info = result.model.info();
+  const images = result.index.train.length - result.skipped.length;
+  out(
+    `trained ${info.classNames.length} class${info.classNames.length === 1 ? '' : 'es'} on ${images} images ` +
+      `(${info.levels.length} levels, C=${info.levels.map((l) => l.channels).join('/')}) in ${seconds.toFixed(1)} s; ` +
+      `features ${result.cache.reused ? 'from' : 'cached in'} ${result.cache.dir}; wrote ${outFile}\n`,
+  );
+  return 0;
+}

@@ -1,0 +1,154 @@
+// From a folder of images (MVTec AD layout) to a trained unified model:
+// index and check the data set, extract the backbone's feature maps once into
+// the on-disk cache (or find them there), then train every level with the
+// reference's loop in a worker thread that opens the cache itself. Every
+// option is checked before any image is read; nothing is written but the
+// cache (atomically); the model is returned, saving it is the caller's.
+import * as os from 'os';
+import * as path from 'path';
+import { expectedRange, expectedType, isPositiveInteger } from '../errors';
+import type { DeviceOptions, HGAD } from '../hgad';
+import { DEFAULT_MODEL, validateModelConfig } from '../hgad/config';
+import type { TrainSummary } from '../hgad/trainer';
+import { SourceTrainConfig, validateSourceTrainConfig } from '../hgad/train_options';
+import type { TrainProgress } from '../hgad/types';
+import { Backbone, demoBackbonePath } from './backbone';
+import { DatasetIndex, indexDataset } from './dataset';
+import { extractFeatures, ExtractProgress } from './extract';
+import { inspectDataset, SkippedImage } from './inspect';
+import { featureOrigin } from './origin';
+import { checkPreprocessing, IMAGENET_MEAN, IMAGENET_STD, Preprocessing } from './preprocess';
+
+/** Default side of the resized images (and of the crop): 5,376 positions per image with the demo backbone. */
+export const DEFAULT_IMAGE_SIZE = 256;
+/** Coupling blocks per flow on images (the reference's; the vector API's default is 8). */
+export const DEFAULT_IMAGE_COUPLINGS = 12;
+/** P of the positional conditions (the reference's). */
+export const DEFAULT_COND_CHANNELS = 256;
+
+export type FitImagesProgress = ExtractProgress | ({ phase: 'train' } & TrainProgress);
+
+export interface FitImagesOptions extends Partial<SourceTrainConfig>, DeviceOptions {
+  /** ROOT of a data set in the MVTec AD layout, or an index made by indexDataset */
+  data: string | DatasetIndex;
+  /** class folders to train on (default: every class folder of ROOT) */
+  classes?: string[];
+  /** ONNX backbone (default: the shipped demo backbone) */
+  backbone?: string;
+  /** the backbone outputs used as levels (default: every output; pyramid: the first) */
+  levels?: string[];
+  /** run one output at scales 1, 1/2, 1/4 (the reference's pyramid extractor) */
+  pyramid?: boolean;
+  /** shorter side after resizing (default 256) */
+  imageSize?: number;
+  /** side of the centre crop (default imageSize) */
+  crop?: number;
+  mean?: [number, number, number];
+  std?: [number, number, number];
+  /** P of each level's positional conditions (default 256, a multiple of 4) */
+  condChannels?: number;
+  couplings?: number;
+  clamp?: number;
+  intraCentres?: number;
+  /** where feature caches live (default $XDG_CACHE_HOME/hgad/features or ~/.cache/hgad/features) */
+  cacheDir?: string;
+  /** storage type of the cache (default float16) */
+  cacheDtype?: 'float16' | 'float32';
+  /** images per backbone run during extraction (default 8) */
+  extractBatchSize?: number;
+  /** leave unreadable training images out (listed in the result) instead of failing */
+  skipUnreadable?: boolean;
+  /** accept images of different sizes or modes within a class */
+  allowMixed?: boolean;
+  onProgress?: (p: FitImagesProgress) => void;
+}
+
+export interface FitImagesResult {
+  model: HGAD;
+  summary: TrainSummary;
+  index: DatasetIndex;
+  cache: { dir: string; reused: boolean };
+  /** training images left out (only with skipUnreadable) */
+  skipped: SkippedImage[];
+}
+
+export function defaultCacheDir(): string {
+  const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
+  return path.join(base, 'hgad', 'features');
+}
+
+const IMAGE_KEYS = new Set([
+  'data', 'classes', 'backbone', 'levels', 'pyramid', 'imageSize', 'crop', 'mean', 'std', 'condChannels', 'couplings', 'clamp',
+  'intraCentres', 'cacheDir', 'cacheDtype', 'extractBatchSize', 'skipUnreadable', 'allowMixed', 'onProgress', 'device', 'precision',
+]);
+
+function splitOptions(o: FitImagesOptions): Partial<SourceTrainConfig> {
+  const train: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) if (!IMAGE_KEYS.has(k) && v !== undefined) train[k] = v;
+  return train as Partial<SourceTrainConfig>;
+}
+
+function optionalBoolean(v: unknown, name: string): boolean {
+  if (v !== undefined && typeof v !== 'boolean') throw expectedType('a boolean', name, v);
+  return v === true;
+}
+
+/** Indexes, extracts (or reuses the cache) and trains; see FitImagesOptions. */
+export async function fitImages(options: FitImagesOptions): Promise<FitImagesResult> {
+  if (options === null || typeof options !== 'object') throw expectedType('an options object', 'options', options);
+  const o = options;
+  if (typeof o.data !== 'string' && (typeof o.data !== 'object' || o.data === null || !Array.isArray(o.data.train))) {
+    throw expectedType('a data set folder or a DatasetIndex', 'options.data', o.data);
+  }
+  const imageSize = o.imageSize ?? DEFAULT_IMAGE_SIZE;
+  const prep: Preprocessing = checkPreprocessing(
+    { imageSize, crop: o.crop ?? imageSize, mean: o.mean ?? IMAGENET_MEAN, std: o.std ?? IMAGENET_STD },
+    'options',
+  );
+  const P = o.condChannels ?? DEFAULT_COND_CHANNELS;
+  if (!Number.isInteger(P) || P < 0 || P % 4 !== 0) throw expectedRange('an integer >= 0, a multiple of 4 (the 2-D positional encoding)', 'options.condChannels', P);
+  const modelShape = {
+    couplings: o.couplings ?? DEFAULT_IMAGE_COUPLINGS,
+    clamp: o.clamp ?? DEFAULT_MODEL.clamp,
+    intraCentres: o.intraCentres ?? DEFAULT_MODEL.intraCentres,
+  };
+  validateModelConfig({ levels: [{ channels: 2, condChannels: P }], classNames: ['check'], ...modelShape });
+  const train = splitOptions(o);
+  // Checked again against the number of readable images once the data set is indexed.
+  validateSourceTrainConfig({ ...train, batches: undefined, dropLast: false }, 1);
+  const skipUnreadable = optionalBoolean(o.skipUnreadable, 'options.skipUnreadable');
+  const allowMixed = optionalBoolean(o.allowMixed, 'options.allowMixed');
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw expectedType('a function', 'options.onProgress', o.onProgress);
+  if (o.extractBatchSize !== undefined && !isPositiveInteger(o.extractBatchSize)) throw expectedRange('a positive integer', 'options.extractBatchSize', o.extractBatchSize);
+  if (o.cacheDtype !== undefined && o.cacheDtype !== 'float16' && o.cacheDtype !== 'float32') throw expectedRange('"float16" or "float32"', 'options.cacheDtype', o.cacheDtype);
+  if (o.cacheDir !== undefined && (typeof o.cacheDir !== 'string' || o.cacheDir === '')) throw expectedType('a folder path', 'options.cacheDir', o.cacheDir);
+  const { HGAD } = await import('../hgad');
+  // The model's device is resolved now, so that asking for an absent GPU fails before any extraction.
+  const probeDevice = HGAD.create({ levels: [{ channels: 2, condChannels: 0 }], classNames: ['check'], couplings: 1, clamp: 1, intraCentres: 1 }, 0, o);
+  probeDevice.close();
+
+  const index = typeof o.data === 'string' ? await indexDataset(o.data, { classes: o.classes }) : o.data;
+  const inspection = await inspectDataset(index, { skipUnreadable, allowMixed });
+  validateSourceTrainConfig(train, inspection.train.length);
+  const backbone = await Backbone.open(o.backbone ?? demoBackbonePath(), { levels: o.levels, pyramid: o.pyramid, device: o.device === 'cuda' ? 'auto' : o.device });
+  let extracted;
+  try {
+    extracted = await extractFeatures({
+      images: inspection.train, classNames: index.classNames, backbone, preprocessing: prep, cacheDir: o.cacheDir ?? defaultCacheDir(),
+      dtype: o.cacheDtype, batchSize: o.extractBatchSize, skipUnreadable, skipped: inspection.skipped, onProgress: o.onProgress,
+    });
+  } finally {
+    await backbone.close();
+  }
+  const { meta, dir, reused } = extracted;
+  const config = {
+    levels: meta.levels.map((l) => ({ channels: l.channels, condChannels: P })),
+    classNames: [...index.classNames],
+    ...modelShape,
+    features: featureOrigin(backbone, prep),
+  };
+  const model = HGAD.create(config, train.seed ?? 0, o);
+  const onProgress = o.onProgress;
+  const summary = await model.fitSource({ kind: 'cache', dir }, { ...train, onProgress: onProgress && ((p) => onProgress({ phase: 'train', ...p })) });
+  return { model, summary, index, cache: { dir, reused }, skipped: meta.skipped };
+}

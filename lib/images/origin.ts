@@ -1,0 +1,59 @@
+// A model trained on images records the feature extractor it was trained with
+// (ModelConfig.features); features from any other backbone, level choice or
+// preprocessing would be scored against flows that never saw them, giving
+// confident nonsense. checkFeatureOrigin refuses that with one clear error.
+import { FormatError } from '../errors';
+import type { FeatureOrigin, ModelConfig } from '../hgad/config';
+import type { Backbone } from './backbone';
+import type { Preprocessing } from './preprocess';
+
+/** The origin record of features extracted by `backbone` with `p`. */
+export function featureOrigin(backbone: Backbone, p: Preprocessing): FeatureOrigin {
+  return {
+    backbone: backbone.record,
+    levels: backbone.levelNames,
+    preprocessing: { imageSize: p.imageSize, crop: p.crop, mean: [...p.mean], std: [...p.std] },
+  };
+}
+
+function short(sha: string): string {
+  return sha.slice(0, 12);
+}
+
+/**
+ * Throws a FormatError naming `modelFile` when the model was not trained on
+ * features of this backbone (by its sha256), these levels and this
+ * preprocessing; also when the model was trained on vectors, not images.
+ */
+export function checkFeatureOrigin(config: ModelConfig, modelFile: string, backbone: Backbone, p: Preprocessing): void {
+  const want = config.features;
+  if (!want) throw new FormatError(modelFile, 'the model was trained on feature vectors, not on images: it records no backbone to score images with');
+  const have = featureOrigin(backbone, p);
+  if (want.backbone.sha256 !== have.backbone.sha256) {
+    throw new FormatError(
+      modelFile,
+      `the model was trained with the backbone ${want.backbone.file} (sha256 ${short(want.backbone.sha256)}…) but ${backbone.file} ` +
+        `(sha256 ${short(have.backbone.sha256)}…) was given; score with the backbone the model was trained with`,
+    );
+  }
+  if (want.levels.join(',') !== have.levels.join(',')) {
+    throw new FormatError(modelFile, `the model was trained on the levels ${want.levels.join(', ')} of its backbone but ${have.levels.join(', ')} were given`);
+  }
+  const a = want.preprocessing;
+  const b = have.preprocessing;
+  if (a.imageSize !== b.imageSize || a.crop !== b.crop || a.mean.join(',') !== b.mean.join(',') || a.std.join(',') !== b.std.join(',')) {
+    throw new FormatError(
+      modelFile,
+      `the model was trained on images resized to ${a.imageSize}, cropped to ${a.crop} (mean ${a.mean.join('/')}, std ${a.std.join('/')}) ` +
+        `but the given preprocessing is ${b.imageSize}, ${b.crop} (mean ${b.mean.join('/')}, std ${b.std.join('/')})`,
+    );
+  }
+}
+
+/** The preprocessing a model was trained with (to score its images the same way). */
+export function modelPreprocessing(config: ModelConfig, modelFile: string): Preprocessing {
+  const f = config.features;
+  if (!f) throw new FormatError(modelFile, 'the model was trained on feature vectors, not on images: it records no preprocessing');
+  const { imageSize, crop, mean, std } = f.preprocessing;
+  return { imageSize, crop, mean: [mean[0], mean[1], mean[2]], std: [std[0], std[1], std[2]] };
+}

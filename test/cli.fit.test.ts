@@ -1,0 +1,41 @@
+// hgad fit on a tiny MVTec-layout folder with the shipped demo backbone: the
+// model file, progress, the cache's reuse, and clean failures.
+import test from 'ava';
+import * as fs from 'fs';
+import * as path from 'path';
+import { HGAD } from '../lib/hgad';
+import { expectFailure, runCli } from './helpers/cli_run';
+import { makeMvtec, tempDir } from './helpers/mvtec';
+
+const small = ['--image-size', '32', '--cond-channels', '8', '--couplings', '1', '--intra-centres', '2', '--meta-epochs', '1', '--sub-epochs', '1', '--batch-images', '2'];
+
+test('hgad fit trains on a folder of images, writes the model with its backbone, and reuses the cache', async (t) => {
+  const root = await makeMvtec({ bottle: { train: 4 }, cable: { train: 2 } });
+  const cache = tempDir();
+  const out = path.join(tempDir(), 'm.safetensors');
+  const r = await runCli(['fit', '--data', root, '--out', out, '--cache', cache, ...small]);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /^trained 2 classes on 6 images \(3 levels, C=32\/64\/96\) in [0-9.]+ s; features cached in .*; wrote /);
+  t.regex(r.stderr, /extracting features 6\/6 images {2}[0-9.]+ images\/s {2}eta 0:00/);
+  t.regex(r.stderr, /epoch 1\/1 {2}loss /);
+  const model = await HGAD.load(out);
+  t.deepEqual(model.config.classNames, ['bottle', 'cable']);
+  t.deepEqual(model.config.features!.levels, ['stage2', 'stage3', 'stage4']);
+
+  const again = await runCli(['fit', '--data', root, '--out', out, '--cache', cache, '--classes', 'bottle,cable', '--quiet', ...small, '--lr', '1e-4']);
+  t.is(again.code, 0, again.stderr);
+  t.regex(again.stdout, /features from /);
+  t.is(again.stderr, '');
+});
+
+test('hgad fit fails cleanly: a class folder without train/good, a bad option, a missing backbone', async (t) => {
+  const root = await makeMvtec({ bottle: { train: 2 } });
+  fs.mkdirSync(path.join(root, 'empty'));
+  const out = path.join(tempDir(), 'm.safetensors');
+  const cache = tempDir();
+  await expectFailure(t, ['fit', '--data', root, '--out', out, '--cache', cache, ...small], 1, { out, match: /empty: class folder without train\/good/ });
+  await expectFailure(t, ['fit', '--data', root, '--out', out, '--cache', cache, '--classes', 'bottle', ...small, '--crop', '40'], 1, { out, match: /for --crop but received 40/ });
+  await expectFailure(t, ['fit', '--data', root, '--out', out, '--cache', cache, '--classes', 'bottle', '--backbone', path.join(root, 'no.onnx'), ...small], 1, { out, match: /no\.onnx: no such file/ });
+  await expectFailure(t, ['fit', '--data', root, '--out', out, '--mean', '1,2'], 2, { out, match: /--mean: expected three numbers/ });
+  t.deepEqual(fs.readdirSync(cache), []);
+});
