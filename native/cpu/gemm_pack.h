@@ -12,6 +12,24 @@ namespace hgad::gemm_detail {
 
 inline int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+template <int W>
+inline void copyFixed(float* d, const float* s) {
+  for (int i = 0; i < W; ++i) d[i] = s[i];
+}
+
+// One panel row (MR or NR floats): a copy of constant size compiles to a few
+// vector moves, where memcpy of a run-time size is a library call per row.
+inline void copyPanelRow(float* d, const float* s, int n) {
+  switch (n) {
+    case 4: return copyFixed<4>(d, s);
+    case 6: return copyFixed<6>(d, s);
+    case 12: return copyFixed<12>(d, s);
+    case 16: return copyFixed<16>(d, s);
+    case 32: return copyFixed<32>(d, s);
+    default: std::memcpy(d, s, sizeof(float) * n);
+  }
+}
+
 // Rows [i0, i0+mr) x depth [p0, p0+kc) of op(A) into one MR-tall panel.
 inline void packAPanel(const GemmShape& s, const float* A, int64_t i0, int mr, int64_t p0, int64_t kc,
                 int MR, float* dst) {
@@ -72,7 +90,7 @@ inline void packBPanel(const GemmShape& s, const float* B, int64_t j0, int nr, i
     for (int64_t k = 0; k < kc; ++k) {
       const float* src = B + (p0 + k) * s.ldb + j0;
       float* d = dst + k * NR;
-      std::memcpy(d, src, sizeof(float) * nr);
+      copyPanelRow(d, src, nr);
       for (int j = nr; j < NR; ++j) d[j] = 0.0f;
     }
     return;
@@ -107,7 +125,7 @@ inline void packABlock(const GemmShape& s, const float* A, int64_t i0, int64_t m
     _mm_prefetch(reinterpret_cast<const char*>(src + 4 * s.lda + mc - 1), _MM_HINT_T0);
 #endif
     float* d = dst + k * MR;
-    for (int64_t q = 0; q < full; ++q) std::memcpy(d + q * MR * kc, src + q * MR, sizeof(float) * MR);
+    for (int64_t q = 0; q < full; ++q) copyPanelRow(d + q * MR * kc, src + q * MR, MR);
     if (tail) {
       float* dt = d + full * MR * kc;
       for (int r = 0; r < MR; ++r) dt[r] = r < tail ? src[full * MR + r] : 0.0f;
@@ -135,7 +153,7 @@ inline void packBRange(const GemmShape& s, const float* B, int64_t j0, int64_t n
     _mm_prefetch(reinterpret_cast<const char*>(src + 4 * s.ldb + nc - 1), _MM_HINT_T0);
 #endif
     float* d = dst + k * NR;
-    for (int64_t p = 0; p < full; ++p) std::memcpy(d + p * NR * kc, src + p * NR, sizeof(float) * NR);
+    for (int64_t p = 0; p < full; ++p) copyPanelRow(d + p * NR * kc, src + p * NR, NR);
     if (tail) {
       float* dt = d + full * NR * kc;
       for (int j = 0; j < NR; ++j) dt[j] = j < tail ? src[full * NR + j] : 0.0f;
