@@ -53,7 +53,7 @@ function randomArray(n: number, rng: Random, kind: 'normal' | 'uniform' = 'norma
 }
 
 /** GEMM flops of one flow forward: per block 2N (I·H + H·O + C·C). */
-export function flowForwardFlops(N: number, couplings: number = PAPER.couplings): number {
+function flowForwardFlops(N: number, couplings: number = PAPER.couplings): number {
   const { I, H, O } = SUBNET;
   return couplings * 2 * N * (I * H + H * O + PAPER.C * PAPER.C);
 }
@@ -113,7 +113,7 @@ export function gemmScenarios(N: number): Scenario[] {
   ];
 }
 
-export interface PaperModel {
+interface PaperModel {
   flow: Flow;
   mixture: GaussianMixture;
   x: Tensor;
@@ -132,7 +132,7 @@ export function paperModel(N: number, seed = 0, be: Backend = cpu): PaperModel {
   return be.persistent(() => ({ flow: flow.onBackend(be), mixture: mixture.onBackend(be), x: x.to(be), cond: cond.to(be) }));
 }
 
-export function flowForwardScenario(N: number, be: Backend = cpu): Scenario {
+function flowForwardScenario(N: number, be: Backend = cpu): Scenario {
   const m = paperModel(N, 0, be);
   let sink: unknown;
   return {
@@ -147,7 +147,7 @@ export function flowForwardScenario(N: number, be: Backend = cpu): Scenario {
   };
 }
 
-export function scoreScenario(N: number, classId = 3, be: Backend = cpu): Scenario {
+function scoreScenario(N: number, classId = 3, be: Backend = cpu): Scenario {
   const m = paperModel(N, 0, be);
   const classes = be.persistent(() => be.intFromHost(new Int32Array(N).fill(classId)));
   let sink: unknown;
@@ -167,7 +167,7 @@ export function scoreScenario(N: number, classId = 3, be: Backend = cpu): Scenar
 }
 
 /** The paper configuration as an HgadModel (one level). */
-export function paperHgadModel(be: Backend = cpu): HgadModel {
+function paperHgadModel(be: Backend = cpu): HgadModel {
   const config = {
     levels: [{ channels: PAPER.C, condChannels: PAPER.P }],
     classNames: Array.from({ length: PAPER.K }, (_, k) => `class${k}`),
@@ -179,7 +179,7 @@ export function paperHgadModel(be: Backend = cpu): HgadModel {
 }
 
 /** End-to-end scoring from host arrays to host scores (input checks, transfers, pipelining), as HgadModel.scoreSync. */
-export function scoreHostScenario(N: number, classId = 3, be: Backend = cpu): Scenario {
+function scoreHostScenario(N: number, classId = 3, be: Backend = cpu): Scenario {
   const model = paperHgadModel(be);
   const rng = new Random(2);
   const features = randomArray(N * PAPER.C, rng);
@@ -199,7 +199,7 @@ export function scoreHostScenario(N: number, classId = 3, be: Backend = cpu): Sc
 }
 
 /** The reference's Adam groups, lr 1e-3 (centres 3x). */
-export function paperOptimizer(flow: Flow, mixture: GaussianMixture, lr = 1e-3): Adam {
+function paperOptimizer(flow: Flow, mixture: GaussianMixture, lr = 1e-3): Adam {
   return new Adam([
     { name: 'flow', params: flow.parameters(), lr, betas: [0.95, 0.99], weightDecay: 1e-4 },
     { name: 'centres', params: [mixture.mu, mixture.muDelta], lr: 3 * lr, betas: [0.95, 0.99], weightDecay: 0 },
@@ -207,7 +207,7 @@ export function paperOptimizer(flow: Flow, mixture: GaussianMixture, lr = 1e-3):
   ]);
 }
 
-export function trainStepScenario(N: number, be: Backend = cpu): Scenario {
+function trainStepScenario(N: number, be: Backend = cpu): Scenario {
   const m = paperModel(N, 0, be);
   const rng = new Random(11);
   const hostLabels = new Int32Array(N);
@@ -236,7 +236,7 @@ export function trainStepScenario(N: number, be: Backend = cpu): Scenario {
   };
 }
 
-export const MODEL_SIZES = {
+const MODEL_SIZES = {
   full: { flow_forward_paper: 16384, score_paper: 16384, score_paper_host: 16384, train_step_paper: 8192, gemm: 16384 },
   quick: { flow_forward_paper: 2048, score_paper: 2048, score_paper_host: 2048, train_step_paper: 1024, gemm: 2048 },
   cuda: { flow_forward_paper: 262144, score_paper: 262144, score_paper_host: 262144, train_step_paper: 65536, gemm: 65536 },

@@ -1,8 +1,8 @@
 // The typed surface of the native addon (build/Release/hgad.node). Nothing
 // above this file touches the .node module directly.
 import * as path from 'path';
+import { expectedRange, expectedType } from './errors';
 import { isMainThread } from 'worker_threads';
-import { expectedRange } from './errors';
 
 export type FloatArray = Float32Array | Float64Array;
 
@@ -150,12 +150,12 @@ const MAX_BYTES = 2 ** 40;
 function makeAlloc(raw: RawAddon) {
   return (length: number, dtype: AllocDType, fill?: number) => {
     if (typeof length !== 'number' || !Number.isInteger(length) || length < 0) {
-      throw new RangeError(`Expected an integer >= 0 for length but received ${String(length)}`);
+      throw expectedRange('an integer >= 0', 'length', length);
     }
     const ctor = dtype === 'float32' ? Float32Array : dtype === 'float64' ? Float64Array : dtype === 'int32' ? Int32Array : null;
-    if (!ctor) throw new TypeError(`Expected "float32", "float64" or "int32" for dtype but received ${JSON.stringify(dtype)}`);
+    if (!ctor) throw expectedType('"float32", "float64" or "int32"', 'dtype', dtype);
     const bytes = length * ctor.BYTES_PER_ELEMENT;
-    if (bytes > MAX_BYTES) throw new RangeError(`Expected a length below 2^40 bytes for length but received ${length}`);
+    if (bytes > MAX_BYTES) throw expectedRange('a length below 2^40 bytes', 'length', length);
     let buffer: ArrayBuffer;
     try {
       buffer = new ArrayBuffer(bytes + ALIGNMENT);
@@ -163,7 +163,7 @@ function makeAlloc(raw: RawAddon) {
       throw new Error(`alloc: out of host memory for ${bytes} bytes`);
     }
     const out = new ctor(buffer, raw.alignOffset(buffer), length);
-    if (fill !== undefined && typeof fill !== 'number') throw new TypeError(`Expected a number for fill but received ${typeof fill}`);
+    if (fill !== undefined && typeof fill !== 'number') throw expectedType('a number', 'fill', fill);
     if (fill !== undefined && fill !== 0) out.fill(fill);
     return out;
   };

@@ -1,6 +1,7 @@
 // A small seeded generator (xoshiro128**, seeded through splitmix32) so that
 // initialisation, shuffling and sampling are repeatable across runs and
 // platforms. Not for cryptography.
+import { expectedType } from './errors';
 
 function splitmix32(state: { s: number }): number {
   state.s = (state.s + 0x9e3779b9) | 0;
@@ -18,7 +19,7 @@ export class Random {
   private spare: number | null = null;
 
   constructor(seed = 0) {
-    if (!Number.isInteger(seed)) throw new TypeError(`Expected an integer for seed but received ${seed}`);
+    if (!Number.isInteger(seed)) throw expectedType('an integer', 'seed', seed);
     const st = { s: (seed ^ Math.floor(seed / 2 ** 32)) | 0 };
     this.s0 = splitmix32(st);
     this.s1 = splitmix32(st);

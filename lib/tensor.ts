@@ -2,7 +2,7 @@
 // Float32Array (hot path) or a Float64Array (gradient checks) over 64-byte
 // aligned native memory; on a GPU a device buffer), its shape and its place
 // on the autograd tape.
-import { FloatArray, native } from './binding';
+import { FloatArray, hostAlloc } from './backend/host';
 import { describe, expectedRange, expectedType, received } from './errors';
 import type { GradNode } from './autograd/tape';
 import { cpu } from './backend/cpu';
@@ -17,12 +17,12 @@ export function sizeOf(shape: readonly number[]): number {
   return n;
 }
 
-export function dtypeOf(a: FloatArray): DType {
+function dtypeOf(a: FloatArray): DType {
   return a instanceof Float64Array ? 'float64' : 'float32';
 }
 
 export function allocFloat(length: number, dtype: DType, fill?: number): FloatArray {
-  return native.alloc(length, dtype, fill);
+  return hostAlloc(length, dtype, fill);
 }
 
 export class Tensor {

@@ -46,7 +46,7 @@ test('device tensors: host access is an error that says what to do; copies round
   t.deepEqual(Array.from(d.to(cpu).data), Array.from(host));
   t.throws(() => Tensor.zeros([2], 'float64', be), { instanceOf: TypeError, message: /computes in float32/ });
   const w = Tensor.from([1, 0, 0, 0, 1, 0], [2, 3]);
-  t.throws(() => linear(d, w, null), { instanceOf: TypeError, message: /Expected every tensor on cuda:emulated but received one on cpu/ });
+  t.throws(() => linear(d, w, null), { instanceOf: TypeError, message: /Expected every tensor on cuda:emulated for linear but received one on cpu/ });
   const other = emulatedBackend();
   t.throws(() => linear(d, Tensor.from([1, 0, 0, 0, 1, 0], [2, 3], 'float32', false, other), null),
     { instanceOf: TypeError, message: /of another backend instance \(each model has its own stream\); move it with \.to\(backend\)/ });
@@ -239,4 +239,19 @@ test('CPU arenas recycle large buffers: a step reuses the previous step\'s memor
   const copy = Float32Array.from(a.levels[0].logp);
   model.fitSync([data], { epochs: 1, batchSize: 1500, seed: 3 });
   t.deepEqual(Array.from(a.levels[0].logp), Array.from(copy), 'scores returned earlier are not overwritten by later work');
+});
+
+test('Backend.dispose: a device backend frees its streams and refuses new work; the CPU backend only drops its pool', (t) => {
+  const be = emulatedBackend();
+  const a = be.fromHost(Float32Array.of(1, 2, 3), 'float32');
+  t.deepEqual(Array.from(be.toHost(a)), [1, 2, 3]);
+  be.release(a);
+  be.dispose();
+  t.true((be as CudaBackend).stream.disposed, 'the compute stream was disposed');
+  t.throws(() => be.alloc(4, 'float32'), { message: /was disposed/ });
+  t.notThrows(() => be.dispose(), 'a second dispose is a no-op');
+  const { arena } = cpu.arena(() => cpu.alloc(8192, 'float32'));
+  arena.dispose();
+  cpu.dispose();
+  t.is(cpu.alloc(3, 'float32', 1.5).length, 3, 'the CPU backend stays usable');
 });

@@ -64,9 +64,13 @@ test('train writes a model, a summary line and one progress line per epoch off a
 
 test('train --quiet prints no progress; default class names are 0..K-1', async (t) => {
   const m = out('quiet.safetensors');
-  const r = await runCli(['train', '--features', d.features, '--labels', d.labels, '--epochs', '1', '--couplings', '1', '--quiet', '--out', m]);
+  const r = await runCli(['train', '--features', d.features, '--labels', d.labels, '--epochs', '1', '--stage1-epochs', '0', '--couplings', '1', '--quiet', '--out', m]);
   t.is(r.code, 0, r.stderr);
   t.is(r.stderr, '');
+  // --quiet silences progress, not warnings: one epoch inside the default two of stage 1 is said.
+  const stage1 = await runCli(['train', '--features', d.features, '--labels', d.labels, '--epochs', '1', '--couplings', '1', '--quiet', '--out', m]);
+  t.is(stage1.code, 0, stage1.stderr);
+  t.regex(stage1.stderr, /^hgad: warning: all 1 epoch is stage 1 \(stage1Epochs = 2\): the intra-class mixtures were never trained/);
   const info = JSON.parse((await runCli(['info', '--model', m, '--json'])).stdout);
   t.deepEqual(info.classNames, ['0', '1', '2']);
 });

@@ -3,7 +3,6 @@
 // (h*w, C) per image in (y, x) order), its reuse, and its FeatureSource.
 import test from 'ava';
 import * as fs from 'fs';
-import * as path from 'path';
 import { native } from '../lib/binding';
 import { openFeatureSource } from '../lib/data/feature_source';
 import { Backbone, demoBackbonePath } from '../lib/images/backbone';

@@ -85,3 +85,23 @@ test('a label of 2^31 - 1 is refused with the class limit instead of growing unt
     match: /huge-label\.npy: label 2147483647 at index 7 would make 2147483648 classes; hgad supports at most 100000/,
   });
 });
+
+test('classes trained on fewer than 2 vectors: train warns, info says so, calibrated scoring of them is refused', async (t) => {
+  const labels = path.join(tmp, 'one-of-c.npy');
+  const values = Int32Array.from({ length: 300 }, (_, i) => i % 2);
+  values[5] = 2;
+  writeNpy(labels, { dtype: 'int32', shape: [300], data: values });
+  const m = path.join(tmp, 'few.safetensors');
+  const r = await runCli(['train', '--features', d.features, '--labels', labels, ...TRAIN, '--stage1-epochs', '0', '--class-names', 'a,b,c,d', '--out', m]);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stderr, /hgad: warning: 2 classes have fewer than 2 training vectors, too few to calibrate: "c" \(1\), "d" \(0\)/);
+  const info = await runCli(['info', '--model', m]);
+  t.regex(info.stdout, /calibrated\s+yes, except 2 classes with fewer than 2 training vectors: c \(1\), d \(0\)/);
+  const out = path.join(tmp, 'few-scores.npy');
+  await expectFailure(t, ['score', '--model', m, '--features', d.test, '--class', 'c', '--out', out], 1, {
+    out,
+    match: /class "c" was trained on 1 vector, too few to calibrate; use --kind logp/,
+  });
+  const logp = await runCli(['score', '--model', m, '--features', d.test, '--class', 'c', '--kind', 'logp', '--out', out]);
+  t.is(logp.code, 0, logp.stderr);
+});

@@ -9,7 +9,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { writeFileAtomic, writeFileAtomicAsync, removeStaleTemps } from '../lib/io/atomic';
-import { readNpy, readNpyAsync, readNpyHeader, readNpyRows, writeNpy, encodeNpy, MAX_NPY_HEADER } from '../lib/io/npy';
+import { readNpy, readNpyAsync, readNpyHeader, readNpyRows, writeNpy, MAX_NPY_HEADER } from '../lib/io/npy';
 import { readSafetensors, readSafetensorsAsync } from '../lib/io/safetensors';
 import { FormatError } from '../lib/errors';
 import { HGAD } from '../lib/hgad';

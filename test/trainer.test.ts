@@ -139,3 +139,24 @@ test('bad sources and options fail before any step with errors naming them', (t)
   t.throws(() => trainFromSource(odd, src, options), { instanceOf: RangeError, message: /multiple of 4 .* condChannels of level 0/ });
   t.deepEqual(encodeModel(model), before);
 });
+
+test('fit on vectors is the same loop with every vector a 1x1 image', (t) => {
+  const rng = new Random(12);
+  const N = 70;
+  const features = Float32Array.from({ length: N * C }, () => rng.normal());
+  const cond = Float32Array.from({ length: N * P }, () => rng.uniform());
+  const labels = Int32Array.from({ length: N }, (_, i) => (i * 7) % K);
+  const vecConfig = { ...config, levels: [{ channels: C, condChannels: P }] };
+  const viaFit = HgadModel.create(vecConfig, 13);
+  const progress: TrainProgress[] = [];
+  viaFit.fitSync([{ features, labels, cond }], { epochs: 3, batchSize: 16, lr: 2e-3, warmEpochs: 1, seed: 4 }, (p) => progress.push(p));
+  const viaSource = HgadModel.create(vecConfig, 13);
+  trainFromSource(viaSource, new MemoryFeatureSource({
+    kind: 'memory', levels: [{ channels: C, height: 1, width: 1, condChannels: P }], labels, data: [features], cond: [cond],
+  }), { metaEpochs: 3, subEpochs: 1, imagesPerBatch: 16, lr: 2e-3, warmEpochs: 1, seed: 4 });
+  const params = (m: HgadModel) => [...m.levels[0].flow.parameters(), ...m.levels[0].mixture.parameters()].map((p) => Array.from(p.data));
+  t.deepEqual(params(viaFit), params(viaSource));
+  t.is(progress.length, 3 * Math.floor(N / 16));
+  t.true(progress.every((p) => p.groupLr.every((lr) => lr === p.lr)), 'one learning rate for every group, the centres included');
+  t.truthy(viaFit.levels[0].calibration);
+});

@@ -1,8 +1,8 @@
 // The differentiable ops: each calls native kernels forward and states its
 // gradient rule once, here. Shapes use the fixed letters
 // N (rows), I (in), O (out), C (channels), P (condition).
-import { FloatArray } from '../backend/types';
-import { isDeviceArray, Storage } from '../backend/types';
+import { FloatArray, isDeviceArray, Storage } from '../backend/types';
+import { expectedRange, expectedType, received } from '../errors';
 import { allocFloat, sizeOf, Tensor } from '../tensor';
 import { isGradEnabled, record } from './tape';
 
@@ -24,7 +24,7 @@ function output(shape: number[], like: Tensor, fill?: number): Tensor {
 function target(shape: number[], like: Tensor, into?: Tensor): Tensor {
   if (!into) return output(shape, like);
   if (into.dtype !== like.dtype || into.backend !== like.backend || into.shape.join(',') !== shape.join(',')) {
-    throw new RangeError(`Expected an output buffer of shape [${shape.join(', ')}] (${like.dtype}) but received [${into.shape.join(', ')}] (${into.dtype})`);
+    throw expectedRange(`an output buffer of shape [${shape.join(', ')}] (${like.dtype})`, 'into', received(`[${into.shape.join(', ')}] (${into.dtype})`));
   }
   if (isGradEnabled() && like.requiresGrad) throw new Error('a reused output buffer cannot be recorded on the tape');
   return into;
@@ -34,12 +34,12 @@ function sameDType(name: string, ...ts: (Tensor | null)[]): void {
   const first = ts.find((t) => t !== null);
   for (const t of ts) {
     if (t && first && t.dtype !== first.dtype) {
-      throw new TypeError(`${name}: Expected every tensor to be ${first.dtype} but received ${t.dtype}`);
+      throw expectedType(`every tensor to be ${first.dtype}`, name, received(t.dtype));
     }
     if (t && first && t.backend !== first.backend) {
       const same = t.backend.label === first.backend.label;
-      throw new TypeError(`${name}: Expected every tensor on ${first.backend.label} but received one on ${t.backend.label}` +
-        (same ? ' of another backend instance (each model has its own stream); move it with .to(backend)' : ''));
+      throw expectedType(`every tensor on ${first.backend.label}`, name, received(`one on ${t.backend.label}` +
+        (same ? ' of another backend instance (each model has its own stream); move it with .to(backend)' : '')));
     }
   }
 }
@@ -50,7 +50,7 @@ export function linear(x: Tensor, W: Tensor, b: Tensor | null, relu = false, int
   const be = x.backend;
   const [N, I] = x.shape;
   const O = W.shape[0];
-  if (W.shape[1] !== I) throw new RangeError(`linear: Expected W with ${I} columns but received shape [${W.shape}]`);
+  if (W.shape[1] !== I) throw expectedRange(`W with ${I} columns`, 'linear', received(`shape [${W.shape}]`));
   const y = target([N, O], x, into);
   be.gemm(false, true, N, O, I, x.storage, I, W.storage, I, 0, y.storage, O, b ? b.storage : null, relu);
   record({

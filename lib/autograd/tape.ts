@@ -5,8 +5,8 @@
 // Gradient convention: parameter (leaf) gradients accumulate (+=) into
 // tensor.grad; activation gradients are assigned by the rules and owned by the
 // tape, so a rule may overwrite the gradients it receives.
-import { FloatArray } from '../binding';
-import { Backend, Storage } from '../backend/types';
+import { Backend, FloatArray, Storage } from '../backend/types';
+import { expectedRange, received } from '../errors';
 import { Tensor } from '../tensor';
 
 export interface GradNode {
@@ -34,7 +34,7 @@ export function noGrad<T>(fn: () => T): T {
   }
 }
 
-export function needsGrad(inputs: (Tensor | null)[]): boolean {
+function needsGrad(inputs: (Tensor | null)[]): boolean {
   return enabled && inputs.some((t) => t !== null && t.requiresGrad);
 }
 
@@ -85,10 +85,10 @@ function accumulate(backend: Backend, target: Storage | null | undefined, g: Sto
 export function backward(root: Tensor, seed?: FloatArray): void {
   if (!root.requiresGrad) throw new Error('backward: the root tensor does not require a gradient');
   if (!seed && root.size !== 1) {
-    throw new RangeError(`Expected a scalar root for backward without a seed but received shape [${root.shape.join(', ')}]`);
+    throw expectedRange('a scalar root', 'backward without a seed', received(`shape [${root.shape.join(', ')}]`));
   }
   if (seed && seed.length !== root.size) {
-    throw new RangeError(`Expected a seed of length ${root.size} for backward but received length ${seed.length}`);
+    throw expectedRange(`a seed of length ${root.size}`, 'backward', received(`length ${seed.length}`));
   }
   const be = root.backend;
   const rootGrad = seed ? be.fromHost(seed, root.dtype) : be.alloc(1, root.dtype, 1);

@@ -1,26 +1,12 @@
 // The CPU backend: host arrays (64-byte aligned, float32 or float64) and the
-// native CPU kernels; the few small parameter-side ops are plain loops here.
+// native CPU kernels (native/cpu), every op one call of the addon.
 import { FloatArray, native } from '../binding';
 import type { DType } from '../tensor';
-import { expectedType } from '../errors';
+import { expectedType, received } from '../errors';
 import { Arena, Backend, IntStorage, isDeviceArray, Storage } from './types';
 
-/** FrEIA's SOFTPLUS global scale: 0.1 * softplus_{beta=0.5}(g), with PyTorch's threshold 20 on beta*g. */
-export function globalScale(g: number): number {
-  return 0.5 * g > 20 ? 0.1 * g : 0.2 * Math.log1p(Math.exp(0.5 * g));
-}
-
-/** d globalScale / d g */
-export function globalScaleDerivative(g: number): number {
-  return 0.5 * g > 20 ? 0.1 : 0.1 / (1 + Math.exp(-0.5 * g));
-}
-
-function softplus(x: number): number {
-  return x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x));
-}
-
 function host(s: Storage | null, name: string): FloatArray {
-  if (isDeviceArray(s)) throw new TypeError(`${name}: Expected host memory but received a buffer on ${s.backend.label}`);
+  if (isDeviceArray(s)) throw expectedType('host memory', name, received(`a buffer on ${s.backend.label}`));
   return s as FloatArray;
 }
 
@@ -143,6 +129,10 @@ class CpuBackend implements Backend {
   trim(): void {
     this.pool.clear();
     this.pooledBytes = 0;
+  }
+  /** Drops the pool; the CPU backend stays usable. */
+  dispose(): void {
+    this.trim();
   }
   synchronize(): void {}
   firstNonFinite(s: Storage): number {

@@ -9,6 +9,7 @@
 import { FloatArray, native } from '../binding';
 import type { CudaAddon, CudaStream, DeviceBuffer } from '../cuda';
 import type { DType } from '../tensor';
+import { expectedRange, expectedType, received } from '../errors';
 import { Arena, Backend, DeviceArray, IntStorage, isDeviceArray, Storage } from './types';
 
 /** fp32: exact float32 GEMMs (cuBLAS when present, else the hand-written SGEMM); tf32: tensor cores with 10-bit mantissa inputs. */
@@ -53,9 +54,7 @@ export class CudaBackend implements Backend {
 
   constructor(readonly cuda: CudaAddon, label: string, options: CudaBackendOptions = {}) {
     const precision = options.precision ?? 'fp32';
-    if (precision !== 'fp32' && precision !== 'tf32') {
-      throw new RangeError(`Expected "fp32" or "tf32" for precision but received ${JSON.stringify(precision)}`);
-    }
+    if (precision !== 'fp32' && precision !== 'tf32') throw expectedRange('"fp32" or "tf32"', 'precision', precision);
     this.precision = precision;
     this.label = label;
     this.stream = new cuda.CudaStream();
@@ -96,14 +95,14 @@ export class CudaBackend implements Backend {
 
   private newArray(length: number, dtype: 'float32' | 'int32', stream: CudaStream = this.stream): CudaArray {
     if (this.disposed) throw new Error(`${this.label}: this backend was disposed`);
-    if (!Number.isInteger(length) || length < 0) throw new RangeError(`Expected an integer >= 0 for length but received ${String(length)}`);
+    if (!Number.isInteger(length) || length < 0) throw expectedRange('an integer >= 0', 'length', length);
     return this.track(new CudaArray(new this.cuda.DeviceBuffer(Math.max(4, length * 4), stream), length, dtype, this));
   }
 
   private buf(s: Storage | IntStorage | null, name: string): DeviceBuffer {
     if (!isDeviceArray(s) || s.backend !== this) {
       const where = isDeviceArray(s) ? `a buffer on ${s.backend.label}` : s === null ? 'null' : 'a host array';
-      throw new TypeError(`${name}: Expected a buffer on ${this.label} but received ${where}`);
+      throw expectedType(`a buffer on ${this.label}`, name, received(where));
     }
     return (s as CudaArray).buffer;
   }

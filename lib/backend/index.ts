@@ -2,8 +2,9 @@
 // or 'auto' (the GPU when there is one, else the CPU).
 import { cudaBackend, CudaAddon } from '../cuda';
 import { devices } from '../devices';
+import { expectedRange } from '../errors';
 import { cpu } from './cpu';
-import { CudaBackend, CudaBackendOptions } from './cuda';
+import { CudaBackend, CudaBackendOptions, Precision } from './cuda';
 import { Backend, DeviceRequest } from './types';
 
 export { cpu } from './cpu';
@@ -39,13 +40,21 @@ export function backendFor(device: DeviceRequest | Backend = 'cpu'): Backend {
   return sharedCuda;
 }
 
+/**
+ * The one check of a device request and a GEMM precision (`where` prefixes
+ * the option names in the message, e.g. 'options.'): returns them typed.
+ */
+export function checkDeviceRequest(device: unknown, precision: unknown, where = ''): { device: DeviceRequest; precision: Precision } {
+  if (precision !== 'fp32' && precision !== 'tf32') throw expectedRange('"fp32" or "tf32"', `${where}precision`, precision);
+  if (device !== 'cpu' && device !== 'cuda' && device !== 'auto') throw expectedRange('"cpu", "cuda" or "auto"', `${where}device`, device);
+  return { device, precision };
+}
+
 /** The backend for a device request; a Backend instance passes through. */
 export function selectBackend(device: DeviceRequest | Backend = 'cpu', options: BackendOptions = {}): Backend {
   if (typeof device === 'object' && device !== null && typeof (device as Backend).gemm === 'function') return device as Backend;
+  checkDeviceRequest(device, options.precision ?? 'fp32');
   if (device === 'cpu') return cpu;
-  if (device !== 'cuda' && device !== 'auto') {
-    throw new RangeError(`Expected "cpu", "cuda" or "auto" for device but received ${JSON.stringify(device)}`);
-  }
   let addon: CudaAddon;
   try {
     addon = options.addon ?? cudaBackend();
@@ -56,7 +65,7 @@ export function selectBackend(device: DeviceRequest | Backend = 'cpu', options: 
   const index = options.deviceIndex ?? 0;
   const list = options.addon ? [] : devices().devices;
   if (!options.addon && (!Number.isInteger(index) || index < 0 || index >= list.length)) {
-    throw new RangeError(`Expected a CUDA device index in [0, ${list.length}) for deviceIndex but received ${String(index)}`);
+    throw expectedRange(`a CUDA device index in [0, ${list.length})`, 'deviceIndex', index);
   }
   // The device is selected for the calling thread (each worker thread runs one model).
   if (index !== 0 || list.length > 1) addon.cudaSetDevice(index);

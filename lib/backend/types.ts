@@ -65,6 +65,12 @@ export interface Backend {
   arena<T>(fn: () => T): { result: T; arena: Arena };
   /** Runs fn with allocations outside any arena (buffers kept across steps). */
   persistent<T>(fn: () => T): T;
+  /**
+   * Frees what the backend itself holds: a device backend's streams and cached
+   * buffers (it is unusable afterwards); the CPU backend's pool of idle
+   * buffers (it stays usable).
+   */
+  dispose(): void;
   /** Waits for all work queued by this backend. */
   synchronize(): void;
   /** Index of the first non-finite element, or -1 (waits). */

@@ -2,6 +2,7 @@
 import { ParsedArgs } from './args';
 import { Command, out } from './command';
 import { loadModel } from './model_file';
+import type { ModelInfo } from '../hgad';
 
 export const info: Command = {
   name: 'info',
@@ -26,12 +27,20 @@ export const info: Command = {
       ['clamp', String(i.clamp)],
       ['intra centres', String(i.intraCentres)],
       ['parameters', i.parameters.toLocaleString('en-US')],
-      ['calibrated', i.calibrated ? 'yes' : 'no'],
+      ['calibrated', calibratedText(i)],
     ];
     out(`${file}\n${rows.map(([k, v]) => `  ${k.padEnd(14)}${v}`).join('\n')}\n`);
     return 0;
   },
 };
+
+function calibratedText(i: ModelInfo): string {
+  if (!i.calibrated) return 'no';
+  const u = i.uncalibratedClasses;
+  if (u.length === 0) return 'yes';
+  const shown = u.slice(0, 10).map((name) => `${name} (${i.trainingCounts![i.classNames.indexOf(name)]})`);
+  return `yes, except ${u.length} class${u.length === 1 ? '' : 'es'} with fewer than 2 training vectors: ${shown.join(', ')}${u.length > 10 ? ', ...' : ''}`;
+}
 
 export const devicesCommand: Command = {
   name: 'devices',

@@ -62,6 +62,13 @@ async function runScore(args: ParsedArgs): Promise<number> {
   if (kind === 'calibrated' && !info.calibrated) {
     throw new CliError(`${modelFile}: the model holds no calibration; use --kind logp, fusion or neg-entropy`);
   }
+  if (kind === 'calibrated' && classes !== undefined && info.uncalibratedClasses.includes(info.classNames[classes])) {
+    const n = info.trainingCounts![classes];
+    throw new CliError(
+      `${modelFile}: class ${JSON.stringify(info.classNames[classes])} was trained on ${n} vector${n === 1 ? '' : 's'}, too few to calibrate; ` +
+        'use --kind logp, fusion or neg-entropy, or retrain with more vectors of that class',
+    );
+  }
 
   const features = await readMatrix(featuresFile, 'features');
   if (features.cols !== C) {
@@ -74,6 +81,14 @@ async function runScore(args: ParsedArgs): Promise<number> {
     const K = info.classNames.length;
     const bad = labels.findIndex((v) => v < 0 || v >= K);
     if (bad >= 0) throw new CliError(`${labelsFile}: label ${labels[bad]} at index ${bad} is not a class id of the model (0..${K - 1})`);
+    const weak = kind === 'calibrated' ? labels.findIndex((v) => info.uncalibratedClasses.includes(info.classNames[v])) : -1;
+    if (weak >= 0) {
+      const name = info.classNames[labels[weak]];
+      throw new CliError(
+        `${labelsFile}: label ${labels[weak]} at index ${weak} is class ${JSON.stringify(name)}, trained on ${info.trainingCounts![labels[weak]]} vector(s), too few to calibrate; ` +
+          'use --kind logp, fusion or neg-entropy, or retrain with more vectors of that class',
+      );
+    }
   }
   let cond: Float32Array | undefined;
   if (P > 0 && condFile === undefined) throw new CliError(`${modelFile}: the model is conditional (P=${P}); pass the conditions with --cond`);

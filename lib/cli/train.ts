@@ -91,13 +91,6 @@ async function runTrain(args: ParsedArgs): Promise<number> {
     cond = c.data;
     P = c.cols;
   }
-  const counts = new Array<number>(K).fill(0);
-  for (let i = 0; i < N; ++i) counts[labels[i]]++;
-  const empty = classNames.filter((_, k) => counts[k] === 0);
-  if (empty.length > 0) {
-    err(`hgad: warning: no training vectors for class${empty.length > 1 ? 'es' : ''} ${empty.slice(0, 10).join(', ')}${empty.length > 10 ? ', ...' : ''}\n`);
-  }
-
   const { HGAD } = await import('../hgad');
   const model = HGAD.create({ levels: [{ channels: features.cols, condChannels: P }], classNames, couplings, clamp, intraCentres }, options.seed, device);
   const progress = new ProgressBar(process.stderr, progressMode(process.stderr, quiet));
@@ -108,6 +101,7 @@ async function runTrain(args: ParsedArgs): Promise<number> {
   } finally {
     progress.finish();
   }
+  for (const w of summary.warnings) err(`hgad: warning: ${w}\n`);
   await model.save(outFile);
   const seconds = (Date.now() - started) / 1000;
   const loss = summary.finalLosses[0]?.loss;

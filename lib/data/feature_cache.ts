@@ -12,7 +12,7 @@
 // an interrupted extraction leaves no folder under the key's name.
 import * as fs from 'fs';
 import * as path from 'path';
-import { native } from '../binding';
+import { halfToFloat } from '../backend/host';
 import { expectedRange, FormatError, received } from '../errors';
 import type { FeatureSource, LevelShape } from './feature_source';
 
@@ -145,7 +145,7 @@ export class CacheFeatureSource implements FeatureSource {
         const start = this.scratch.byteOffset % 2;
         const raw = this.scratch.subarray(start, start + bytes);
         readFully(this.fds[level], raw, position, levelFile(this.dir, level));
-        native.halfToFloat(per, new Uint16Array(raw.buffer, raw.byteOffset, per), dst);
+        halfToFloat(per, new Uint16Array(raw.buffer, raw.byteOffset, per), dst);
       }
     }
   }

@@ -21,7 +21,26 @@ export function fitCalibration(logp: Float32Array, labels: Int32Array, K: number
     const variance = count[k] > 1 ? Math.max(0, sq[k] / count[k] - mean[k] * mean[k]) : 1;
     std[k] = Math.max(Math.sqrt(variance), 1e-3);
   }
-  return { mean, std };
+  return { mean, std, count };
+}
+
+/** Whether class k's normaliser was fitted on at least 2 vectors (unknown counts, from older files, count as fitted). */
+export function classCalibrated(cal: Calibration, k: number): boolean {
+  return cal.count === null || cal.count[k] >= 2;
+}
+
+/** The one-line warnings of a fit whose calibration has classes with 0 or 1 training vectors. */
+export function calibrationWarnings(cal: Calibration, classNames: readonly string[]): string[] {
+  const few = classNames.map((name, k) => ({ name, k })).filter(({ k }) => !classCalibrated(cal, k));
+  if (few.length === 0) return [];
+  const shown = few
+    .slice(0, 10)
+    .map(({ name, k }) => `${JSON.stringify(name)} (${cal.count![k]})`)
+    .join(', ');
+  return [
+    `${few.length} class${few.length === 1 ? ' has' : 'es have'} fewer than 2 training vectors, too few to calibrate: ${shown}${few.length > 10 ? ', ...' : ''}; ` +
+      'their calibrated scores are NaN (logp and negEntropy are still given)',
+  ];
 }
 
 /**
@@ -34,9 +53,22 @@ export function calibratedScores(levels: LevelScores[], calibrations: (Calibrati
   for (let l = 0; l < levels.length; ++l) {
     const cal = calibrations[l];
     if (!cal) return null;
-    for (let i = 0; i < N; ++i) calibrated[i] += -(levels[l].logp[i] - cal.mean[cls[i]]) / cal.std[cls[i]] / levels.length;
+    for (let i = 0; i < N; ++i) {
+      // A placeholder normaliser would give a plausible-looking wrong score.
+      calibrated[i] += classCalibrated(cal, cls[i]) ? -(levels[l].logp[i] - cal.mean[cls[i]]) / cal.std[cls[i]] / levels.length : NaN;
+    }
   }
   return calibrated;
+}
+
+/** The distinct class ids of cls (N) that some level cannot calibrate. */
+export function uncalibratedClasses(calibrations: (Calibration | null)[], cls: Int32Array): number[] {
+  const out = new Set<number>();
+  for (const cal of calibrations) {
+    if (!cal || cal.count === null) continue;
+    for (let i = 0; i < cls.length; ++i) if (!classCalibrated(cal, cls[i])) out.add(cls[i]);
+  }
+  return [...out].sort((a, b) => a - b);
 }
 
 /** The reference's convert_to_anomaly_scores for vectors, per score kind, then the product of the two. */

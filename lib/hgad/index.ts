@@ -12,6 +12,7 @@ import { FitProgress, FitSummary, HgadModel, LevelData, LevelInput, Scores, Sour
 import { loadModelAsync, modelFromTensors, modelTensors, saveModelAsync } from './persist';
 import type { ModelState, Placement, WorkerError, WorkerRequest } from './worker';
 import { cudaBackend } from '../cuda';
+import { checkDeviceRequest } from '../backend/index';
 import type { FitImagesOptions, FitImagesResult } from '../images/fit_images';
 import type { DeviceRequest, Precision } from '../backend/index';
 
@@ -28,17 +29,10 @@ export interface DeviceOptions {
 /** Resolves a device request now, so that asking for an absent GPU fails at the call that asked. */
 function resolvePlacement(options: DeviceOptions | undefined): Placement {
   if (options !== undefined && (options === null || typeof options !== 'object')) {
-    throw new TypeError(`Expected an options object for options but received ${options === null ? 'null' : typeof options}`);
+    throw expectedType('an options object', 'options', received(options === null ? 'null' : typeof options));
   }
-  const precision = options?.precision ?? 'fp32';
-  if (precision !== 'fp32' && precision !== 'tf32') {
-    throw new RangeError(`Expected "fp32" or "tf32" for options.precision but received ${JSON.stringify(precision)}`);
-  }
-  const device = options?.device ?? 'cpu';
+  const { device, precision } = checkDeviceRequest(options?.device ?? 'cpu', options?.precision ?? 'fp32', 'options.');
   if (device === 'cpu') return { device, precision };
-  if (device !== 'cuda' && device !== 'auto') {
-    throw new RangeError(`Expected "cpu", "cuda" or "auto" for options.device but received ${JSON.stringify(device)}`);
-  }
   try {
     cudaBackend();
   } catch (err) {
@@ -80,7 +74,12 @@ export interface ModelInfo {
   clamp: number;
   intraCentres: number;
   parameters: number;
+  /** Whether every level holds per-class normalisers (see uncalibratedClasses for classes they do not cover). */
   calibrated: boolean;
+  /** Training vectors of each class (first level), or null when unknown (not trained, or a file from before counts were kept). */
+  trainingCounts: number[] | null;
+  /** Names of the classes trained on fewer than 2 vectors: their calibrated scores are NaN. */
+  uncalibratedClasses: string[];
   /** Where fit and score run. */
   device: 'cpu' | 'cuda';
   precision: Precision;
@@ -208,6 +207,7 @@ export class HGAD {
 
   info(): ModelInfo {
     const c = this.model.config;
+    const counts = this.model.levels[0].calibration?.count ?? null;
     let parameters = 0;
     for (const l of this.model.levels) for (const p of [...l.flow.parameters(), ...l.mixture.parameters()]) parameters += p.size;
     return {
@@ -218,6 +218,8 @@ export class HGAD {
       intraCentres: c.intraCentres,
       parameters,
       calibrated: this.model.levels.every((l) => l.calibration !== null),
+      trainingCounts: counts ? Array.from(counts) : null,
+      uncalibratedClasses: counts ? c.classNames.filter((_, k) => counts[k] < 2) : [],
       device: this.placement.device,
       precision: this.placement.precision,
     };
@@ -230,7 +232,7 @@ export class HGAD {
     }
     const { onProgress, ...train } = options ?? {};
     if (onProgress !== undefined && typeof onProgress !== 'function') {
-      throw new TypeError(`Expected a function for options.onProgress but received ${typeof onProgress}`);
+      throw expectedType('a function', 'options.onProgress', received(typeof onProgress));
     }
     const trainer = new WorkerClient();
     try {

@@ -5,12 +5,13 @@
 // lib/hgad/index.ts runs this core off the main thread.
 import { BackendOptions, selectBackend } from '../backend/index';
 import { Backend, DeviceRequest } from '../backend/types';
-import { expectedRange, expectedType } from '../errors';
+import { expectedRange, expectedType, received } from '../errors';
 import { Flow } from '../nn/flow';
 import { GaussianMixture } from '../nn/mixture';
 import { Random } from '../random';
-import { calibratedScores, fitCalibration, referenceFusion } from './calibration';
-import { checkLabels, checkLevelArrays } from './checks';
+import { calibratedScores, calibrationWarnings, fitCalibration, referenceFusion, uncalibratedClasses } from './calibration';
+import { checkLabels, checkLevelArrays, classIds, unshared } from './checks';
+import { stageOneOnlyWarning } from './divergence';
 import { ModelConfig, TrainConfig, validateModelConfig, validateTrainConfig } from './config';
 import { scoreLevel } from './scoring';
 import { fitVectors } from './vector_training';
@@ -36,7 +37,7 @@ export class HgadModel {
     if (levels.length !== this.config.levels.length) throw expectedRange(`${this.config.levels.length} levels`, 'levels', levels);
     const be = levels[0].flow.backend;
     for (const l of levels) {
-      if (l.flow.backend !== be || l.mixture.backend !== be) throw new TypeError('Expected every level of a model on one device');
+      if (l.flow.backend !== be || l.mixture.backend !== be) throw expectedType('every level of a model on one device', 'levels', received(`levels on ${levels.map((lv) => lv.flow.backend.label).join(', ')}`));
     }
   }
 
@@ -74,8 +75,7 @@ export class HgadModel {
     this.releaseScratch();
     if (be.device === 'cpu') return;
     for (const l of this.levels) for (const p of [...l.flow.parameters(), ...l.mixture.parameters(), ...l.flow.blocks.map((b) => b.wPerm)]) be.release(p.storage);
-    const own = be as unknown as { dispose?: () => void };
-    if (this.ownsBackend && typeof own.dispose === 'function') own.dispose();
+    if (this.ownsBackend) be.dispose();
   }
 
   /** Whether this model created its backend (to() with a device name), so that release() may dispose of it. */
@@ -106,6 +106,7 @@ export class HgadModel {
     if (!Array.isArray(data) || data.length !== this.levels.length) {
       throw expectedType(`an array of ${this.levels.length} level data objects`, 'data', data);
     }
+    data = data.map((d) => (d && typeof d === 'object' ? { features: unshared(d.features), labels: unshared(d.labels), cond: unshared(d.cond) } : d));
     const sizes = data.map((d, l) => {
       const N = checkLevelArrays(this.config, l, d?.features, d?.cond, 'data');
       checkLabels(d.labels, N, this.classes, `data[${l}].labels`);
@@ -113,11 +114,14 @@ export class HgadModel {
     });
     const started = Date.now();
     const finalLosses = fitVectors(this, data, sizes, opts, onProgress);
+    const warnings: string[] = [];
+    if (opts.epochs <= opts.stage1Epochs) warnings.push(stageOneOnlyWarning(opts.epochs, opts.stage1Epochs));
     for (let l = 0; l < this.levels.length; ++l) {
       const { logp } = scoreLevel(this, l, data[l], data[l].labels);
       this.levels[l].calibration = fitCalibration(logp, data[l].labels, this.classes);
     }
-    return { seconds: (Date.now() - started) / 1000, finalLosses };
+    warnings.push(...calibrationWarnings(this.levels[0].calibration!, this.config.classNames));
+    return { seconds: (Date.now() - started) / 1000, finalLosses, warnings };
   }
 
   /**
@@ -148,18 +152,14 @@ export class HgadModel {
     if (!Array.isArray(inputs) || inputs.length !== this.levels.length) {
       throw expectedType(`an array of ${this.levels.length} level inputs`, 'inputs', inputs);
     }
+    inputs = inputs.map((d) => (d && typeof d === 'object' ? { features: unshared(d.features), cond: unshared(d.cond) } : d));
     const sizes = inputs.map((d, l) => checkLevelArrays(this.config, l, d?.features, d?.cond, 'inputs'));
-    const levels = inputs.map((input, l) => {
-      const N = sizes[l];
-      const cls = typeof classes === 'number' ? new Int32Array(N).fill(classes) : classes;
-      checkLabels(cls, N, this.classes, typeof classes === 'number' ? 'classId' : 'classes');
-      return scoreLevel(this, l, input, cls);
-    });
+    const ids = sizes.map((N) => classIds(classes, N, this.classes));
+    const levels = inputs.map((input, l) => scoreLevel(this, l, input, ids[l]));
     const sameN = sizes.every((n) => n === sizes[0]);
-    if (!sameN) return { levels, calibrated: null, fusion: null };
-    const N = sizes[0];
-    const cls = typeof classes === 'number' ? new Int32Array(N).fill(classes) : classes;
-    const calibrated = calibratedScores(levels, this.levels.map((lv) => lv.calibration), cls);
-    return { levels, calibrated, fusion: referenceFusion(levels) };
+    if (!sameN) return { levels, calibrated: null, uncalibratedClasses: [], fusion: null };
+    const calibrations = this.levels.map((lv) => lv.calibration);
+    const calibrated = calibratedScores(levels, calibrations, ids[0]);
+    return { levels, calibrated, uncalibratedClasses: uncalibratedClasses(calibrations, ids[0]), fusion: referenceFusion(levels) };
   }
 }

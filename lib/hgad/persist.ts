@@ -39,6 +39,7 @@ export function modelTensors(model: HgadModel): TensorMap {
     if (level.calibration) {
       put(`level${l}.calibration.mean`, { shape: [model.classes], data: level.calibration.mean });
       put(`level${l}.calibration.std`, { shape: [model.classes], data: level.calibration.std });
+      if (level.calibration.count) put(`level${l}.calibration.count`, { shape: [model.classes], data: level.calibration.count });
     }
   });
   return out;
@@ -91,9 +92,14 @@ export function modelFromTensors(config: ModelConfig, tensors: TensorMap, file =
     );
     let calibration: Calibration | null = null;
     if (tensors[`level${l}.calibration.mean`]) {
+      // Files written before per-class counts were recorded hold none: counts unknown.
+      const countName = `level${l}.calibration.count`;
+      const count = Object.hasOwn(tensors, countName) ? Float64Array.from(take(countName, [K]).data) : null;
+      if (count && count.some((c) => !(c >= 0) || !Number.isInteger(c))) throw new FormatError(file, `${countName} must hold non-negative integers`);
       calibration = {
         mean: Float64Array.from(take(`level${l}.calibration.mean`, [K]).data),
         std: Float64Array.from(take(`level${l}.calibration.std`, [K]).data),
+        count,
       };
       if (calibration.std.some((s) => !(s > 0))) throw new FormatError(file, `level${l}.calibration.std must be positive`);
     }

@@ -46,6 +46,6 @@ export function calibrateFromSource(model: HgadModel, source: FeatureSource, ima
       const variance = count[k] > 1 ? Math.max(0, sq[k] / count[k] - mean[k] * mean[k]) : 1;
       std[k] = Math.max(Math.sqrt(variance), 1e-3);
     }
-    return { mean, std };
+    return { mean, std, count };
   });
 }

@@ -13,6 +13,7 @@ import { Adam } from '../optim/adam';
 import { scheduleTable } from '../optim/schedule';
 import { Random } from '../random';
 import { Tensor } from '../tensor';
+import { DivergenceGuard, divergenceAdvice } from './divergence';
 import { LevelBatch } from './level_batch';
 import type { HgadModel } from './model';
 import type { StepLosses, TrainProgress } from './types';
@@ -108,6 +109,7 @@ export function trainFromSource(model: HgadModel, source: FeatureSource, options
   let vectorsDone = 0;
   let step = 0;
   const finalLosses: StepLosses[] = new Array(L);
+  const guard = new DivergenceGuard(model.config);
   try {
     model.config.levels.forEach((c, l) => batchers.push(new LevelBatch(be, source, l, source.levels[l], c.condChannels, maxImages)));
     for (let me = 0; me < opts.metaEpochs; ++me) {
@@ -120,7 +122,9 @@ export function trainFromSource(model: HgadModel, source: FeatureSource, options
           const ids = batches[it];
           for (let l = 0; l < L; ++l) {
             const t0 = Date.now();
-            const losses = trainStep(model, l, batchers[l], ids, labels, stage, opts, adam, params, where(opts, l, me, se, it));
+            const at = where(opts, l, me, se, it);
+            const losses = trainStep(model, l, batchers[l], ids, labels, stage, opts, adam, params, at, step < L);
+            guard.observe(l, losses.loss, at, lr);
             finalLosses[l] = losses;
             const rows = ids.length * positions[l];
             vectorsDone += rows;
@@ -156,10 +160,10 @@ export function trainFromSource(model: HgadModel, source: FeatureSource, options
 
 /** One level's optimizer step on one image batch: forward, loss, backward, Adam. */
 function trainStep(model: HgadModel, l: number, batcher: LevelBatch, ids: Int32Array, labels: Int32Array, stage: 1 | 2,
-  opts: SourceTrainConfig, adam: Adam, params: Tensor[], at: string): StepLosses {
+  opts: SourceTrainConfig, adam: Adam, params: Tensor[], at: string, first: boolean): StepLosses {
   const { flow, mixture } = model.levels[l];
   const be = model.backend;
-  const advice = `Lower the learning rate (now ${adam.groups[0].lr.toExponential(2)}) or check the features' scale.`;
+  const advice = divergenceAdvice(model.config, first, adam.groups[0].lr);
   let out: StepLosses | null = null;
   const { arena } = be.arena(() => {
     const batch = batcher.load(ids, labels, model.classes, opts.labelSmoothing);

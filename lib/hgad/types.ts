@@ -20,6 +20,12 @@ export interface LevelInput {
 export interface Calibration {
   mean: Float64Array;
   std: Float64Array;
+  /**
+   * Training vectors of each class (K), or null for model files written
+   * before counts were recorded. A class with fewer than 2 has no real
+   * normaliser (mean 0, std 1 stand in), so its calibrated scores are NaN.
+   */
+  count: Float64Array | null;
 }
 
 export interface Level {
@@ -66,6 +72,8 @@ export type FitProgress = TrainProgress;
 export interface FitSummary {
   seconds: number;
   finalLosses: (MixtureLossTerms & { loss: number })[];
+  /** What the caller should know about this fit (classes too small to calibrate, a run that never reached stage 2); one line each. */
+  warnings: string[];
 }
 
 export interface LevelScores {
@@ -79,6 +87,8 @@ export interface Scores {
   levels: LevelScores[];
   /** Batch-independent anomaly score: mean over levels of -(logp - mean_c) / std_c with the training normalisers. */
   calibrated: Float32Array | null;
+  /** Class ids among those scored whose calibration rests on fewer than 2 training vectors: their calibrated scores are NaN. */
+  uncalibratedClasses: number[];
   /** The reference's fusion: (max P - P) * (max E - E) with P, E the level sums of exp(x - max x) of logp and negEntropy, over this batch. */
   fusion: Float32Array | null;
 }

@@ -8,7 +8,7 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { native } from '../binding';
+import { floatToHalf } from '../backend/host';
 import { FormatError } from '../errors';
 import {
   bytesPerValue, CACHE_FORMAT, CACHE_META, CACHE_VERSION, CacheDType, CachedImage, CacheLevel, CacheMeta, levelFile, readCacheMeta,
@@ -164,7 +164,7 @@ export async function extractFeatures(o: ExtractOptions): Promise<ExtractResult>
             toRows(m.data.subarray(i * perImage[l], (i + 1) * perImage[l]), lv.channels, lv.height * lv.width, rows[l]);
             let bytes: Uint8Array;
             if (dtype === 'float16') {
-              native.floatToHalf(perImage[l], rows[l], halves[l]);
+              floatToHalf(perImage[l], rows[l], halves[l]);
               bytes = new Uint8Array(halves[l].buffer);
             } else bytes = new Uint8Array(rows[l].buffer);
             for (let off = 0; off < bytes.length; ) off += fs.writeSync(fds[l], bytes, off, bytes.length - off);

@@ -25,7 +25,7 @@ export interface FlowOutput {
   logdet: Tensor;
 }
 
-export function validateFlowConfig(config: unknown): FlowConfig {
+function validateFlowConfig(config: unknown): FlowConfig {
   if (typeof config !== 'object' || config === null) throw expectedType('a flow configuration object', 'config', config);
   const c = config as Record<string, unknown>;
   if (!isPositiveInteger(c.channels) || c.channels < 2) throw expectedRange('an integer >= 2', 'config.channels', c.channels);

@@ -40,7 +40,7 @@ export function haarRotation(rng: Random, C: number): Float64Array {
 }
 
 /** Sign of det(A) by LU with partial pivoting. A: (C, C) row-major (not modified). */
-export function determinantSign(A: ArrayLike<number>, C: number): number {
+function determinantSign(A: ArrayLike<number>, C: number): number {
   const lu = Float64Array.from(A as ArrayLike<number>);
   let sign = 1;
   for (let k = 0; k < C; ++k) {

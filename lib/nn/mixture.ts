@@ -4,7 +4,7 @@
 // phi_intra (K, M). The losses and the scores come from the fused native head
 // (native/ops/mixture_head.h); this file composes its inputs and its
 // gradient rule.
-import { FloatArray } from '../binding';
+import { FloatArray } from '../backend/host';
 import { record } from '../autograd/tape';
 import { Backend, IntStorage, Storage } from '../backend/types';
 import { Random } from '../random';
@@ -67,7 +67,7 @@ export class GaussianMixture {
     for (const [name, t, shape] of expect) {
       if (!(t instanceof Tensor)) throw expectedType('a Tensor', name, t);
       if (t.shape.join(',') !== shape.join(',')) {
-        throw new RangeError(`Expected shape [${shape.join(', ')}] for ${name} but received [${t.shape.join(', ')}]`);
+        throw expectedRange(`shape [${shape.join(', ')}]`, name, received(`[${t.shape.join(', ')}]`));
       }
       t.requiresGrad = true;
     }

@@ -15,7 +15,6 @@
 //    dies when its allocation stream reaches the free, and work of another
 //    stream that runs after that fails with "used after its free".
 import { native } from '../../lib/binding';
-import { cpu } from '../../lib/backend/cpu';
 import type { CudaAddon, CudaStream, DeviceBuffer } from '../../lib/cuda';
 
 type Thunk = () => void;
