@@ -39,3 +39,19 @@ test('hgad fit fails cleanly: a class folder without train/good, a bad option, a
   await expectFailure(t, ['fit', '--data', root, '--out', out, '--mean', '1,2'], 2, { out, match: /--mean: expected three numbers/ });
   t.deepEqual(fs.readdirSync(cache), []);
 });
+
+test('hgad fit --feature-maps trains on precomputed .npy maps with --labels', async (t) => {
+  const { writeNpy } = await import('../lib/io/npy');
+  const dir = tempDir();
+  const maps = Float32Array.from({ length: 4 * 4 * 2 * 2 }, (_, i) => Math.sin(i * 1.7) + (i % 3));
+  writeNpy(path.join(dir, 'f.npy'), { dtype: 'float32', shape: [4, 4, 2, 2], data: maps });
+  writeNpy(path.join(dir, 'l.npy'), { dtype: 'int32', shape: [4], data: Int32Array.from([0, 1, 0, 1]) });
+  const out = path.join(dir, 'm.safetensors');
+  const r = await runCli(['fit', '--feature-maps', path.join(dir, 'f.npy'), '--labels', path.join(dir, 'l.npy'), '--class-names', 'a,b', '--out', out,
+    '--cache', tempDir(), '--cond-channels', '8', '--couplings', '1', '--intra-centres', '2', '--meta-epochs', '1', '--sub-epochs', '1', '--batch-images', '2', '--quiet']);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /^trained 2 classes on 4 images of precomputed maps/);
+  t.deepEqual((await HGAD.load(out)).config.classNames, ['a', 'b']);
+  await expectFailure(t, ['fit', '--feature-maps', path.join(dir, 'f.npy'), '--out', out], 2, { match: /--feature-maps needs --labels/ });
+  await expectFailure(t, ['fit', '--out', out], 2, { match: /give either --data DIR or --feature-maps/ });
+});

@@ -7,7 +7,7 @@ import { FormatError } from '../lib/errors';
 import { HGAD } from '../lib/hgad';
 import { Backbone, demoBackbonePath } from '../lib/images/backbone';
 import { indexDataset } from '../lib/images/dataset';
-import * as disk from '../lib/images/disk';
+import * as disk from '../lib/io/disk';
 import { inspectDataset } from '../lib/images/inspect';
 import { Random } from '../lib/random';
 import { makeMvtec, tempDir, texture, writePng } from './helpers/mvtec';

@@ -70,3 +70,37 @@ test('fitImages checks its options before reading any image', async (t) => {
   await t.throwsAsync(HGAD.fitImages({ data, device: 'gpu' as never }), { instanceOf: RangeError, message: /options.device/ });
   await t.throwsAsync(HGAD.fitImages({ data }), { message: new RegExp(`${data}: no class folders`) });
 });
+
+test('fitFeatureMaps trains on precomputed .npy maps (N, C, H, W per level) through the cache; bad files are named', async (t) => {
+  const { writeNpy } = await import('../lib/io/npy');
+  const dir = tempDir();
+  const rng = new (await import('../lib/random')).Random(Math.floor(Math.random() * 2 ** 31));
+  const maps = (N: number, C: number, H: number, W: number) => Float32Array.from({ length: N * C * H * W }, () => rng.normal());
+  const a = maps(6, 4, 3, 3);
+  const b = maps(6, 6, 2, 2);
+  writeNpy(path.join(dir, 'a.npy'), { dtype: 'float32', shape: [6, 4, 3, 3], data: a });
+  writeNpy(path.join(dir, 'b.npy'), { dtype: 'float32', shape: [6, 6, 2, 2], data: b });
+  const labels = Int32Array.from([0, 0, 0, 1, 1, 1]);
+  const cacheDir = tempDir();
+  const r = await HGAD.fitFeatureMaps({ featureMaps: [path.join(dir, 'a.npy'), path.join(dir, 'b.npy')], labels, classNames: ['x', 'y'], cacheDir, ...small });
+  t.deepEqual(r.model.info().levels, [{ channels: 4, condChannels: 8 }, { channels: 6, condChannels: 8 }]);
+  t.is(r.model.config.features, undefined, 'no backbone recorded');
+  // The cache holds the maps transposed to rows, as float16.
+  const { openFeatureSource } = await import('../lib/data/feature_source');
+  const source = openFeatureSource({ kind: 'cache', dir: r.cache.dir });
+  const out = new Float32Array(3 * 3 * 4);
+  source.read(0, Int32Array.from([4]), out);
+  let worst = 0;
+  for (let c = 0; c < 4; ++c) for (let i = 0; i < 9; ++i) worst = Math.max(worst, Math.abs(out[i * 4 + c] - a[4 * 36 + c * 9 + i]) - 1e-3 * Math.abs(a[4 * 36 + c * 9 + i]));
+  t.true(worst <= 1e-3, `rows of image 4 (worst excess ${worst})`);
+  source.close();
+
+  writeNpy(path.join(dir, 'c.npy'), { dtype: 'float32', shape: [5, 6, 2, 2], data: maps(5, 6, 2, 2) });
+  await t.throwsAsync(HGAD.fitFeatureMaps({ featureMaps: [path.join(dir, 'a.npy'), path.join(dir, 'c.npy')], labels, classNames: ['x', 'y'], cacheDir, ...small }),
+    { message: /c\.npy: holds 5 images but .*a\.npy holds 6/ });
+  writeNpy(path.join(dir, 'd.npy'), { dtype: 'float32', shape: [6, 36], data: a.subarray(0, 216) });
+  await t.throwsAsync(HGAD.fitFeatureMaps({ featureMaps: [path.join(dir, 'd.npy')], labels, classNames: ['x', 'y'], cacheDir, ...small }),
+    { message: /d\.npy: expected feature maps of shape \(N, C, H, W\) but found \(6, 36\)/ });
+  await t.throwsAsync(HGAD.fitFeatureMaps({ featureMaps: [path.join(dir, 'a.npy')], labels: Int32Array.from([0, 0, 0, 1, 1, 2]), classNames: ['x', 'y'], cacheDir, ...small }),
+    { instanceOf: RangeError, message: /Expected class ids in \[0, 2\) for labels\[5\] but received 2/ });
+});

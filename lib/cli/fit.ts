@@ -12,9 +12,12 @@ import { ProgressBar, progressMode } from './progress';
 export const fit: Command = {
   name: 'fit',
   summary: 'train a unified HGAD model on a folder of images (MVTec AD layout) through a frozen ONNX backbone',
-  usage: ['hgad fit --data DIR --out M.safetensors [options]'],
+  usage: ['hgad fit --data DIR --out M.safetensors [options]', 'hgad fit --feature-maps a.npy,b.npy --labels L.npy --out M.safetensors [options]'],
   flags: [
-    { name: 'data', value: 'DIR', required: true, help: 'data set root: DIR/<class>/train/good/* (and test/, ground_truth/ as in MVTec AD)' },
+    { name: 'data', value: 'DIR', help: 'data set root: DIR/<class>/train/good/* (and test/, ground_truth/ as in MVTec AD)' },
+    { name: 'feature-maps', value: 'a.npy,b.npy', help: 'instead of --data: precomputed feature maps, one (N, C, H, W) .npy per level' },
+    { name: 'labels', value: 'L.npy', help: 'with --feature-maps: the (N,) class ids' },
+    { name: 'class-names', value: 'a,b', help: 'with --feature-maps: the class names (default "0".."K-1")' },
     { name: 'out', value: 'M.safetensors', required: true, help: 'where to write the model (written only when training succeeds)' },
     { name: 'classes', value: 'a,b', help: 'class folders to train on (default: every folder of DIR)' },
     { name: 'backbone', value: 'F.onnx', help: 'frozen feature extractor (default: the shipped demo backbone, see the README)' },
@@ -70,6 +73,9 @@ function formatSeconds(s: number): string {
 
 async function runFit(args: ParsedArgs): Promise<number> {
   const outFile = args.need('out');
+  const featureMaps = args.list('feature-maps');
+  if ((args.string('data') === undefined) === (featureMaps === undefined)) throw new UsageError('give either --data DIR or --feature-maps a.npy,... (with --labels)', 'fit');
+  if (featureMaps !== undefined) return runFeatureMaps(args, outFile, featureMaps);
   const options = {
     data: args.need('data'),
     classes: args.list('classes'),
@@ -138,5 +144,46 @@ async function runFit(args: ParsedArgs): Promise<number> {
       `(${info.levels.length} levels, C=${info.levels.map((l) => l.channels).join('/')}) in ${seconds.toFixed(1)} s; ` +
       `features ${result.cache.reused ? 'from' : 'cached in'} ${result.cache.dir}; wrote ${outFile}\n`,
   );
+  return 0;
+}
+
+async function runFeatureMaps(args: ParsedArgs, outFile: string, featureMaps: string[]): Promise<number> {
+  const labelsFile = args.string('labels');
+  if (labelsFile === undefined) throw new UsageError('--feature-maps needs --labels L.npy', 'fit');
+  const options = {
+    featureMaps,
+    metaEpochs: args.int('meta-epochs', { min: 1 }),
+    subEpochs: args.int('sub-epochs', { min: 1 }),
+    imagesPerBatch: args.int('batch-images', { min: 1 }),
+    lr: args.number('lr', { above: 0 }),
+    couplings: args.int('couplings', { min: 1 }),
+    condChannels: args.int('cond-channels', { min: 0 }),
+    intraCentres: args.int('intra-centres', { min: 1 }),
+    seed: args.int('seed'),
+    cacheDir: args.string('cache'),
+    cacheDtype: args.flag('cache-float32') ? ('float32' as const) : undefined,
+    ...deviceOptions(args),
+  };
+  const names = args.list('class-names');
+  await checkOutput(outFile, [...featureMaps, labelsFile]);
+  await checkDevice(options);
+  const { readNpyAsync, toInt32Labels } = await import('../io/npy');
+  const labels = toInt32Labels(await readNpyAsync(labelsFile), labelsFile);
+  const K = names ? names.length : Math.max(-1, ...labels) + 1;
+  const classNames = names ?? Array.from({ length: K }, (_, k) => String(k));
+  const { HGAD } = await import('../hgad');
+  const bar = new ProgressBar(process.stderr, progressMode(process.stderr, args.flag('quiet')));
+  const started = Date.now();
+  let result;
+  try {
+    result = await HGAD.fitFeatureMaps({ ...options, labels, classNames, onProgress: (p) => bar.update(p) });
+  } catch (e) {
+    if (e instanceof TypeError || e instanceof RangeError) throw new CliError(e.message.replace(/options\.(\w+)/g, (_, k: string) => `--${flagOf(k)}`));
+    throw e;
+  } finally {
+    bar.finish();
+  }
+  await result.model.save(outFile);
+  out(`trained ${K} class${K === 1 ? '' : 'es'} on ${labels.length} images of precomputed maps in ${((Date.now() - started) / 1000).toFixed(1)} s; wrote ${outFile}\n`);
   return 0;
 }

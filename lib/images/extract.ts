@@ -1,21 +1,16 @@
 // Feature extraction into the on-disk cache (format: lib/data/feature_cache.ts).
 // Images are decoded, preprocessed and run through the backbone a batch at a
 // time; each batch's maps are transposed to rows (h*w, C) per image, narrowed
-// to float16 and appended to the level files. Memory: one batch of images and
-// of maps, whatever the data set's size. The folder is built under a temporary
-// name and renamed into place once complete: an error or Ctrl-C (the process's
-// exit) removes it, so no broken cache is ever found under a key.
+// to float16 and appended to the level files (lib/data/cache_writer.ts, which
+// makes the folder appear whole or not at all). Memory: one batch of images
+// and of maps, whatever the data set's size.
 import * as crypto from 'crypto';
 import * as fs from 'fs';
-import * as path from 'path';
-import { floatToHalf } from '../backend/host';
 import { FormatError } from '../errors';
-import {
-  bytesPerValue, CACHE_FORMAT, CACHE_META, CACHE_VERSION, CacheDType, CachedImage, CacheLevel, CacheMeta, levelFile, readCacheMeta,
-} from '../data/feature_cache';
+import { CacheWriter, cacheFolder, findCache } from '../data/cache_writer';
+import { CACHE_FORMAT, CACHE_VERSION, CacheDType, CachedImage, CacheLevel, CacheMeta } from '../data/feature_cache';
 import { Backbone } from './backbone';
 import { ImageEntry } from './dataset';
-import * as disk from './disk';
 import { mapLimited, SkippedImage } from './inspect';
 import { loadImage, Preprocessing } from './preprocess';
 
@@ -70,42 +65,14 @@ export function cacheKey(images: readonly CachedImage[], classNames: readonly st
   return h.digest('hex');
 }
 
-/** Rows of one image: maps (C, h, w) -> (h*w, C). */
-function toRows(maps: Float32Array, C: number, hw: number, out: Float32Array): void {
-  for (let c = 0; c < C; ++c) {
-    const plane = c * hw;
-    for (let i = 0; i < hw; ++i) out[i * C + c] = maps[plane + i];
-  }
-}
-
-// Temporary folders of this process, removed at exit (Ctrl-C included: the CLI exits on SIGINT).
-const pending = new Set<string>();
-let exitHook = false;
-function track(dir: string): void {
-  pending.add(dir);
-  if (!exitHook) {
-    exitHook = true;
-    process.on('exit', () => {
-      for (const d of pending) fs.rmSync(d, { recursive: true, force: true });
-    });
-  }
-}
-
-function existing(dir: string, key: string): CacheMeta | null {
-  if (!fs.existsSync(path.join(dir, CACHE_META))) return null;
-  const meta = readCacheMeta(dir);
-  if (meta.key !== key) throw new FormatError(dir, 'a feature cache of another key under this key\'s name; delete the folder');
-  return meta;
-}
-
 /** Extracts the features of `images` into the cache, or finds them there. */
 export async function extractFeatures(o: ExtractOptions): Promise<ExtractResult> {
   const dtype = o.dtype ?? 'float16';
   const batchSize = o.batchSize ?? 8;
   const described = await describeImages(o.images);
   const key = cacheKey(described, o.classNames, o.backbone, o.preprocessing, dtype);
-  const dir = path.join(path.resolve(o.cacheDir), key.slice(0, 16));
-  const found = existing(dir, key);
+  const dir = cacheFolder(o.cacheDir, key);
+  const found = findCache(dir, key);
   if (found) return { dir, meta: found, reused: true };
 
   // The level shapes, from one image of zeros; the disk check needs them before anything is written.
@@ -114,22 +81,11 @@ export async function extractFeatures(o: ExtractOptions): Promise<ExtractResult>
   const names = o.backbone.levelNames;
   const levels: CacheLevel[] = probe.map((m, l) => ({ name: names[l], channels: m.channels, height: m.height, width: m.width }));
   const perImage = levels.map((l) => l.height * l.width * l.channels);
-  const bpv = bytesPerValue(dtype);
-  const need = o.images.length * perImage.reduce((a, b) => a + b, 0) * bpv;
-  await fs.promises.mkdir(path.resolve(o.cacheDir), { recursive: true });
-  disk.checkFreeSpace(path.resolve(o.cacheDir), need, 'the feature cache');
-
-  const tmp = path.join(path.dirname(dir), `.${path.basename(dir)}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`);
-  fs.mkdirSync(tmp);
-  track(tmp);
-  const fds: number[] = [];
+  const writer = new CacheWriter(dir, levels, dtype, o.images.length);
   try {
-    for (let l = 0; l < levels.length; ++l) fds.push(fs.openSync(levelFile(tmp, l), 'wx'));
     const kept: CachedImage[] = [];
     const skipped: SkippedImage[] = [...(o.skipped ?? [])];
     const seconds = { decode: 0, backbone: 0, write: 0 };
-    const rows = levels.map((_, l) => new Float32Array(perImage[l]));
-    const halves = levels.map((_, l) => new Uint16Array(dtype === 'float16' ? perImage[l] : 0));
     const started = Date.now();
     for (let b0 = 0; b0 < o.images.length; b0 += batchSize) {
       const batch = described.slice(b0, b0 + batchSize);
@@ -160,15 +116,7 @@ export async function extractFeatures(o: ExtractOptions): Promise<ExtractResult>
           if (m.channels !== lv.channels || m.height !== lv.height || m.width !== lv.width) {
             throw new FormatError(o.backbone.file, `output "${lv.name}" changed shape from ${lv.channels}x${lv.height}x${lv.width} to ${m.channels}x${m.height}x${m.width}`);
           }
-          for (let i = 0; i < B; ++i) {
-            toRows(m.data.subarray(i * perImage[l], (i + 1) * perImage[l]), lv.channels, lv.height * lv.width, rows[l]);
-            let bytes: Uint8Array;
-            if (dtype === 'float16') {
-              floatToHalf(perImage[l], rows[l], halves[l]);
-              bytes = new Uint8Array(halves[l].buffer);
-            } else bytes = new Uint8Array(rows[l].buffer);
-            for (let off = 0; off < bytes.length; ) off += fs.writeSync(fds[l], bytes, off, bytes.length - off);
-          }
+          for (let i = 0; i < B; ++i) writer.appendImage(l, m.data.subarray(i * perImage[l], (i + 1) * perImage[l]));
         });
         kept.push(...good);
         seconds.write += (performance.now() - t) / 1000;
@@ -179,28 +127,10 @@ export async function extractFeatures(o: ExtractOptions): Promise<ExtractResult>
       o.onProgress?.({ phase: 'extract', done, total: o.images.length, imagesPerSecond: rate, etaSeconds: (o.images.length - done) / rate, seconds: { ...seconds } });
     }
     if (kept.length === 0) throw new FormatError(o.images[0].path, 'no training image could be decoded');
-    for (const fd of fds.splice(0)) {
-      fs.fsyncSync(fd);
-      fs.closeSync(fd);
-    }
-    const meta: CacheMeta = {
-      format: CACHE_FORMAT, version: CACHE_VERSION, key, dtype, classNames: [...o.classNames], levels, images: kept,
-      backbone: o.backbone.record, preprocessing: { ...o.preprocessing }, skipped,
-    };
-    fs.writeFileSync(path.join(tmp, CACHE_META), JSON.stringify(meta));
-    try {
-      fs.renameSync(tmp, dir);
-    } catch (err) {
-      // Another run finished the same key first: its cache is as good as ours.
-      if (!fs.existsSync(path.join(dir, CACHE_META))) throw err;
-      fs.rmSync(tmp, { recursive: true, force: true });
-    }
-    pending.delete(tmp);
-    return { dir, meta: readCacheMeta(dir), reused: false };
+    const meta = writer.finish({ key, classNames: [...o.classNames], images: kept, backbone: o.backbone.record, preprocessing: { ...o.preprocessing }, skipped });
+    return { dir, meta, reused: false };
   } catch (err) {
-    for (const fd of fds) fs.closeSync(fd);
-    fs.rmSync(tmp, { recursive: true, force: true });
-    pending.delete(tmp);
+    writer.abort();
     throw err;
   }
 }

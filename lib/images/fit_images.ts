@@ -13,6 +13,7 @@ import type { TrainSummary } from '../hgad/trainer';
 import { SourceTrainConfig, validateSourceTrainConfig } from '../hgad/train_options';
 import type { TrainProgress } from '../hgad/types';
 import { Backbone, demoBackbonePath } from './backbone';
+import { importFeatureMaps } from '../data/import_feature_maps';
 import { DatasetIndex, indexDataset } from './dataset';
 import { extractFeatures, ExtractProgress } from './extract';
 import { inspectDataset, SkippedImage } from './inspect';
@@ -80,9 +81,10 @@ export function defaultCacheDir(): string {
 const IMAGE_KEYS = new Set([
   'data', 'classes', 'backbone', 'levels', 'pyramid', 'imageSize', 'crop', 'mean', 'std', 'condChannels', 'couplings', 'clamp',
   'intraCentres', 'cacheDir', 'cacheDtype', 'extractBatchSize', 'skipUnreadable', 'allowMixed', 'onProgress', 'device', 'precision',
+  'featureMaps', 'labels', 'classNames',
 ]);
 
-function splitOptions(o: FitImagesOptions): Partial<SourceTrainConfig> {
+function splitOptions(o: object): Partial<SourceTrainConfig> {
   const train: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(o)) if (!IMAGE_KEYS.has(k) && v !== undefined) train[k] = v;
   return train as Partial<SourceTrainConfig>;
@@ -151,4 +153,42 @@ export async function fitImages(options: FitImagesOptions): Promise<FitImagesRes
   const onProgress = o.onProgress;
   const summary = await model.fitSource({ kind: 'cache', dir }, { ...train, onProgress: onProgress && ((p) => onProgress({ phase: 'train', ...p })) });
   return { model, summary, index, cache: { dir, reused }, skipped: meta.skipped };
+}
+
+export interface FitFeatureMapsOptions extends Partial<SourceTrainConfig>, DeviceOptions {
+  /** one .npy per level, each (N, C, H, W) with the same N: feature maps from the user's own extractor */
+  featureMaps: string[];
+  /** (N) class id of each image */
+  labels: Int32Array;
+  classNames: string[];
+  condChannels?: number;
+  couplings?: number;
+  clamp?: number;
+  intraCentres?: number;
+  cacheDir?: string;
+  cacheDtype?: 'float16' | 'float32';
+  onProgress?: (p: { phase: 'train' } & TrainProgress) => void;
+}
+
+/**
+ * Trains on precomputed feature maps: they are copied into the feature cache
+ * (row layout, float16 by default, a few images at a time) and trained on as
+ * image features are. The model records no backbone.
+ */
+export async function fitFeatureMaps(o: FitFeatureMapsOptions): Promise<{ model: HGAD; summary: TrainSummary; cache: { dir: string; reused: boolean } }> {
+  if (o === null || typeof o !== 'object') throw expectedType('an options object', 'options', o);
+  const P = o.condChannels ?? DEFAULT_COND_CHANNELS;
+  if (!Number.isInteger(P) || P < 0 || P % 4 !== 0) throw expectedRange('an integer >= 0, a multiple of 4 (the 2-D positional encoding)', 'options.condChannels', P);
+  const modelShape = { couplings: o.couplings ?? DEFAULT_IMAGE_COUPLINGS, clamp: o.clamp ?? DEFAULT_MODEL.clamp, intraCentres: o.intraCentres ?? DEFAULT_MODEL.intraCentres };
+  validateModelConfig({ levels: [{ channels: 2, condChannels: P }], classNames: o.classNames, ...modelShape });
+  const train = splitOptions(o);
+  validateSourceTrainConfig(train, o.labels?.length ?? 0);
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw expectedType('a function', 'options.onProgress', o.onProgress);
+  const { HGAD } = await import('../hgad');
+  HGAD.create({ levels: [{ channels: 2, condChannels: 0 }], classNames: ['check'], couplings: 1, clamp: 1, intraCentres: 1 }, 0, o).close();
+  const { dir, meta, reused } = await importFeatureMaps({ files: o.featureMaps, labels: o.labels, classNames: o.classNames, cacheDir: o.cacheDir ?? defaultCacheDir(), dtype: o.cacheDtype });
+  const model = HGAD.create({ levels: meta.levels.map((l) => ({ channels: l.channels, condChannels: P })), classNames: [...o.classNames], ...modelShape }, train.seed ?? 0, o);
+  const onProgress = o.onProgress;
+  const summary = await model.fitSource({ kind: 'cache', dir }, { ...train, onProgress: onProgress && ((p) => onProgress({ phase: 'train', ...p })) });
+  return { model, summary, cache: { dir, reused } };
 }
