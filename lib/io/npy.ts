@@ -158,8 +158,14 @@ class LiteralParser {
   }
 }
 
+/** Text from the file, escaped (newlines, controls) so that a message stays one line. */
+function printable(text: string): string {
+  const shown = text.length > 40 ? text.slice(0, 40) + '…' : text;
+  return JSON.stringify(shown).slice(1, -1);
+}
+
 function describeDescr(descr: PyLiteral): string {
-  if (typeof descr === 'string') return `'${descr}'`;
+  if (typeof descr === 'string') return `'${printable(descr)}'`;
   return Array.isArray(descr) ? 'a structured dtype' : `descr ${JSON.stringify(descr)}`;
 }
 
@@ -169,13 +175,14 @@ function interpretHeader(header: PyLiteral, file: string): { dtype: NpyDtype; sh
   }
   const keys = Object.keys(header).sort();
   if (keys.join() !== 'descr,fortran_order,shape') {
-    throw new FormatError(file, `.npy header must have exactly the keys descr, fortran_order, shape; found ${keys.join(', ') || 'none'}`);
+    throw new FormatError(file, `.npy header must have exactly the keys descr, fortran_order, shape; found ${keys.map(printable).join(', ') || 'none'}`);
   }
   const { descr, fortran_order: fortranOrder, shape } = header;
   const dtype = typeof descr === 'string' ? DTYPE_OF_DESCR[descr] : undefined;
   if (dtype === undefined) {
     if (typeof descr === 'string' && descr.startsWith('>')) {
-      throw new FormatError(file, `big-endian dtype '${descr}' is not supported; save little-endian data (numpy: arr.astype('<${descr.slice(1)}'))`);
+      const d = printable(descr);
+      throw new FormatError(file, `big-endian dtype '${d}' is not supported; save little-endian data (numpy: arr.astype('<${d.slice(1)}'))`);
     }
     throw new FormatError(file, `unsupported dtype ${describeDescr(descr)}; supported: ${SUPPORTED}`);
   }

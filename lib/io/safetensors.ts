@@ -170,7 +170,8 @@ function* readHeader(size: number, file: string, maxHeader: number): Generator<i
   try {
     header = JSON.parse(text);
   } catch (err) {
-    throw new FormatError(file, `header is not valid JSON: ${(err as Error).message}`);
+    // V8 quotes part of the text, which may hold line breaks: kept on one line.
+    throw new FormatError(file, `header is not valid JSON: ${(err as Error).message.replace(/[\r\n\u2028\u2029]+/g, ' ')}`);
   }
   if (!isPlainObject(header)) throw new FormatError(file, 'header is not a JSON object');
   return { header, dataStart: 8 + n };
