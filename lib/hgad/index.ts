@@ -10,6 +10,7 @@ import type { TrainProgress } from './types';
 import { ModelConfig, TrainConfig } from './config';
 import { FitProgress, FitSummary, HgadModel, LevelData, LevelInput, Scores, SourceFitOptions } from './model';
 import { loadModelAsync, modelFromTensors, modelTensors, saveModelAsync } from './persist';
+import { CallOrder, endWithOwner, forgetOwner, forPosting } from './lifetime';
 import type { ModelState, Placement, WorkerError, WorkerRequest } from './worker';
 import { cudaBackend } from '../cuda';
 import { checkDeviceRequest } from '../backend/index';
@@ -133,13 +134,13 @@ class WorkerClient {
     return this.dead === null;
   }
 
-  request<T>(message: WithoutId<WorkerRequest>, onProgress?: (p: FitProgress) => void): Promise<T> {
+  request<T>(message: WithoutId<WorkerRequest>, onProgress?: (p: FitProgress) => void, transfer: ArrayBuffer[] = []): Promise<T> {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, onProgress });
       if (this.pending.size === 1) this.worker.ref();
-      this.worker.postMessage({ ...message, id });
+      this.worker.postMessage({ ...message, id }, transfer);
     });
   }
 
@@ -163,6 +164,10 @@ class WorkerClient {
 export class HGAD {
   /** Keeps the current weights loaded between score calls. */
   private scorer: WorkerClient | null = null;
+  /** fit is exclusive, score and save shared, in call order (see lifetime.ts). */
+  private readonly order = new CallOrder();
+  /** Unregisters the scorer from the collection of this model. */
+  private readonly token = {};
 
   private constructor(
     private model: HgadModel,
@@ -232,7 +237,11 @@ export class HGAD {
   }
 
   /** Trains on every level's vectors (two-stage schedule of the reference) and fits the calibration. */
-  async fit(data: LevelData[], options?: FitOptions | null): Promise<FitSummary> {
+  fit(data: LevelData[], options?: FitOptions | null): Promise<FitSummary> {
+    return this.order.write(() => this.fitNow(data, options));
+  }
+
+  private async fitNow(data: LevelData[], options?: FitOptions | null): Promise<FitSummary> {
     if (options !== undefined && options !== null && (typeof options !== 'object' || Array.isArray(options))) {
       throw expectedType('an options object', 'options', options);
     }
@@ -240,11 +249,16 @@ export class HGAD {
     if (onProgress !== undefined && typeof onProgress !== 'function') {
       throw expectedType('a function', 'options.onProgress', received(typeof onProgress));
     }
+    const transfer: ArrayBuffer[] = [];
+    const posted = Array.isArray(data)
+      ? data.map((d) => (d && typeof d === 'object' ? { ...d, features: forPosting(d.features, transfer), labels: forPosting(d.labels, transfer), cond: d.cond && forPosting(d.cond, transfer) } : d))
+      : data;
     const trainer = new WorkerClient();
     try {
       const result = await trainer.request<{ tensors: Record<string, { shape: number[]; data: Float32Array }>; summary: FitSummary }>(
-        { task: 'fit', model: this.state(), placement: this.placement, data, options: train },
+        { task: 'fit', model: this.state(), placement: this.placement, data: posted, options: train },
         onProgress,
+        transfer,
       );
       this.model = modelFromTensors(this.model.config, result.tensors);
       this.close();
@@ -261,7 +275,11 @@ export class HGAD {
    * SharedArrayBuffers (they are shared, not copied). The weights are
    * replaced only when training succeeds.
    */
-  async fitSource(source: FeatureSourceSpec, options: SourceFitOptionsWithProgress = {}): Promise<TrainSummary> {
+  fitSource(source: FeatureSourceSpec, options: SourceFitOptionsWithProgress = {}): Promise<TrainSummary> {
+    return this.order.write(() => this.fitSourceNow(source, options));
+  }
+
+  private async fitSourceNow(source: FeatureSourceSpec, options: SourceFitOptionsWithProgress): Promise<TrainSummary> {
     if (options === null || typeof options !== 'object') throw expectedType('an options object', 'options', options);
     const { onProgress, ...train } = options;
     if (onProgress !== undefined && typeof onProgress !== 'function') throw expectedType('a function', 'options.onProgress', onProgress);
@@ -285,18 +303,35 @@ export class HGAD {
    * all. The first call starts a worker thread holding the weights; later
    * calls reuse it (until fit changes the weights or close() is called).
    */
-  async score(inputs: LevelInput[], classes: Int32Array | number): Promise<Scores> {
+  score(inputs: LevelInput[], classes: Int32Array | number): Promise<Scores> {
+    return this.order.read(() => this.scoreNow(inputs, classes));
+  }
+
+  private async scoreNow(inputs: LevelInput[], classes: Int32Array | number): Promise<Scores> {
     let model: ModelState | undefined;
     if (!this.scorer || !this.scorer.alive) {
+      this.close();
       this.scorer = new WorkerClient();
+      endWithOwner(this, this.scorer, this.token);
       model = this.state();
     }
-    const result = await this.scorer.request<{ scores: Scores }>({ task: 'score', model, placement: this.placement, inputs, classes });
+    const transfer: ArrayBuffer[] = [];
+    const posted = Array.isArray(inputs)
+      ? inputs.map((d) => (d && typeof d === 'object' ? { ...d, features: forPosting(d.features, transfer), cond: d.cond && forPosting(d.cond, transfer) } : d))
+      : inputs;
+    const ids = classes instanceof Int32Array ? forPosting(classes, transfer) : classes;
+    const result = await this.scorer.request<{ scores: Scores }>({ task: 'score', model, placement: this.placement, inputs: posted, classes: ids }, undefined, transfer);
     return result.scores;
   }
 
-  /** Stops the scoring worker thread, if one runs (the model stays usable). */
+  /**
+   * Stops the scoring worker thread, if one runs; score() calls still in
+   * flight are rejected ("hgad worker closed"). The model stays usable: the
+   * next score() starts a new worker. A running fit() is not stopped. A model
+   * dropped without close() has its worker ended when it is garbage-collected.
+   */
   close(): void {
+    forgetOwner(this.token);
     this.scorer?.terminate();
     this.scorer = null;
   }
@@ -305,8 +340,9 @@ export class HGAD {
     return { config: this.model.config, tensors: modelTensors(this.model) };
   }
 
-  async save(file: string): Promise<void> {
-    await saveModelAsync(this.model, file);
+  /** Writes the weights left by the fits called before it (atomically, see the README). */
+  save(file: string): Promise<void> {
+    return this.order.read(() => saveModelAsync(this.model, file));
   }
 }
 
