@@ -16,6 +16,28 @@ namespace detail {
 
 inline cudaStream_t asStream(Stream s) { return static_cast<cudaStream_t>(s); }
 
+// Destroys the cuBLAS handle of `stream` (any device) before the stream is
+// destroyed (gemm_cublas.cu); a no-op when cuBLAS was never loaded.
+void cublasReleaseStream(cudaStream_t stream);
+
+// Makes `device` current for the guard's scope and restores the previous one.
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int device) : device_(device) {
+    cudaGetDevice(&previous_);
+    if (device_ >= 0 && device_ != previous_) cudaSetDevice(device_);
+  }
+  ~DeviceGuard() {
+    if (device_ >= 0 && device_ != previous_) cudaSetDevice(previous_);
+  }
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+ private:
+  int device_;
+  int previous_ = 0;
+};
+
 [[noreturn]] inline void throwCuda(cudaError_t st, const char* op, const std::string& sizes) {
   std::ostringstream o;
   o << "CUDA error in " << op;

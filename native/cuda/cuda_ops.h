@@ -44,8 +44,15 @@ class CudaError : public std::runtime_error {
 // at once to allocations on s, and to other streams only after the work
 // queued on s before the free has completed (an event is recorded at free).
 // When cudaMalloc runs out of memory the cache is trimmed and it retries.
+// A block is allocated on the device of `stream` (the current device for the
+// legacy default stream) and freed with its own device current.
 void* deviceAlloc(size_t bytes, Stream stream = nullptr);
 void deviceFree(void* ptr, Stream stream = nullptr);
+// Records that work queued on `stream` (not the block's allocation stream)
+// uses the block, as PyTorch's recordStream: when the block is freed, an
+// event is also recorded on each such stream, and the block is reused (on
+// any stream, its freeing stream included) only once those events completed.
+void recordStream(void* ptr, Stream stream);
 // Returns every cached free block to the driver (waits for the device).
 void trimCache();
 struct AllocatorStats {
@@ -75,8 +82,16 @@ void fillBytes(void* dst, int value, size_t bytes, Stream stream = nullptr);
 // (deviceFree records an event on the stream); work already queued on it
 // still completes. Free blocks cached for it are then handed out only once
 // their freeing work is done, like blocks of any other stream.
+// A stream belongs to the device current at its creation; every call given
+// the stream (copies, waits, frees, synchronize, destroy) runs with that
+// device current and restores the caller's. streamDestroy also destroys the
+// stream's cuBLAS handle.
 Stream streamCreate();
 void streamDestroy(Stream stream);
+// The device of a stream made by streamCreate (-1 for the legacy default
+// stream), and making it current for the calling thread's next launches.
+int streamDevice(Stream stream);
+void useStreamDevice(Stream stream);
 void streamSynchronize(Stream stream);
 // Waits on the host for all work on the device, every stream included.
 void deviceSynchronize();
@@ -104,6 +119,8 @@ void gemm(const GemmShape& s, const float* A, const float* B, float beta, float*
           GemmBackend backend = GemmBackend::kAuto);
 // Whether cuBLAS was found (loads it on the first call), and what kAuto uses.
 bool cublasAvailable();
+// cuBLAS handles held now: one per live stream that ran a cuBLAS GEMM.
+size_t cublasHandleCount();
 const char* gemmBackendName(GemmBackend backend);
 
 // ---------------------------------------------------------------- coupling

@@ -7,11 +7,15 @@
 // math only when asked. One handle per (device, stream), created on first use
 // and guarded by a mutex (a handle's math mode is per-call state): a handle's
 // workspace is then only ever used by one stream, so GEMMs of two models
-// running at once on their own streams cannot race on it. At most
-// kMaxHandles are kept; the least recently used is destroyed beyond that
+// running at once on their own streams cannot race on it. A stream's handle
+// is destroyed with the stream (cublasReleaseStream, called by streamDestroy
+// before the stream goes), so a new stream at a reused address never inherits
+// a stale handle and eviction never meets a handle whose stream is gone. At
+// most kMaxHandles are kept; the least recently used is destroyed beyond that
 // (cublasDestroy waits for the device first).
 #include <dlfcn.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <list>
@@ -50,6 +54,9 @@ struct Cublas {
 
 constexpr size_t kMaxHandles = 32;
 
+// Set once lib() has run: releasing a stream's handle must not load cuBLAS.
+std::atomic<Cublas*> loadedLib{nullptr};
+
 Cublas& lib() {
   static Cublas* c = [] {
     Cublas* l = new Cublas();
@@ -72,9 +79,20 @@ Cublas& lib() {
       }
       dlclose(h);
     }
+    loadedLib.store(l);
     return l;
   }();
   return *c;
+}
+
+// Destroys a handle with its device current.
+void destroyOn(Cublas& l, int device, Handle h) {
+  int current = 0;
+  cudaGetDevice(&current);
+  if (current != device) cudaSetDevice(device);
+  l.destroy(h);
+  if (current != device) cudaSetDevice(current);
+  cudaGetLastError();
 }
 
 [[noreturn]] void throwCublas(int status, const char* call, const GemmShape& s) {
@@ -88,6 +106,22 @@ Cublas& lib() {
 }  // namespace
 
 bool cublasLoad() { return lib().loaded; }
+
+void cublasReleaseStream(cudaStream_t stream) {
+  Cublas* l = loadedLib.load();
+  if (!l || !l->loaded) return;
+  std::lock_guard<std::mutex> lock(l->mu);
+  for (auto it = l->handles.begin(); it != l->handles.end();) {
+    if (it->first.second == stream) {
+      destroyOn(*l, it->first.first, it->second);
+      it = l->handles.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+
 
 void cublasGemmRowMajor(const GemmShape& s, const float* A, const float* B, float beta, float* C,
                         cudaStream_t stream, bool tf32) {
@@ -116,9 +150,7 @@ void cublasGemmRowMajor(const GemmShape& s, const float* A, const float* B, floa
     if (l.handles.size() > kMaxHandles) {
       // The least recently used handle, destroyed with its own device current.
       const auto& last = l.handles.back();
-      if (last.first.first != dev) cudaSetDevice(last.first.first);
-      l.destroy(last.second);
-      if (last.first.first != dev) cudaSetDevice(dev);
+      destroyOn(l, last.first.first, last.second);
       l.handles.pop_back();
     }
   }
@@ -133,5 +165,13 @@ void cublasGemmRowMajor(const GemmShape& s, const float* A, const float* B, floa
 }
 
 }  // namespace detail
+
+size_t cublasHandleCount() {
+  detail::Cublas* l = detail::loadedLib.load();
+  if (!l) return 0;
+  std::lock_guard<std::mutex> lock(l->mu);
+  return l->handles.size();
+}
+
 }  // namespace cuda
 }  // namespace hgad

@@ -5,8 +5,12 @@
 // Requests are rounded up to buckets, 512 B steps below 1 MiB and 8 steps
 // per power of two above (at most 12.5% slack), and a freed block goes to
 // the free list of its (device, bucket). A free records an event on the
-// freeing stream: the block is reused at once by the same stream (stream
-// order protects it) and by other streams once that event has completed.
+// freeing stream and on every other stream recorded as using the block
+// (recordStream): the block is reused by the same stream once the other
+// streams' events have completed (its own order protects it from itself),
+// and by other streams once every event has completed. Streams carry their
+// device (streamCreate records it); calls given a stream run with that
+// device current (DeviceGuard), and a block is freed on its own device.
 // streamWait orders two streams on the device through one cached event per
 // device (no host wait).
 // Bytes moved: none by the allocator; copies move `bytes` over PCIe/NVLink
@@ -16,6 +20,7 @@
 #include <algorithm>
 #include <cstring>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -78,35 +83,75 @@ const cudaStream_t kNoStream = reinterpret_cast<cudaStream_t>(~uintptr_t(0));
 struct FreeBlock {
   void* ptr;
   cudaStream_t stream;
-  cudaEvent_t freed;  // recorded on `stream` at free
-  int eventDevice;    // the device `freed` belongs to (current at the free)
+  cudaEvent_t freed;                 // recorded on `stream` at free
+  std::vector<cudaEvent_t> usesDone;  // recorded on each other stream that used the block
+  int eventDevice;                   // the device of the events (the block's)
 };
 
 struct LiveBlock {
   size_t bucket;
   int device;
+  std::vector<cudaStream_t> uses;  // streams other than the allocation stream that used it
 };
+
+// The device of each stream made by streamCreate.
+class StreamDevices {
+ public:
+  void add(cudaStream_t s, int device) {
+    std::lock_guard<std::mutex> lock(mu_);
+    devices_[s] = device;
+  }
+  void remove(cudaStream_t s) {
+    std::lock_guard<std::mutex> lock(mu_);
+    devices_.erase(s);
+  }
+  int of(cudaStream_t s) {
+    if (!s) return -1;
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = devices_.find(s);
+    return it == devices_.end() ? -1 : it->second;
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<cudaStream_t, int> devices_;
+};
+
+StreamDevices& streamDevices() {
+  static StreamDevices* d = new StreamDevices();
+  return *d;
+}
+
+bool completed(cudaEvent_t ev) {
+  const cudaError_t st = cudaEventQuery(ev);
+  if (st != cudaSuccess) cudaGetLastError();  // cudaErrorNotReady is not an error here
+  return st == cudaSuccess;
+}
 
 class DeviceAllocator {
  public:
   void* alloc(size_t bytes, cudaStream_t stream) {
+    detail::DeviceGuard guard(streamDevices().of(stream));
     int dev = 0;
     HGAD_CUDA_CHECK(cudaGetDevice(&dev), "deviceAlloc", sizes("bytes", bytes));
     const size_t bucket = bucketSize(bytes);
     std::lock_guard<std::mutex> lock(mu_);
     auto& list = free_[key(dev, bucket)];
-    // Prefer a block last used by this stream (no wait), newest first, then
-    // any whose freeing work has completed.
+    // Prefer a block last freed by this stream (its own order protects it),
+    // newest first, then any whose freeing work has completed; either way
+    // only once the other streams that used it are done with it.
     for (size_t pass = 0; pass < 2; ++pass) {
       for (size_t i = list.size(); i-- > 0;) {
         FreeBlock& b = list[i];
-        bool ok = pass == 0 ? b.stream == stream : cudaEventQuery(b.freed) == cudaSuccess;
-        if (pass == 1 && !ok) cudaGetLastError();  // cudaErrorNotReady is not an error here
+        bool ok = pass == 0 ? b.stream == stream : completed(b.freed);
+        for (size_t u = 0; ok && u < b.usesDone.size(); ++u) ok = completed(b.usesDone[u]);
         if (!ok) continue;
         void* p = b.ptr;
-        events_[b.eventDevice].push_back(b.freed);
+        std::vector<cudaEvent_t>& spare = events_[b.eventDevice];
+        spare.push_back(b.freed);
+        spare.insert(spare.end(), b.usesDone.begin(), b.usesDone.end());
         list.erase(list.begin() + static_cast<std::ptrdiff_t>(i));
-        live_[p] = LiveBlock{bucket, dev};
+        live_[p] = LiveBlock{bucket, dev, {}};
         stats_.bytesInUse += bucket;
         stats_.bytesCached -= bucket;
         ++stats_.cacheHits;
@@ -122,41 +167,67 @@ class DeviceAllocator {
     }
     HGAD_CUDA_CHECK(st, "deviceAlloc",
                     sizes("bytes", bytes, "bucket", bucket, "inUse", stats_.bytesInUse));
-    live_[p] = LiveBlock{bucket, dev};
+    live_[p] = LiveBlock{bucket, dev, {}};
     stats_.bytesInUse += bucket;
     ++stats_.driverAllocations;
     return p;
   }
 
+  void recordUse(void* p, cudaStream_t stream) {
+    if (!p) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = live_.find(p);
+    if (it == live_.end()) throw CudaError("recordStream: pointer was not allocated by deviceAlloc");
+    std::vector<cudaStream_t>& uses = it->second.uses;
+    if (std::find(uses.begin(), uses.end(), stream) == uses.end()) uses.push_back(stream);
+  }
+
   void free(void* p, cudaStream_t stream) {
     if (!p) return;
-    // The event is recorded on `stream`, a stream of the current device, so it
-    // must belong to that device: spare events are kept per device (recording
-    // an event of another device fails).
-    int dev = 0;
-    HGAD_CUDA_CHECK(cudaGetDevice(&dev), "deviceFree", "");
     std::lock_guard<std::mutex> lock(mu_);
     auto it = live_.find(p);
     if (it == live_.end()) throw CudaError("deviceFree: pointer was not allocated by deviceAlloc");
-    const LiveBlock lb = it->second;
+    const LiveBlock& lb = it->second;
+    const int dev = lb.device;
+    const int streamDev = streamDevices().of(stream);
+    if (streamDev >= 0 && streamDev != dev)
+      throw CudaError("deviceFree: a block of device " + std::to_string(dev) + " freed on a stream of device " +
+                      std::to_string(streamDev));
+    // The events are recorded with the block's device current, on streams of
+    // that device: spare events are kept per device (recording an event of
+    // another device fails).
+    detail::DeviceGuard guard(dev);
     std::vector<cudaEvent_t>& spare = events_[dev];
-    cudaEvent_t ev;
-    if (!spare.empty()) {
-      ev = spare.back();
-      spare.pop_back();
-    } else {
-      HGAD_CUDA_CHECK(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming), "deviceFree",
-                      sizes("bucket", lb.bucket, "device", dev));
-    }
-    const cudaError_t st = cudaEventRecord(ev, stream);
-    if (st != cudaSuccess) {
-      spare.push_back(ev);
-      HGAD_CUDA_CHECK(st, "deviceFree", sizes("bucket", lb.bucket, "device", dev));
-    }
+    std::vector<cudaEvent_t> recorded;
+    auto recordOn = [&](cudaStream_t s) {
+      cudaEvent_t ev;
+      if (!spare.empty()) {
+        ev = spare.back();
+        spare.pop_back();
+      } else {
+        const cudaError_t cst = cudaEventCreateWithFlags(&ev, cudaEventDisableTiming);
+        if (cst != cudaSuccess) {
+          spare.insert(spare.end(), recorded.begin(), recorded.end());
+          HGAD_CUDA_CHECK(cst, "deviceFree", sizes("bucket", lb.bucket, "device", dev));
+        }
+      }
+      const cudaError_t st = cudaEventRecord(ev, s);
+      if (st != cudaSuccess) {
+        spare.push_back(ev);
+        spare.insert(spare.end(), recorded.begin(), recorded.end());
+        HGAD_CUDA_CHECK(st, "deviceFree", sizes("bucket", lb.bucket, "device", dev));
+      }
+      recorded.push_back(ev);
+    };
+    recordOn(stream);
+    for (cudaStream_t u : lb.uses)
+      if (u != stream) recordOn(u);
+    FreeBlock fb{p, stream, recorded[0], std::vector<cudaEvent_t>(recorded.begin() + 1, recorded.end()), dev};
+    const size_t bucket = lb.bucket;
     live_.erase(it);
-    free_[key(lb.device, lb.bucket)].push_back(FreeBlock{p, stream, ev, dev});
-    stats_.bytesInUse -= lb.bucket;
-    stats_.bytesCached += lb.bucket;
+    free_[key(dev, bucket)].push_back(std::move(fb));
+    stats_.bytesInUse -= bucket;
+    stats_.bytesCached += bucket;
   }
 
   void trim() {
@@ -166,12 +237,17 @@ class DeviceAllocator {
 
   // A stream about to be destroyed: its cached blocks lose the same-stream
   // shortcut (a new stream may get the same handle while the old one's work
-  // is still running) and are reused once their free event has completed.
+  // is still running) and are reused once their free event has completed;
+  // live blocks forget it as a user (their free cannot record on it).
   void forgetStream(cudaStream_t stream) {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& kv : free_)
       for (FreeBlock& b : kv.second)
         if (b.stream == stream) b.stream = kNoStream;
+    for (auto& kv : live_) {
+      std::vector<cudaStream_t>& uses = kv.second.uses;
+      uses.erase(std::remove(uses.begin(), uses.end(), stream), uses.end());
+    }
   }
 
   AllocatorStats stats() {
@@ -192,6 +268,10 @@ class DeviceAllocator {
       for (FreeBlock& b : kv.second) {
         cudaEventSynchronize(b.freed);
         cudaEventDestroy(b.freed);
+        for (cudaEvent_t ev : b.usesDone) {
+          cudaEventSynchronize(ev);
+          cudaEventDestroy(ev);
+        }
         cudaFree(b.ptr);
         stats_.bytesCached -= bucket;
       }
@@ -295,19 +375,35 @@ struct Staging {
   void* buf[2] = {nullptr, nullptr};
   cudaEvent_t done[2] = {nullptr, nullptr};
   explicit Staging(const char* op, size_t bytes) {
-    for (int i = 0; i < 2; ++i) {
-      buf[i] = pinnedAlloc(std::min(bytes, kStageChunk));
-      HGAD_CUDA_CHECK(cudaEventCreateWithFlags(&done[i], cudaEventDisableTiming), op,
-                      sizes("bytes", bytes));
+    // A constructor that throws runs no destructor: what was acquired before
+    // the failure is released here.
+    try {
+      for (int i = 0; i < 2; ++i) {
+        buf[i] = pinnedAlloc(std::min(bytes, kStageChunk));
+        HGAD_CUDA_CHECK(cudaEventCreateWithFlags(&done[i], cudaEventDisableTiming), op,
+                        sizes("bytes", bytes));
+      }
+    } catch (...) {
+      release();
+      throw;
     }
   }
-  ~Staging() {
+  ~Staging() { release(); }
+  Staging(const Staging&) = delete;
+  Staging& operator=(const Staging&) = delete;
+
+ private:
+  void release() {
     for (int i = 0; i < 2; ++i) {
       if (done[i]) {
         cudaEventSynchronize(done[i]);
         cudaEventDestroy(done[i]);
+        done[i] = nullptr;
       }
-      if (buf[i]) pinnedCache().free(buf[i]);
+      if (buf[i]) {
+        pinnedCache().free(buf[i]);
+        buf[i] = nullptr;
+      }
     }
     cudaGetLastError();
   }
@@ -317,6 +413,7 @@ struct Staging {
 
 void* deviceAlloc(size_t bytes, Stream stream) { return allocator().alloc(bytes, asStream(stream)); }
 void deviceFree(void* ptr, Stream stream) { allocator().free(ptr, asStream(stream)); }
+void recordStream(void* ptr, Stream stream) { allocator().recordUse(ptr, asStream(stream)); }
 void trimCache() {
   allocator().trim();
   pinnedCache().trim();
@@ -326,18 +423,22 @@ void* pinnedAlloc(size_t bytes) { return pinnedCache().alloc(bytes); }
 void pinnedFree(void* ptr) { pinnedCache().free(ptr); }
 
 void copyHostToDevice(void* dst, const void* src, size_t bytes, Stream stream) {
+  detail::DeviceGuard guard(streamDevice(stream));
   HGAD_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, asStream(stream)),
                   "copyHostToDevice", sizes("bytes", bytes));
 }
 void copyDeviceToHost(void* dst, const void* src, size_t bytes, Stream stream) {
+  detail::DeviceGuard guard(streamDevice(stream));
   HGAD_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, asStream(stream)),
                   "copyDeviceToHost", sizes("bytes", bytes));
 }
 void copyDeviceToDevice(void* dst, const void* src, size_t bytes, Stream stream) {
+  detail::DeviceGuard guard(streamDevice(stream));
   HGAD_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, asStream(stream)),
                   "copyDeviceToDevice", sizes("bytes", bytes));
 }
 void fillBytes(void* dst, int value, size_t bytes, Stream stream) {
+  detail::DeviceGuard guard(streamDevice(stream));
   HGAD_CUDA_CHECK(cudaMemsetAsync(dst, value, bytes, asStream(stream)), "fillBytes",
                   sizes("bytes", bytes));
 }
@@ -345,6 +446,7 @@ void fillBytes(void* dst, int value, size_t bytes, Stream stream) {
 void copyHostToDeviceStaged(void* dst, const void* src, size_t bytes, Stream stream) {
   if (bytes == 0) return;
   const char* op = "copyHostToDeviceStaged";
+  detail::DeviceGuard guard(streamDevice(stream));
   Staging st(op, bytes);
   const cudaStream_t s = asStream(stream);
   for (size_t off = 0, i = 0; off < bytes; off += kStageChunk, ++i) {
@@ -363,6 +465,7 @@ void copyHostToDeviceStaged(void* dst, const void* src, size_t bytes, Stream str
 void copyDeviceToHostStaged(void* dst, const void* src, size_t bytes, Stream stream) {
   if (bytes == 0) return;
   const char* op = "copyDeviceToHostStaged";
+  detail::DeviceGuard guard(streamDevice(stream));
   Staging st(op, bytes);
   const cudaStream_t s = asStream(stream);
   const size_t chunks = (bytes + kStageChunk - 1) / kStageChunk;
@@ -385,16 +488,32 @@ void copyDeviceToHostStaged(void* dst, const void* src, size_t bytes, Stream str
 }
 
 Stream streamCreate() {
+  int dev = 0;
+  HGAD_CUDA_CHECK(cudaGetDevice(&dev), "streamCreate", "");
   cudaStream_t s = nullptr;
   HGAD_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "streamCreate", "");
+  streamDevices().add(s, dev);
   return s;
 }
 void streamDestroy(Stream stream) {
   if (!stream) return;
-  allocator().forgetStream(asStream(stream));
-  HGAD_CUDA_CHECK(cudaStreamDestroy(asStream(stream)), "streamDestroy", "");
+  const cudaStream_t s = asStream(stream);
+  detail::DeviceGuard guard(streamDevice(stream));
+  detail::cublasReleaseStream(s);
+  allocator().forgetStream(s);
+  streamDevices().remove(s);
+  HGAD_CUDA_CHECK(cudaStreamDestroy(s), "streamDestroy", "");
+}
+int streamDevice(Stream stream) { return streamDevices().of(asStream(stream)); }
+void useStreamDevice(Stream stream) {
+  const int dev = streamDevice(stream);
+  if (dev < 0) return;
+  int current = 0;
+  HGAD_CUDA_CHECK(cudaGetDevice(&current), "useStreamDevice", "");
+  if (current != dev) HGAD_CUDA_CHECK(cudaSetDevice(dev), "useStreamDevice", sizes("device", dev));
 }
 void streamSynchronize(Stream stream) {
+  detail::DeviceGuard guard(streamDevice(stream));
   HGAD_CUDA_CHECK(cudaStreamSynchronize(asStream(stream)), "streamSynchronize", "");
 }
 void deviceSynchronize() {
@@ -402,6 +521,7 @@ void deviceSynchronize() {
 }
 void streamWait(Stream waiter, Stream signaler) {
   if (waiter == signaler) return;
+  detail::DeviceGuard guard(streamDevice(signaler) >= 0 ? streamDevice(signaler) : streamDevice(waiter));
   waitEvents().wait(asStream(waiter), asStream(signaler));
 }
 void setDevice(int index) {

@@ -104,9 +104,23 @@ StreamRef streamRefArg(const Napi::CallbackInfo& info, size_t i, const char* nam
 
 }  // namespace
 
+// The stream of the call being checked on this thread: the buffers its ops
+// then read or write are recorded as used by it (cuda::recordStream) when it
+// is not their allocation stream. Every op reads its stream before its
+// buffers, so this is always the current call's.
+static thread_local cuda::Stream callStream = nullptr;
+
 cuda::Stream streamArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
   StreamRef r = streamRefArg(info, i, name);
-  return r ? r->stream : nullptr;
+  callStream = r ? r->stream : nullptr;
+  // The stream's device runs the call (a stream belongs to the device current
+  // at its creation), whatever device another backend of this thread selected.
+  try {
+    cuda::useStreamDevice(callStream);
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), std::string(name) + ": " + e.what());
+  }
+  return callStream;
 }
 
 namespace {
@@ -136,11 +150,20 @@ class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
 
   ~DeviceBuffer() override { release(); }
 
-  float* data(Napi::Env env, const char* name, size_t needBytes) const {
+  // The memory for a call on `stream`, recorded as used by that stream when it
+  // is not the allocation stream, so that its free waits for that work too.
+  float* data(Napi::Env env, const char* name, size_t needBytes, cuda::Stream stream) const {
     if (!ptr_) throw Napi::Error::New(env, std::string(name) + ": the device buffer was disposed");
     if (needBytes > bytes_)
       throwRange(env, "a device buffer of at least " + std::to_string(needBytes) + " bytes", name,
                  std::to_string(bytes_) + " bytes");
+    if (stream != (stream_ ? stream_->stream : nullptr)) {
+      try {
+        cuda::recordStream(ptr_, stream);
+      } catch (const std::exception& e) {
+        throw Napi::Error::New(env, std::string(name) + ": " + e.what());
+      }
+    }
     return static_cast<float*>(ptr_);
   }
 
@@ -179,7 +202,8 @@ float* deviceArg(const Napi::CallbackInfo& info, size_t i, const char* name, int
   Napi::Value v = info[i];
   if (optional && (v.IsNull() || v.IsUndefined())) return nullptr;
   if (!isDeviceBuffer(info.Env(), v)) throwType(info.Env(), "a DeviceBuffer", name, v);
-  return DeviceBuffer::Unwrap(v.As<Napi::Object>())->data(info.Env(), name, static_cast<size_t>(elements) * sizeof(float));
+  return DeviceBuffer::Unwrap(v.As<Napi::Object>())->data(info.Env(), name, static_cast<size_t>(elements) * sizeof(float),
+                                                         callStream);
 }
 
 

@@ -109,6 +109,20 @@ void gemmCases(Tally& t, uint64_t& seed) {
       std::mt19937_64 rng(seed++);
       gemmCase(t, c, rng, true);
     }
+  // Partial float4 groups (N = 130, padded leading dimensions) and a ragged
+  // split-K (K = 1030), in every transpose, with beta, bias and ReLU.
+  const GemmCase edges[] = {
+      {false, false, 130, 130, 22, 3, 0.5f, true, true},
+      {false, false, 130, 130, 1030, 3, 0.5f, true, true},
+  };
+  for (const auto& base : edges)
+    for (int tr = 0; tr < 4; ++tr) {
+      GemmCase c = base;
+      c.tA = tr & 1;
+      c.tB = tr & 2;
+      std::mt19937_64 rng(seed++);
+      gemmCase(t, c, rng, true);
+    }
   // The flow's shapes (N = 16384 samples, C = 200, P = 256, hidden 712):
   // layer 1 (C1 + P -> hidden), layer 2 (hidden -> 2 C2), input gradients and
   // the weight gradients (transA, K = N: the split-K path).
@@ -343,6 +357,7 @@ int main(int argc, char** argv) {
       mixtureCases(t, s);
       adamCases(t, s);
       memoryCases(t, s);
+      streamLifetimeCases(t, s);
     }
     if (timing) runTiming(seed, t.passed, t.failed);
   } catch (const std::exception& e) {

@@ -73,7 +73,9 @@ void mixtureCase(Tally& t, const MixCase& c, std::mt19937_64& rng) {
 void mixtureCases(Tally& t, uint64_t& seed) {
   const MixCase cases[] = {
       {16384, 200, 15, 10, true, true, false}, {37, 33, 3, 4, true, true, true}, {100, 70, 12, 1, true, false, false},
-      {64, 5, 1, 1, true, true, false},        {50, 40, 9, 3, false, false, false}, {2000, 257, 27, 10, true, true, true}};
+      {64, 5, 1, 1, true, true, false},        {50, 40, 9, 3, false, false, false}, {2000, 257, 27, 10, true, true, true},
+      // M > 32 (shared memory at the opt-in limit) and K > 32
+      {1000, 45, 27, 33, true, true, true}, {300, 64, 40, 20, true, true, false}};
   for (const auto& c : cases) {
     std::mt19937_64 rng(seed++);
     mixtureCase(t, c, rng);
@@ -208,4 +210,79 @@ void memoryCases(Tally& t, uint64_t& seed) {
   cu::axpy(3, 2.0f, x.get(), y.get());
   const auto got = y.download(3);
   parity::record(t, "device usable after the errors", got == std::vector<float>{3, 5, 7}, "");
+}
+
+// Streams created and destroyed in turn, each running a GEMM (cuBLAS when
+// present, which makes a handle for the stream), give back their device
+// memory and their cuBLAS handles; and a block read by a second stream is not
+// reused before that stream's work is done (recordStream).
+void streamLifetimeCases(Tally& t, uint64_t& seed) {
+  std::mt19937_64 rng(seed++);
+  const int64_t n = 256;
+  auto A = randomFloats(n * n, rng);
+  cu::trimCache();
+  cu::deviceSynchronize();
+  size_t freeBefore = 0, total = 0, freeAfter = 0;
+  cudaMemGetInfo(&freeBefore, &total);
+  const size_t handlesBefore = cu::cublasHandleCount();
+  std::string msg;
+  bool ok = true;
+  try {
+    for (int round = 0; round < 40; ++round) {
+      cu::Stream s = cu::streamCreate();
+      float* a = static_cast<float*>(cu::deviceAlloc(n * n * sizeof(float), s));
+      float* c = static_cast<float*>(cu::deviceAlloc(n * n * sizeof(float), s));
+      cu::copyHostToDevice(a, A.data(), n * n * sizeof(float), s);
+      hgad::GemmShape g;
+      g.M = n; g.N = n; g.K = n; g.lda = n; g.ldb = n; g.ldc = n;
+      cu::gemm(g, a, a, 0.0f, c, nullptr, false, s, cu::GemmBackend::kAuto);
+      cu::streamSynchronize(s);
+      cu::deviceFree(a, s);
+      cu::deviceFree(c, s);
+      cu::streamDestroy(s);
+    }
+  } catch (const cu::CudaError& e) {
+    ok = false;
+    msg = e.what();
+  }
+  const size_t handlesAfter = cu::cublasHandleCount();
+  cu::trimCache();
+  cu::deviceSynchronize();
+  cudaMemGetInfo(&freeAfter, &total);
+  parity::record(t, "40 create/GEMM/destroy rounds of a stream run", ok, msg);
+  parity::record(t, "40 create/GEMM/destroy rounds return their cuBLAS handles", handlesAfter == handlesBefore,
+                 std::to_string(handlesBefore) + " -> " + std::to_string(handlesAfter) + " handles");
+  // cuBLAS keeps a small library workspace of its own; 8 MiB covers it, 40 leaked handles would not.
+  const long long drop = static_cast<long long>(freeBefore) - static_cast<long long>(freeAfter);
+  parity::record(t, "40 create/GEMM/destroy rounds return their device memory", drop <= (8ll << 20),
+                 "free memory dropped by " + std::to_string(drop) + " bytes");
+
+  // recordStream: s2 reads a block of s1 in a long chain; the block freed on
+  // s1 may come back to s1 only once s2 is done with it.
+  const int64_t m = int64_t(1) << 22;
+  cu::Stream s1 = cu::streamCreate(), s2 = cu::streamCreate();
+  float* x = static_cast<float*>(cu::deviceAlloc(m * 4, s1));
+  float* y = static_cast<float*>(cu::deviceAlloc(m * 4, s2));
+  cu::fill(m, 1.0f, x, s1);
+  cu::fill(m, 0.0f, y, s2);
+  cu::streamWait(s2, s1);
+  cu::recordStream(x, s2);
+  for (int i = 0; i < 64; ++i) cu::axpy(m, 1.0f, x, y, s2);
+  cu::deviceFree(x, s1);
+  void* again = cu::deviceAlloc(m * 4, s1);
+  const bool s2Done = cudaStreamQuery(static_cast<cudaStream_t>(s2)) == cudaSuccess;
+  cudaGetLastError();
+  parity::record(t, "a block used by another stream is not reused before that stream is done", again != x || s2Done,
+                 again == x ? "the block came back while the other stream still read it" : "");
+  cu::fill(m, -1.0f, static_cast<float*>(again), s1);
+  std::vector<float> back(m);
+  cu::copyDeviceToHostStaged(back.data(), y, m * 4, s2);
+  const bool intact = std::all_of(back.begin(), back.end(), [](float v) { return v == 64.0f; });
+  parity::record(t, "the other stream read the values it was given", intact, intact ? "" : "it read the reused block");
+  cu::deviceFree(again, s1);
+  cu::deviceFree(y, s2);
+  cu::streamSynchronize(s1);
+  cu::streamSynchronize(s2);
+  cu::streamDestroy(s1);
+  cu::streamDestroy(s2);
 }
