@@ -96,6 +96,8 @@ export interface NativeAddon extends RawAddon, OpSurface {
   setGemmKernel(name: string): void;
   /** The CPU GEMM kernels this machine can run, best first. */
   gemmKernels(): CpuKernel[];
+  /** Packed CPU float products run so far in this process and their total wall time. */
+  gemmProfile(): { calls: number; seconds: number };
   cudaDevices(): { devices: CudaDevice[]; error: string | null };
   // C = relu?(beta*C + op(A) op(B) + bias)
   gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, A: FloatArray, lda: number,
