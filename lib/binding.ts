@@ -122,6 +122,8 @@ export interface NativeAddon extends RawAddon, OpSurface {
   mapProduct(n: number, a: FloatArray, b: FloatArray, y: FloatArray): void;
   /** y (copies * R, P) = the table (R, P) once per copy */
   repeatRows(copies: number, R: number, P: number, table: FloatArray, y: FloatArray): void;
+  /** native/ops/orthogonal.h.  a: (C, C) column-major Gaussian (overwritten)  ->  q (C, C) row-major Haar rotation */
+  haarOrthogonal(C: number, a: FloatArray, q: FloatArray): void;
   logSumExpRows(N: number, M: number, X: FloatArray, out: FloatArray): void;
   logSoftmaxRows(N: number, M: number, X: FloatArray, out: FloatArray): void;
   logSoftmaxRowsBackward(N: number, M: number, Y: FloatArray, dY: FloatArray, dX: FloatArray): void;
