@@ -34,8 +34,8 @@ export class OpenBlasTimer {
    * OPENBLAS_L2_SIZE with it) so that OpenBLAS picks its core for this CPU.
    * Resolves to the reason instead when it cannot run.
    */
-  static async start(coretype: string | null, threads: number): Promise<OpenBlasTimer | string> {
-    const python = process.env.HGAD_BENCH_PYTHON ?? '/usr/bin/python3';
+  static async start(coretype: string | null, threads: number,
+    python = process.env.HGAD_BENCH_PYTHON ?? '/usr/bin/python3'): Promise<OpenBlasTimer | string> {
     if (!fs.existsSync(python)) return `${python} not found`;
     const env: NodeJS.ProcessEnv = { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads),
       // Idle OpenBLAS threads go to sleep at once instead of spinning for a

@@ -180,6 +180,14 @@ async function main(): Promise<void> {
   const fitImages = records.find((r) => r.scenario === 'fit_images');
   const step = records.find((r) => r.scenario === 'train_step_paper');
   if (fitImages && step) console.log(`  fit_images / train_step_paper (vectors/s): ${fmt(fitImages.vectors_per_s / step.vectors_per_s, 3)}`);
+  if (!args.only || args.only.includes('score_images')) {
+    const { scoreImagesBench } = await import('./score_images');
+    const { record, shares } = await scoreImagesBench(quick, be.device);
+    if (quick) record.quick = true;
+    records.push(record);
+    console.log(`  score_images: ${(record.vectors_per_s).toFixed(2)} images/s (median ${fmt(record.median_s)} s per batch of 8); shares: ` +
+      Object.entries(shares).map(([k, v]) => `${k} ${(100 * v).toFixed(1)}%`).join(', '));
+  }
   const copy = records.find((r) => r.scenario === 'copy_d2d')?.gbps as number | undefined;
   for (const r of records) if (copy && typeof r.gbps === 'number' && r.scenario !== 'copy_d2d') r.pct_of_copy = (100 * r.gbps) / copy;
   const cell = (v: unknown, d = 3) => (typeof v === 'number' ? fmt(v, d) : '-');
