@@ -20,8 +20,11 @@ import { fitSourceScenario } from './fit_source';
 import { PAPER, Scenario } from './scenarios';
 import { BenchRecord, machineContext, median } from './timing';
 
+const made: string[] = [];
 function tempDir(prefix: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  if (made.push(dir) === 1) process.on('exit', () => made.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+  return dir;
 }
 
 /** A float16 cache of `images` random maps of one (side x side x C) level, K classes in turn. */
