@@ -9,6 +9,7 @@
         "native/napi/half_binding.cc",
         "native/napi/anomaly_map_binding.cc",
         "native/napi/rows_binding.cc",
+        "native/napi/orthogonal_binding.cc",
         "native/napi/cuda_resources.cc",
         "native/napi/cuda_ops_binding.cc",
         "native/napi/fold_binding.cc",
@@ -25,6 +26,7 @@
         "native/cpu/half.cc",
         "native/cpu/anomaly_map.cc",
         "native/cpu/rows.cc",
+        "native/cpu/orthogonal.cc",
         "native/cpu/device_none.cc"
       ],
       "include_dirs": [

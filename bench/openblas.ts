@@ -34,8 +34,8 @@ export class OpenBlasTimer {
    * OPENBLAS_L2_SIZE with it) so that OpenBLAS picks its core for this CPU.
    * Resolves to the reason instead when it cannot run.
    */
-  static async start(coretype: string | null, threads: number): Promise<OpenBlasTimer | string> {
-    const python = process.env.HGAD_BENCH_PYTHON ?? '/usr/bin/python3';
+  static async start(coretype: string | null, threads: number,
+    python = process.env.HGAD_BENCH_PYTHON ?? '/usr/bin/python3'): Promise<OpenBlasTimer | string> {
     if (!fs.existsSync(python)) return `${python} not found`;
     const env: NodeJS.ProcessEnv = { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads),
       // Idle OpenBLAS threads go to sleep at once instead of spinning for a
@@ -145,24 +145,33 @@ export async function compareGemms(scenarios: Scenario[], kernels: CpuKernel[], 
   return records;
 }
 
-/** Times each model scenario on every kernel, interleaved run by run. */
+/**
+ * Times each model scenario on every kernel, interleaved run by run, and the
+ * share of those runs' wall time spent inside packed GEMMs (gemm_share; the
+ * rest is the elementwise, coupling, mixture, optimiser and allocation work).
+ */
 export function compareKernels(scenarios: Scenario[], kernels: CpuKernel[], warmup: number, runs: number, device: string): BenchRecord[] {
   const records: BenchRecord[] = [];
   const initial = cpuKernel();
   try {
     for (const s of scenarios) {
       const times = kernels.map(() => [] as number[]);
+      const gemmSeconds = kernels.map(() => 0);
       for (let r = -warmup; r < runs; ++r) {
         for (let k = 0; k < kernels.length; ++k) {
           setCpuKernel(kernels[k]);
           collectGarbage();
+          const before = native.gemmProfile().seconds;
           const t = hrSeconds(() => s.run());
-          if (r >= 0) times[k].push(t);
+          if (r < 0) continue;
+          times[k].push(t);
+          gemmSeconds[k] += native.gemmProfile().seconds - before;
         }
       }
       kernels.forEach((k, i) => {
-        records.push({ ...toRecord(s, device, times[i]), gemm_kernel: k });
-        console.log(`  ${s.name} (${k}): median ${median(times[i]).toPrecision(4)} s (${runs} runs)`);
+        const share = gemmSeconds[i] / times[i].reduce((a, b) => a + b, 0);
+        records.push({ ...toRecord(s, device, times[i]), gemm_kernel: k, gemm_share: share });
+        console.log(`  ${s.name} (${k}): median ${median(times[i]).toPrecision(4)} s (${runs} runs), ${(100 * share).toFixed(0)}% of it in GEMM`);
       });
     }
   } finally {

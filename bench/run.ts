@@ -137,7 +137,7 @@ async function main(): Promise<void> {
   if (!cuda && !args.openblas) console.log('OpenBLAS rows skipped (--no-openblas)');
   if (!cuda) console.log(`hgad GEMM kernel${kernels.length > 1 ? 's' : ''}: ${kernels.join(', ')}${kernels.length > 1 ? ' (interleaved run by run)' : ''}\n`);
   const records: BenchRecord[] = [];
-  const header = ['scenario', 'kernel', 'shapes', 'median_s', 'min_s', 'vectors/s', 'GFLOP/s', 'GB/s', '% copy'];
+  const header = ['scenario', 'kernel', 'shapes', 'median_s', 'min_s', 'vectors/s', 'GFLOP/s', 'GB/s', '% copy', '% GEMM'];
   for (const [group, build, runs] of builders) {
     if (args.only && !args.only.some((o) => group === o || group.startsWith(o) || o.startsWith(group.replace(/s$/, '')))) continue;
     const scenarios = build().filter((s) => !args.only || args.only.some((o) => s.name === o || s.name.startsWith(o) || group === o));
@@ -165,7 +165,7 @@ async function main(): Promise<void> {
   for (const r of records) if (copy && typeof r.gbps === 'number' && r.scenario !== 'copy_d2d') r.pct_of_copy = (100 * r.gbps) / copy;
   const cell = (v: unknown, d = 3) => (typeof v === 'number' ? fmt(v, d) : '-');
   console.log('\n' + formatTable(header, records.map((r) => [r.scenario, String(r.openblas_core ? `OpenBLAS ${r.openblas_core}` : r.gemm_kernel ?? '-'), r.shapes, fmt(r.median_s), fmt(r.min_s), fmt(r.vectors_per_s),
-    fmt(r.gflops, 3), cell(r.gbps), cell(r.pct_of_copy)]), 3));
+    fmt(r.gflops, 3), cell(r.gbps), cell(r.pct_of_copy), typeof r.gemm_share === 'number' ? (100 * r.gemm_share).toFixed(0) : '-']), 3));
   for (const t of timers) t.close();
   let tf32: Tf32Error | null = null;
   if (cuda && (!args.only || args.only.includes('tf32_error'))) {

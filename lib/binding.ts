@@ -96,6 +96,8 @@ export interface NativeAddon extends RawAddon, OpSurface {
   setGemmKernel(name: string): void;
   /** The CPU GEMM kernels this machine can run, best first. */
   gemmKernels(): CpuKernel[];
+  /** Packed CPU float products run so far in this process and their total wall time. */
+  gemmProfile(): { calls: number; seconds: number };
   cudaDevices(): { devices: CudaDevice[]; error: string | null };
   // C = relu?(beta*C + op(A) op(B) + bias)
   gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, A: FloatArray, lda: number,
@@ -120,6 +122,8 @@ export interface NativeAddon extends RawAddon, OpSurface {
   mapProduct(n: number, a: FloatArray, b: FloatArray, y: FloatArray): void;
   /** y (copies * R, P) = the table (R, P) once per copy */
   repeatRows(copies: number, R: number, P: number, table: FloatArray, y: FloatArray): void;
+  /** native/ops/orthogonal.h.  a: (C, C) column-major Gaussian (overwritten)  ->  q (C, C) row-major Haar rotation */
+  haarOrthogonal(C: number, a: FloatArray, q: FloatArray): void;
   logSumExpRows(N: number, M: number, X: FloatArray, out: FloatArray): void;
   logSoftmaxRows(N: number, M: number, X: FloatArray, out: FloatArray): void;
   logSoftmaxRowsBackward(N: number, M: number, Y: FloatArray, dY: FloatArray, dX: FloatArray): void;

@@ -68,6 +68,7 @@ export interface CudaAddon extends OpSurface {
     stream?: Str): void;
   mapProduct(n: number, a: DeviceBuffer, b: DeviceBuffer, y: DeviceBuffer, stream?: Str): void;
   repeatRows(copies: number, R: number, P: number, table: DeviceBuffer, y: DeviceBuffer, stream?: Str): void;
+  haarOrthogonal(C: number, a: DeviceBuffer, q: DeviceBuffer, stream?: Str): void;
   /** r (N) = log sum exp over each row of X */
   cudaLogSumExpRows(N: number, M: number, X: DeviceBuffer, r: DeviceBuffer, stream?: Str): void;
   /** Y = X - logsumexp of its row (Y may be X) */

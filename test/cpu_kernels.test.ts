@@ -41,8 +41,10 @@ for (const kernel of supported) {
     withCpuKernel(kernel, () => {
       t.is(cpuKernel(), kernel);
       t.is(devices().cpu.gemmKernel, kernel);
-      // M, N ragged against every kernel's register tile; K = 1100 spans several K blocks.
-      for (const [M, N, K] of [[301, 75, 1100], [67, 203, 97], [1000, 40, 300]]) {
+      // M, N ragged against every kernel's register tile; K = 1100 spans several
+      // K blocks; K = 4000 with a small C takes the one-task-per-thread schedule
+      // of deep products (weight gradients) where the kernel has it.
+      for (const [M, N, K] of [[301, 75, 1100], [67, 203, 97], [1000, 40, 300], [70, 45, 4000], [29, 90, 4000]]) {
         for (const [tA, tB] of [[false, true], [false, false], [true, false], [true, true]] as const) {
           const A = randn(rng, M * K, 'float32') as Float32Array;
           const B = randn(rng, K * N, 'float32') as Float32Array;

@@ -123,7 +123,7 @@ for (const C of [2, 3, 5, 8]) {
 
 test('haarRotation is orthogonal with determinant +1', (t) => {
   const rng = seeded(t);
-  for (const C of [1, 2, 3, 5, 8, 27, 64]) {
+  for (const C of [1, 2, 3, 5, 8, 27, 33, 64, 97]) {
     const draws = C <= 3 ? 20 : 3;
     for (let d = 0; d < draws; ++d) {
       const R = haarRotation(rng, C);

@@ -279,3 +279,34 @@ export function mixtureLoss(z: Tensor, logdet: Tensor, mu: Tensor, muDelta: Tens
   });
   return { loss, sums };
 }
+
+/**
+ * The standard-normal loss per dimension, mean_n (0.5 |z_n|^2 - logdet_n) / C,
+ * through the fused head with one class: cent (1, C) zeros, lpi (1) and lpa
+ * (1) zero log-priors, given by the caller.
+ * z: (N, C)  logdet: (N)  ->  loss (1) and its value
+ */
+export function standardNormalLoss(z: Tensor, logdet: Tensor, cent: Storage, lpi: Storage, lpa: Storage): { loss: Tensor; value: number } {
+  sameDType('standardNormalLoss', z, logdet);
+  const [N, C] = z.shape;
+  const dtype = z.dtype;
+  const be = z.backend;
+  const Lg = be.alloc(N, dtype);
+  be.mixtureHeadForward(N, C, 1, 1, z.storage, logdet.storage, null, null, cent, lpi, lpa, Lg, null, null, null, null);
+  const value = be.lossSums(N, Lg, Lg, Lg, null, null)[0] / N;
+  const loss = Tensor.from([value], [1], dtype, false, be);
+  record({
+    name: 'standardNormalLoss',
+    inputs: [z, logdet],
+    outputs: [loss],
+    backward: ([dLoss]) => {
+      const s = be.readScalar(dLoss!) / N;
+      const dz = be.alloc(N * C, dtype);
+      const dlogdet = be.alloc(N, dtype);
+      be.mixtureHeadBackward(N, C, 1, 1, z.storage, logdet.storage, null, null, cent, lpi, lpa, s, 0, 0, 0, 0, dz, dlogdet,
+        be.alloc(C, dtype), be.alloc(1, dtype), be.alloc(1, dtype));
+      return [dz, dlogdet];
+    },
+  });
+  return { loss, value };
+}

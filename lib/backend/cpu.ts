@@ -201,6 +201,9 @@ class CpuBackend implements Backend {
   repeatRows(copies: number, R: number, P: number, table: Storage, y: Storage): void {
     native.repeatRows(copies, R, P, host(table, 'repeatRows'), host(y, 'repeatRows'));
   }
+  haarOrthogonal(C: number, a: Storage, q: Storage): void {
+    native.haarOrthogonal(C, host(a, 'haarOrthogonal'), host(q, 'haarOrthogonal'));
+  }
   rowSum(N: number, M: number, X: Storage, r: Storage): void {
     native.rowSum(N, M, host(X, 'rowSum'), host(r, 'rowSum'));
   }

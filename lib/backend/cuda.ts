@@ -282,6 +282,9 @@ export class CudaBackend implements Backend {
   repeatRows(copies: number, R: number, P: number, table: Storage, y: Storage): void {
     this.cuda.repeatRows(copies, R, P, this.buf(table, 'repeatRows table'), this.buf(y, 'repeatRows y'), this.stream);
   }
+  haarOrthogonal(C: number, a: Storage, q: Storage): void {
+    this.cuda.haarOrthogonal(C, this.buf(a, 'haarOrthogonal a'), this.buf(q, 'haarOrthogonal q'), this.stream);
+  }
   rowSum(N: number, M: number, X: Storage, r: Storage): void {
     this.cuda.cudaRowSum(N, M, this.buf(X, 'rowSum X'), this.buf(r, 'rowSum r'), this.stream);
   }

@@ -145,6 +145,8 @@ export interface Backend {
   mapProduct(n: number, a: Storage, b: Storage, y: Storage): void;
   /** table: (R, P)  ->  y (copies * R, P): the table once per copy (a batch's positional conditions) */
   repeatRows(copies: number, R: number, P: number, table: Storage, y: Storage): void;
+  /** a: (C, C) column-major Gaussian (overwritten)  ->  q (C, C) row-major: the Haar rotation of its QR (native/ops/orthogonal.h) */
+  haarOrthogonal(C: number, a: Storage, q: Storage): void;
   /** PyTorch's Adam with L2 weight decay, in place; step is the 1-based count after this update. */
   adamStep(p: Storage, g: Storage, m: Storage, v: Storage, lr: number, beta1: number, beta2: number, eps: number,
     weightDecay: number, step: number): void;

@@ -20,6 +20,8 @@ export interface CommandSpec {
   flags: FlagSpec[];
   /** Paragraphs printed after the flag table. */
   notes?: string[];
+  /** Placeholder of the arguments that are not options (e.g. "IMAGE..."); absent when the command takes none. */
+  positional?: string;
 }
 
 const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
@@ -70,6 +72,8 @@ export class ParsedArgs {
   constructor(
     readonly command: string,
     private readonly values: Map<string, string | true>,
+    /** the arguments that are not options, in order (only for commands with `positional`) */
+    readonly positionals: string[] = [],
   ) {}
 
   private usage(message: string): UsageError {
@@ -142,12 +146,17 @@ export class ParsedArgs {
 export function parseArgs(spec: CommandSpec, argv: readonly string[]): ParsedArgs {
   const byName = new Map(spec.flags.map((f) => [f.name, f]));
   const values = new Map<string, string | true>();
+  const positionals: string[] = [];
   const fail = (message: string) => new UsageError(message, spec.name);
   for (let i = 0; i < argv.length; ++i) {
     const token = argv[i];
     if (!token.startsWith('--') || token === '--') {
       if (token.startsWith('-') && token.length > 1 && !/^-[\d.]/.test(token)) {
         throw fail(`unknown option ${token} (options are long, e.g. --${spec.flags[0]?.name ?? 'help'})`);
+      }
+      if (spec.positional !== undefined && token !== '--') {
+        positionals.push(token);
+        continue;
       }
       throw fail(`unexpected argument ${JSON.stringify(token)}`);
     }
@@ -179,7 +188,7 @@ export function parseArgs(spec: CommandSpec, argv: readonly string[]): ParsedArg
   for (const f of spec.flags) {
     if (f.required && !values.has(f.name)) throw fail(`missing required option --${f.name} ${f.value ?? ''}`.trimEnd());
   }
-  return new ParsedArgs(spec.name, values);
+  return new ParsedArgs(spec.name, values, positionals);
 }
 
 /** Wraps `text` to `width` columns, each line after the first indented by `indent` spaces. */

@@ -8,12 +8,14 @@ import { CliError, UsageError } from './errors';
 import { checkOutput } from './inputs';
 import { checkDevice, DEVICE_FLAGS, deviceOptions } from './model_file';
 import { ProgressBar, progressMode } from './progress';
+import { MODEL_KINDS, ModelKind } from '../hgad/config';
 
 export const fit: Command = {
   name: 'fit',
   summary: 'train a unified HGAD model on a folder of images (MVTec AD layout) through a frozen ONNX backbone',
   usage: ['hgad fit --data DIR --out M.safetensors [options]', 'hgad fit --feature-maps a.npy,b.npy --labels L.npy --out M.safetensors [options]'],
   flags: [
+    { name: 'kind', value: 'K', help: 'hgad (default: the hierarchical Gaussian mixture) or flow (the single-Gaussian conditional flow, CFLOW-style, same flows and loop)' },
     { name: 'data', value: 'DIR', help: 'data set root: DIR/<class>/train/good/* (and test/, ground_truth/ as in MVTec AD)' },
     { name: 'feature-maps', value: 'a.npy,b.npy', help: 'instead of --data: precomputed feature maps, one (N, C, H, W) .npy per level' },
     { name: 'labels', value: 'L.npy', help: 'with --feature-maps: the (N,) class ids' },
@@ -77,6 +79,7 @@ async function runFit(args: ParsedArgs): Promise<number> {
   if ((args.string('data') === undefined) === (featureMaps === undefined)) throw new UsageError('give either --data DIR or --feature-maps a.npy,... (with --labels)', 'fit');
   if (featureMaps !== undefined) return runFeatureMaps(args, outFile, featureMaps);
   const options = {
+    kind: args.choice('kind', MODEL_KINDS, 'hgad') as ModelKind,
     data: args.need('data'),
     classes: args.list('classes'),
     backbone: args.string('backbone'),
@@ -151,6 +154,7 @@ async function runFeatureMaps(args: ParsedArgs, outFile: string, featureMaps: st
   const labelsFile = args.string('labels');
   if (labelsFile === undefined) throw new UsageError('--feature-maps needs --labels L.npy', 'fit');
   const options = {
+    kind: args.choice('kind', MODEL_KINDS, 'hgad') as ModelKind,
     featureMaps,
     metaEpochs: args.int('meta-epochs', { min: 1 }),
     subEpochs: args.int('sub-epochs', { min: 1 }),

@@ -9,10 +9,12 @@ import { reportError, UsageError } from './errors';
 import { evaluate } from './eval';
 import { fit } from './fit';
 import { devicesCommand, info } from './info';
+import { predict } from './predict';
 import { score } from './score';
+import { testImages } from './test_images';
 import { train } from './train';
 
-export const COMMANDS: Command[] = [fit, train, score, evaluate, info, devicesCommand, demo];
+export const COMMANDS: Command[] = [fit, train, score, testImages, predict, evaluate, info, devicesCommand, demo];
 
 function version(): string {
   try {

@@ -22,6 +22,12 @@ export interface ModelConfig {
   intraCentres: number;
   /** Subnet hidden width; default 2*(ceil(C/2) + P). */
   hidden?: number;
+  /**
+   * 'hgad' (default): the hierarchical Gaussian mixture; 'flow': the
+   * single-Gaussian conditional flow (CFLOW-style) with the same flows,
+   * training loop and scoring (see GaussianMixture.single).
+   */
+  kind?: ModelKind;
   /** For a model trained on images: the feature extractor it was trained with (scoring must use the same). */
   features?: FeatureOrigin;
 }
@@ -65,6 +71,9 @@ function validateFeatureOrigin(f: unknown, levels: number): FeatureOrigin {
     preprocessing: { imageSize: p.imageSize, crop: p.crop, mean: [...p.mean], std: [...p.std] },
   };
 }
+
+export type ModelKind = 'hgad' | 'flow';
+export const MODEL_KINDS: readonly ModelKind[] = ['hgad', 'flow'];
 
 export interface TrainConfig {
   /** Meta-epochs of the reference's loop (the cosine schedule counts these). */
@@ -126,6 +135,11 @@ export const DEFAULT_TRAIN: TrainConfig = {
   seed: 0,
 };
 
+function modelKind(v: unknown): ModelKind {
+  if (!MODEL_KINDS.includes(v as ModelKind)) throw expectedRange(`one of ${MODEL_KINDS.join(', ')}`, 'config.kind', v);
+  return v as ModelKind;
+}
+
 function positiveInt(v: unknown, name: string): number {
   if (!isPositiveInteger(v)) throw expectedRange('a positive integer', name, v);
   return v;
@@ -170,6 +184,7 @@ export function validateModelConfig(input: unknown): ModelConfig {
     clamp: finiteNumber(c.clamp, 'config.clamp', 0, true),
     intraCentres,
     hidden: c.hidden === undefined ? undefined : capped(positiveInt(c.hidden, 'config.hidden'), LIMITS.hidden, 'config.hidden'),
+    ...(c.kind === undefined || c.kind === 'hgad' ? {} : { kind: modelKind(c.kind) }),
     ...(c.features === undefined ? {} : { features: validateFeatureOrigin(c.features, levels.length) }),
   };
 }

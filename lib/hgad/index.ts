@@ -16,6 +16,7 @@ import { cudaBackend } from '../cuda';
 import { checkDeviceRequest } from '../backend/index';
 import type { FitFeatureMapsOptions, FitImagesOptions, FitImagesResult } from '../images/fit_images';
 import type { DeviceRequest, Precision } from '../backend/index';
+import type { ImageScores, ScoreImagesOptions } from '../localise/score_images';
 
 export interface DeviceOptions {
   /**
@@ -322,6 +323,17 @@ export class HGAD {
     const ids = classes instanceof Int32Array ? forPosting(classes, transfer) : classes;
     const result = await this.scorer.request<{ scores: Scores }>({ task: 'score', model, placement: this.placement, inputs: posted, classes: ids }, undefined, transfer);
     return result.scores;
+  }
+
+  /**
+   * Anomaly maps (crop x crop) and image scores of image files of one class,
+   * for a model trained on images (HGAD.fitImages): preprocessing and backbone
+   * as recorded in the model (another backbone is refused), the flows in the
+   * scoring worker, the maps by the native map ops. See lib/localise/score_images.ts.
+   */
+  async scoreImages(images: readonly string[], options: ScoreImagesOptions): Promise<ImageScores> {
+    const { scoreImages } = await import('../localise/score_images');
+    return scoreImages(this, images, options);
   }
 
   /**

@@ -87,7 +87,7 @@ export class HgadModel {
     const K = cfg.classNames.length;
     const levels = cfg.levels.map((l) => ({
       flow: Flow.create({ channels: l.channels, condChannels: l.condChannels, couplings: cfg.couplings, clamp: cfg.clamp, hidden: cfg.hidden }, rng),
-      mixture: GaussianMixture.create({ channels: l.channels, classes: K, intraCentres: cfg.intraCentres }, rng),
+      mixture: GaussianMixture.create({ channels: l.channels, classes: K, intraCentres: cfg.intraCentres, single: cfg.kind === 'flow' }, rng),
       calibration: null,
     }));
     return new HgadModel(cfg, levels);

@@ -84,7 +84,7 @@ export function modelFromTensors(config: ModelConfig, tensors: TensorMap, file =
     const M = cfg.intraCentres;
     const flow = new Flow({ channels: C, condChannels: P, couplings: cfg.couplings, clamp: cfg.clamp, hidden: cfg.hidden }, blocks);
     const mixture = new GaussianMixture(
-      { channels: C, classes: K, intraCentres: M },
+      { channels: C, classes: K, intraCentres: M, single: cfg.kind === 'flow' },
       take(`level${l}.mu`, [K, C]),
       take(`level${l}.muDelta`, [K, M - 1, C]),
       take(`level${l}.phiInter`, [K]),

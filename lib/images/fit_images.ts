@@ -8,7 +8,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { expectedRange, expectedType, isPositiveInteger } from '../errors';
 import type { DeviceOptions, HGAD } from '../hgad';
-import { DEFAULT_MODEL, validateModelConfig } from '../hgad/config';
+import { DEFAULT_MODEL, MODEL_KINDS, ModelKind, validateModelConfig } from '../hgad/config';
 import type { TrainSummary } from '../hgad/trainer';
 import { SourceTrainConfig, validateSourceTrainConfig } from '../hgad/train_options';
 import type { TrainProgress } from '../hgad/types';
@@ -30,6 +30,8 @@ export const DEFAULT_COND_CHANNELS = 256;
 export type FitImagesProgress = ExtractProgress | ({ phase: 'train' } & TrainProgress);
 
 export interface FitImagesOptions extends Partial<SourceTrainConfig>, DeviceOptions {
+  /** 'hgad' (default) or 'flow': the single-Gaussian conditional flow, through the same code */
+  kind?: ModelKind;
   /** ROOT of a data set in the MVTec AD layout, or an index made by indexDataset */
   data: string | DatasetIndex;
   /** class folders to train on (default: every class folder of ROOT) */
@@ -79,7 +81,7 @@ export function defaultCacheDir(): string {
 }
 
 const IMAGE_KEYS = new Set([
-  'data', 'classes', 'backbone', 'levels', 'pyramid', 'imageSize', 'crop', 'mean', 'std', 'condChannels', 'couplings', 'clamp',
+  'kind', 'data', 'classes', 'backbone', 'levels', 'pyramid', 'imageSize', 'crop', 'mean', 'std', 'condChannels', 'couplings', 'clamp',
   'intraCentres', 'cacheDir', 'cacheDtype', 'extractBatchSize', 'skipUnreadable', 'allowMixed', 'onProgress', 'device', 'precision',
   'featureMaps', 'labels', 'classNames',
 ]);
@@ -107,6 +109,8 @@ export async function fitImages(options: FitImagesOptions): Promise<FitImagesRes
     { imageSize, crop: o.crop ?? imageSize, mean: o.mean ?? IMAGENET_MEAN, std: o.std ?? IMAGENET_STD },
     'options',
   );
+  const kind = o.kind ?? 'hgad';
+  if (!MODEL_KINDS.includes(kind)) throw expectedRange(`one of ${MODEL_KINDS.join(', ')}`, 'options.kind', kind);
   const P = o.condChannels ?? DEFAULT_COND_CHANNELS;
   if (!Number.isInteger(P) || P < 0 || P % 4 !== 0) throw expectedRange('an integer >= 0, a multiple of 4 (the 2-D positional encoding)', 'options.condChannels', P);
   const modelShape = {
@@ -147,6 +151,7 @@ export async function fitImages(options: FitImagesOptions): Promise<FitImagesRes
     levels: meta.levels.map((l) => ({ channels: l.channels, condChannels: P })),
     classNames: [...index.classNames],
     ...modelShape,
+    kind,
     features: featureOrigin(backbone, prep),
   };
   const model = HGAD.create(config, train.seed ?? 0, o);
@@ -158,6 +163,8 @@ export async function fitImages(options: FitImagesOptions): Promise<FitImagesRes
 export interface FitFeatureMapsOptions extends Partial<SourceTrainConfig>, DeviceOptions {
   /** one .npy per level, each (N, C, H, W) with the same N: feature maps from the user's own extractor */
   featureMaps: string[];
+  /** 'hgad' (default) or 'flow' */
+  kind?: ModelKind;
   /** (N) class id of each image */
   labels: Int32Array;
   classNames: string[];
@@ -179,6 +186,8 @@ export async function fitFeatureMaps(o: FitFeatureMapsOptions): Promise<{ model:
   if (o === null || typeof o !== 'object') throw expectedType('an options object', 'options', o);
   const P = o.condChannels ?? DEFAULT_COND_CHANNELS;
   if (!Number.isInteger(P) || P < 0 || P % 4 !== 0) throw expectedRange('an integer >= 0, a multiple of 4 (the 2-D positional encoding)', 'options.condChannels', P);
+  const kind = o.kind ?? 'hgad';
+  if (!MODEL_KINDS.includes(kind)) throw expectedRange(`one of ${MODEL_KINDS.join(', ')}`, 'options.kind', kind);
   const modelShape = { couplings: o.couplings ?? DEFAULT_IMAGE_COUPLINGS, clamp: o.clamp ?? DEFAULT_MODEL.clamp, intraCentres: o.intraCentres ?? DEFAULT_MODEL.intraCentres };
   validateModelConfig({ levels: [{ channels: 2, condChannels: P }], classNames: o.classNames, ...modelShape });
   const train = splitOptions(o);
@@ -187,7 +196,7 @@ export async function fitFeatureMaps(o: FitFeatureMapsOptions): Promise<{ model:
   const { HGAD } = await import('../hgad');
   HGAD.create({ levels: [{ channels: 2, condChannels: 0 }], classNames: ['check'], couplings: 1, clamp: 1, intraCentres: 1 }, 0, o).close();
   const { dir, meta, reused } = await importFeatureMaps({ files: o.featureMaps, labels: o.labels, classNames: o.classNames, cacheDir: o.cacheDir ?? defaultCacheDir(), dtype: o.cacheDtype });
-  const model = HGAD.create({ levels: meta.levels.map((l) => ({ channels: l.channels, condChannels: P })), classNames: [...o.classNames], ...modelShape }, train.seed ?? 0, o);
+  const model = HGAD.create({ levels: meta.levels.map((l) => ({ channels: l.channels, condChannels: P })), classNames: [...o.classNames], ...modelShape, kind }, train.seed ?? 0, o);
   const onProgress = o.onProgress;
   const summary = await model.fitSource({ kind: 'cache', dir }, { ...train, onProgress: onProgress && ((p) => onProgress({ phase: 'train', ...p })) });
   return { model, summary, cache: { dir, reused } };

@@ -1,5 +1,6 @@
 // Initialisations of the reference: PyTorch's default Linear initialisation
 // and FrEIA's Haar-random rotation from SO(C).
+import { cpu } from '../backend/cpu';
 import { Random } from '../random';
 
 /** PyTorch nn.Linear default: weight and bias ~ U(-1/sqrt(fanIn), 1/sqrt(fanIn)). */
@@ -12,54 +13,16 @@ export function linearInit(rng: Random, out: Float64Array | Float32Array, fanIn:
  * A Haar-distributed rotation (orthogonal, determinant +1), row-major (C, C):
  * QR of a Gaussian matrix with R's diagonal made positive gives Haar on O(C);
  * negating one column maps the reflections onto SO(C) with the Haar measure.
+ * The QR is the native blocked Householder of native/ops/orthogonal.h (C =
+ * 1000 in a fraction of a second, where Gram-Schmidt in JavaScript took 6 s);
+ * the Gaussian matrix is drawn as before (column by column), and QR with a
+ * positive diagonal is unique, so a seed gives the rotation it always gave,
+ * up to rounding.
  */
 export function haarRotation(rng: Random, C: number): Float64Array {
-  // Columns of A, orthonormalised in place by modified Gram–Schmidt (run twice
-  // for orthogonality to machine precision).
-  const q = new Float64Array(C * C); // column-major: column k at q[k*C ...]
-  for (let i = 0; i < C * C; ++i) q[i] = rng.normal();
-  for (let pass = 0; pass < 2; ++pass) {
-    for (let k = 0; k < C; ++k) {
-      const ck = k * C;
-      for (let p = 0; p < k; ++p) {
-        const cp = p * C;
-        let dot = 0;
-        for (let i = 0; i < C; ++i) dot += q[cp + i] * q[ck + i];
-        for (let i = 0; i < C; ++i) q[ck + i] -= dot * q[cp + i];
-      }
-      let norm = 0;
-      for (let i = 0; i < C; ++i) norm += q[ck + i] * q[ck + i];
-      norm = Math.sqrt(norm);
-      for (let i = 0; i < C; ++i) q[ck + i] /= norm;
-    }
-  }
+  const a = new Float64Array(C * C); // column-major: column k at a[k*C ...]
+  for (let i = 0; i < C * C; ++i) a[i] = rng.normal();
   const out = new Float64Array(C * C);
-  for (let i = 0; i < C; ++i) for (let k = 0; k < C; ++k) out[i * C + k] = q[k * C + i];
-  if (determinantSign(out, C) < 0) for (let i = 0; i < C; ++i) out[i * C] = -out[i * C];
+  cpu.haarOrthogonal(C, a, out);
   return out;
-}
-
-/** Sign of det(A) by LU with partial pivoting. A: (C, C) row-major (not modified). */
-function determinantSign(A: ArrayLike<number>, C: number): number {
-  const lu = Float64Array.from(A as ArrayLike<number>);
-  let sign = 1;
-  for (let k = 0; k < C; ++k) {
-    let p = k;
-    for (let i = k + 1; i < C; ++i) if (Math.abs(lu[i * C + k]) > Math.abs(lu[p * C + k])) p = i;
-    if (lu[p * C + k] === 0) return 0;
-    if (p !== k) {
-      sign = -sign;
-      for (let j = 0; j < C; ++j) {
-        const t = lu[k * C + j];
-        lu[k * C + j] = lu[p * C + j];
-        lu[p * C + j] = t;
-      }
-    }
-    if (lu[k * C + k] < 0) sign = -sign;
-    for (let i = k + 1; i < C; ++i) {
-      const f = lu[i * C + k] / lu[k * C + k];
-      for (let j = k + 1; j < C; ++j) lu[i * C + j] -= f * lu[k * C + j];
-    }
-  }
-  return sign;
 }

@@ -5,7 +5,7 @@
 // (native/ops/mixture_head.h) through the mixtureLoss op of lib/autograd
 // (its gradient rule is there); this file holds the parameters.
 import { FloatArray } from '../backend/host';
-import { mixtureLoss } from '../autograd/ops';
+import { mixtureLoss, standardNormalLoss } from '../autograd/ops';
 import { Backend, IntStorage, Storage } from '../backend/types';
 import { Random } from '../random';
 import { allocFloat, DType, Tensor } from '../tensor';
@@ -18,6 +18,13 @@ export interface MixtureConfig {
   classes: number;
   /** M: intra-class centres per class (the main centre included) */
   intraCentres: number;
+  /**
+   * The single-Gaussian flow (CFLOW-style) instead of the hierarchical
+   * mixture: every class scored and trained against N(0, I), loss
+   * mean(0.5 |z|^2 - logdet) / C. The class parameters stay (unused), so that
+   * both kinds share one model layout, file format and code path.
+   */
+  single?: boolean;
 }
 
 export interface LossWeights {
@@ -47,6 +54,7 @@ export class GaussianMixture {
   readonly C: number;
   readonly K: number;
   readonly M: number;
+  readonly single: boolean;
 
   constructor(
     config: MixtureConfig,
@@ -58,6 +66,7 @@ export class GaussianMixture {
     this.C = config.channels;
     this.K = config.classes;
     this.M = config.intraCentres;
+    this.single = config.single === true;
     const expect: [string, Tensor, number[]][] = [
       ['mu', mu, [this.K, this.C]],
       ['muDelta', muDelta, [this.K, this.M - 1, this.C]],
@@ -135,6 +144,7 @@ export class GaussianMixture {
    * waits for the device).
    */
   loss(z: Tensor, logdet: Tensor, labels: IntStorage, Y: Storage, stage: 1 | 2, weights: LossWeights): { loss: Tensor; terms: MixtureLossTerms } {
+    if (this.single) return this.singleLoss(z, logdet);
     const M = this.M;
     const N = z.shape[0];
     const intra = stage === 2;
@@ -160,6 +170,7 @@ export class GaussianMixture {
    * the inter-class centres.
    */
   scoreStorage(z: Tensor, logdet: Tensor, classes: IntStorage): { logp: Storage; negEntropy: Storage } {
+    if (this.single) return this.singleScore(z, logdet);
     const { C, K, M } = this;
     const N = z.shape[0];
     const dtype = z.dtype;
@@ -187,15 +198,43 @@ export class GaussianMixture {
     return result;
   }
 
+  /**
+   * The fused head with one class, one centre at 0 and zero log-priors is the
+   * standard normal: L_g = (0.5 |z|^2 - logdet) / C per sample, on any backend.
+   */
+  private standardNormal(dtype: DType) {
+    const be = this.backend;
+    return { cent: be.alloc(this.C, dtype, 0), lpi: be.alloc(1, dtype, 0), lpa: be.alloc(1, dtype, 0) };
+  }
+
+  private singleLoss(z: Tensor, logdet: Tensor): { loss: Tensor; terms: MixtureLossTerms } {
+    const { cent, lpi, lpa } = this.standardNormal(z.dtype);
+    const { loss, value } = standardNormalLoss(z, logdet, cent, lpi, lpa);
+    return { loss, terms: { L_g: value, L_e: 0, L_mi: 0 } };
+  }
+
+  /** logp = -L_g - log(2 pi) / 2 (the Gaussian constant per dimension); negEntropy = 0 (one distribution, no classes). */
+  private singleScore(z: Tensor, logdet: Tensor): { logp: Storage; negEntropy: Storage } {
+    const [N, C] = z.shape;
+    const dtype = z.dtype;
+    const be = this.backend;
+    const { cent, lpi, lpa } = this.standardNormal(dtype);
+    const Lg = be.alloc(N, dtype);
+    be.mixtureHeadForward(N, C, 1, 1, z.storage, logdet.storage, null, null, cent, lpi, lpa, Lg, null, null, null, null);
+    const logp = be.alloc(N, dtype, -0.9189385332046727);
+    be.axpy(-1, Lg, logp);
+    return { logp, negEntropy: be.alloc(N, dtype, 0) };
+  }
+
   to(dtype: DType): GaussianMixture {
-    return new GaussianMixture({ channels: this.C, classes: this.K, intraCentres: this.M },
+    return new GaussianMixture({ channels: this.C, classes: this.K, intraCentres: this.M, single: this.single },
       this.mu.clone(dtype), this.muDelta.clone(dtype), this.phiInter.clone(dtype), this.phiIntra.clone(dtype));
   }
 
   /** A copy of this mixture with its tensors on another backend (parameters detached). */
   onBackend(backend: Backend): GaussianMixture {
     const f = (t: Tensor) => (t.backend === backend ? t.clone() : t.to(backend));
-    return new GaussianMixture({ channels: this.C, classes: this.K, intraCentres: this.M },
+    return new GaussianMixture({ channels: this.C, classes: this.K, intraCentres: this.M, single: this.single },
       f(this.mu), f(this.muDelta), f(this.phiInter), f(this.phiIntra));
   }
 }

@@ -87,6 +87,15 @@ Napi::Value SetGemmKernel(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// gemmProfile() -> {calls, seconds}: the packed float products so far.
+Napi::Value GemmProfileValue(const Napi::CallbackInfo& info) {
+  const GemmProfile p = gemmProfile();
+  Napi::Object o = Napi::Object::New(info.Env());
+  o["calls"] = static_cast<double>(p.calls);
+  o["seconds"] = p.seconds;
+  return o;
+}
+
 Napi::Value GemmKernels(const Napi::CallbackInfo& info) {
   const std::vector<std::string> names = gemmKernelsSupported();
   Napi::Array list = Napi::Array::New(info.Env(), names.size());
@@ -141,6 +150,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports["threadCount"] = Napi::Function::New(env, ThreadCount, "threadCount");
   exports["setThreadCount"] = Napi::Function::New(env, SetThreadCount, "setThreadCount");
   exports["setGemmKernel"] = Napi::Function::New(env, SetGemmKernel, "setGemmKernel");
+  exports["gemmProfile"] = Napi::Function::New(env, GemmProfileValue, "gemmProfile");
   exports["gemmKernels"] = Napi::Function::New(env, GemmKernels, "gemmKernels");
   exports["buildInfo"] = Napi::Function::New(env, BuildInfo, "buildInfo");
   exports["cudaDevices"] = Napi::Function::New(env, CudaDevices, "cudaDevices");

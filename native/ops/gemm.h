@@ -57,4 +57,12 @@ std::vector<std::string> gemmKernelsSupported();
 // is unknown or the CPU lacks the instructions.
 bool setGemmKernel(const std::string& name);
 
+// Packed float products run so far in this process and their total wall time
+// (the small ones computed directly are not counted).
+struct GemmProfile {
+  int64_t calls;
+  double seconds;
+};
+GemmProfile gemmProfile();
+
 }  // namespace hgad

@@ -177,7 +177,7 @@ const STREAM_ARG: Record<string, number> = {
   cudaUnpackColumnsBackward: 8, cudaFill: 4, cudaCopy: 5,
   // ops registered once for both backends (ARCHITECTURE.md): not cuda-prefixed
   affineFold: 8, affineFoldBackward: 8, centresCompose: 6, centresComposeBackward: 6, gatherRows: 6, oneHot: 5, lossSums: 7,
-  mapMax: 3, mapShift: 5, upsampleBilinear: 8, gaussianBlur: 8, mapProduct: 4, halfToFloat: 3, floatToHalf: 3, repeatRows: 5,
+  mapMax: 3, mapShift: 5, upsampleBilinear: 8, gaussianBlur: 8, mapProduct: 4, halfToFloat: 3, floatToHalf: 3, repeatRows: 5, haarOrthogonal: 3,
 };
 
 /**
@@ -329,6 +329,9 @@ export function emulatedCuda(): CudaAddon {
     },
     repeatRows(copies, R, P, table, y) {
       native.repeatRows(copies, R, P, f(table, 'table', R * P), f(y, 'y', copies * R * P));
+    },
+    haarOrthogonal(C, a, q) {
+      native.haarOrthogonal(C, f(a, 'a', C * C), f(q, 'q', C * C));
     },
     cudaRowSum(N, M, X, r) {
       native.rowSum(N, M, f(X, 'X', N * M), f(r, 'r', N));

@@ -233,6 +233,16 @@ const batch: OpRow[] = [
     })),
   },
   {
+    op: 'haarOrthogonal',
+    // Sizes around the CPU kernel's 32-column panels; a Gaussian matrix's QR is
+    // well conditioned, so float32 follows float64 to a few ulps times C.
+    cases: (rng) => [1, 5, 33, 70].map((C) => ({
+      label: `C=${C}`,
+      floats: { a: randn(rng, C * C) }, outs: { q: C * C }, check: ['q'],
+      run: (be, s) => be.haarOrthogonal(C, s.a, s.q), atol: 2e-5, rtol: 1e-3,
+    })),
+  },
+  {
     op: 'oneHot',
     cases: (rng) => [[40, 6, 0.1], [3, 1, 0]].map(([N, K, smoothing]) => ({
       label: `N=${N} K=${K} smoothing=${smoothing}`, floats: {}, ints: { labels: indices(rng, N, K) }, outs: { Y: N * K }, check: ['Y'],

@@ -1,0 +1,78 @@
+// hgad predict: anomaly score and map of single images with an image-trained
+// model; one JSON line per image on stdout, maps as .npy + .png with --out.
+import { MAP_KINDS } from '../localise/map_kind';
+import * as fs from 'fs';
+import * as path from 'path';
+import { displayImage, StagedFolder } from '../localise/outputs';
+import { openModelBackbone, resolveClassId, scoreImagePositions } from '../localise/score_images';
+import { classCalibration, MapKind, mapsFromScores } from '../localise/score_maps';
+import { writeMapFiles } from '../maps/heatmap';
+import { ParsedArgs } from './args';
+import { out } from './command';
+import { CliError, UsageError } from './errors';
+import { checkDevice, deviceOptions, loadModel } from './model_file';
+
+
+export async function runPredict(args: ParsedArgs): Promise<number> {
+  const modelFile = args.need('model');
+  const images = args.positionals;
+  if (images.length === 0) throw new UsageError('no IMAGE given', 'predict');
+  const kind = args.choice('score', MAP_KINDS, 'calibrated') as MapKind;
+  const topK = args.int('top-k', { min: 1, fallback: 1 })!;
+  const sigma = args.number('sigma', { min: 0, fallback: 4 })!;
+  const outDir = args.string('out');
+  const device = deviceOptions(args);
+  for (const f of images) {
+    if (!fs.statSync(f, { throwIfNoEntry: false })?.isFile()) throw new CliError(`${f}: no such image file`);
+  }
+  const stems = images.map((f) => path.basename(f, path.extname(f)));
+  const dup = stems.find((s, i) => stems.indexOf(s) !== i);
+  if (outDir !== undefined && dup !== undefined) throw new CliError(`--out ${outDir}: two images share the name ${dup}; their maps would overwrite each other`);
+  await checkDevice(device);
+  const model = await loadModel(modelFile, device);
+  if (!model.config.features) {
+    throw new CliError(`${modelFile}: the model was trained on feature vectors, not on images; hgad predict needs a model from hgad fit`);
+  }
+  let classId: number;
+  const raw = args.need('class');
+  try {
+    classId = resolveClassId(model, /^\d+$/.test(raw) ? Number(raw) : raw);
+  } catch {
+    throw new CliError(`--class ${raw}: not a class of the model (${model.config.classNames.join(', ')})`);
+  }
+  const calibrations = model.core.levels.map((l) => l.calibration);
+  if (kind === 'calibrated' && calibrations.some((c) => !c)) throw new CliError(`${modelFile}: the model holds no calibration; use --score fused or logp`);
+  let staged: StagedFolder | null = null;
+  if (outDir !== undefined) {
+    try {
+      staged = StagedFolder.open(outDir, '--out');
+    } catch (e) {
+      throw new CliError((e as Error).message);
+    }
+  }
+  const { backbone, preprocessing } = await openModelBackbone(model, args.string('backbone'), modelFile);
+  const S = preprocessing.crop;
+  const lines: string[] = [];
+  try {
+    const positions = await scoreImagePositions(model, backbone, preprocessing, images, classId);
+    const { maps, scores } = mapsFromScores(positions, kind === 'calibrated' ? classCalibration(calibrations, classId) : null, { height: S, width: S, kind, sigma, topK, flow: model.config.kind === 'flow' });
+    for (let i = 0; i < images.length; ++i) {
+      let files: { npy: string; png: string } | null = null;
+      if (staged) {
+        const map = maps.subarray(i * S * S, (i + 1) * S * S);
+        await writeMapFiles(staged.file(stems[i]), { map, width: S, height: S, image: await displayImage(images[i], preprocessing) });
+        files = { npy: path.join(staged.target, `${stems[i]}.npy`), png: path.join(staged.target, `${stems[i]}.png`) };
+      }
+      lines.push(JSON.stringify({ image: images[i], class: model.config.classNames[classId], score: scores[i], map: files?.npy ?? null, png: files?.png ?? null }));
+    }
+    staged?.commit();
+  } catch (e) {
+    staged?.discard();
+    throw e;
+  } finally {
+    await backbone.close();
+    model.close();
+  }
+  out(lines.join('\n') + '\n');
+  return 0;
+}

@@ -1,0 +1,27 @@
+// hgad test: an image-trained model on the test split of a data set in the
+// MVTec AD layout: per-class and mean image AUROC, pixel AUROC, AUPRO and
+// F1-max as JSON, optionally an HTML report and every map as .npy + .png.
+import { MAP_KINDS } from '../localise/map_kind';
+import { Command } from './command';
+import { DEVICE_FLAGS } from './model_file';
+
+export const testImages: Command = {
+  name: 'test',
+  summary: 'localisation metrics of an image-trained model on a test set (MVTec AD layout)',
+  usage: ['hgad test --model M.safetensors --data DIR --json metrics.json [--report report.html] [--maps DIR] [options]'],
+  flags: [
+    { name: 'model', value: 'M.safetensors', required: true, help: 'a model trained on images (hgad fit)' },
+    { name: 'data', value: 'DIR', required: true, help: 'ROOT of a data set in the MVTec AD layout; its test/ folders are scored' },
+    { name: 'json', value: 'F', required: true, help: 'where to write the metrics, per class and their mean' },
+    { name: 'report', value: 'F.html', help: 'also write a one-file HTML report (metric table, ROC and PRO curves, heat maps)' },
+    { name: 'maps', value: 'DIR', help: 'also write every map as DIR/<class>/<defect type>/<stem>.npy (float32) and .png' },
+    { name: 'classes', value: 'a,b', help: 'test only these classes (default: every class folder of DIR)' },
+    { name: 'score', value: 'KIND', help: `the map and image score: ${MAP_KINDS.join(', ')} (default calibrated: batch-independent; fused: the reference's logp x entropy maps, relative to each class's test set)` },
+    { name: 'top-k', value: 'K', help: 'image score = mean of the K highest pixels of its map (default 1: the maximum)' },
+    { name: 'sigma', value: 'S', help: 'Gaussian smoothing of the maps (default 4, as the reference)' },
+    { name: 'backbone', value: 'F.onnx', help: 'the backbone the model was trained with (default the shipped demo backbone)' },
+    { name: 'batch-size', value: 'B', help: 'images per backbone run (default 8)' },
+    ...DEVICE_FLAGS,
+  ],
+  run: async (args) => (await import('./test_images_run')).runTest(args),
+};

@@ -1,0 +1,141 @@
+// hgad test: an image-trained model on the test split of a data set in the
+// MVTec AD layout: per-class and mean image AUROC, pixel AUROC, AUPRO and
+// F1-max as JSON, optionally an HTML report and every map as .npy + .png.
+import { MAP_KINDS } from '../localise/map_kind';
+import * as path from 'path';
+import { writeFileAtomicAsync } from '../io/atomic';
+import { indexDataset, TestImage } from '../images/dataset';
+import { displayImage, readBinaryMask, StagedFolder } from '../localise/outputs';
+import { openModelBackbone, scoreImagePositions } from '../localise/score_images';
+import { classCalibration, MapKind, mapsFromScores } from '../localise/score_maps';
+import { heatmapPng, writeMapFiles } from '../maps/heatmap';
+import { LocalisationMetrics, localisationMetrics } from '../metrics/localisation';
+import { meanOverClasses, metricsJson } from '../metrics/summary';
+import { renderReport, ReportClass, ReportExample } from '../report/html';
+import { ParsedArgs } from './args';
+import { err, out } from './command';
+import { CliError } from './errors';
+import { checkOutput } from './inputs';
+import { checkDevice, deviceOptions, loadModel } from './model_file';
+
+const EXAMPLES = 4;
+
+
+interface Scored {
+  image: TestImage;
+  score: number;
+  map: Float32Array;
+  mask: Uint8Array;
+}
+
+async function examples(items: Scored[], preprocessing: Parameters<typeof displayImage>[1], range: [number, number]): Promise<ReportExample[]> {
+  const S = preprocessing.crop;
+  return Promise.all(
+    items.map(async (s) => ({
+      name: path.basename(s.image.path),
+      defect: s.image.defect,
+      score: s.score,
+      png: await heatmapPng({ map: s.map, width: S, height: S, range, image: await displayImage(s.image.path, preprocessing), mask: s.image.maskPath ? s.mask : undefined }),
+    })),
+  );
+}
+
+export async function runTest(args: ParsedArgs): Promise<number> {
+  const modelFile = args.need('model');
+  const dataDir = args.need('data');
+  const jsonFile = args.need('json');
+  const reportFile = args.string('report');
+  const mapsDir = args.string('maps');
+  const kind = args.choice('score', MAP_KINDS, 'calibrated') as MapKind;
+  const topK = args.int('top-k', { min: 1, fallback: 1 })!;
+  const sigma = args.number('sigma', { min: 0, fallback: 4 })!;
+  const batchSize = args.int('batch-size', { min: 1, fallback: 8 })!;
+  const device = deviceOptions(args);
+  await checkOutput(jsonFile, [modelFile], '--json');
+  if (reportFile !== undefined) await checkOutput(reportFile, [modelFile], '--report');
+  await checkDevice(device);
+
+  const model = await loadModel(modelFile, device);
+  const names = model.config.classNames;
+  if (!model.config.features) {
+    throw new CliError(`${modelFile}: the model was trained on feature vectors, not on images; hgad test needs a model from hgad fit (it records the backbone and preprocessing)`);
+  }
+  const index = await indexDataset(dataDir, { classes: args.list('classes') });
+  for (const cls of index.classNames) {
+    if (!names.includes(cls)) throw new CliError(`${dataDir}: class ${cls} is not a class of the model (${names.join(', ')})`);
+  }
+  const calibrations = model.core.levels.map((l) => l.calibration);
+  if (kind === 'calibrated' && calibrations.some((c) => !c)) throw new CliError(`${modelFile}: the model holds no calibration; use --score fused or logp`);
+  const staged = mapsDir !== undefined ? (() => {
+    try {
+      return StagedFolder.open(mapsDir, '--maps');
+    } catch (e) {
+      throw new CliError((e as Error).message);
+    }
+  })() : null;
+  const { backbone, preprocessing } = await openModelBackbone(model, args.string('backbone'), modelFile);
+  const S = preprocessing.crop;
+  const perClass: Record<string, LocalisationMetrics> = {};
+  const sections: ReportClass[] = [];
+  try {
+    for (const cls of index.classNames) {
+      const images = index.test.filter((t) => index.classNames[t.classId] === cls);
+      if (images.length === 0) continue;
+      const classId = names.indexOf(cls);
+      const started = Date.now();
+      const positions = await scoreImagePositions(model, backbone, preprocessing, images.map((t) => t.path), classId, batchSize);
+      const { maps, scores } = mapsFromScores(positions, kind === 'calibrated' ? classCalibration(calibrations, classId) : null, {
+        height: S, width: S, kind, sigma, topK, backend: model.core.backend, flow: model.config.kind === 'flow',
+      });
+      const masks = new Uint8Array(images.length * S * S);
+      for (let i = 0; i < images.length; ++i) {
+        if (images[i].maskPath) masks.set(await readBinaryMask(images[i].maskPath!, preprocessing), i * S * S);
+      }
+      const m = localisationMetrics({ maps, masks, n: images.length, height: S, width: S, imageScores: scores }, { curves: reportFile !== undefined });
+      perClass[cls] = m;
+      err(`${cls}: ${images.length} images in ${((Date.now() - started) / 1000).toFixed(1)} s; image AUROC ${m.imageAuroc.toFixed(3)}, pixel AUROC ${m.pixelAuroc.toFixed(3)}, AUPRO ${m.aupro.toFixed(3)}\n`);
+      const scored: Scored[] = images.map((image, i) => ({ image, score: scores[i], map: maps.subarray(i * S * S, (i + 1) * S * S), mask: masks.subarray(i * S * S, (i + 1) * S * S) }));
+      let lo = Infinity;
+      let hi = -Infinity;
+      for (const v of maps) {
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+      }
+      if (staged) {
+        for (const s of scored) {
+          const stem = path.basename(s.image.path, path.extname(s.image.path));
+          await writeMapFiles(staged.file(cls, s.image.defect, stem), {
+            map: s.map, width: S, height: S, range: [lo, hi], image: await displayImage(s.image.path, preprocessing), mask: s.image.maskPath ? s.mask : undefined,
+          });
+        }
+      }
+      if (reportFile !== undefined) {
+        const normal = scored.filter((s) => !s.image.maskPath).sort((a, b) => b.score - a.score).slice(0, EXAMPLES);
+        const anomalous = scored.filter((s) => s.image.maskPath).sort((a, b) => a.score - b.score).slice(0, EXAMPLES);
+        sections.push({ name: cls, metrics: m, curves: (m as { curves?: ReportClass['curves'] }).curves, topNormal: await examples(normal, preprocessing, [lo, hi]), bottomAnomalous: await examples(anomalous, preprocessing, [lo, hi]) });
+      }
+    }
+  } catch (e) {
+    staged?.discard();
+    throw e;
+  } finally {
+    await backbone.close();
+    model.close();
+  }
+  const json = metricsJson(perClass, kind);
+  await writeFileAtomicAsync(jsonFile, Buffer.from(JSON.stringify(json, null, 2) + '\n'));
+  if (reportFile !== undefined) {
+    const html = renderReport({
+      title: `hgad test: ${path.basename(modelFile)} on ${path.basename(path.resolve(dataDir))}`,
+      scoreKind: `${kind} map, image score = ${topK === 1 ? 'max' : `mean of the top ${topK} pixels`}, sigma ${sigma}`,
+      classes: sections,
+      mean: meanOverClasses(perClass),
+      notes: [`model ${path.resolve(modelFile)}`, `data ${path.resolve(dataDir)}`, `${new Date().toISOString()}`],
+    });
+    await writeFileAtomicAsync(reportFile, Buffer.from(html));
+  }
+  staged?.commit();
+  const mean = json.mean;
+  out(`mean over ${Object.keys(perClass).length} classes: image AUROC ${mean.image_auroc?.toFixed(3)}, pixel AUROC ${mean.pixel_auroc?.toFixed(3)}, AUPRO ${mean.aupro?.toFixed(3)} (${kind})\n`);
+  return 0;
+}

@@ -1,0 +1,110 @@
+// Images of one class to anomaly maps and scores with an image-trained model:
+// decode and preprocess as in training (the model's recorded preprocessing),
+// run the recorded backbone (refused when it is another), score every
+// position in the model's worker thread, then build the maps natively.
+import { expectedRange, expectedType, FormatError, isPositiveInteger } from '../errors';
+import type { HGAD } from '../hgad';
+import { Backbone, demoBackbonePath } from '../images/backbone';
+import { checkFeatureOrigin, modelPreprocessing } from '../images/origin';
+import { loadImage, Preprocessing } from '../images/preprocess';
+import { classCalibration, concatPositionScores, FeatureMapLevel, ImageMaps, levelInputs, MapKind, mapsFromScores, PositionScores, positionScores } from './score_maps';
+
+export interface ScoreImagesOptions {
+  /** the class the images are of: a class name of the model or its id */
+  class: string | number;
+  /** which map (default 'calibrated', batch-independent) */
+  kind?: MapKind;
+  /** Gaussian smoothing of the maps (default 4) */
+  sigma?: number;
+  /** image score = mean of the topK highest pixels (default 1, the maximum) */
+  topK?: number;
+  /** the ONNX backbone file (default the shipped demo backbone); must be the one the model was trained with */
+  backbone?: string;
+  /** images per backbone run (default 8) */
+  batchSize?: number;
+  /** the model's file name, for error messages */
+  modelFile?: string;
+}
+
+export interface ImageScores extends ImageMaps {
+  /** side of the square maps (the model's crop) */
+  height: number;
+  width: number;
+  classId: number;
+  /** per level, the per-position scores behind the maps */
+  positions: PositionScores;
+}
+
+export function resolveClassId(model: HGAD, cls: string | number): number {
+  const names = model.config.classNames;
+  if (typeof cls === 'number') {
+    if (!Number.isInteger(cls) || cls < 0 || cls >= names.length) throw expectedRange(`a class id in 0..${names.length - 1}`, 'class', cls);
+    return cls;
+  }
+  if (typeof cls !== 'string') throw expectedType('a class name or id', 'class', cls);
+  const id = names.indexOf(cls);
+  if (id < 0) throw expectedRange(`a class of the model (${names.join(', ')})`, 'class', cls);
+  return id;
+}
+
+/** Opens the backbone a model was trained with (checked by its sha256) and returns it with the model's preprocessing. */
+export async function openModelBackbone(model: HGAD, file: string | undefined, modelFile: string): Promise<{ backbone: Backbone; preprocessing: Preprocessing }> {
+  const features = model.config.features;
+  if (!features) throw new FormatError(modelFile, 'the model was trained on feature vectors, not on images: it records no backbone to score images with');
+  const preprocessing = modelPreprocessing(model.config, modelFile);
+  const backbone = await Backbone.open(file ?? demoBackbonePath(), { levels: features.backbone.pyramid ? undefined : features.backbone.outputs, pyramid: features.backbone.pyramid });
+  try {
+    checkFeatureOrigin(model.config, modelFile, backbone, preprocessing);
+  } catch (e) {
+    await backbone.close();
+    throw e;
+  }
+  return { backbone, preprocessing };
+}
+
+/**
+ * Position scores of image files of one class: batches through the backbone,
+ * each batch scored by the model's worker (the event loop stays free).
+ */
+export async function scoreImagePositions(
+  model: HGAD,
+  backbone: Backbone,
+  preprocessing: Preprocessing,
+  files: readonly string[],
+  classId: number,
+  batchSize = 8,
+): Promise<PositionScores> {
+  if (!Array.isArray(files) || files.length === 0 || !files.every((f) => typeof f === 'string')) throw expectedType('a non-empty array of image paths', 'images', files);
+  if (!isPositiveInteger(batchSize)) throw expectedRange('a positive integer', 'batchSize', batchSize);
+  const S = preprocessing.crop;
+  const parts: PositionScores[] = [];
+  for (let start = 0; start < files.length; start += batchSize) {
+    const batch = files.slice(start, start + batchSize);
+    const B = batch.length;
+    const pixels = new Float32Array(B * 3 * S * S);
+    for (let b = 0; b < B; ++b) await loadImage(batch[b], preprocessing, pixels.subarray(b * 3 * S * S, (b + 1) * 3 * S * S));
+    const levels: FeatureMapLevel[] = await backbone.run(pixels, B, S);
+    const scores = await model.score(levelInputs(model.config, levels, B), classId);
+    parts.push(positionScores(scores, levels, B));
+  }
+  return concatPositionScores(parts);
+}
+
+/** Maps (crop x crop) and image scores of image files of one class; see ScoreImagesOptions. */
+export async function scoreImages(model: HGAD, files: readonly string[], options: ScoreImagesOptions): Promise<ImageScores> {
+  if (options === null || typeof options !== 'object') throw expectedType('an options object {class, ...}', 'options', options);
+  const classId = resolveClassId(model, options.class);
+  const modelFile = options.modelFile ?? 'the model';
+  const kind = options.kind ?? 'calibrated';
+  const calibration = kind === 'calibrated' ? classCalibration(model.core.levels.map((l) => l.calibration), classId) : null;
+  const { backbone, preprocessing } = await openModelBackbone(model, options.backbone, modelFile);
+  let positions: PositionScores;
+  try {
+    positions = await scoreImagePositions(model, backbone, preprocessing, files, classId, options.batchSize ?? 8);
+  } finally {
+    await backbone.close();
+  }
+  const S = preprocessing.crop;
+  const maps = mapsFromScores(positions, calibration, { height: S, width: S, kind, sigma: options.sigma, topK: options.topK, flow: model.config.kind === 'flow' });
+  return { ...maps, height: S, width: S, classId, positions };
+}

@@ -1,0 +1,137 @@
+// hgad test and hgad predict on a small make:defects set with a tiny
+// image-trained model: the metrics file against metrics recomputed from the
+// written maps and masks, batch-independent predictions, the flow kind, and
+// the bad inputs of the issue (one line, non-zero exit, nothing written).
+import test from 'ava';
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import sharp from 'sharp';
+import { readNpy } from '../lib/io/npy';
+import { localisationMetrics } from '../lib/metrics/localisation';
+import { expectFailure, runCli } from './helpers/cli_run';
+import { tempDir, writePng } from './helpers/mvtec';
+
+const root = path.join(__dirname, '..', '..');
+const small = ['--image-size', '56', '--cond-channels', '8', '--couplings', '1', '--intra-centres', '2', '--meta-epochs', '2', '--sub-epochs', '1', '--batch-images', '4', '--quiet'];
+
+let setup: Promise<{ data: string; model: string; flow: string; cache: string }> | null = null;
+function prepared() {
+  setup ??= (async () => {
+    const dir = tempDir('hgad-loc-');
+    const data = path.join(dir, 'defects');
+    execFileSync(process.execPath, [path.join(root, 'dist', 'bench', 'make_defects.js'), '--out', data, '--data', path.join(root, 'data', 'fmnist-subset'),
+      '--classes', 'tshirt,pullover', '--train', '8', '--test-good', '3', '--per-defect', '2']);
+    const cache = path.join(dir, 'cache');
+    const model = path.join(dir, 'm.safetensors');
+    const flow = path.join(dir, 'flow.safetensors');
+    for (const [out, kind] of [[model, 'hgad'], [flow, 'flow']]) {
+      const r = await runCli(['fit', '--data', data, '--out', out, '--cache', cache, '--kind', kind, ...small]);
+      if (r.code !== 0) throw new Error(r.stderr);
+    }
+    return { data, model, flow, cache };
+  })();
+  return setup;
+}
+
+async function maskOf(file: string): Promise<Uint8Array> {
+  const { data } = await sharp(file).extractChannel(0).raw().toBuffer({ resolveWithObject: true });
+  return Uint8Array.from(data, (v) => (v ? 1 : 0));
+}
+
+test('hgad test: the metrics file matches metrics recomputed from the maps it wrote; the report is one HTML file', async (t) => {
+  const { data, model } = await prepared();
+  const out = tempDir('hgad-loc-out-');
+  const json = path.join(out, 'metrics.json');
+  const report = path.join(out, 'report.html');
+  const maps = path.join(out, 'maps');
+  const r = await runCli(['test', '--model', model, '--data', data, '--json', json, '--report', report, '--maps', maps]);
+  t.is(r.code, 0, r.stderr);
+  const m = JSON.parse(fs.readFileSync(json, 'utf8'));
+  t.is(m.score, 'calibrated');
+  t.deepEqual(Object.keys(m.classes).sort(), ['pullover', 'tshirt']);
+  const keys = ['aupro', 'image_auroc', 'image_f1_max', 'n_anomalous', 'n_normal', 'pixel_auroc', 'pixel_f1_max'];
+  t.deepEqual(Object.keys(m.mean).sort(), keys);
+  for (const cls of ['pullover', 'tshirt']) {
+    t.deepEqual(Object.keys(m.classes[cls]).sort(), keys);
+    // recompute from DIR/<class>/<defect>/<stem>.npy and the ground truth
+    const stems: { defect: string; stem: string }[] = [];
+    for (const defect of fs.readdirSync(path.join(data, cls, 'test')).sort()) {
+      for (const f of fs.readdirSync(path.join(data, cls, 'test', defect)).sort()) stems.push({ defect, stem: path.basename(f, '.png') });
+    }
+    const S = 56;
+    const all = new Float32Array(stems.length * S * S);
+    const masks = new Uint8Array(stems.length * S * S);
+    for (let i = 0; i < stems.length; ++i) {
+      const { defect, stem } = stems[i];
+      const npy = readNpy(path.join(maps, cls, defect, `${stem}.npy`));
+      t.deepEqual(npy.shape, [S, S]);
+      t.true(fs.existsSync(path.join(maps, cls, defect, `${stem}.png`)));
+      all.set(npy.data as Float32Array, i * S * S);
+      if (defect !== 'good') masks.set(await maskOf(path.join(data, cls, 'ground_truth', defect, `${stem}_mask.png`)), i * S * S);
+    }
+    const want = localisationMetrics({ maps: all, masks, n: stems.length, height: S, width: S });
+    t.is(m.classes[cls].n_normal, 3);
+    t.is(m.classes[cls].n_anomalous, 6);
+    for (const [k, w] of [['image_auroc', want.imageAuroc], ['pixel_auroc', want.pixelAuroc], ['aupro', want.aupro], ['pixel_f1_max', want.pixelF1Max]] as const) {
+      t.true(Math.abs(m.classes[cls][k] - w) < 1e-9, `${cls} ${k}: ${m.classes[cls][k]} vs ${w}`);
+    }
+  }
+  const html = fs.readFileSync(report, 'utf8');
+  t.true(html.includes('<td class="name">tshirt</td>') && html.includes('data:image/png;base64,'));
+  t.regex(r.stdout, /^mean over 2 classes: image AUROC [0-9.]+, pixel AUROC [0-9.]+, AUPRO [0-9.]+ \(calibrated\)\n$/);
+});
+
+test('hgad predict: one JSON line per image; a calibrated score is the same alone and in a batch; the flow kind runs the same path', async (t) => {
+  const { data, model, flow } = await prepared();
+  const a = path.join(data, 'tshirt', 'test', 'stain', '000.png');
+  const b = path.join(data, 'tshirt', 'test', 'good', '001.png');
+  const out = path.join(tempDir('hgad-pred-'), 'maps');
+  const both = await runCli(['predict', '--model', model, '--class', 'tshirt', '--out', out, a, b]);
+  t.is(both.code, 0, both.stderr);
+  const lines = both.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  t.is(lines.length, 2);
+  t.deepEqual(Object.keys(lines[0]).sort(), ['class', 'image', 'map', 'png', 'score']);
+  t.is(lines[0].image, a);
+  t.deepEqual(readNpy(lines[0].map).shape, [56, 56]);
+  const alone = await runCli(['predict', '--model', model, '--class', 'tshirt', a]);
+  t.is(alone.code, 0, alone.stderr);
+  const one = JSON.parse(alone.stdout);
+  t.true(Math.abs(one.score - lines[0].score) <= 1e-6 * Math.abs(one.score), `${one.score} vs ${lines[0].score}`);
+  t.is(one.map, null);
+  const f = await runCli(['predict', '--model', flow, '--class', 'pullover', '--score', 'fused', a, b]);
+  t.is(f.code, 0, f.stderr);
+  t.is(f.stdout.trim().split('\n').length, 2);
+});
+
+test('hgad test and predict refuse bad input with one line and write nothing', async (t) => {
+  const { data, model, cache } = await prepared();
+  const out = tempDir('hgad-bad-');
+  const json = path.join(out, 'metrics.json');
+  // a model trained on vectors
+  const vec = path.join(out, 'vec.safetensors');
+  const { HGAD } = await import('../lib/hgad');
+  const v = HGAD.create({ levels: [{ channels: 4, condChannels: 0 }], classNames: ['tshirt', 'pullover'], couplings: 1, clamp: 1.9, intraCentres: 1 });
+  await v.save(vec);
+  await expectFailure(t, ['test', '--model', vec, '--data', data, '--json', json], 1, { out: json, match: /trained on feature vectors, not on images/ });
+  await expectFailure(t, ['predict', '--model', vec, '--class', 'tshirt', path.join(data, 'tshirt', 'test', 'good', '000.png')], 1, { match: /trained on feature vectors/ });
+  // a class the model does not know
+  const other = tempDir('hgad-other-');
+  fs.cpSync(data, other, { recursive: true });
+  fs.renameSync(path.join(other, 'pullover'), path.join(other, 'coat'));
+  await expectFailure(t, ['test', '--model', model, '--data', other, '--json', json], 1, { out: json, match: /class coat is not a class of the model \(pullover, tshirt\)/ });
+  await expectFailure(t, ['predict', '--model', model, '--class', 'coat', path.join(data, 'tshirt', 'test', 'good', '000.png')], 1, { match: /--class coat: not a class of the model/ });
+  // a mask that is not binary
+  fs.rmSync(path.join(other, 'coat'), { recursive: true });
+  const grey = path.join(other, 'tshirt', 'ground_truth', 'stain', '000_mask.png');
+  await writePng(grey, 56, 56, 1, Uint8Array.from({ length: 56 * 56 }, (_, i) => (i % 3) * 100));
+  const maps = path.join(out, 'maps');
+  await expectFailure(t, ['test', '--model', model, '--data', other, '--json', json, '--maps', maps], 1, { out: json, match: /000_mask\.png: not a binary mask/ });
+  t.false(fs.existsSync(maps), 'no maps folder');
+  t.deepEqual(fs.readdirSync(out).filter((f) => f.startsWith('.maps')), [], 'no staging folder left');
+  // an output folder that cannot be written
+  await expectFailure(t, ['test', '--model', model, '--data', data, '--json', json, '--maps', path.join(out, 'no', 'such', 'maps')], 1, { out: json, match: /--maps .*does not exist or is not writable/ });
+  await expectFailure(t, ['test', '--model', model, '--data', data, '--json', path.join(out, 'no', 'm.json')], 1, { match: /--json .*: directory .* does not exist/ });
+  t.false(fs.existsSync(json));
+  t.true(fs.existsSync(cache));
+});
