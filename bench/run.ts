@@ -27,6 +27,7 @@ import { devices } from '../lib/devices';
 import { deviceGemmScenarios, deviceKernelScenarios, tf32Error, Tf32Error } from './cuda_bench';
 import { cudaBackends, gemmScenarios, modelScenario, modelSizes, Scenario } from './scenarios';
 import { fitSourcePaperScenario } from './fit_source';
+import { extractImagesBench, fitImagesScenario, fitMemoryBench } from './images';
 import { compareGemms, compareKernels, OpenBlasTimer, startOpenBlas } from './openblas';
 import { BenchRecord, benchChoice, collectGarbage, fmt, formatTable, machineContext, measure, toRecord } from './timing';
 
@@ -130,6 +131,7 @@ async function main(): Promise<void> {
       ['score_paper_host', () => [modelScenario('score_paper_host', quick)], modelRuns],
       ['train_step_paper', () => [modelScenario('train_step_paper', quick)], modelRuns],
       ['fit_source_paper', () => [fitSourcePaperScenario(quick)], modelRuns],
+      ['fit_images', () => [fitImagesScenario(quick)], modelRuns],
     ];
   const kernels = args.kernels ?? [cpuKernel()];
   const timers: OpenBlasTimer[] = !cuda && args.openblas && (!args.only || args.only.some((o) => o.startsWith('gemm')))
@@ -161,6 +163,31 @@ async function main(): Promise<void> {
     }
     collectGarbage();
   }
+  // The image path's asynchronous rows (CPU): extraction through the demo backbone, and peak memory in child processes.
+  const wanted = (name: string) => !args.only || args.only.some((o) => name === o || name.startsWith(o));
+  if (!cuda && wanted('extract_images')) {
+    const r = await extractImagesBench(quick, quick ? 1 : 3);
+    records.push(r);
+    console.log(`  extract_images: ${fmt(r.images_per_s as number, 3)} images/s; time in decode + preprocess ${pct(r.share_decode)}, ` +
+      `backbone ${pct(r.share_backbone)}, cache write ${pct(r.share_write)}`);
+  }
+  if (!cuda && wanted('fit_memory')) {
+    const r = fitMemoryBench(quick);
+    records.push(r);
+    console.log(`  fit_memory: peak RSS ${fmt(r.peak_rss_mb_small as number, 4)} MB and ${fmt(r.peak_rss_mb_large as number, 4)} MB ` +
+      `(4x the images: ratio ${fmt(r.rss_ratio as number, 3)}; the larger data set is ${fmt(r.float32_data_mb_large as number, 3)} MB as float32)`);
+  }
+  const fitImages = records.find((r) => r.scenario === 'fit_images');
+  const step = records.find((r) => r.scenario === 'train_step_paper');
+  if (fitImages && step) console.log(`  fit_images / train_step_paper (vectors/s): ${fmt(fitImages.vectors_per_s / step.vectors_per_s, 3)}`);
+  if (!args.only || args.only.includes('score_images')) {
+    const { scoreImagesBench } = await import('./score_images');
+    const { record, shares } = await scoreImagesBench(quick, be.device);
+    if (quick) record.quick = true;
+    records.push(record);
+    console.log(`  score_images: ${(record.vectors_per_s).toFixed(2)} images/s (median ${fmt(record.median_s)} s per batch of 8); shares: ` +
+      Object.entries(shares).map(([k, v]) => `${k} ${(100 * v).toFixed(1)}%`).join(', '));
+  }
   const copy = records.find((r) => r.scenario === 'copy_d2d')?.gbps as number | undefined;
   for (const r of records) if (copy && typeof r.gbps === 'number' && r.scenario !== 'copy_d2d') r.pct_of_copy = (100 * r.gbps) / copy;
   const cell = (v: unknown, d = 3) => (typeof v === 'number' ? fmt(v, d) : '-');
@@ -180,6 +207,10 @@ async function main(): Promise<void> {
     fs.writeFileSync(args.json, JSON.stringify(out, null, 2) + '\n');
     console.log(`wrote ${records.length} records to ${args.json}`);
   }
+}
+
+function pct(v: unknown): string {
+  return `${(100 * (v as number)).toFixed(0)}%`;
 }
 
 if (require.main === module) {

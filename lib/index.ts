@@ -36,3 +36,4 @@ export type { CudaAddon, CudaStream, DeviceBuffer } from './cuda';
 export { cpu, CudaBackend, selectBackend } from './backend/index';
 export type { Backend, BackendOptions, CudaBackendOptions, Device, DeviceRequest, DeviceArray, Precision, Storage, IntStorage } from './backend/index';
 export { Random } from './random';
+export * from './images/index';

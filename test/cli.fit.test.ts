@@ -55,3 +55,25 @@ test('hgad fit --feature-maps trains on precomputed .npy maps with --labels', as
   await expectFailure(t, ['fit', '--feature-maps', path.join(dir, 'f.npy'), '--out', out], 2, { match: /--feature-maps needs --labels/ });
   await expectFailure(t, ['fit', '--out', out], 2, { match: /give either --data DIR or --feature-maps/ });
 });
+
+test('Ctrl-C during extraction leaves no cache folder, temporary or not, and no model', async (t) => {
+  const { spawn } = await import('child_process');
+  const { CLI } = await import('./helpers/cli_run');
+  const root = await makeMvtec({ bottle: { train: 40 } }, { size: 64 });
+  const cache = tempDir();
+  const out = path.join(tempDir(), 'm.safetensors');
+  const child = spawn(process.execPath, [CLI, 'fit', '--data', root, '--out', out, '--cache', cache, '--image-size', '512', '--cond-channels', '8', '--couplings', '1'],
+    { env: { ...process.env, HGAD_NUM_THREADS: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  // Wait for the temporary cache folder, then interrupt.
+  const deadline = Date.now() + 60_000;
+  while (!fs.readdirSync(cache).some((f) => f.endsWith('.tmp')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  t.true(fs.readdirSync(cache).some((f) => f.endsWith('.tmp')), 'extraction started');
+  child.kill('SIGINT');
+  t.is(await exited, 130, stderr);
+  t.regex(stderr, /hgad: interrupted/);
+  t.deepEqual(fs.readdirSync(cache), [], 'the temporary folder is gone');
+  t.false(fs.existsSync(out));
+});

@@ -5,11 +5,12 @@ import { MAP_KINDS } from '../localise/map_kind';
 import * as path from 'path';
 import { writeFileAtomicAsync } from '../io/atomic';
 import { indexDataset, TestImage } from '../images/dataset';
-import { displayImage, readBinaryMask, StagedFolder } from '../localise/outputs';
-import { openModelBackbone, scoreImagePositions } from '../localise/score_images';
-import { classCalibration, MapKind, mapsFromScores } from '../localise/score_maps';
+import { displayImage, StagedFolder } from '../localise/outputs';
+import { evaluateImages } from '../localise/evaluate';
+import { openModelBackbone } from '../localise/score_images';
+import type { MapKind } from '../localise/map_kind';
 import { heatmapPng, writeMapFiles } from '../maps/heatmap';
-import { LocalisationMetrics, localisationMetrics } from '../metrics/localisation';
+import type { LocalisationMetrics } from '../metrics/localisation';
 import { meanOverClasses, metricsJson } from '../metrics/summary';
 import { renderReport, ReportClass, ReportExample } from '../report/html';
 import { ParsedArgs } from './args';
@@ -75,25 +76,12 @@ export async function runTest(args: ParsedArgs): Promise<number> {
   })() : null;
   const { backbone, preprocessing } = await openModelBackbone(model, args.string('backbone'), modelFile);
   const S = preprocessing.crop;
-  const perClass: Record<string, LocalisationMetrics> = {};
   const sections: ReportClass[] = [];
+  let perClass: Record<string, LocalisationMetrics>;
   try {
-    for (const cls of index.classNames) {
-      const images = index.test.filter((t) => index.classNames[t.classId] === cls);
-      if (images.length === 0) continue;
-      const classId = names.indexOf(cls);
-      const started = Date.now();
-      const positions = await scoreImagePositions(model, backbone, preprocessing, images.map((t) => t.path), classId, batchSize);
-      const { maps, scores } = mapsFromScores(positions, kind === 'calibrated' ? classCalibration(calibrations, classId) : null, {
-        height: S, width: S, kind, sigma, topK, backend: model.core.backend, flow: model.config.kind === 'flow',
-      });
-      const masks = new Uint8Array(images.length * S * S);
-      for (let i = 0; i < images.length; ++i) {
-        if (images[i].maskPath) masks.set(await readBinaryMask(images[i].maskPath!, preprocessing), i * S * S);
-      }
-      const m = localisationMetrics({ maps, masks, n: images.length, height: S, width: S, imageScores: scores }, { curves: reportFile !== undefined });
-      perClass[cls] = m;
-      err(`${cls}: ${images.length} images in ${((Date.now() - started) / 1000).toFixed(1)} s; image AUROC ${m.imageAuroc.toFixed(3)}, pixel AUROC ${m.pixelAuroc.toFixed(3)}, AUPRO ${m.aupro.toFixed(3)}\n`);
+    perClass = await evaluateImages(model, index, backbone, preprocessing, { kind, sigma, topK, batchSize, curves: reportFile !== undefined }, async (r) => {
+      const { name: cls, images, maps, scores, masks, metrics: m } = r;
+      err(`${cls}: ${images.length} images in ${r.seconds.toFixed(1)} s; image AUROC ${m.imageAuroc.toFixed(3)}, pixel AUROC ${m.pixelAuroc.toFixed(3)}, AUPRO ${m.aupro.toFixed(3)}\n`);
       const scored: Scored[] = images.map((image, i) => ({ image, score: scores[i], map: maps.subarray(i * S * S, (i + 1) * S * S), mask: masks.subarray(i * S * S, (i + 1) * S * S) }));
       let lo = Infinity;
       let hi = -Infinity;
@@ -114,7 +102,7 @@ export async function runTest(args: ParsedArgs): Promise<number> {
         const anomalous = scored.filter((s) => s.image.maskPath).sort((a, b) => a.score - b.score).slice(0, EXAMPLES);
         sections.push({ name: cls, metrics: m, curves: (m as { curves?: ReportClass['curves'] }).curves, topNormal: await examples(normal, preprocessing, [lo, hi]), bottomAnomalous: await examples(anomalous, preprocessing, [lo, hi]) });
       }
-    }
+    });
   } catch (e) {
     staged?.discard();
     throw e;

@@ -1,0 +1,69 @@
+// One image-trained model on the test split of an indexed data set, class by
+// class: maps of every test image, ground-truth masks (checked binary), and
+// the localisation metrics. `hgad test` and the defect benchmark use it; a
+// callback sees each class's maps (to write them or build a report).
+import type { HGAD } from '../hgad';
+import type { Backbone } from '../images/backbone';
+import type { DatasetIndex, TestImage } from '../images/dataset';
+import type { Preprocessing } from '../images/preprocess';
+import { LocalisationMetrics, localisationMetrics } from '../metrics/localisation';
+import type { MapKind } from './map_kind';
+import { readBinaryMask } from './outputs';
+import { scoreImagePositions } from './score_images';
+import { classCalibration, mapsFromScores } from './score_maps';
+
+export interface EvaluateOptions {
+  kind: MapKind;
+  sigma?: number;
+  topK?: number;
+  batchSize?: number;
+  /** also compute the ROC and PRO curves */
+  curves?: boolean;
+}
+
+/** What one class's evaluation produced, for callers that write maps or reports. */
+export interface ClassResult {
+  name: string;
+  images: TestImage[];
+  /** (n, S, S) */
+  maps: Float32Array;
+  /** (n) */
+  scores: Float64Array;
+  /** (n, S, S) of 0/1 */
+  masks: Uint8Array;
+  metrics: LocalisationMetrics;
+  seconds: number;
+}
+
+export async function evaluateImages(
+  model: HGAD,
+  index: DatasetIndex,
+  backbone: Backbone,
+  preprocessing: Preprocessing,
+  options: EvaluateOptions,
+  onClass?: (r: ClassResult) => Promise<void> | void,
+): Promise<Record<string, LocalisationMetrics>> {
+  const names = model.config.classNames;
+  const calibrations = model.core.levels.map((l) => l.calibration);
+  const S = preprocessing.crop;
+  const perClass: Record<string, LocalisationMetrics> = {};
+  for (const cls of index.classNames) {
+    const images = index.test.filter((t) => index.classNames[t.classId] === cls);
+    if (images.length === 0) continue;
+    const classId = names.indexOf(cls);
+    if (classId < 0) throw new RangeError(`Expected a class of the model (${names.join(', ')}) for the test class but received ${cls}`);
+    const started = Date.now();
+    const positions = await scoreImagePositions(model, backbone, preprocessing, images.map((t) => t.path), classId, options.batchSize ?? 8);
+    const { maps, scores } = mapsFromScores(positions, options.kind === 'calibrated' ? classCalibration(calibrations, classId) : null, {
+      height: S, width: S, kind: options.kind, sigma: options.sigma, topK: options.topK, backend: model.core.backend, flow: model.config.kind === 'flow',
+    });
+    const masks = new Uint8Array(images.length * S * S);
+    for (let i = 0; i < images.length; ++i) {
+      if (images[i].maskPath) masks.set(await readBinaryMask(images[i].maskPath!, preprocessing), i * S * S);
+    }
+    const metrics = localisationMetrics({ maps, masks, n: images.length, height: S, width: S, imageScores: scores }, { curves: options.curves });
+    perClass[cls] = metrics;
+    await onClass?.({ name: cls, images, maps, scores, masks, metrics, seconds: (Date.now() - started) / 1000 });
+  }
+  return perClass;
+}
