@@ -135,3 +135,21 @@ test('hgad test and predict refuse bad input with one line and write nothing', a
   t.false(fs.existsSync(json));
   t.true(fs.existsSync(cache));
 });
+
+test('eval:defects reports both kinds per class and mean, with their training time', async (t) => {
+  const { data, cache } = await prepared();
+  const json = path.join(tempDir('hgad-evd-'), 'eval.json');
+  execFileSync(process.execPath, [path.join(root, 'dist', 'bench', 'eval_defects.js'), '--data', data, '--json', json, '--cache', cache,
+    '--meta-epochs', '1', '--sub-epochs', '1', '--cond-channels', '8', '--couplings', '1', '--intra-centres', '2'], { stdio: 'pipe' });
+  const r = JSON.parse(fs.readFileSync(json, 'utf8'));
+  t.deepEqual(r.classes, ['pullover', 'tshirt']);
+  for (const kind of ['hgad', 'baseline']) {
+    t.deepEqual(Object.keys(r[kind]).sort(), ['mean', 'pullover', 'tshirt']);
+    for (const row of Object.values(r[kind]) as Record<string, number>[]) {
+      t.deepEqual(Object.keys(row).sort(), ['aupro', 'image_auroc', 'pixel_auroc']);
+      t.true(Object.values(row).every((v) => v >= 0 && v <= 1));
+    }
+    t.true(r.train_seconds[kind] > 0);
+  }
+  t.notDeepEqual(r.hgad.mean, r.baseline.mean, 'two different models');
+});
