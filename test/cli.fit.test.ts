@@ -21,6 +21,8 @@ test('hgad fit trains on a folder of images, writes the model with its backbone,
   const model = await HGAD.load(out);
   t.deepEqual(model.config.classNames, ['bottle', 'cable']);
   t.deepEqual(model.config.features!.levels, ['stage2', 'stage3', 'stage4']);
+  const info = await runCli(['info', '--model', out]);
+  t.regex(info.stdout, /backbone +demo_backbone\.onnx \(sha256 [0-9a-f]{12}…\), levels stage2, stage3, stage4\n {2}images +resized to 32, cropped to 32, mean 0\.485\/0\.456\/0\.406/);
 
   const again = await runCli(['fit', '--data', root, '--out', out, '--cache', cache, '--classes', 'bottle,cable', '--quiet', ...small, '--lr', '1e-4']);
   t.is(again.code, 0, again.stderr);

@@ -14,9 +14,11 @@ export const info: Command = {
   ],
   run: async (args: ParsedArgs) => {
     const file = args.need('model');
-    const i = (await loadModel(file)).info();
+    const model = await loadModel(file);
+    const i = model.info();
+    const features = model.config.features;
     if (args.flag('json')) {
-      out(JSON.stringify({ file, ...i }, null, 2) + '\n');
+      out(JSON.stringify({ file, ...i, ...(features ? { features } : {}) }, null, 2) + '\n');
       return 0;
     }
     const K = i.classNames.length;
@@ -29,6 +31,11 @@ export const info: Command = {
       ['parameters', i.parameters.toLocaleString('en-US')],
       ['calibrated', calibratedText(i)],
     ];
+    if (features) {
+      const p = features.preprocessing;
+      rows.push(['backbone', `${features.backbone.file} (sha256 ${features.backbone.sha256.slice(0, 12)}…), levels ${features.levels.join(', ')}`]);
+      rows.push(['images', `resized to ${p.imageSize}, cropped to ${p.crop}, mean ${p.mean.join('/')}, std ${p.std.join('/')}`]);
+    }
     out(`${file}\n${rows.map(([k, v]) => `  ${k.padEnd(14)}${v}`).join('\n')}\n`);
     return 0;
   },
