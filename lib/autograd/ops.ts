@@ -1,7 +1,7 @@
 // The differentiable ops: each calls native kernels forward and states its
 // gradient rule once, here. Shapes use the fixed letters
 // N (rows), I (in), O (out), C (channels), P (condition).
-import { FloatArray, isDeviceArray, Storage } from '../backend/types';
+import { FloatArray, IntStorage, isDeviceArray, Storage } from '../backend/types';
 import { expectedRange, expectedType, received } from '../errors';
 import { allocFloat, sizeOf, Tensor } from '../tensor';
 import { isGradEnabled, record } from './tape';
@@ -220,4 +220,93 @@ export function gaussianNll(z: Tensor, logdet: Tensor): Tensor {
     },
   });
   return out;
+}
+
+/**
+ * The HGAD mixture head's training loss through the fused native head
+ * (native/ops/mixture_head.h). The centres are composed from mu and muDelta
+ * (mu detached in the intra centres), the log-priors are the log-softmax of
+ * phiInter and of each row of phiIntra. The per-sample terms are summed
+ * (sums: L_g, L_e, L_mi, L_g_intra, L_z, the last two 0 unless `intra`) and
+ * `lossOf(sums)` gives the loss value; its gradient is
+ *   d/dsum = (lambda1, 1, -lambda2, intra, intra) / N.
+ * z: (N, C)  logdet: (N)  mu: (K, C)  muDelta: (K, M-1, C)  phiInter: (K)
+ * phiIntra: (K, M)  labels: (N)  Y: (N, K) smoothed one-hot  ->  loss (1)
+ */
+export function mixtureLoss(z: Tensor, logdet: Tensor, mu: Tensor, muDelta: Tensor, phiInter: Tensor, phiIntra: Tensor, M: number,
+  labels: IntStorage, Y: Storage, intra: boolean, weights: { lambda1: number; lambda2: number },
+  lossOf: (sums: Float64Array) => number): { loss: Tensor; sums: Float64Array } {
+  sameDType('mixtureLoss', z, logdet, mu, muDelta, phiInter, phiIntra);
+  const be = z.backend;
+  const [N, C] = z.shape;
+  const K = mu.shape[0];
+  const dtype = z.dtype;
+  const cent = be.alloc(K * M * C, dtype);
+  be.centresCompose(K, M, C, mu.storage, muDelta.storage, cent);
+  const lpi = be.alloc(K, dtype);
+  const lpa = be.alloc(K * M, dtype);
+  be.logSoftmaxRows(1, K, phiInter.storage, lpi);
+  be.logSoftmaxRows(K, M, phiIntra.storage, lpa);
+  const terms = { Lg: be.alloc(N, dtype), Le: be.alloc(N, dtype), Lmi: be.alloc(N, dtype), Lgi: intra ? be.alloc(N, dtype) : null, logp: intra ? be.alloc(N, dtype) : null };
+  be.mixtureHeadForward(N, C, K, M, z.storage, logdet.storage, labels, Y, cent, lpi, lpa, terms.Lg, terms.Le, terms.Lmi, terms.Lgi, terms.logp);
+  const sums = be.lossSums(N, terms.Lg, terms.Le, terms.Lmi, terms.Lgi, terms.logp);
+  const loss = Tensor.from([lossOf(sums)], [1], dtype, false, be);
+  record({
+    name: 'mixtureLoss',
+    inputs: [z, logdet, mu, muDelta, phiInter, phiIntra],
+    outputs: [loss],
+    backward: ([dLoss]) => {
+      const s = be.readScalar(dLoss!) / N;
+      const dz = be.alloc(N * C, dtype);
+      const dlogdet = be.alloc(N, dtype);
+      const dcent = be.alloc(K * M * C, dtype);
+      const dlpi = be.alloc(K, dtype);
+      const dlpa = be.alloc(K * M, dtype);
+      be.mixtureHeadBackward(N, C, K, M, z.storage, logdet.storage, labels, Y, cent, lpi, lpa,
+        s * weights.lambda1, s, -s * weights.lambda2, intra ? s : 0, intra ? s : 0, dz, dlogdet, dcent, dlpi, dlpa);
+      const dmu = be.alloc(K * C, dtype);
+      const dDelta = intra ? be.alloc(K * (M - 1) * C, dtype) : null;
+      be.centresComposeBackward(K, M, C, dcent, dmu, dDelta);
+      const dPhiInter = be.alloc(K, dtype);
+      be.logSoftmaxRowsBackward(1, K, lpi, dlpi, dPhiInter);
+      let dPhiIntra: Storage | null = null;
+      if (intra) {
+        dPhiIntra = be.alloc(K * M, dtype);
+        be.logSoftmaxRowsBackward(K, M, lpa, dlpa, dPhiIntra);
+      }
+      return [dz, dlogdet, dmu, dDelta, dPhiInter, dPhiIntra];
+    },
+  });
+  return { loss, sums };
+}
+
+/**
+ * The standard-normal loss per dimension, mean_n (0.5 |z_n|^2 - logdet_n) / C,
+ * through the fused head with one class: cent (1, C) zeros, lpi (1) and lpa
+ * (1) zero log-priors, given by the caller.
+ * z: (N, C)  logdet: (N)  ->  loss (1) and its value
+ */
+export function standardNormalLoss(z: Tensor, logdet: Tensor, cent: Storage, lpi: Storage, lpa: Storage): { loss: Tensor; value: number } {
+  sameDType('standardNormalLoss', z, logdet);
+  const [N, C] = z.shape;
+  const dtype = z.dtype;
+  const be = z.backend;
+  const Lg = be.alloc(N, dtype);
+  be.mixtureHeadForward(N, C, 1, 1, z.storage, logdet.storage, null, null, cent, lpi, lpa, Lg, null, null, null, null);
+  const value = be.lossSums(N, Lg, Lg, Lg, null, null)[0] / N;
+  const loss = Tensor.from([value], [1], dtype, false, be);
+  record({
+    name: 'standardNormalLoss',
+    inputs: [z, logdet],
+    outputs: [loss],
+    backward: ([dLoss]) => {
+      const s = be.readScalar(dLoss!) / N;
+      const dz = be.alloc(N * C, dtype);
+      const dlogdet = be.alloc(N, dtype);
+      be.mixtureHeadBackward(N, C, 1, 1, z.storage, logdet.storage, null, null, cent, lpi, lpa, s, 0, 0, 0, 0, dz, dlogdet,
+        be.alloc(C, dtype), be.alloc(1, dtype), be.alloc(1, dtype));
+      return [dz, dlogdet];
+    },
+  });
+  return { loss, value };
 }

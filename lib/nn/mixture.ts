@@ -2,10 +2,10 @@
 // inter-class centres mu (K, C) with weights phi_inter (K), and per class M
 // intra-class centres mu_k (detached) + mu_delta (K, M-1, C) with weights
 // phi_intra (K, M). The losses and the scores come from the fused native head
-// (native/ops/mixture_head.h); this file composes its inputs and its
-// gradient rule.
+// (native/ops/mixture_head.h) through the mixtureLoss op of lib/autograd
+// (its gradient rule is there); this file holds the parameters.
 import { FloatArray } from '../backend/host';
-import { record } from '../autograd/tape';
+import { mixtureLoss, standardNormalLoss } from '../autograd/ops';
 import { Backend, IntStorage, Storage } from '../backend/types';
 import { Random } from '../random';
 import { allocFloat, DType, Tensor } from '../tensor';
@@ -145,50 +145,20 @@ export class GaussianMixture {
    */
   loss(z: Tensor, logdet: Tensor, labels: IntStorage, Y: Storage, stage: 1 | 2, weights: LossWeights): { loss: Tensor; terms: MixtureLossTerms } {
     if (this.single) return this.singleLoss(z, logdet);
-    const { C, K, M } = this;
+    const M = this.M;
     const N = z.shape[0];
-    const dtype = z.dtype;
-    const be = this.backend;
-    const cent = this.centresStorage();
-    const { lpi, lpa } = this.logPriors();
     const intra = stage === 2;
-    const terms = { Lg: be.alloc(N, dtype), Le: be.alloc(N, dtype), Lmi: be.alloc(N, dtype), Lgi: intra ? be.alloc(N, dtype) : null, logp: intra ? be.alloc(N, dtype) : null };
-    be.mixtureHeadForward(N, C, K, M, z.storage, logdet.storage, labels, Y, cent, lpi, lpa, terms.Lg, terms.Le, terms.Lmi, terms.Lgi, terms.logp);
-    const sums = be.lossSums(N, terms.Lg, terms.Le, terms.Lmi, terms.Lgi, terms.logp);
+    // The total from the means of the terms, in the order PyTorch's reference adds them.
+    const { sums, loss } = mixtureLoss(z, logdet, this.mu, this.muDelta, this.phiInter, this.phiIntra, M, labels, Y, intra, weights, (sum) => {
+      let total = weights.lambda1 * (sum[0] / N) - weights.lambda2 * (sum[2] / N) + sum[1] / N;
+      if (intra) total += sum[3] / N + sum[4] / N;
+      return total;
+    });
     const out: MixtureLossTerms = { L_g: sums[0] / N, L_e: sums[1] / N, L_mi: sums[2] / N };
-    let total = weights.lambda1 * out.L_g - weights.lambda2 * out.L_mi + out.L_e;
     if (intra) {
       out.L_g_intra = sums[3] / N;
       out.L_z = sums[4] / N;
-      total += out.L_g_intra + out.L_z;
     }
-    const loss = Tensor.from([total], [1], dtype, false, be);
-    record({
-      name: 'mixtureLoss',
-      inputs: [z, logdet, this.mu, this.muDelta, this.phiInter, this.phiIntra],
-      outputs: [loss],
-      backward: ([dLoss]) => {
-        const s = be.readScalar(dLoss!) / N;
-        const dz = be.alloc(N * C, dtype);
-        const dlogdet = be.alloc(N, dtype);
-        const dcent = be.alloc(K * M * C, dtype);
-        const dlpi = be.alloc(K, dtype);
-        const dlpa = be.alloc(K * M, dtype);
-        be.mixtureHeadBackward(N, C, K, M, z.storage, logdet.storage, labels, Y, cent, lpi, lpa,
-          s * weights.lambda1, s, -s * weights.lambda2, intra ? s : 0, intra ? s : 0, dz, dlogdet, dcent, dlpi, dlpa);
-        const dmu = be.alloc(K * C, dtype);
-        const dDelta = intra ? be.alloc(K * (M - 1) * C, dtype) : null;
-        be.centresComposeBackward(K, M, C, dcent, dmu, dDelta);
-        const dPhiInter = be.alloc(K, dtype);
-        be.logSoftmaxRowsBackward(1, K, lpi, dlpi, dPhiInter);
-        let dPhiIntra: Storage | null = null;
-        if (intra) {
-          dPhiIntra = be.alloc(K * M, dtype);
-          be.logSoftmaxRowsBackward(K, M, lpa, dlpa, dPhiIntra);
-        }
-        return [dz, dlogdet, dmu, dDelta, dPhiInter, dPhiIntra];
-      },
-    });
     return { loss, terms: out };
   }
 
@@ -238,28 +208,9 @@ export class GaussianMixture {
   }
 
   private singleLoss(z: Tensor, logdet: Tensor): { loss: Tensor; terms: MixtureLossTerms } {
-    const [N, C] = z.shape;
-    const dtype = z.dtype;
-    const be = this.backend;
-    const { cent, lpi, lpa } = this.standardNormal(dtype);
-    const Lg = be.alloc(N, dtype);
-    be.mixtureHeadForward(N, C, 1, 1, z.storage, logdet.storage, null, null, cent, lpi, lpa, Lg, null, null, null, null);
-    const nll = be.lossSums(N, Lg, Lg, Lg, null, null)[0] / N;
-    const loss = Tensor.from([nll], [1], dtype, false, be);
-    record({
-      name: 'singleGaussianLoss',
-      inputs: [z, logdet],
-      outputs: [loss],
-      backward: ([dLoss]) => {
-        const s = be.readScalar(dLoss!) / N;
-        const dz = be.alloc(N * C, dtype);
-        const dlogdet = be.alloc(N, dtype);
-        be.mixtureHeadBackward(N, C, 1, 1, z.storage, logdet.storage, null, null, cent, lpi, lpa, s, 0, 0, 0, 0, dz, dlogdet,
-          be.alloc(C, dtype), be.alloc(1, dtype), be.alloc(1, dtype));
-        return [dz, dlogdet];
-      },
-    });
-    return { loss, terms: { L_g: nll, L_e: 0, L_mi: 0 } };
+    const { cent, lpi, lpa } = this.standardNormal(z.dtype);
+    const { loss, value } = standardNormalLoss(z, logdet, cent, lpi, lpa);
+    return { loss, terms: { L_g: value, L_e: 0, L_mi: 0 } };
   }
 
   /** logp = -L_g - log(2 pi) / 2 (the Gaussian constant per dimension); negEntropy = 0 (one distribution, no classes). */
