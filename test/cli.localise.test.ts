@@ -99,6 +99,16 @@ test('hgad predict: one JSON line per image; a calibrated score is the same alon
   const one = JSON.parse(alone.stdout);
   t.true(Math.abs(one.score - lines[0].score) <= 1e-6 * Math.abs(one.score), `${one.score} vs ${lines[0].score}`);
   t.is(one.map, null);
+  // the API: model.scoreImages gives the same score and map
+  const { HGAD } = await import('../lib/hgad');
+  const m = await HGAD.load(model);
+  const api = await m.scoreImages([a, b], { class: 'tshirt' });
+  m.close();
+  t.is(api.kind, 'calibrated');
+  t.deepEqual([api.height, api.width, api.maps.length], [56, 56, 2 * 56 * 56]);
+  t.true(Math.abs(api.scores[0] - lines[0].score) <= 1e-6 * Math.abs(api.scores[0]));
+  t.deepEqual(Array.from(api.maps.subarray(0, 56 * 56)), Array.from(readNpy(lines[0].map).data as Float32Array));
+  await t.throwsAsync(() => m.scoreImages([a], { class: 'coat' }), { instanceOf: RangeError, message: /Expected a class of the model \(pullover, tshirt\) for class but received "coat"/ });
   const f = await runCli(['predict', '--model', flow, '--class', 'pullover', '--score', 'fused', a, b]);
   t.is(f.code, 0, f.stderr);
   t.is(f.stdout.trim().split('\n').length, 2);

@@ -89,10 +89,12 @@ export async function loadImage(file: string, p: Preprocessing, out?: Float32Arr
   if (out !== undefined && out.length !== 3 * n) throw expectedRange(`${3 * n} values`, 'out', out.length);
   let data: Buffer;
   try {
-    const info = await sharp(file).metadata();
+    // One sharp instance: the header read for the geometry is not read again by the pipeline.
+    const img = sharp(file);
+    const info = await img.metadata();
     if (!info.width || !info.height) throw new Error('no size in its header');
     const g = resizeGeometry(info.width, info.height, p);
-    const r = await sharp(file)
+    const r = await img
       .removeAlpha()
       .toColourspace('srgb')
       .resize(g.width, g.height, { fit: 'fill', kernel: 'lanczos3' })
