@@ -3,25 +3,49 @@
 // levels over one batch.
 import { Calibration, LevelScores } from './types';
 
+/**
+ * Per-class sums of logp and logp^2, added batch by batch (in the order the
+ * vectors come), then the mean and standard deviation (floored at 1e-3).
+ */
+export class CalibrationSums {
+  private readonly sum: Float64Array;
+  private readonly sq: Float64Array;
+  private readonly count: Float64Array;
+
+  constructor(readonly K: number) {
+    this.sum = new Float64Array(K);
+    this.sq = new Float64Array(K);
+    this.count = new Float64Array(K);
+  }
+
+  /** logp: (n)  labels: (n) class ids in [0, K) */
+  add(logp: ArrayLike<number>, labels: ArrayLike<number>): void {
+    for (let i = 0; i < logp.length; ++i) {
+      const k = labels[i];
+      this.sum[k] += logp[i];
+      this.sq[k] += logp[i] * logp[i];
+      this.count[k] += 1;
+    }
+  }
+
+  result(): Calibration {
+    const { K, sum, sq, count } = this;
+    const mean = new Float64Array(K);
+    const std = new Float64Array(K);
+    for (let k = 0; k < K; ++k) {
+      mean[k] = count[k] > 0 ? sum[k] / count[k] : 0;
+      const variance = count[k] > 1 ? Math.max(0, sq[k] / count[k] - mean[k] * mean[k]) : 1;
+      std[k] = Math.max(Math.sqrt(variance), 1e-3);
+    }
+    return { mean, std, count: Float64Array.from(count) };
+  }
+}
+
 /** Mean and standard deviation (floored at 1e-3) of each of K classes' training logp (N) with their labels (N). */
 export function fitCalibration(logp: Float32Array, labels: Int32Array, K: number): Calibration {
-  const sum = new Float64Array(K);
-  const sq = new Float64Array(K);
-  const count = new Float64Array(K);
-  for (let i = 0; i < logp.length; ++i) {
-    const k = labels[i];
-    sum[k] += logp[i];
-    sq[k] += logp[i] * logp[i];
-    count[k] += 1;
-  }
-  const mean = new Float64Array(K);
-  const std = new Float64Array(K);
-  for (let k = 0; k < K; ++k) {
-    mean[k] = count[k] > 0 ? sum[k] / count[k] : 0;
-    const variance = count[k] > 1 ? Math.max(0, sq[k] / count[k] - mean[k] * mean[k]) : 1;
-    std[k] = Math.max(Math.sqrt(variance), 1e-3);
-  }
-  return { mean, std, count };
+  const sums = new CalibrationSums(K);
+  sums.add(logp, labels);
+  return sums.result();
 }
 
 /** Whether class k's normaliser was fitted on at least 2 vectors (unknown counts, from older files, count as fitted). */

@@ -4,6 +4,7 @@
 import { FeatureSource } from '../data/feature_source';
 import { positionalConditions } from '../nn/positional_encoding';
 import type { HgadModel } from './model';
+import { CalibrationSums } from './calibration';
 import { scoreLevel } from './scoring';
 import { Calibration } from './types';
 
@@ -16,9 +17,7 @@ export function calibrateFromSource(model: HgadModel, source: FeatureSource, ima
     const hw = height * width;
     const fromSource = P > 0 && !!source.levels[l].condChannels;
     const table = P > 0 && !fromSource ? positionalConditions(P, height, width) : null;
-    const sum = new Float64Array(K);
-    const sq = new Float64Array(K);
-    const count = new Float64Array(K);
+    const sums = new CalibrationSums(K);
     const B = Math.max(1, Math.min(imagesPerBatch, N));
     const features = new Float32Array(B * hw * C);
     const cond = P > 0 ? new Float32Array(B * hw * P) : null;
@@ -32,20 +31,8 @@ export function calibrateFromSource(model: HgadModel, source: FeatureSource, ima
       for (let j = 0; j < ids.length; ++j) rowLabels.fill(source.labels[ids[j]], j * hw, (j + 1) * hw);
       const labels = rowLabels.subarray(0, n);
       const { logp } = scoreLevel(model, l, { features: features.subarray(0, n * C), cond: cond ? cond.subarray(0, n * P) : null }, labels);
-      for (let i = 0; i < n; ++i) {
-        const k = labels[i];
-        sum[k] += logp[i];
-        sq[k] += logp[i] * logp[i];
-        count[k] += 1;
-      }
+      sums.add(logp, labels);
     }
-    const mean = new Float64Array(K);
-    const std = new Float64Array(K);
-    for (let k = 0; k < K; ++k) {
-      mean[k] = count[k] > 0 ? sum[k] / count[k] : 0;
-      const variance = count[k] > 1 ? Math.max(0, sq[k] / count[k] - mean[k] * mean[k]) : 1;
-      std[k] = Math.max(Math.sqrt(variance), 1e-3);
-    }
-    return { mean, std, count };
+    return sums.result();
   });
 }

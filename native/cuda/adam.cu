@@ -12,11 +12,6 @@
 namespace hgad {
 namespace cuda {
 
-using detail::asStream;
-using detail::ceilDiv;
-using detail::gridFor;
-using detail::sizes;
-
 namespace {
 
 struct AdamParams {

@@ -13,13 +13,10 @@
 namespace hgad {
 namespace cuda {
 
-using detail::asStream;
-using detail::gridFor;
-using detail::sizes;
-
 namespace {
 
 constexpr int kThreads = 256;
+
 constexpr int kReduceThreads = 1024;
 
 __global__ void mapMaxKernel(int64_t n, const float* __restrict__ x, float* __restrict__ m) {

@@ -13,13 +13,10 @@
 namespace hgad {
 namespace cuda {
 
-using detail::asStream;
-using detail::gridFor;
-using detail::sizes;
-
 namespace {
 
 constexpr int kThreads = 256;
+
 constexpr int kWarps = kThreads / 32;
 
 template <bool INVERSE>

@@ -108,5 +108,12 @@ __device__ __forceinline__ double warpMax(double v) {
 }
 
 }  // namespace detail
+
+// The helpers every kernel file uses, by their short names.
+using detail::asStream;
+using detail::ceilDiv;
+using detail::gridFor;
+using detail::sizes;
+
 }  // namespace cuda
 }  // namespace hgad

@@ -20,14 +20,10 @@
 namespace hgad {
 namespace cuda {
 
-using detail::asStream;
-using detail::ceilDiv;
-using detail::gridFor;
-using detail::sizes;
-
 namespace {
 
 constexpr int kThreads = 256;
+
 constexpr int kWarpsPerBlock = kThreads / 32;
 
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }

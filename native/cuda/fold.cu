@@ -26,11 +26,6 @@
 namespace hgad {
 namespace cuda {
 
-using detail::asStream;
-using detail::ceilDiv;
-using detail::gridFor;
-using detail::sizes;
-
 namespace {
 
 constexpr int kThreads = 256;

@@ -26,10 +26,7 @@
 namespace hgad {
 namespace cuda {
 
-using detail::asStream;
-using detail::ceilDiv;
 using detail::GemmArgs;
-using detail::sizes;
 
 namespace {
 

@@ -121,8 +121,6 @@ void cublasReleaseStream(cudaStream_t stream) {
   }
 }
 
-
-
 void cublasGemmRowMajor(const GemmShape& s, const float* A, const float* B, float beta, float* C,
                         cudaStream_t stream, bool tf32) {
   Cublas& l = lib();

@@ -62,9 +62,6 @@ size_t sharedMemoryOptin() {
 
 }  // namespace detail
 
-using detail::asStream;
-using detail::sizes;
-
 namespace {
 
 size_t bucketSize(size_t bytes) {

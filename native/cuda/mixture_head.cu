@@ -30,10 +30,6 @@
 namespace hgad {
 namespace cuda {
 
-using detail::asStream;
-using detail::ceilDiv;
-using detail::sizes;
-
 namespace {
 
 constexpr double kGaussConst = -0.9189385332046727;  // log(1/sqrt(2 pi))

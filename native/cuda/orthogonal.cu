@@ -12,10 +12,6 @@
 namespace hgad {
 namespace cuda {
 
-using detail::asStream;
-using detail::gridFor;
-using detail::sizes;
-
 namespace {
 
 constexpr int kThreads = 256;
