@@ -4,7 +4,7 @@
 // by a killed writer. Each must end in one line naming the path, with no
 // other file changed, quickly and without reading more than the header.
 import test from 'ava';
-import { execFileSync, spawnSync } from 'child_process';
+import { execFileSync, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -255,4 +255,28 @@ test('boolean .npy arrays (numpy masks) are read as 0 and 1', (t) => {
   bytes[bytes.length - 1] = 7;
   fs.writeFileSync(file, bytes);
   t.regex(t.throws(() => readNpy(file))!.message, /boolean value 7 at index 4 is neither 0 nor 1/);
+});
+
+test('kill -9 during writes leaves the target whole; the next write removes the killed writer\'s temp files', async (t) => {
+  const dir = fresh('killed');
+  fs.mkdirSync(dir);
+  const target = path.join(dir, 'big.npy');
+  writeNpy(target, { dtype: 'float32', shape: [4], data: Float32Array.of(1, 2, 3, 4) });
+  const npy = JSON.stringify(path.resolve(__dirname, '../lib/io/npy'));
+  const script = `const { writeNpy } = require(${npy}); const data = new Float32Array(16 << 20).fill(7);
+for (;;) writeNpy(${JSON.stringify(target)}, { dtype: 'float32', shape: [data.length], data });`;
+  let leftBehind = 0;
+  for (let round = 0; round < 4; ++round) {
+    const child = spawn(process.execPath, ['-e', script], { stdio: 'ignore' });
+    await new Promise((r) => setTimeout(r, 300 + 150 * round));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    // Whatever moment the kill hit, the target is a whole file: the old one or a new one.
+    const arr = readNpy(target);
+    t.true(arr.data.length === 4 || arr.data.length === 16 << 20);
+    leftBehind += fs.readdirSync(dir).filter((f) => f.endsWith('.tmp')).length;
+  }
+  writeNpy(target, { dtype: 'float32', shape: [1], data: Float32Array.of(9) });
+  t.deepEqual(fs.readdirSync(dir), ['big.npy']);
+  t.log(`${leftBehind} temp file(s) left by killed writers, all removed by the next write`);
 });

@@ -74,21 +74,55 @@ template <typename T> void blockReflector(int64_t C, int64_t k, int64_t b, const
 }
 
 // Columns [j0, j1) of x (rows k.., leading dimension C) <- (I - V op(T) V^T) x,
-// op(T) = T^T for the QR's trailing update (Q^T), T for forming Q.
+// op(T) = T^T for the QR's trailing update (Q^T), T for forming Q. V is read
+// row by row (row-major copy, B wide, zero-padded) and G columns at a time,
+// so each pass over V serves G columns: the work is bound by arithmetic, not
+// by re-reading V (m x B, megabytes at C = 5000) for every column.
+constexpr int64_t G = 8;
+
+template <typename T> HGAD_CLONES void applyGroup(int64_t m, int64_t g, const T* Vr, const T* Tm, bool transposeT, T* const* cols) {
+  T w[G][B] = {};
+  for (int64_t i = 0; i < m; ++i) {
+    const T* v = Vr + i * B;
+    for (int64_t c = 0; c < g; ++c) {
+      const T a = cols[c][i];
+      for (int64_t t = 0; t < B; ++t) w[c][t] += v[t] * a;
+    }
+  }
+  T u[G][B];
+  for (int64_t c = 0; c < g; ++c) {
+    for (int64_t r = 0; r < B; ++r) {
+      T acc = 0;
+      if (transposeT) for (int64_t s = 0; s <= r; ++s) acc += Tm[r * B + s] * w[c][s];
+      else for (int64_t s = r; s < B; ++s) acc += Tm[s * B + r] * w[c][s];
+      u[c][r] = acc;
+    }
+  }
+  for (int64_t i = 0; i < m; ++i) {
+    const T* v = Vr + i * B;
+    for (int64_t c = 0; c < g; ++c) {
+      T acc = 0;
+      for (int64_t t = 0; t < B; ++t) acc += v[t] * u[c][t];
+      cols[c][i] -= acc;
+    }
+  }
+}
+
 template <typename T> void applyBlock(int64_t C, int64_t k, int64_t b, const std::vector<T>& V, const std::vector<T>& Tm, bool transposeT, T* x, int64_t j0, int64_t j1) {
   const int64_t m = C - k;
-  parallelFor(j1 - j0, 4, [&](int64_t c0, int64_t c1) {
-    T w[B], u[B];
-    for (int64_t j = j0 + c0; j < j0 + c1; ++j) {
-      T* col = x + j * C + k;
-      for (int64_t t = 0; t < b; ++t) w[t] = dot(m - t, V.data() + t * m + t, col + t);
-      for (int64_t r = 0; r < b; ++r) {
-        T acc = 0;
-        if (transposeT) for (int64_t s = 0; s <= r; ++s) acc += Tm[r * b + s] * w[s];
-        else for (int64_t s = r; s < b; ++s) acc += Tm[s * b + r] * w[s];
-        u[r] = acc;
-      }
-      for (int64_t t = 0; t < b; ++t) axpy(m - t, -u[t], V.data() + t * m + t, col + t);
+  // Row-major V and T, zero-padded to B columns (a last, narrower panel).
+  std::vector<T> Vr(m * B, T(0)), Tp(B * B, T(0));
+  for (int64_t t = 0; t < b; ++t) {
+    for (int64_t i = 0; i < m; ++i) Vr[i * B + t] = V[t * m + i];
+    for (int64_t r = 0; r < b; ++r) Tp[t * B + r] = Tm[t * b + r];
+  }
+  const int64_t groups = (j1 - j0 + G - 1) / G;
+  parallelFor(groups, 1, [&](int64_t g0, int64_t g1) {
+    T* cols[G];
+    for (int64_t gi = g0; gi < g1; ++gi) {
+      const int64_t first = j0 + gi * G, g = std::min(G, j1 - first);
+      for (int64_t c = 0; c < g; ++c) cols[c] = x + (first + c) * C + k;
+      applyGroup(m, g, Vr.data(), Tp.data(), transposeT, cols);
     }
   });
 }
