@@ -114,6 +114,51 @@ test('hgad predict: one JSON line per image; a calibrated score is the same alon
   t.is(f.stdout.trim().split('\n').length, 2);
 });
 
+test.serial('scoreImages keeps the event loop free: a timer is never late by the time the maps take on the calling thread', async (t) => {
+  const { data, model } = await prepared();
+  const { HGAD } = await import('../lib/hgad');
+  const { openModelBackbone, scoreImagePositions } = await import('../lib/localise/score_images');
+  const { classCalibration, mapsFromScores } = await import('../lib/localise/score_maps');
+  const m = await HGAD.load(model);
+  t.teardown(() => m.close());
+  // one batch of many images and a wide smoothing, so that the maps are a
+  // long synchronous job when done on the calling thread
+  const files = Array.from({ length: 96 }, (_, i) => path.join(data, 'tshirt', 'test', i % 2 ? 'good' : 'stain', `00${i % 2}.png`));
+  const opts = { class: 'tshirt', sigma: 24, batchSize: files.length };
+  const { backbone, preprocessing } = await openModelBackbone(m, undefined, model);
+  const positions = await scoreImagePositions(m, backbone, preprocessing, files, 1, files.length);
+  await backbone.close();
+  const S = preprocessing.crop;
+  const calibration = classCalibration(m.core.levels.map((l) => l.calibration), 1);
+  let syncMs = Infinity;
+  let reference: Float32Array | null = null;
+  for (let i = 0; i < 2; ++i) {
+    const t0 = performance.now();
+    reference = mapsFromScores(positions, calibration, { height: S, width: S, sigma: opts.sigma }).maps;
+    syncMs = Math.min(syncMs, performance.now() - t0);
+  }
+  t.true(syncMs >= 40, `the synchronous maps take ${syncMs.toFixed(1)} ms: too short to tell a blocked loop from a free one`);
+  // the largest gap between ticks of a 2 ms timer while scoreImages runs
+  let last = performance.now();
+  let worst = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    worst = Math.max(worst, now - last);
+    last = now;
+  }, 2);
+  let result;
+  try {
+    result = await m.scoreImages(files, opts);
+    // a block at the very end would otherwise go unseen: no tick after it
+    worst = Math.max(worst, performance.now() - last);
+  } finally {
+    clearInterval(timer);
+  }
+  t.deepEqual(Array.from(result.maps.subarray(0, S * S)), Array.from(reference!.subarray(0, S * S)));
+  t.log(`timer lateness ${worst.toFixed(1)} ms, synchronous maps ${syncMs.toFixed(1)} ms`);
+  t.true(worst < syncMs / 2, `a timer was ${worst.toFixed(1)} ms late; the maps alone block the calling thread for ${syncMs.toFixed(1)} ms`);
+});
+
 test('hgad test and predict refuse bad input with one line and write nothing', async (t) => {
   const { data, model, cache } = await prepared();
   const out = tempDir('hgad-bad-');

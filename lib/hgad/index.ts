@@ -17,6 +17,7 @@ import { checkDeviceRequest } from '../backend/index';
 import type { FitFeatureMapsOptions, FitImagesOptions, FitImagesResult } from '../images/fit_images';
 import type { DeviceRequest, Precision } from '../backend/index';
 import type { ImageScores, ScoreImagesOptions } from '../localise/score_images';
+import type { FeatureMapLevel, ImageMaps, MapCalibration, MapsOptions, PositionScores } from '../localise/score_maps';
 
 export interface DeviceOptions {
   /**
@@ -309,6 +310,44 @@ export class HGAD {
   }
 
   private async scoreNow(inputs: LevelInput[], classes: Int32Array | number): Promise<Scores> {
+    const transfer: ArrayBuffer[] = [];
+    const posted = Array.isArray(inputs)
+      ? inputs.map((d) => (d && typeof d === 'object' ? { ...d, features: forPosting(d.features, transfer), cond: d.cond && forPosting(d.cond, transfer) } : d))
+      : inputs;
+    const ids = classes instanceof Int32Array ? forPosting(classes, transfer) : classes;
+    const result = await this.scoreRequest<{ scores: Scores }>({ task: 'score', inputs: posted, classes: ids }, transfer);
+    return result.scores;
+  }
+
+  /**
+   * Per-position scores of B images of one class from their feature maps
+   * (one (B, C, h, w) NCHW level per model level, as backbones return them):
+   * the rows, the positional conditions and the flows all run in the scoring
+   * worker. Shares score()'s call order.
+   */
+  scoreFeatureMaps(levels: FeatureMapLevel[], images: number, classId: number): Promise<PositionScores> {
+    return this.order.read(async () => {
+      const transfer: ArrayBuffer[] = [];
+      const posted = Array.isArray(levels) ? levels.map((lv) => (lv && typeof lv === 'object' ? { ...lv, data: forPosting(lv.data, transfer) } : lv)) : levels;
+      const result = await this.scoreRequest<{ positions: PositionScores }>({ task: 'scoreFeatureMaps', levels: posted, images, classId }, transfer);
+      return result.positions;
+    });
+  }
+
+  /**
+   * Anomaly maps and image scores from position scores (see mapsFromScores),
+   * computed in the scoring worker so that the caller's event loop stays
+   * free. Shares score()'s call order.
+   */
+  imageMaps(positions: PositionScores, calibration: MapCalibration[] | null, options: Omit<MapsOptions, 'backend'>): Promise<ImageMaps> {
+    return this.order.read(async () => {
+      const result = await this.scoreRequest<{ maps: ImageMaps }>({ task: 'maps', positions, calibration, options });
+      return result.maps;
+    });
+  }
+
+  /** A request to the scoring worker, started (with the weights) on first use. */
+  private scoreRequest<T>(message: { task: 'score' | 'scoreFeatureMaps' | 'maps' } & Record<string, unknown>, transfer: ArrayBuffer[] = []): Promise<T> {
     let model: ModelState | undefined;
     if (!this.scorer || !this.scorer.alive) {
       this.close();
@@ -316,13 +355,7 @@ export class HGAD {
       endWithOwner(this, this.scorer, this.token);
       model = this.state();
     }
-    const transfer: ArrayBuffer[] = [];
-    const posted = Array.isArray(inputs)
-      ? inputs.map((d) => (d && typeof d === 'object' ? { ...d, features: forPosting(d.features, transfer), cond: d.cond && forPosting(d.cond, transfer) } : d))
-      : inputs;
-    const ids = classes instanceof Int32Array ? forPosting(classes, transfer) : classes;
-    const result = await this.scorer.request<{ scores: Scores }>({ task: 'score', model, placement: this.placement, inputs: posted, classes: ids }, undefined, transfer);
-    return result.scores;
+    return this.scorer.request<T>({ ...message, model, placement: this.placement } as unknown as WithoutId<WorkerRequest>, undefined, transfer);
   }
 
   /**

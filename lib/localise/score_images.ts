@@ -1,13 +1,14 @@
 // Images of one class to anomaly maps and scores with an image-trained model:
 // decode and preprocess as in training (the model's recorded preprocessing),
 // run the recorded backbone (refused when it is another), score every
-// position in the model's worker thread, then build the maps natively.
+// position and build the maps (native ops) in the model's worker thread: the
+// caller's thread only waits on Promises.
 import { expectedRange, expectedType, FormatError, isPositiveInteger } from '../errors';
 import type { HGAD } from '../hgad';
 import { Backbone, demoBackbonePath } from '../images/backbone';
 import { checkFeatureOrigin, modelPreprocessing } from '../images/origin';
 import { loadImage, Preprocessing } from '../images/preprocess';
-import { classCalibration, concatPositionScores, FeatureMapLevel, ImageMaps, levelInputs, MapKind, mapsFromScores, PositionScores, positionScores } from './score_maps';
+import { classCalibration, concatPositionScores, FeatureMapLevel, ImageMaps, MapKind, PositionScores } from './score_maps';
 
 export interface ScoreImagesOptions {
   /** the class the images are of: a class name of the model or its id */
@@ -84,8 +85,7 @@ export async function scoreImagePositions(
     const pixels = new Float32Array(B * 3 * S * S);
     for (let b = 0; b < B; ++b) await loadImage(batch[b], preprocessing, pixels.subarray(b * 3 * S * S, (b + 1) * 3 * S * S));
     const levels: FeatureMapLevel[] = await backbone.run(pixels, B, S);
-    const scores = await model.score(levelInputs(model.config, levels, B), classId);
-    parts.push(positionScores(scores, levels, B));
+    parts.push(await model.scoreFeatureMaps(levels, B, classId));
   }
   return concatPositionScores(parts);
 }
@@ -105,6 +105,6 @@ export async function scoreImages(model: HGAD, files: readonly string[], options
     await backbone.close();
   }
   const S = preprocessing.crop;
-  const maps = mapsFromScores(positions, calibration, { height: S, width: S, kind, sigma: options.sigma, topK: options.topK, flow: model.config.kind === 'flow' });
+  const maps = await model.imageMaps(positions, calibration, { height: S, width: S, kind, sigma: options.sigma, topK: options.topK, flow: model.config.kind === 'flow' });
   return { ...maps, height: S, width: S, classId, positions };
 }

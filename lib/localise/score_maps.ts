@@ -118,8 +118,14 @@ export function concatPositionScores(parts: PositionScores[]): PositionScores {
   };
 }
 
+/** One level's normalisers for a map: one mean and std for every position, or one per position (h*w). */
+export interface MapCalibration {
+  mean: Float64Array;
+  std: Float64Array;
+}
+
 /** Per-class calibration of each level, as map calibrations (one mean and std for every position). */
-export function classCalibration(calibrations: ({ mean: Float64Array; std: Float64Array } | null)[], classId: number) {
+export function classCalibration(calibrations: ({ mean: Float64Array; std: Float64Array } | null)[], classId: number): MapCalibration[] {
   return calibrations.map((c, l) => {
     if (!c) throw new RangeError(`Expected a calibrated model (fitted with calibration) for the calibrated map but level ${l} has none`);
     return { mean: Float64Array.of(c.mean[classId]), std: Float64Array.of(c.std[classId]) };
@@ -129,7 +135,7 @@ export function classCalibration(calibrations: ({ mean: Float64Array; std: Float
 /** Maps and image scores of B images of one class from their position scores. */
 export function mapsFromScores(
   s: PositionScores,
-  calibration: { mean: Float64Array; std: Float64Array }[] | null,
+  calibration: MapCalibration[] | null,
   options: MapsOptions,
 ): ImageMaps {
   const kind = options.kind ?? 'calibrated';
