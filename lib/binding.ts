@@ -109,7 +109,6 @@ export interface NativeAddon extends RawAddon, OpSurface {
   couplingBackward(N: number, C: number, x: FloatArray, a: FloatArray, clamp: number, dy: FloatArray,
     dlogdet: FloatArray | null, dx: FloatArray, da: FloatArray): void;
   axpy(alpha: number, x: FloatArray, y: FloatArray): void;
-  add(a: FloatArray, b: FloatArray, out: FloatArray): void;
   scale(alpha: number, x: FloatArray, out: FloatArray): void;
   reluBackward(h: FloatArray, dh: FloatArray): void;
   columnSum(N: number, M: number, X: FloatArray, beta: number, v: FloatArray): void;
@@ -124,7 +123,6 @@ export interface NativeAddon extends RawAddon, OpSurface {
   repeatRows(copies: number, R: number, P: number, table: FloatArray, y: FloatArray): void;
   /** native/ops/orthogonal.h.  a: (C, C) column-major Gaussian (overwritten)  ->  q (C, C) row-major Haar rotation */
   haarOrthogonal(C: number, a: FloatArray, q: FloatArray): void;
-  logSumExpRows(N: number, M: number, X: FloatArray, out: FloatArray): void;
   logSoftmaxRows(N: number, M: number, X: FloatArray, out: FloatArray): void;
   logSoftmaxRowsBackward(N: number, M: number, Y: FloatArray, dY: FloatArray, dX: FloatArray): void;
   packColumns(N: number, X: FloatArray, ldx: number, c0: number, W0: number, Z: FloatArray | null, P: number,

@@ -50,8 +50,6 @@ export interface CudaAddon extends OpSurface {
   // Elementwise, row and column ops (math as native/ops/elementwise.h); X, Y: (N, M).
   /** y += alpha x */
   cudaAxpy(n: number, alpha: number, x: DeviceBuffer, y: DeviceBuffer, stream?: Str): void;
-  /** out = a + b (out may be a or b) */
-  cudaAdd(n: number, a: DeviceBuffer, b: DeviceBuffer, out: DeviceBuffer, stream?: Str): void;
   /** out = alpha x (out may be x) */
   cudaScale(n: number, alpha: number, x: DeviceBuffer, out: DeviceBuffer, stream?: Str): void;
   /** dh *= (h > 0) */
@@ -69,8 +67,6 @@ export interface CudaAddon extends OpSurface {
   mapProduct(n: number, a: DeviceBuffer, b: DeviceBuffer, y: DeviceBuffer, stream?: Str): void;
   repeatRows(copies: number, R: number, P: number, table: DeviceBuffer, y: DeviceBuffer, stream?: Str): void;
   haarOrthogonal(C: number, a: DeviceBuffer, q: DeviceBuffer, stream?: Str): void;
-  /** r (N) = log sum exp over each row of X */
-  cudaLogSumExpRows(N: number, M: number, X: DeviceBuffer, r: DeviceBuffer, stream?: Str): void;
   /** Y = X - logsumexp of its row (Y may be X) */
   cudaLogSoftmaxRows(N: number, M: number, X: DeviceBuffer, Y: DeviceBuffer, stream?: Str): void;
   /** dX = dY - exp(Y) rowsum(dY), from the log-softmax output Y (dX may be dY) */

@@ -22,12 +22,6 @@ template <typename T> void axpy(int64_t n, T alpha, const T* x, T* y) {
   });
 }
 
-template <typename T> void add(int64_t n, const T* a, const T* b, T* out) {
-  parallelFor(n, kGrain, [&](int64_t s, int64_t e) {
-    for (int64_t i = s; i < e; ++i) out[i] = a[i] + b[i];
-  });
-}
-
 template <typename T> void scale(int64_t n, T alpha, const T* x, T* out) {
   parallelFor(n, kGrain, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) out[i] = alpha * x[i];
@@ -74,12 +68,6 @@ template <typename T> static T rowLogSumExp(int64_t M, const T* row) {
   T acc = 0;
   for (int64_t m = 0; m < M; ++m) acc += std::exp(row[m] - mx);
   return mx + std::log(acc);
-}
-
-template <typename T> void logSumExpRows(int64_t N, int64_t M, const T* X, T* r) {
-  parallelFor(N, kRowGrain, [&](int64_t b, int64_t e) {
-    for (int64_t n = b; n < e; ++n) r[n] = rowLogSumExp(M, X + n * M);
-  });
 }
 
 template <typename T> void logSoftmaxRows(int64_t N, int64_t M, const T* X, T* Y) {
@@ -133,12 +121,10 @@ template <typename T> int64_t firstNonFinite(int64_t n, const T* x) {
 
 #define HGAD_INSTANTIATE(T)                                                                      \
   template void axpy<T>(int64_t, T, const T*, T*);                                               \
-  template void add<T>(int64_t, const T*, const T*, T*);                                         \
   template void scale<T>(int64_t, T, const T*, T*);                                              \
   template void reluBackward<T>(int64_t, const T*, T*);                                          \
   template void columnSum<T>(int64_t, int64_t, const T*, T, T*);                                 \
   template void rowSum<T>(int64_t, int64_t, const T*, T*);                                       \
-  template void logSumExpRows<T>(int64_t, int64_t, const T*, T*);                                \
   template void logSoftmaxRows<T>(int64_t, int64_t, const T*, T*);                               \
   template void logSoftmaxRowsBackward<T>(int64_t, int64_t, const T*, const T*, T*);             \
   template void packColumns<T>(int64_t, const T*, int64_t, int64_t, int64_t, const T*, int64_t, T*); \

@@ -138,12 +138,10 @@ void couplingBackward(int64_t N, int64_t C, const float* x, const float* a, floa
 // ------------------------------------------------------------- elementwise
 // Math as native/ops/elementwise.h. X, Y: (N, M) row-major; v: (M); r: (N).
 void axpy(int64_t n, float alpha, const float* x, float* y, Stream stream = nullptr);
-void add(int64_t n, const float* a, const float* b, float* out, Stream stream = nullptr);
 void scale(int64_t n, float alpha, const float* x, float* out, Stream stream = nullptr);
 void reluBackward(int64_t n, const float* h, float* dh, Stream stream = nullptr);
 void columnSum(int64_t N, int64_t M, const float* X, float beta, float* v, Stream stream = nullptr);
 void rowSum(int64_t N, int64_t M, const float* X, float* r, Stream stream = nullptr);
-void logSumExpRows(int64_t N, int64_t M, const float* X, float* r, Stream stream = nullptr);
 void logSoftmaxRows(int64_t N, int64_t M, const float* X, float* Y, Stream stream = nullptr);
 void logSoftmaxRowsBackward(int64_t N, int64_t M, const float* Y, const float* dY, float* dX,
                             Stream stream = nullptr);

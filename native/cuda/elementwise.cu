@@ -1,9 +1,8 @@
 // Memory-bound elementwise, row and column kernels; math as native/ops/elementwise.h.
 //
-//  axpy  y += a x     FLOPs 2n  bytes 12n     add   out = a + b   FLOPs n  bytes 12n
+//  axpy  y += a x     FLOPs 2n  bytes 12n
 //  scale out = a x    FLOPs n   bytes 8n      reluBackward        bytes 12n
 //  columnSum (N, M)   FLOPs NM  bytes 4NM     rowSum (N, M)       FLOPs NM bytes 4NM
-//  logSumExpRows      ~3 NM FLOPs + NM exp, bytes 4NM (+4N)
 //  logSoftmaxRows     bytes 8NM; backward bytes 12NM
 //  packColumns        bytes 8 N (W0 + P); unpackColumnsBackward bytes 12 N W0 + 8 N P
 //  fill  dst = value  bytes 4n
@@ -52,17 +51,6 @@ struct AxpyOp {
     float4 b = reinterpret_cast<float4*>(y)[q];
     b.x += alpha * a.x; b.y += alpha * a.y; b.z += alpha * a.z; b.w += alpha * a.w;
     reinterpret_cast<float4*>(y)[q] = b;
-  }
-};
-
-struct AddOp {
-  const float *a, *b;
-  float* out;
-  __device__ void scalar(int64_t i) const { out[i] = a[i] + b[i]; }
-  __device__ void vec(int64_t q) const {
-    const float4 u = reinterpret_cast<const float4*>(a)[q];
-    const float4 v = reinterpret_cast<const float4*>(b)[q];
-    reinterpret_cast<float4*>(out)[q] = make_float4(u.x + v.x, u.y + v.y, u.z + v.z, u.w + v.w);
   }
 };
 
@@ -143,7 +131,7 @@ __global__ void columnSumFinishKernel(int64_t M, int slabs, const double* partia
 
 // ---------------------------------------------------------------- rows
 // One warp per row; lanes stride over the columns.
-enum class RowOp { kSum, kLogSumExp, kLogSoftmax };
+enum class RowOp { kSum, kLogSoftmax };
 
 __device__ float rowLogSumExp(int64_t M, const float* row, int lane) {
   float mx = -INFINITY;
@@ -166,9 +154,6 @@ __global__ void rowKernel(int64_t N, int64_t M, const float* X, float* out) {
       for (int64_t m = lane; m < M; m += 32) acc += row[m];
       acc = detail::warpSum(acc);
       if (lane == 0) out[n] = acc;
-    } else if (OP == RowOp::kLogSumExp) {
-      const float lse = rowLogSumExp(M, row, lane);
-      if (lane == 0) out[n] = lse;
     } else {
       // Each lane rewrites only the elements it read, after the warp-wide
       // reduction, so out may alias X.
@@ -225,9 +210,6 @@ dim3 columnGrid(int64_t W, int64_t N) {
 void axpy(int64_t n, float alpha, const float* x, float* y, Stream stream) {
   launchMap("axpy", n, aligned16(x) && aligned16(y), AxpyOp{alpha, x, y}, stream);
 }
-void add(int64_t n, const float* a, const float* b, float* out, Stream stream) {
-  launchMap("add", n, aligned16(a) && aligned16(b) && aligned16(out), AddOp{a, b, out}, stream);
-}
 void scale(int64_t n, float alpha, const float* x, float* out, Stream stream) {
   launchMap("scale", n, aligned16(x) && aligned16(out), ScaleOp{alpha, x, out}, stream);
 }
@@ -261,11 +243,6 @@ void rowSum(int64_t N, int64_t M, const float* X, float* r, Stream stream) {
   if (N <= 0) return;
   rowKernel<RowOp::kSum><<<rowGrid(N), kThreads, 0, asStream(stream)>>>(N, M, X, r);
   HGAD_CUDA_LAUNCHED("rowSum", sizes("N", N, "M", M));
-}
-void logSumExpRows(int64_t N, int64_t M, const float* X, float* r, Stream stream) {
-  if (N <= 0) return;
-  rowKernel<RowOp::kLogSumExp><<<rowGrid(N), kThreads, 0, asStream(stream)>>>(N, M, X, r);
-  HGAD_CUDA_LAUNCHED("logSumExpRows", sizes("N", N, "M", M));
 }
 void logSoftmaxRows(int64_t N, int64_t M, const float* X, float* Y, Stream stream) {
   if (N <= 0 || M <= 0) return;

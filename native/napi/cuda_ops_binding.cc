@@ -137,16 +137,6 @@ Napi::Value Axpy(const Napi::CallbackInfo& info) {
   return guarded(info, "cudaAxpy" + dims({n}), [&] { cuda::axpy(n, alpha, x, y, stream); });
 }
 
-// cudaAdd(n, a, b, out, stream?): out = a + b
-Napi::Value Add(const Napi::CallbackInfo& info) {
-  const cuda::Stream stream = streamArg(info, 4);
-  const int64_t n = getInt(info, 0, "n");
-  const float* a = deviceArg(info, 1, "a", n);
-  const float* b = deviceArg(info, 2, "b", n);
-  float* out = deviceArg(info, 3, "out", n);
-  return guarded(info, "cudaAdd" + dims({n}), [&] { cuda::add(n, a, b, out, stream); });
-}
-
 // cudaScale(n, alpha, x, out, stream?): out = alpha x
 Napi::Value Scale(const Napi::CallbackInfo& info) {
   const cuda::Stream stream = streamArg(info, 4);
@@ -176,17 +166,13 @@ Napi::Value ColumnSum(const Napi::CallbackInfo& info) {
   return guarded(info, "cudaColumnSum" + dims({N, M}), [&] { cuda::columnSum(N, M, X, beta, v, stream); });
 }
 
-// cudaRowSum(N, M, X, r, stream?) and cudaLogSumExpRows(N, M, X, r, stream?)
-template <bool LogSumExp>
-Napi::Value RowReduce(const Napi::CallbackInfo& info) {
+// cudaRowSum(N, M, X, r, stream?)
+Napi::Value RowSum(const Napi::CallbackInfo& info) {
   const cuda::Stream stream = streamArg(info, 4);
   const int64_t N = getInt(info, 0, "N"), M = getInt(info, 1, "M");
   const float* X = deviceArg(info, 2, "X", N * M);
   float* r = deviceArg(info, 3, "r", N);
-  return guarded(info, std::string(LogSumExp ? "cudaLogSumExpRows" : "cudaRowSum") + dims({N, M}), [&] {
-    if (LogSumExp) cuda::logSumExpRows(N, M, X, r, stream);
-    else cuda::rowSum(N, M, X, r, stream);
-  });
+  return guarded(info, "cudaRowSum" + dims({N, M}), [&] { cuda::rowSum(N, M, X, r, stream); });
 }
 
 // cudaLogSoftmaxRows(N, M, X, Y, stream?); Y may be X
@@ -245,12 +231,10 @@ void registerCudaOps(Napi::Env env, Napi::Object exports) {
       {"cudaMixtureHeadForward", MixtureForward},
       {"cudaMixtureHeadBackward", MixtureBackward},
       {"cudaAxpy", Axpy},
-      {"cudaAdd", Add},
       {"cudaScale", Scale},
       {"cudaReluBackward", ReluBackward},
       {"cudaColumnSum", ColumnSum},
-      {"cudaRowSum", RowReduce<false>},
-      {"cudaLogSumExpRows", RowReduce<true>},
+      {"cudaRowSum", RowSum},
       {"cudaLogSoftmaxRows", LogSoftmaxRows},
       {"cudaLogSoftmaxRowsBackward", LogSoftmaxRowsBackward},
       {"cudaPackColumns", PackColumns},

@@ -105,18 +105,6 @@ Napi::Value Axpy(const Napi::CallbackInfo& info) {
   });
 }
 
-// add(a, b, out)
-Napi::Value Add(const Napi::CallbackInfo& info) {
-  return withFloat(info, 0, "a", [&](auto tag) {
-    using T = decltype(tag);
-    int64_t n = lengthOf(info, 0);
-    const T* a = getArray<T>(info, 0, "a", n);
-    const T* b = getArray<T>(info, 1, "b", n);
-    T* out = getArray<T>(info, 2, "out", n);
-    add<T>(n, a, b, out);
-  });
-}
-
 // scale(alpha, x, out)
 Napi::Value Scale(const Napi::CallbackInfo& info) {
   double alpha = getNumber(info, 0, "alpha");
@@ -167,9 +155,6 @@ Napi::Value RowKernel(const Napi::CallbackInfo& info, void (*f32)(int64_t, int64
 
 Napi::Value RowSum(const Napi::CallbackInfo& info) {
   return RowKernel<false>(info, rowSum<float>, rowSum<double>);
-}
-Napi::Value LogSumExpRows(const Napi::CallbackInfo& info) {
-  return RowKernel<false>(info, logSumExpRows<float>, logSumExpRows<double>);
 }
 Napi::Value LogSoftmaxRows(const Napi::CallbackInfo& info) {
   return RowKernel<true>(info, logSoftmaxRows<float>, logSoftmaxRows<double>);
@@ -308,12 +293,10 @@ void registerOps(Napi::Env env, Napi::Object exports) {
   exports["couplingInverse"] = Napi::Function::New(env, CouplingInverse, "couplingInverse");
   exports["couplingBackward"] = Napi::Function::New(env, CouplingBackward, "couplingBackward");
   exports["axpy"] = Napi::Function::New(env, Axpy, "axpy");
-  exports["add"] = Napi::Function::New(env, Add, "add");
   exports["scale"] = Napi::Function::New(env, Scale, "scale");
   exports["reluBackward"] = Napi::Function::New(env, ReluBackward, "reluBackward");
   exports["columnSum"] = Napi::Function::New(env, ColumnSum, "columnSum");
   exports["rowSum"] = Napi::Function::New(env, RowSum, "rowSum");
-  exports["logSumExpRows"] = Napi::Function::New(env, LogSumExpRows, "logSumExpRows");
   exports["logSoftmaxRows"] = Napi::Function::New(env, LogSoftmaxRows, "logSoftmaxRows");
   exports["logSoftmaxRowsBackward"] = Napi::Function::New(env, LogSoftmaxRowsBackward, "logSoftmaxRowsBackward");
   exports["packColumns"] = Napi::Function::New(env, PackColumns, "packColumns");

@@ -7,8 +7,6 @@ namespace hgad {
 
 // y += alpha * x  (length n)
 template <typename T> void axpy(int64_t n, T alpha, const T* x, T* y);
-// out = a + b  (length n; out may alias a or b)
-template <typename T> void add(int64_t n, const T* a, const T* b, T* out);
 // out = alpha * x  (length n; out may alias x)
 template <typename T> void scale(int64_t n, T alpha, const T* x, T* out);
 // dh *= (h > 0): the ReLU backward from the ReLU's output h.
@@ -17,8 +15,6 @@ template <typename T> void reluBackward(int64_t n, const T* h, T* dh);
 template <typename T> void columnSum(int64_t N, int64_t M, const T* X, T beta, T* v);
 // r[n] = sum_m X[n, m]
 template <typename T> void rowSum(int64_t N, int64_t M, const T* X, T* r);
-// r[n] = log sum_m exp(X[n, m])  (max-shifted)
-template <typename T> void logSumExpRows(int64_t N, int64_t M, const T* X, T* r);
 // Y[n, :] = X[n, :] - logsumexp(X[n, :]); Y may alias X.
 template <typename T> void logSoftmaxRows(int64_t N, int64_t M, const T* X, T* Y);
 // Backward of log-softmax from its output Y: dX = dY - softmax(X) * sum_m dY[n, m]; dX may alias dY.

@@ -220,11 +220,6 @@ void flatCases(Tally& t, uint64_t& seed) {
       check(t, std::string("axpy") + tag, {got.begin() + offset, got.end() - (1 - offset)}, ref, 1e-6, 1e-6, true);
       dy.upload(y);
       out.poison();
-      cu::add(n, dx.get() + offset, dy.get() + offset, out.get() + offset);
-      for (int64_t i = 0; i < n; ++i) ref[i] = xd[i] + yd[i];
-      got = out.download(n + 1);
-      check(t, std::string("add") + tag, {got.begin() + offset, got.end() - (1 - offset)}, ref, 1e-6, 1e-6, true);
-      out.poison();
       cu::scale(n, alpha, dx.get() + offset, out.get() + offset);
       for (int64_t i = 0; i < n; ++i) ref[i] = double(alpha) * xd[i];
       got = out.download(n + 1);
@@ -262,10 +257,6 @@ void rowCases(Tally& t, uint64_t& seed) {
     hgad::rowSum<double>(N, M, Xd.data(), refR.data());
     cu::rowSum(N, M, dX.get(), r.get());
     check(t, std::string("rowSum") + tag, r.download(N), refR, 1e-5, 1e-5, true);
-    r.poison();
-    hgad::logSumExpRows<double>(N, M, Xd.data(), refR.data());
-    cu::logSumExpRows(N, M, dX.get(), r.get());
-    check(t, std::string("logSumExpRows") + tag, r.download(N), refR, 1e-6, 1e-6, true);
     out.poison();
     hgad::logSoftmaxRows<double>(N, M, Xd.data(), refY.data());
     cu::logSoftmaxRows(N, M, dX.get(), out.get());

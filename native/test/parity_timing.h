@@ -93,7 +93,6 @@ int runTiming(uint64_t seed, int passed, int failed) {
   cu::fillBytes(x.get(), 0, n * 4);
   cu::fillBytes(y.get(), 0, n * 4);
   report("memory", "axpy n=2^26 (12 B/elem)", medianMs([&] { cu::axpy(n, 0.5f, x.get(), y.get()); }), 12.0 * n);
-  report("memory", "add n=2^26 (12 B/elem)", medianMs([&] { cu::add(n, x.get(), y.get(), z.get()); }), 12.0 * n);
   report("memory", "adamStep n=2^26/2 (28 B/elem)",
          medianMs([&] { cu::adamStep(n / 2, x.get(), y.get(), z.get(), z.get() + n / 2, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, 1); }),
          28.0 * (n / 2));

@@ -172,8 +172,8 @@ export const calls = new Map<string, number>();
 // Where each op takes its optional stream (lib/cuda.ts).
 const STREAM_ARG: Record<string, number> = {
   cudaGemm: 15, cudaCouplingForward: 9, cudaCouplingInverse: 9, cudaCouplingBackward: 9, cudaMixtureHeadForward: 16,
-  cudaMixtureHeadBackward: 21, adamStep: 11, cudaAxpy: 4, cudaAdd: 4, cudaScale: 4, cudaReluBackward: 3, cudaColumnSum: 5,
-  cudaRowSum: 4, cudaLogSumExpRows: 4, cudaLogSoftmaxRows: 4, cudaLogSoftmaxRowsBackward: 5, cudaPackColumns: 8,
+  cudaMixtureHeadBackward: 21, adamStep: 11, cudaAxpy: 4, cudaScale: 4, cudaReluBackward: 3, cudaColumnSum: 5,
+  cudaRowSum: 4, cudaLogSoftmaxRows: 4, cudaLogSoftmaxRowsBackward: 5, cudaPackColumns: 8,
   cudaUnpackColumnsBackward: 8, cudaFill: 4, cudaCopy: 5,
   // ops registered once for both backends (ARCHITECTURE.md): not cuda-prefixed
   affineFold: 8, affineFoldBackward: 8, centresCompose: 6, centresComposeBackward: 6, gatherRows: 6, oneHot: 5, lossSums: 7,
@@ -300,9 +300,6 @@ export function emulatedCuda(): CudaAddon {
     cudaAxpy(n, alpha, x, y) {
       native.axpy(alpha, f(x, 'x', n), f(y, 'y', n));
     },
-    cudaAdd(n, a, b, out) {
-      native.add(f(a, 'a', n), f(b, 'b', n), f(out, 'out', n));
-    },
     cudaScale(n, alpha, x, out) {
       native.scale(alpha, f(x, 'x', n), f(out, 'out', n));
     },
@@ -335,9 +332,6 @@ export function emulatedCuda(): CudaAddon {
     },
     cudaRowSum(N, M, X, r) {
       native.rowSum(N, M, f(X, 'X', N * M), f(r, 'r', N));
-    },
-    cudaLogSumExpRows(N, M, X, r) {
-      native.logSumExpRows(N, M, f(X, 'X', N * M), f(r, 'r', N));
     },
     cudaLogSoftmaxRows(N, M, X, Y) {
       native.logSoftmaxRows(N, M, f(X, 'X', N * M), f(Y, 'Y', N * M));
