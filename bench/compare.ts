@@ -25,7 +25,7 @@ import { ChildProcessWithoutNullStreams, spawn, spawnSync } from 'child_process'
 import * as fs from 'fs';
 import * as path from 'path';
 import * as readline from 'readline';
-import { CPU_KERNELS, CpuKernel, cpuKernel, native, setCpuKernel } from '../lib/binding';
+import { CPU_KERNELS, CpuKernel, cpuKernel, native, setCpuKernel } from '../lib/backend/index';
 import { OnnxScorer } from './onnx_compare';
 import { modelScenario, modelSizes, Scenario } from './scenarios';
 import { benchChoice, collectGarbage, fmt, formatTable, hrSeconds, machineContext, median } from './timing';

@@ -40,7 +40,7 @@ export function deviceGemmScenarios(be: CudaBackend, N: number): Scenario[] {
   const { I, H, O } = SUBNET;
   const C = PAPER.C;
   const rng = new Random(5);
-  const buf = (st: Storage) => (st as unknown as { buffer: import('../lib/cuda').DeviceBuffer }).buffer;
+  const buf = (st: Storage) => (st as unknown as { buffer: import('../lib/backend/index').DeviceBuffer }).buffer;
   const tf32 = be.precision === 'tf32';
   const kernels: [string, number][] = [[`tiled_${be.precision}`, tf32 ? 2 : 1]];
   if (be.cuda.cudaCublasAvailable()) kernels.push([`cublas_${be.precision}`, tf32 ? 4 : 3]);
@@ -70,7 +70,7 @@ export function deviceKernelScenarios(be: CudaBackend, N: number): Scenario[] {
   const C2 = Math.floor(C / 2);
   const rng = new Random(6);
   const cuda = be.cuda;
-  const buf = (s: Storage) => (s as unknown as { buffer: import('../lib/cuda').DeviceBuffer }).buffer;
+  const buf = (s: Storage) => (s as unknown as { buffer: import('../lib/backend/index').DeviceBuffer }).buffer;
   const x = randomStorage(be, N * C, rng);
   const a = randomStorage(be, N * 2 * C2, rng);
   const ld = randomStorage(be, N, rng);

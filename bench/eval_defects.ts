@@ -10,7 +10,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { threads } from '../lib/binding';
+import { threads } from '../lib/backend/index';
 import { HGAD } from '../lib/hgad';
 import type { ModelKind } from '../lib/hgad/config';
 import { indexDataset } from '../lib/images/dataset';

@@ -14,7 +14,7 @@ import { Flow } from '../lib/nn/flow';
 import { auroc } from '../lib/metrics/auroc';
 import { DEFAULT_FMNIST_DIR, fitStandardiser, indicesOf, loadFashionMnist, pooledFeatures, standardise } from '../lib/data/fashion_mnist';
 import { referenceFusion } from '../lib/hgad/model';
-import { threads } from '../lib/binding';
+import { threads } from '../lib/backend/index';
 import { cpu } from '../lib/backend/cpu';
 import { Backend } from '../lib/backend/types';
 import { cudaBackends } from './scenarios';

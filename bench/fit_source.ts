@@ -4,7 +4,7 @@
 // conditions, forward, stage-2 losses, backward, one Adam step per level)
 // against train_step_paper (the same step on a batch already in memory), so
 // the data path's share is the gap between the two rows.
-import { native } from '../lib/binding';
+import { native } from '../lib/backend/index';
 import { cpu } from '../lib/backend/cpu';
 import { Backend } from '../lib/backend/types';
 import { FeatureSource, MemoryFeatureSource } from '../lib/data/feature_source';

@@ -8,7 +8,7 @@ import { ChildProcessWithoutNullStreams, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as readline from 'readline';
-import { CpuKernel, cpuKernel, native, setCpuKernel } from '../lib/binding';
+import { CpuKernel, cpuKernel, native, setCpuKernel } from '../lib/backend/index';
 import type { Scenario } from './scenarios';
 import { BenchRecord, collectGarbage, hrSeconds, median, toRecord } from './timing';
 

@@ -19,11 +19,11 @@
 // with its pipelined transfers), the fused kernels' achieved GB/s against a
 // measured device-to-device copy, and the TF32-against-FP32 error.
 import * as fs from 'fs';
-import { CPU_KERNELS, CpuKernel, cpuKernel, native } from '../lib/binding';
+import { CPU_KERNELS, CpuKernel, cpuKernel, native } from '../lib/backend/index';
 import { cpu } from '../lib/backend/cpu';
 import { Backend } from '../lib/backend/types';
 import { CudaBackend } from '../lib/backend/cuda';
-import { devices } from '../lib/devices';
+import { devices } from '../lib/backend/index';
 import { deviceGemmScenarios, deviceKernelScenarios, tf32Error, Tf32Error } from './cuda_bench';
 import { cudaBackends, gemmScenarios, modelScenario, modelSizes, Scenario } from './scenarios';
 import { fitSourcePaperScenario } from './fit_source';

@@ -1,7 +1,7 @@
 // Benchmark scenarios: GEMM shapes of the flow and the paper-sized model
 // (flow forward, scoring, one training step), each a prepared body to time.
 // Shared by bench/run.ts, bench/compare.ts and bench/cuda_bench.ts.
-import { native } from '../lib/binding';
+import { native } from '../lib/backend/index';
 import { backward, noGrad } from '../lib/autograd/tape';
 import { cpu } from '../lib/backend/cpu';
 import { Backend } from '../lib/backend/types';

@@ -4,7 +4,7 @@
 import * as os from 'os';
 import * as v8 from 'v8';
 import * as vm from 'vm';
-import { native } from '../lib/binding';
+import { native } from '../lib/backend/index';
 import type { Scenario } from './scenarios';
 
 export interface BenchRecord {

@@ -1,5 +1,7 @@
-// The typed surface of the native addon (build/Release/hgad.node). Nothing
-// above this file touches the .node module directly.
+// The one typed surface of the native addon (build/Release/hgad.node): the
+// host ops (NativeAddon), the CUDA resources and device ops (CudaAddon, present
+// when the addon was built with CUDA) and the ops registered once for both
+// (OpSurface). Only lib/backend imports this file.
 import * as path from 'path';
 import { expectedRange, expectedType } from './errors';
 import { isMainThread } from 'worker_threads';
@@ -113,7 +115,7 @@ export interface NativeAddon extends RawAddon, OpSurface {
   reluBackward(h: FloatArray, dh: FloatArray): void;
   columnSum(N: number, M: number, X: FloatArray, beta: number, v: FloatArray): void;
   rowSum(N: number, M: number, X: FloatArray, out: FloatArray): void;
-  // Anomaly maps (native/ops/anomaly_map.h); the same functions take DeviceBuffers and a stream (lib/cuda.ts).
+  // Anomaly maps (native/ops/anomaly_map.h); the same functions take DeviceBuffers and a stream (CudaAddon below).
   mapMax(n: number, x: FloatArray, m: FloatArray): void;
   mapShift(n: number, x: FloatArray, m: FloatArray, mode: number, y: FloatArray): void;
   upsampleBilinear(B: number, h: number, w: number, H: number, W: number, x: FloatArray, beta: number, y: FloatArray): void;
@@ -130,7 +132,7 @@ export interface NativeAddon extends RawAddon, OpSurface {
   unpackColumnsBackward(N: number, dOut: FloatArray, W0: number, P: number, dX: FloatArray, ldx: number,
     c0: number, dZ: FloatArray | null): void;
   firstNonFinite(x: FloatArray): number;
-  /** out[i] = the binary16 value h[i], i < n (exact); device buffers too (lib/cuda.ts) */
+  /** out[i] = the binary16 value h[i], i < n (exact); device buffers too (CudaAddon below) */
   halfToFloat(n: number, h: Uint16Array, out: FloatArray): void;
   /** h[i] = x[i] rounded to binary16 (nearest, ties to even; overflow to inf), i < n; device buffers too */
   floatToHalf(n: number, x: FloatArray, h: Uint16Array): void;
@@ -142,6 +144,94 @@ export interface NativeAddon extends RawAddon, OpSurface {
     labels: Int32Array | null, Y: FloatArray | null, centres: FloatArray, logPriorInter: FloatArray,
     logPriorIntra: FloatArray, wg: number, we: number, wmi: number, wgi: number, wz: number,
     dz: FloatArray, dlogdet: FloatArray, dcent: FloatArray, dlpi: FloatArray, dlpa: FloatArray): void;
+}
+
+/** An optional device buffer argument. */
+type Buf = DeviceBuffer | null;
+
+/**
+ * Every op only enqueues work on its stream and returns; the copies to and
+ * from the host return once the host array may be reused (upload) or is
+ * filled (download). A buffer freed on one stream while another stream still
+ * uses it must be ordered first (cudaStreamWait or a synchronize).
+ * Int32 data (labels, indices) lives in DeviceBuffers too (4-byte elements).
+ */
+export interface CudaAddon extends OpSurface {
+  CudaStream: new () => CudaStream;
+  /** Allocates `bytes` in the order of `stream` (freed on the same stream). */
+  DeviceBuffer: new (bytes: number, stream?: Str) => DeviceBuffer;
+  /** host -> device elements [offsetElements, offsetElements + host.length). */
+  cudaUpload(device: DeviceBuffer, host: Float32Array | Int32Array, stream?: Str, offsetElements?: number): void;
+  /** device elements [offsetElements, offsetElements + host.length) -> host. */
+  cudaDownload(device: DeviceBuffer, host: Float32Array | Int32Array, stream?: Str, offsetElements?: number): void;
+  /** Waits for all work on the device, every stream included. */
+  cudaSynchronize(): void;
+  /** Work queued on `waiter` from now on waits for the work queued on `signaler` so far (no host wait). */
+  cudaStreamWait(waiter: Str, signaler: Str): void;
+  /** backend: 0 auto (cuBLAS when present), 1 tiled FP32, 2 tiled TF32, 3 cuBLAS FP32, 4 cuBLAS TF32 */
+  cudaGemm(transA: boolean, transB: boolean, M: number, N: number, K: number, A: DeviceBuffer, lda: number, B: DeviceBuffer,
+    ldb: number, beta: number, C: DeviceBuffer, ldc: number, bias: Buf, relu: boolean, backend: number, stream?: Str): void;
+  cudaCouplingForward(N: number, C: number, x: DeviceBuffer, a: DeviceBuffer, clamp: number, logdetIn: Buf, logdetConst: number,
+    y: DeviceBuffer, logdetOut: DeviceBuffer, stream?: Str): void;
+  cudaCouplingInverse(N: number, C: number, y: DeviceBuffer, a: DeviceBuffer, clamp: number, logdetIn: Buf, logdetConst: number,
+    x: DeviceBuffer, logdetOut: DeviceBuffer, stream?: Str): void;
+  cudaCouplingBackward(N: number, C: number, x: DeviceBuffer, a: DeviceBuffer, clamp: number, dy: DeviceBuffer, dlogdet: Buf,
+    dx: DeviceBuffer, da: DeviceBuffer, stream?: Str): void;
+  /** labels: int32 class ids. */
+  cudaMixtureHeadForward(N: number, C: number, K: number, M: number, z: DeviceBuffer, logdet: DeviceBuffer, labels: Buf, Y: Buf,
+    centres: DeviceBuffer, lpi: DeviceBuffer, lpa: DeviceBuffer, Lg: Buf, Le: Buf, Lmi: Buf, Lgi: Buf, logp: Buf, stream?: Str): void;
+  cudaMixtureHeadBackward(N: number, C: number, K: number, M: number, z: DeviceBuffer, logdet: DeviceBuffer, labels: Buf, Y: Buf,
+    centres: DeviceBuffer, lpi: DeviceBuffer, lpa: DeviceBuffer, wg: number, we: number, wmi: number, wgi: number, wz: number,
+    dz: DeviceBuffer, dlogdet: DeviceBuffer, dcent: DeviceBuffer, dlpi: DeviceBuffer, dlpa: DeviceBuffer, stream?: Str): void;
+
+  // Elementwise, row and column ops (math as native/ops/elementwise.h); X, Y: (N, M).
+  /** y += alpha x */
+  cudaAxpy(n: number, alpha: number, x: DeviceBuffer, y: DeviceBuffer, stream?: Str): void;
+  /** out = alpha x (out may be x) */
+  cudaScale(n: number, alpha: number, x: DeviceBuffer, out: DeviceBuffer, stream?: Str): void;
+  /** dh *= (h > 0) */
+  cudaReluBackward(n: number, h: DeviceBuffer, dh: DeviceBuffer, stream?: Str): void;
+  /** v (M) = beta v + sum over the rows of X (summed in double, deterministic) */
+  cudaColumnSum(N: number, M: number, X: DeviceBuffer, beta: number, v: DeviceBuffer, stream?: Str): void;
+  /** r (N) = sum over each row of X */
+  cudaRowSum(N: number, M: number, X: DeviceBuffer, r: DeviceBuffer, stream?: Str): void;
+  // Anomaly maps (native/ops/anomaly_map.h): one registration for host arrays and device buffers.
+  mapMax(n: number, x: DeviceBuffer, m: DeviceBuffer, stream?: Str): void;
+  mapShift(n: number, x: DeviceBuffer, m: DeviceBuffer, mode: number, y: DeviceBuffer, stream?: Str): void;
+  upsampleBilinear(B: number, h: number, w: number, H: number, W: number, x: DeviceBuffer, beta: number, y: DeviceBuffer, stream?: Str): void;
+  gaussianBlur(B: number, H: number, W: number, sigma: number, truncate: number, x: DeviceBuffer, work: DeviceBuffer, y: DeviceBuffer,
+    stream?: Str): void;
+  mapProduct(n: number, a: DeviceBuffer, b: DeviceBuffer, y: DeviceBuffer, stream?: Str): void;
+  repeatRows(copies: number, R: number, P: number, table: DeviceBuffer, y: DeviceBuffer, stream?: Str): void;
+  haarOrthogonal(C: number, a: DeviceBuffer, q: DeviceBuffer, stream?: Str): void;
+  /** Y = X - logsumexp of its row (Y may be X) */
+  cudaLogSoftmaxRows(N: number, M: number, X: DeviceBuffer, Y: DeviceBuffer, stream?: Str): void;
+  /** dX = dY - exp(Y) rowsum(dY), from the log-softmax output Y (dX may be dY) */
+  cudaLogSoftmaxRowsBackward(N: number, M: number, Y: DeviceBuffer, dY: DeviceBuffer, dX: DeviceBuffer, stream?: Str): void;
+  /** out (N, W0 + P) = [X[:, c0:c0+W0] | Z]; X has row stride ldx; Z (N, P) may be null when P = 0 */
+  cudaPackColumns(N: number, X: DeviceBuffer, ldx: number, c0: number, W0: number, Z: Buf, P: number, out: DeviceBuffer,
+    stream?: Str): void;
+  /** dX[:, c0:c0+W0] += dOut[:, :W0]; dZ = dOut[:, W0:] when dZ is not null */
+  cudaUnpackColumnsBackward(N: number, dOut: DeviceBuffer, W0: number, P: number, dX: DeviceBuffer, ldx: number, c0: number,
+    dZ: Buf, stream?: Str): void;
+  /** buf[offsetElements, offsetElements + n) = value (a float; NaN and infinities allowed) */
+  cudaFill(n: number, value: number, buf: DeviceBuffer, offsetElements?: number, stream?: Str): void;
+  /** dst[dstOffset, dstOffset + n) = src[srcOffset, srcOffset + n): 4-byte elements; the ranges must not overlap */
+  /**
+   * The device side of the binding's halfToFloat / floatToHalf (one registration each, host arrays or device
+   * buffers): float16 data is n binary16 values, two to a 4-byte element (uploaded through an Int32Array view).
+   */
+  halfToFloat(n: number, h: DeviceBuffer, out: DeviceBuffer, stream?: Str): void;
+  floatToHalf(n: number, x: DeviceBuffer, h: DeviceBuffer, stream?: Str): void;
+  cudaCopy(n: number, src: DeviceBuffer, srcOffset: number, dst: DeviceBuffer, dstOffset: number, stream?: Str): void;
+
+  // Parameter folding, batch assembly, loss sums and Adam: OpSurface (lib/binding.ts).
+
+  /** Selects the device that this thread's CUDA calls use (streams and buffers belong to the device current at creation). */
+  cudaSetDevice(index: number): void;
+  /** Whether cuBLAS could be loaded (what cudaGemm's backend 0 uses). */
+  cudaCublasAvailable(): boolean;
+  cudaAllocatorStats(): { bytesInUse: number; bytesCached: number; driverAllocations: number; cacheHits: number };
 }
 
 const ALIGNMENT = 64;
@@ -185,6 +275,8 @@ function load(): NativeAddon {
 }
 
 export const native: NativeAddon = load();
+/** The same module seen as its CUDA surface: callable only when the build has CUDA and a device is usable (lib/backend/devices.ts checks). */
+export const cudaSurface = native as unknown as CudaAddon;
 
 /** Every CPU GEMM kernel a build may have, best first; `gemmKernels()` says which this CPU runs. */
 export const CPU_KERNELS = ['avx512', 'avx2', 'portable'] as const;

@@ -28,12 +28,13 @@ export { readNpy, writeNpy, readNpyAsync, writeNpyAsync, parseNpy, encodeNpy, to
 export type { NpyArray, NpyDtype } from './io/npy';
 export { readSafetensors, writeSafetensors, parseSafetensors, encodeSafetensors } from './io/safetensors';
 export { FormatError } from './errors';
-export { setThreads, threads, native, setCpuKernel, cpuKernel, CPU_KERNELS } from './binding';
-export type { CpuKernel } from './binding';
-export { devices } from './devices';
-export { cudaBackend, toDevice, toHost } from './cuda';
-export type { CudaAddon, CudaStream, DeviceBuffer } from './cuda';
-export { cpu, CudaBackend, selectBackend } from './backend/index';
-export type { Backend, BackendOptions, CudaBackendOptions, Device, DeviceRequest, DeviceArray, Precision, Storage, IntStorage } from './backend/index';
+export {
+  cpu, CudaBackend, selectBackend, setThreads, threads, native, setCpuKernel, cpuKernel, CPU_KERNELS, devices, cudaBackend, toDevice,
+  toHost,
+} from './backend/index';
+export type {
+  Backend, BackendOptions, CudaBackendOptions, Device, DeviceRequest, DeviceArray, Precision, Storage, IntStorage, CpuKernel, CudaAddon,
+  CudaStream, DeviceBuffer,
+} from './backend/index';
 export { Random } from './random';
 export * from './images/index';

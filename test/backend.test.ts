@@ -6,7 +6,7 @@
 import test from 'ava';
 import { cpu } from '../lib/backend/cpu';
 import { selectBackend } from '../lib/backend/index';
-import { devices } from '../lib/devices';
+import { devices } from '../lib/backend/devices';
 import { HgadModel } from '../lib/hgad/model';
 import { Flow } from '../lib/nn/flow';
 import { Random } from '../lib/random';

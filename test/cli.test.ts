@@ -294,7 +294,7 @@ test('usage mistakes exit 2 with a hint', async (t) => {
 });
 
 test('--device: auto runs on the CPU without a GPU; cuda without one fails before any work, naming the reason', async (t) => {
-  const { devices } = await import('../lib/devices');
+  const { devices } = await import('../lib/backend/devices');
   if (devices().devices.length > 0) {
     t.log('a GPU is present: the no-GPU behaviour of --device was not exercised');
     const r = await runCli(scoreArgs(['--labels', d.testLabels, '--device', 'cuda'], out('cuda.npy')));

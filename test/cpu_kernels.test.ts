@@ -5,7 +5,7 @@
 // golden.test.ts runs the reference vectors under each of them.
 import test from 'ava';
 import { CPU_KERNELS, CpuKernel, cpuKernel, native, setCpuKernel } from '../lib/binding';
-import { devices } from '../lib/devices';
+import { devices } from '../lib/backend/devices';
 import { runCli } from './helpers/cli_run';
 import { assertClose, randn, seeded } from './helpers/numeric';
 import { withCpuKernel } from './helpers/kernels';

@@ -177,7 +177,7 @@ test('models round-trip through safetensors files; corrupt and truncated files a
 });
 
 test('device option: auto falls back to the CPU without a GPU, cuda without one throws at create, bad values are named', async (t) => {
-  const { devices } = await import('../lib/devices');
+  const { devices } = await import('../lib/backend/devices');
   t.throws(() => HGAD.create(config, 0, { device: 'gpu' as never }), { instanceOf: RangeError, message: /Expected "cpu", "cuda" or "auto" for options.device but received "gpu"/ });
   t.throws(() => HGAD.create(config, 0, { precision: 'fp16' as never }), { instanceOf: RangeError, message: /options.precision/ });
   if (devices().devices.length > 0) {

@@ -4,8 +4,8 @@
 // Error, the process alive) and says which parity checks did not run.
 import test from 'ava';
 import { native } from '../lib/binding';
-import { cudaBackend, CudaAddon, CudaStream, DeviceBuffer, toDevice, toHost } from '../lib/cuda';
-import { devices } from '../lib/devices';
+import type { CudaAddon, CudaStream, DeviceBuffer } from '../lib/binding';
+import { cudaBackend, devices, toDevice, toHost } from '../lib/backend/devices';
 import { Random } from '../lib/random';
 import { compare } from './helpers/golden';
 

@@ -5,8 +5,8 @@
 // surface and, where a GPU is present, the CUDA kernel against the CPU.
 import test from 'ava';
 import { native } from '../lib/binding';
-import { CudaAddon } from '../lib/cuda';
-import { devices } from '../lib/devices';
+import type { CudaAddon } from '../lib/binding';
+import { devices } from '../lib/backend/devices';
 import { emulatedCuda } from './helpers/emulated_cuda';
 import { seeded } from './helpers/numeric';
 

@@ -8,7 +8,7 @@ import test from 'ava';
 import { cpu } from '../lib/backend/cpu';
 import { selectBackend } from '../lib/backend/index';
 import { Backend, IntStorage, Storage } from '../lib/backend/types';
-import { devices } from '../lib/devices';
+import { devices } from '../lib/backend/devices';
 import type { DType } from '../lib/tensor';
 import { emulatedBackend } from './helpers/device';
 import { assertClose, seeded } from './helpers/numeric';

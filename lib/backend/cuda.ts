@@ -7,7 +7,7 @@
 // training step or a scoring batch returns its intermediates at once rather
 // than waiting for the garbage collector.
 import { FloatArray, native } from '../binding';
-import type { CudaAddon, CudaStream, DeviceBuffer } from '../cuda';
+import type { CudaAddon, CudaStream, DeviceBuffer } from '../binding';
 import type { DType } from '../tensor';
 import { expectedRange, expectedType, received } from '../errors';
 import { Arena, Backend, DeviceArray, IntStorage, isDeviceArray, Storage } from './types';
@@ -19,7 +19,7 @@ export interface CudaBackendOptions {
   precision?: Precision;
 }
 
-// cudaGemm's backend codes (lib/cuda.ts)
+// cudaGemm's backend codes (lib/binding.ts CudaAddon)
 const GEMM_AUTO = 0;
 const GEMM_TILED = 1;
 const GEMM_TILED_TF32 = 2;

@@ -1,7 +1,7 @@
 // Choosing a backend: 'cpu', 'cuda' (an Error saying why when no usable GPU)
 // or 'auto' (the GPU when there is one, else the CPU).
-import { cudaBackend, CudaAddon } from '../cuda';
-import { devices } from '../devices';
+import { CudaAddon } from '../binding';
+import { cudaBackend, devices } from './devices';
 import { expectedRange } from '../errors';
 import { cpu } from './cpu';
 import { CudaBackend, CudaBackendOptions, Precision } from './cuda';
@@ -11,6 +11,11 @@ export { cpu } from './cpu';
 export { CudaBackend } from './cuda';
 export type { CudaBackendOptions, Precision } from './cuda';
 export type { Backend, Device, DeviceRequest, DeviceArray, Storage, IntStorage } from './types';
+// The raw native surface and device discovery, for the public API (lib/index.ts) and the layers above.
+export { setThreads, threads, native, setCpuKernel, cpuKernel, CPU_KERNELS } from '../binding';
+export type { CpuKernel, CudaAddon, CudaStream, DeviceBuffer } from '../binding';
+export { devices, cudaBackend, toDevice, toHost } from './devices';
+export type { DeviceReport } from './devices';
 
 export interface BackendOptions extends CudaBackendOptions {
   /** The CUDA device index (default 0). */

@@ -55,7 +55,7 @@ export const devicesCommand: Command = {
   usage: ['hgad devices [--json]'],
   flags: [{ name: 'json', help: 'print {cudaCompiled, cudaArchs, devices, reason, cpu} as JSON' }],
   run: async (args: ParsedArgs) => {
-    const { devices } = await import('../devices');
+    const { devices } = await import('../backend/devices');
     const d = devices();
     if (args.flag('json')) {
       out(JSON.stringify(d, null, 2) + '\n');

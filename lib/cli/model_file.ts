@@ -21,7 +21,7 @@ export function deviceOptions(args: ParsedArgs): DeviceOptions {
 /** Checks the device request before any work (cuda without a GPU fails here, naming the reason). */
 export async function checkDevice(options: DeviceOptions): Promise<void> {
   if (options.device !== 'cuda') return;
-  const { cudaBackend } = await import('../cuda');
+  const { cudaBackend } = await import('../backend/devices');
   try {
     cudaBackend();
   } catch (e) {

@@ -12,7 +12,7 @@ import { FitProgress, FitSummary, HgadModel, LevelData, LevelInput, Scores, Sour
 import { loadModelAsync, modelFromTensors, modelTensors, saveModelAsync } from './persist';
 import { CallOrder, endWithOwner, forgetOwner, forPosting } from './lifetime';
 import type { ModelState, Placement, WorkerError, WorkerRequest } from './worker';
-import { cudaBackend } from '../cuda';
+import { cudaBackend } from '../backend/devices';
 import { checkDeviceRequest } from '../backend/index';
 import type { FitFeatureMapsOptions, FitImagesOptions, FitImagesResult } from '../images/fit_images';
 import type { DeviceRequest, Precision } from '../backend/index';

@@ -1,4 +1,4 @@
-// A stand-in for the CUDA surface (lib/cuda.ts CudaAddon) that keeps "device"
+// A stand-in for the CUDA surface (lib/binding.ts CudaAddon) that keeps "device"
 // memory in host arrays and runs every op with the CPU kernels. It lets the
 // tests drive the CUDA backend of lib/backend/cuda.ts (device residency,
 // arenas, streams, transfers) on machines without a GPU. It is strict where
@@ -15,7 +15,7 @@
 //    dies when its allocation stream reaches the free, and work of another
 //    stream that runs after that fails with "used after its free".
 import { native } from '../../lib/binding';
-import type { CudaAddon, CudaStream, DeviceBuffer } from '../../lib/cuda';
+import type { CudaAddon, CudaStream, DeviceBuffer } from '../../lib/binding';
 
 type Thunk = () => void;
 
@@ -169,7 +169,7 @@ function checkStream(s: unknown, name: string): void {
 /** Counts of the calls made, by function name (what the tests inspect). */
 export const calls = new Map<string, number>();
 
-// Where each op takes its optional stream (lib/cuda.ts).
+// Where each op takes its optional stream (lib/binding.ts CudaAddon).
 const STREAM_ARG: Record<string, number> = {
   cudaGemm: 15, cudaCouplingForward: 9, cudaCouplingInverse: 9, cudaCouplingBackward: 9, cudaMixtureHeadForward: 16,
   cudaMixtureHeadBackward: 21, adamStep: 11, cudaAxpy: 4, cudaScale: 4, cudaReluBackward: 3, cudaColumnSum: 5,
@@ -245,7 +245,7 @@ export function roundToTf32(x: Float32Array): Float32Array {
   return out;
 }
 
-// cudaGemm backend codes whose inputs go through TF32 (lib/cuda.ts)
+// cudaGemm backend codes whose inputs go through TF32 (lib/binding.ts CudaAddon)
 const TF32_BACKENDS = new Set([2, 4]);
 
 export function emulatedCuda(): CudaAddon {
