@@ -28,6 +28,7 @@ import { deviceGemmScenarios, deviceKernelScenarios, tf32Error, Tf32Error } from
 import { cudaBackends, gemmScenarios, modelScenario, modelSizes, Scenario } from './scenarios';
 import { fitSourcePaperScenario } from './fit_source';
 import { extractImagesBench, fitImagesScenario, fitMemoryBench } from './images';
+import { fitMemoryVectorsBench } from './fit_memory_vectors';
 import { compareGemms, compareKernels, OpenBlasTimer, startOpenBlas } from './openblas';
 import { BenchRecord, benchChoice, collectGarbage, fmt, formatTable, machineContext, measure, toRecord } from './timing';
 
@@ -176,6 +177,12 @@ async function main(): Promise<void> {
     records.push(r);
     console.log(`  fit_memory: peak RSS ${fmt(r.peak_rss_mb_small as number, 4)} MB and ${fmt(r.peak_rss_mb_large as number, 4)} MB ` +
       `(4x the images: ratio ${fmt(r.rss_ratio as number, 3)}; the larger data set is ${fmt(r.float32_data_mb_large as number, 3)} MB as float32)`);
+  }
+  if (!cuda && wanted('fit_memory_vectors')) {
+    const r = fitMemoryVectorsBench(quick);
+    records.push(r);
+    console.log(`  fit_memory_vectors: ${fmt(r.data_mb_large as number, 3)} MB of vectors: peak RSS grows ${fmt(r.growth_large as number, 3)}x the data ` +
+      `over the RSS before fit (${fmt(r.growth_small as number, 3)}x at a quarter of the size), ${fmt(r.growth_large_shared as number, 3)}x when they are already shared`);
   }
   const fitImages = records.find((r) => r.scenario === 'fit_images');
   const step = records.find((r) => r.scenario === 'train_step_paper');

@@ -14,6 +14,8 @@ import { decodeModel } from '../lib/hgad/persist';
 import { DivergenceGuard, DIVERGENCE_FACTOR } from '../lib/hgad/divergence';
 import type { ModelConfig } from '../lib/hgad/config';
 import { Random } from '../lib/random';
+import { inSharedMemory } from '../lib/hgad/lifetime';
+import { firstNonFiniteOf } from '../lib/hgad/checks';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hgad-rel-model-'));
 test.after.always(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -63,6 +65,41 @@ test('arrays backed by a SharedArrayBuffer fit and score as ordinary arrays do',
   t.deepEqual(Array.from(sa.calibrated!), Array.from(sb.calibrated!));
   a.close();
   b.close();
+});
+
+test('fit() shares its data with the worker: shared arrays as they are, others copied once, the caller\'s arrays left whole', async (t) => {
+  const shared = new Float32Array(new SharedArrayBuffer(16));
+  t.is(inSharedMemory(shared), shared);
+  const rng = new Random(21);
+  const big = Float32Array.from({ length: 40 }, () => rng.normal());
+  const view = big.subarray(8, 24);
+  const copy = inSharedMemory(view);
+  t.true(copy.buffer instanceof SharedArrayBuffer);
+  t.is(copy.buffer.byteLength, view.byteLength, 'only the view\'s bytes');
+  t.deepEqual(Array.from(copy), Array.from(view));
+  const ids = Int32Array.from([0, 1, 1]);
+  t.true(inSharedMemory(ids) instanceof Int32Array && inSharedMemory(ids).buffer instanceof SharedArrayBuffer);
+  // The caller's (ordinary) arrays stay whole and usable: nothing is transferred away.
+  const d = data(Array.from({ length: 48 }, (_, i) => i % 2), 13);
+  const before = Array.from(d.features);
+  const model = HGAD.create(config(2), 5);
+  await model.fit([{ features: d.features.subarray(0, 32 * C), labels: d.labels.subarray(0, 32) }], { epochs: 1, batchSize: 16, stage1Epochs: 0 });
+  t.is(d.features.length, 48 * C);
+  t.deepEqual(Array.from(d.features), before);
+  model.close();
+});
+
+test('a non-finite value in a shared array is found past the first checked chunk, naming its vector', (t) => {
+  const n = (1 << 18) + 4 * C;
+  const x = new Float32Array(new SharedArrayBuffer(n * 4)).fill(0.5);
+  t.is(firstNonFiniteOf(x), -1);
+  const at = (1 << 18) + 2 * C + 1;
+  x[at] = NaN;
+  t.is(firstNonFiniteOf(x), at);
+  const labels = new Int32Array(new SharedArrayBuffer((n / C) * 4));
+  const model = HGAD.create(config(2), 5);
+  const err = t.throws(() => model.core.fitSync([{ features: x, labels }], { epochs: 1 }), { instanceOf: RangeError });
+  t.regex(err!.message, new RegExp(`NaN at vector ${Math.floor(at / C)}, dimension ${at % C}`));
 });
 
 test('fit(data, null) trains with the defaults; fit(data, 3) is a TypeError', async (t) => {

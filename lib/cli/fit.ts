@@ -73,6 +73,27 @@ function formatSeconds(s: number): string {
   return `${Math.floor(t / 60)}:${String(t % 60).padStart(2, '0')}`;
 }
 
+/** The options of the training loop and the cache, the same for images and precomputed maps. */
+function trainingOptions(args: ParsedArgs) {
+  return {
+    metaEpochs: args.int('meta-epochs', { min: 1 }),
+    subEpochs: args.int('sub-epochs', { min: 1 }),
+    imagesPerBatch: args.int('batch-images', { min: 1 }),
+    lr: args.number('lr', { above: 0 }),
+    couplings: args.int('couplings', { min: 1 }),
+    condChannels: args.int('cond-channels', { min: 0 }),
+    intraCentres: args.int('intra-centres', { min: 1 }),
+    seed: args.int('seed'),
+    cacheDir: args.string('cache'),
+    cacheDtype: args.flag('cache-float32') ? ('float32' as const) : undefined,
+  };
+}
+
+/** fitImages/fitFeatureMaps argument errors name the command's flags. */
+function asCliError(e: unknown): unknown {
+  return e instanceof TypeError || e instanceof RangeError ? new CliError(e.message.replace(/options\.(\w+)/g, (_, k: string) => `--${flagOf(k)}`)) : e;
+}
+
 async function runFit(args: ParsedArgs): Promise<number> {
   const outFile = args.need('out');
   const featureMaps = args.list('feature-maps');
@@ -89,16 +110,7 @@ async function runFit(args: ParsedArgs): Promise<number> {
     crop: args.int('crop', { min: 1 }),
     mean: triple(args, 'mean'),
     std: triple(args, 'std'),
-    metaEpochs: args.int('meta-epochs', { min: 1 }),
-    subEpochs: args.int('sub-epochs', { min: 1 }),
-    imagesPerBatch: args.int('batch-images', { min: 1 }),
-    lr: args.number('lr', { above: 0 }),
-    couplings: args.int('couplings', { min: 1 }),
-    condChannels: args.int('cond-channels', { min: 0 }),
-    intraCentres: args.int('intra-centres', { min: 1 }),
-    seed: args.int('seed'),
-    cacheDir: args.string('cache'),
-    cacheDtype: args.flag('cache-float32') ? ('float32' as const) : undefined,
+    ...trainingOptions(args),
     skipUnreadable: args.flag('skip-unreadable'),
     allowMixed: args.flag('allow-mixed'),
     ...deviceOptions(args),
@@ -132,8 +144,7 @@ async function runFit(args: ParsedArgs): Promise<number> {
     });
   } catch (e) {
     bar.finish();
-    if (e instanceof TypeError || e instanceof RangeError) throw new CliError(e.message.replace(/options\.(\w+)/g, (_, k: string) => `--${flagOf(k)}`));
-    throw e;
+    throw asCliError(e);
   } finally {
     bar.finish();
   }
@@ -156,16 +167,7 @@ async function runFeatureMaps(args: ParsedArgs, outFile: string, featureMaps: st
   const options = {
     kind: args.choice('kind', MODEL_KINDS, 'hgad') as ModelKind,
     featureMaps,
-    metaEpochs: args.int('meta-epochs', { min: 1 }),
-    subEpochs: args.int('sub-epochs', { min: 1 }),
-    imagesPerBatch: args.int('batch-images', { min: 1 }),
-    lr: args.number('lr', { above: 0 }),
-    couplings: args.int('couplings', { min: 1 }),
-    condChannels: args.int('cond-channels', { min: 0 }),
-    intraCentres: args.int('intra-centres', { min: 1 }),
-    seed: args.int('seed'),
-    cacheDir: args.string('cache'),
-    cacheDtype: args.flag('cache-float32') ? ('float32' as const) : undefined,
+    ...trainingOptions(args),
     ...deviceOptions(args),
   };
   const names = args.list('class-names');
@@ -182,8 +184,7 @@ async function runFeatureMaps(args: ParsedArgs, outFile: string, featureMaps: st
   try {
     result = await HGAD.fitFeatureMaps({ ...options, labels, classNames, onProgress: (p) => bar.update(p) });
   } catch (e) {
-    if (e instanceof TypeError || e instanceof RangeError) throw new CliError(e.message.replace(/options\.(\w+)/g, (_, k: string) => `--${flagOf(k)}`));
-    throw e;
+    throw asCliError(e);
   } finally {
     bar.finish();
   }

@@ -14,17 +14,35 @@ export function checkLevelArrays(config: ModelConfig, l: number, features: unkno
     throw expectedRange(`a non-empty multiple of ${C} values (N x ${C})`, name, received(`${features.length} values`));
   }
   const N = features.length / C;
-  const bad = firstNonFinite(features);
+  const bad = firstNonFiniteOf(features);
   if (bad >= 0) throw expectedRange('finite values', name, received(`${features[bad]} at vector ${Math.floor(bad / C)}, dimension ${bad % C}`));
   if (P > 0) {
     if (!(cond instanceof Float32Array)) throw expectedType(`a Float32Array of ${N} x ${P} conditions`, `${what}[${l}].cond`, cond);
     if (cond.length !== N * P) throw expectedRange(`${N * P} values (${N} x ${P})`, `${what}[${l}].cond`, received(`${cond.length} values`));
-    const badCond = firstNonFinite(cond);
+    const badCond = firstNonFiniteOf(cond);
     if (badCond >= 0) throw expectedRange('finite values', `${what}[${l}].cond`, received(`${cond[badCond]} at vector ${Math.floor(badCond / P)}`));
   } else if (cond !== undefined && cond !== null) {
     throw expectedType('no condition (this level is unconditional)', `${what}[${l}].cond`, cond);
   }
   return N;
+}
+
+/**
+ * Index of the first non-finite value of x, or -1. A shared array is checked
+ * through an unshared scratch chunk by chunk (the native check refuses shared
+ * memory), so checking never copies the whole array.
+ */
+export function firstNonFiniteOf(x: Float32Array): number {
+  if (!(x.buffer instanceof SharedArrayBuffer)) return firstNonFinite(x);
+  const scratch = new Float32Array(Math.min(x.length, 1 << 18));
+  for (let start = 0; start < x.length; start += scratch.length) {
+    const n = Math.min(scratch.length, x.length - start);
+    const part = scratch.subarray(0, n);
+    part.set(x.subarray(start, start + n));
+    const bad = firstNonFinite(part);
+    if (bad >= 0) return start + bad;
+  }
+  return -1;
 }
 
 /**

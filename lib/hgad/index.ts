@@ -10,7 +10,7 @@ import type { TrainProgress } from './types';
 import { ModelConfig, TrainConfig } from './config';
 import { FitProgress, FitSummary, HgadModel, LevelData, LevelInput, Scores, SourceFitOptions } from './model';
 import { loadModelAsync, modelFromTensors, modelTensors, saveModelAsync } from './persist';
-import { CallOrder, endWithOwner, forgetOwner, forPosting } from './lifetime';
+import { CallOrder, endWithOwner, forgetOwner, forPosting, inSharedMemory } from './lifetime';
 import type { ModelState, Placement, WorkerError, WorkerRequest } from './worker';
 import { cudaBackend } from '../backend/devices';
 import { checkDeviceRequest } from '../backend/index';
@@ -251,16 +251,16 @@ export class HGAD {
     if (onProgress !== undefined && typeof onProgress !== 'function') {
       throw expectedType('a function', 'options.onProgress', received(typeof onProgress));
     }
-    const transfer: ArrayBuffer[] = [];
+    // The data set crosses to the worker as shared memory (at most one copy,
+    // none for arrays already shared); the worker reads it in place.
     const posted = Array.isArray(data)
-      ? data.map((d) => (d && typeof d === 'object' ? { ...d, features: forPosting(d.features, transfer), labels: forPosting(d.labels, transfer), cond: d.cond && forPosting(d.cond, transfer) } : d))
+      ? data.map((d) => (d && typeof d === 'object' ? { ...d, features: inSharedMemory(d.features), labels: inSharedMemory(d.labels), cond: d.cond && inSharedMemory(d.cond) } : d))
       : data;
     const trainer = new WorkerClient();
     try {
       const result = await trainer.request<{ tensors: Record<string, { shape: number[]; data: Float32Array }>; summary: FitSummary }>(
         { task: 'fit', model: this.state(), placement: this.placement, data: posted, options: train },
         onProgress,
-        transfer,
       );
       this.model = modelFromTensors(this.model.config, result.tensors);
       this.close();

@@ -68,3 +68,18 @@ export function forPosting<T extends ArrayBufferView>(a: T, transfer: ArrayBuffe
   transfer.push(own.buffer as ArrayBuffer);
   return own;
 }
+
+/**
+ * An array for fit()'s worker: one backed by a SharedArrayBuffer is shared
+ * as it is; another is copied once (only its own bytes) into shared memory,
+ * which the worker then reads in place. Cloning or transferring instead would
+ * hold the data twice across the threads, or take the caller's array away.
+ */
+export function inSharedMemory<T extends ArrayBufferView>(a: T): T {
+  if (!(a instanceof Float32Array || a instanceof Int32Array)) return a;
+  if (a.buffer instanceof SharedArrayBuffer) return a;
+  const Ctor = a.constructor as Float32ArrayConstructor | Int32ArrayConstructor;
+  const shared = new Ctor(new SharedArrayBuffer(a.byteLength) as unknown as ArrayBuffer);
+  shared.set(a);
+  return shared as unknown as T;
+}

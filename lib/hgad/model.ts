@@ -106,7 +106,7 @@ export class HgadModel {
     if (!Array.isArray(data) || data.length !== this.levels.length) {
       throw expectedType(`an array of ${this.levels.length} level data objects`, 'data', data);
     }
-    data = data.map((d) => (d && typeof d === 'object' ? { features: unshared(d.features), labels: unshared(d.labels), cond: unshared(d.cond) } : d));
+    // Shared arrays are read in place (checks and staging copy chunk by chunk): no copy of the data set.
     const sizes = data.map((d, l) => {
       const N = checkLevelArrays(this.config, l, d?.features, d?.cond, 'data');
       checkLabels(d.labels, N, this.classes, `data[${l}].labels`);

@@ -4,6 +4,7 @@ import { noGrad } from '../autograd/tape';
 import { Arena, Storage } from '../backend/types';
 import { Tensor } from '../tensor';
 import type { HgadModel } from './model';
+import { unshared } from './checks';
 import { LevelInput, LevelScores } from './types';
 
 /**
@@ -29,9 +30,10 @@ export function scoreLevel(model: HgadModel, l: number, input: LevelInput, class
   const enqueue = (start: number): InFlight => {
     const n = Math.min(size, N - start);
     const { result, arena } = be.arena(() => {
-      const x = new Tensor(be.stage(input.features.subarray(start * C, (start + n) * C)), [n, C]);
-      const cond = P > 0 ? new Tensor(be.stage(input.cond!.subarray(start * P, (start + n) * P)), [n, P]) : null;
-      const cls = be.stageInt(classes.subarray(start, start + n));
+      // unshared: a chunk of a shared array (fit's data set) is copied alone before a device upload.
+      const x = new Tensor(be.stage(unshared(input.features.subarray(start * C, (start + n) * C))), [n, C]);
+      const cond = P > 0 ? new Tensor(be.stage(unshared(input.cond!.subarray(start * P, (start + n) * P))), [n, P]) : null;
+      const cls = be.stageInt(unshared(classes.subarray(start, start + n)));
       be.afterStaged();
       const { z, logdet } = flow.forwardChecked(x, cond);
       const out = mixture.scoreStorage(z, logdet, cls);

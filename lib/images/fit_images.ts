@@ -29,7 +29,20 @@ export const DEFAULT_COND_CHANNELS = 256;
 
 export type FitImagesProgress = ExtractProgress | ({ phase: 'train' } & TrainProgress);
 
-export interface FitImagesOptions extends Partial<SourceTrainConfig>, DeviceOptions {
+/** What image and feature-map training share: the model's shape and where its features are cached. */
+export interface ModelAndCacheOptions extends Partial<SourceTrainConfig>, DeviceOptions {
+  /** P of each level's positional conditions (default 256, a multiple of 4) */
+  condChannels?: number;
+  couplings?: number;
+  clamp?: number;
+  intraCentres?: number;
+  /** where feature caches live (default $XDG_CACHE_HOME/hgad/features or ~/.cache/hgad/features) */
+  cacheDir?: string;
+  /** storage type of the cache (default float16) */
+  cacheDtype?: 'float16' | 'float32';
+}
+
+export interface FitImagesOptions extends ModelAndCacheOptions {
   /** 'hgad' (default) or 'flow': the single-Gaussian conditional flow, through the same code */
   kind?: ModelKind;
   /** ROOT of a data set in the MVTec AD layout, or an index made by indexDataset */
@@ -48,15 +61,6 @@ export interface FitImagesOptions extends Partial<SourceTrainConfig>, DeviceOpti
   crop?: number;
   mean?: [number, number, number];
   std?: [number, number, number];
-  /** P of each level's positional conditions (default 256, a multiple of 4) */
-  condChannels?: number;
-  couplings?: number;
-  clamp?: number;
-  intraCentres?: number;
-  /** where feature caches live (default $XDG_CACHE_HOME/hgad/features or ~/.cache/hgad/features) */
-  cacheDir?: string;
-  /** storage type of the cache (default float16) */
-  cacheDtype?: 'float16' | 'float32';
   /** images per backbone run during extraction (default 8) */
   extractBatchSize?: number;
   /** leave unreadable training images out (listed in the result) instead of failing */
@@ -160,7 +164,7 @@ export async function fitImages(options: FitImagesOptions): Promise<FitImagesRes
   return { model, summary, index, cache: { dir, reused }, skipped: meta.skipped };
 }
 
-export interface FitFeatureMapsOptions extends Partial<SourceTrainConfig>, DeviceOptions {
+export interface FitFeatureMapsOptions extends ModelAndCacheOptions {
   /** one .npy per level, each (N, C, H, W) with the same N: feature maps from the user's own extractor */
   featureMaps: string[];
   /** 'hgad' (default) or 'flow' */
@@ -168,12 +172,6 @@ export interface FitFeatureMapsOptions extends Partial<SourceTrainConfig>, Devic
   /** (N) class id of each image */
   labels: Int32Array;
   classNames: string[];
-  condChannels?: number;
-  couplings?: number;
-  clamp?: number;
-  intraCentres?: number;
-  cacheDir?: string;
-  cacheDtype?: 'float16' | 'float32';
   onProgress?: (p: { phase: 'train' } & TrainProgress) => void;
 }
 

@@ -13,7 +13,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { expectedType } from '../errors';
-import { fileError, readFileWith, readFileWithAsync, wholeFile } from './reader';
+import { fileError, kindOf, readFileWith, readFileWithAsync, wholeFile } from './reader';
 
 export type FileData = Buffer | Uint8Array | Uint8Array[];
 
@@ -27,15 +27,6 @@ function checkArgs(target: unknown, data: unknown): { target: string; chunks: Ui
   if (data instanceof Uint8Array) return { target, chunks: [data] };
   if (Array.isArray(data) && data.every((c) => c instanceof Uint8Array)) return { target, chunks: data };
   throw expectedType('a Buffer or an array of Uint8Array', 'data', data);
-}
-
-function kindOf(st: fs.Stats): string {
-  if (st.isDirectory()) return 'a directory';
-  if (st.isCharacterDevice()) return 'a character device';
-  if (st.isBlockDevice()) return 'a block device';
-  if (st.isFIFO()) return 'a FIFO (named pipe)';
-  if (st.isSocket()) return 'a socket';
-  return 'not a regular file';
 }
 
 function refuse(target: string, why: string, code: string): Error {

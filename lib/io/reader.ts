@@ -21,7 +21,8 @@ export type Parser<T> = (size: number, file: string) => Generator<ReadOp, T, Buf
 // fs.read moves at most 2^31 - 1 bytes per call; 1 GiB pieces stay well within that.
 const PIECE = 1 << 30;
 
-function kindOf(st: fs.Stats): string {
+/** What a path that is not a regular file is, in words. */
+export function kindOf(st: fs.Stats): string {
   if (st.isDirectory()) return 'a directory';
   if (st.isCharacterDevice()) return 'a character device';
   if (st.isBlockDevice()) return 'a block device';
