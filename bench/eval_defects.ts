@@ -3,7 +3,8 @@
 // with the same backbone, the same cached features, the same loop and budget,
 // then tested with the same maps; per class and mean image AUROC, pixel AUROC
 // and AUPRO, and the training time of each.
-//   npm run eval:defects -- --data DIR --json F [--score calibrated|fused|logp] [--meta-epochs 4]
+//   npm run eval:defects -- --data DIR --json F [--score calibrated|class-calibrated|fused|logp]
+//        [--also KIND,...] (more map kinds on the same trained models, under "also") [--meta-epochs 4]
 //        [--sub-epochs 2] [--image-size 56] [--cond-channels 64] [--couplings 8] [--intra-centres 10]
 //        [--lr 2e-4] [--seed 0] [--backbone F.onnx] [--cache DIR]
 import * as fs from 'fs';
@@ -40,6 +41,9 @@ async function main(): Promise<void> {
   if (!jsonFile) throw new TypeError('Expected a file for --json but received nothing');
   const score = (arg('score', 'calibrated') as MapKind);
   if (!MAP_KINDS.includes(score)) throw new RangeError(`Expected one of ${MAP_KINDS.join(', ')} for --score but received ${score}`);
+  const also = (arg('also', '') as string).split(',').filter((k) => k !== '') as MapKind[];
+  for (const k of also) if (!MAP_KINDS.includes(k)) throw new RangeError(`Expected one of ${MAP_KINDS.join(', ')} for --also but received ${k}`);
+  const extra: Record<string, Record<string, unknown>> = Object.fromEntries(also.map((k) => [k, {}]));
   const imageSize = num('image-size', 56);
   const train = {
     imageSize,
@@ -64,6 +68,15 @@ async function main(): Promise<void> {
     let perClass: Record<string, LocalisationMetrics>;
     try {
       perClass = await evaluateImages(fitted.model, index, backbone, preprocessing, { kind: score });
+      for (const k of also) {
+        const other = await evaluateImages(fitted.model, index, backbone, preprocessing, { kind: k });
+        const t: Record<string, unknown> = {};
+        for (const [cls, m] of Object.entries(other)) t[cls] = rates(m);
+        t.mean = rates(meanOverClasses(other));
+        extra[k][key] = t;
+        const mm = t.mean as ReturnType<typeof rates>;
+        console.error(`${kind} (${k}): mean image AUROC ${mm.image_auroc.toFixed(3)}, pixel AUROC ${mm.pixel_auroc.toFixed(3)}, AUPRO ${mm.aupro.toFixed(3)}`);
+      }
     } finally {
       await backbone.close();
       fitted.model.close();
@@ -76,6 +89,7 @@ async function main(): Promise<void> {
     console.error(`${kind}: trained in ${seconds[key].toFixed(1)} s; mean image AUROC ${mean.image_auroc.toFixed(3)}, pixel AUROC ${mean.pixel_auroc.toFixed(3)}, AUPRO ${mean.aupro.toFixed(3)}`);
   }
   result.train_seconds = seconds;
+  if (also.length > 0) result.also = extra;
   fs.writeFileSync(jsonFile, JSON.stringify(result, null, 2) + '\n');
   console.log(JSON.stringify({ hgad: (result.hgad as Record<string, unknown>).mean, baseline: (result.baseline as Record<string, unknown>).mean, train_seconds: seconds }));
 }

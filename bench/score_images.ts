@@ -44,7 +44,7 @@ export async function scoreImagesBench(quick: boolean, device: string): Promise<
     features: featureOrigin(backbone, p),
   }, 0, { device: device === 'cuda' ? 'cuda' : 'cpu' });
   for (const level of model.core.levels) level.calibration = { mean: new Float64Array(K).fill(-1), std: new Float64Array(K).fill(0.5), count: new Float64Array(K).fill(100) };
-  const calibration = classCalibration(model.core.levels.map((l) => l.calibration), 3);
+  const calibration = classCalibration(model.core.levels.map((l) => l.calibration), 3, true);
   const stages = { decode: [] as number[], backbone: [] as number[], flows: [] as number[], maps: [] as number[], total: [] as number[] };
   const now = () => Number(process.hrtime.bigint()) / 1e9;
   for (let r = -1; r < runs; ++r) {

@@ -118,7 +118,7 @@ test.serial('scoreImages keeps the event loop free: a timer is never late by the
   const { data, model } = await prepared();
   const { HGAD } = await import('../lib/hgad');
   const { openModelBackbone, scoreImagePositions } = await import('../lib/localise/score_images');
-  const { classCalibration, mapsFromScores } = await import('../lib/localise/score_maps');
+  const { mapCalibration, mapsFromScores } = await import('../lib/localise/score_maps');
   const m = await HGAD.load(model);
   t.teardown(() => m.close());
   // one batch of many images and a wide smoothing, so that the maps are a
@@ -129,7 +129,7 @@ test.serial('scoreImages keeps the event loop free: a timer is never late by the
   const positions = await scoreImagePositions(m, backbone, preprocessing, files, 1, files.length);
   await backbone.close();
   const S = preprocessing.crop;
-  const calibration = classCalibration(m.core.levels.map((l) => l.calibration), 1);
+  const calibration = mapCalibration(m.core.levels.map((l) => l.calibration), 1, 'calibrated');
   let syncMs = Infinity;
   let reference: Float32Array | null = null;
   for (let i = 0; i < 2; ++i) {
@@ -157,6 +157,62 @@ test.serial('scoreImages keeps the event loop free: a timer is never late by the
   t.deepEqual(Array.from(result.maps.subarray(0, S * S)), Array.from(reference!.subarray(0, S * S)));
   t.log(`timer lateness ${worst.toFixed(1)} ms, synchronous maps ${syncMs.toFixed(1)} ms`);
   t.true(worst < syncMs / 2, `a timer was ${worst.toFixed(1)} ms late; the maps alone block the calling thread for ${syncMs.toFixed(1)} ms`);
+});
+
+test('per-position calibration: the training logp per class and position, saved and checked on load; one image alone gets its map from any batch', async (t) => {
+  const { data, model } = await prepared();
+  const { HGAD } = await import('../lib/hgad');
+  const { openModelBackbone, scoreImagePositions } = await import('../lib/localise/score_images');
+  const m = await HGAD.load(model);
+  t.teardown(() => m.close());
+  // recompute mean and std of the training logp at every position, per level
+  const train = fs.readdirSync(path.join(data, 'tshirt', 'train', 'good')).sort().map((f) => path.join(data, 'tshirt', 'train', 'good', f));
+  const { backbone, preprocessing } = await openModelBackbone(m, undefined, model);
+  const positions = await scoreImagePositions(m, backbone, preprocessing, train, 1, 3);
+  await backbone.close();
+  positions.logp.forEach((lv, l) => {
+    const pos = m.core.levels[l].calibration!.positions!;
+    t.deepEqual([pos.height, pos.width], [lv.h, lv.w]);
+    const hw = lv.h * lv.w;
+    let worst = 0;
+    for (let p = 0; p < hw; ++p) {
+      let s = 0;
+      let sq = 0;
+      for (let b = 0; b < lv.b; ++b) {
+        s += lv.data[b * hw + p];
+        sq += lv.data[b * hw + p] ** 2;
+      }
+      const mean = s / lv.b;
+      const std = Math.max(Math.sqrt(Math.max(0, sq / lv.b - mean * mean)), 1e-3);
+      const tol = (ref: number) => 1e-3 + 1e-4 * Math.abs(ref);
+      worst = Math.max(worst, Math.abs(pos.mean[hw + p] - mean) / tol(mean), Math.abs(pos.std[hw + p] - std) / tol(std));
+    }
+    t.true(worst <= 1, `level ${l}: per-position normalisers off by ${worst.toFixed(2)} tolerances`);
+  });
+  // one image alone and inside a batch: the same calibrated map
+  const a = path.join(data, 'tshirt', 'test', 'stain', '000.png');
+  const others = ['good/000.png', 'good/001.png', 'scratch/000.png'].map((f) => path.join(data, 'tshirt', 'test', f));
+  const alone = await m.scoreImages([a], { class: 'tshirt' });
+  const inBatch = await m.scoreImages([others[0], others[1], a, others[2]], { class: 'tshirt' });
+  const S = alone.height;
+  const mine = inBatch.maps.subarray(2 * S * S, 3 * S * S);
+  t.true(alone.maps.every((v, i) => Math.abs(v - mine[i]) <= 1e-4 + 1e-4 * Math.abs(mine[i])), 'the calibrated map depends on the batch');
+  t.true(Math.abs(alone.scores[0] - inBatch.scores[2]) <= 1e-4 + 1e-4 * Math.abs(inBatch.scores[2]));
+  const perClass = await m.scoreImages([a], { class: 'tshirt', kind: 'class-calibrated' });
+  t.false(perClass.maps.every((v, i) => v === alone.maps[i]), 'the per-position normalisers are not used');
+  // a model without them still loads and falls back to per-class
+  const dir = tempDir('hgad-poscal-');
+  const plain = await HGAD.load(model);
+  for (const l of plain.core.levels) delete l.calibration!.positions;
+  await plain.save(path.join(dir, 'plain.safetensors'));
+  const old = await HGAD.load(path.join(dir, 'plain.safetensors'));
+  t.teardown(() => old.close());
+  t.deepEqual(Array.from((await old.scoreImages([a], { class: 'tshirt' })).maps), Array.from(perClass.maps));
+  // a non-positive std is refused on load with one line
+  const bad = await HGAD.load(model);
+  bad.core.levels[0].calibration!.positions!.std[5] = 0;
+  await bad.save(path.join(dir, 'bad.safetensors'));
+  await t.throwsAsync(() => HGAD.load(path.join(dir, 'bad.safetensors')), { message: /level0\.calibration\.positionStd must be positive and finite/ });
 });
 
 test('hgad test and predict refuse bad input with one line and write nothing', async (t) => {

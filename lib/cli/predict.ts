@@ -13,7 +13,7 @@ export const predict: Command = {
     { name: 'model', value: 'M.safetensors', required: true, help: 'a model trained on images (hgad fit)' },
     { name: 'class', value: 'NAME', required: true, help: 'the class the images are of (a class name of the model, or its id)' },
     { name: 'out', value: 'DIR', help: 'write each map as DIR/<stem>.npy (float32) and DIR/<stem>.png (heat map over the image); DIR must be new or empty' },
-    { name: 'score', value: 'KIND', help: `${MAP_KINDS.join(', ')}: calibrated (default) is the same for an image alone or in any batch; fused and logp are relative to the images given` },
+    { name: 'score', value: 'KIND', help: `${MAP_KINDS.join(', ')}: calibrated (default, per class and position) and class-calibrated are the same for an image alone or in any batch; fused and logp are relative to the images given` },
     { name: 'top-k', value: 'K', help: 'image score = mean of the K highest pixels (default 1: the maximum)' },
     { name: 'sigma', value: 'S', help: 'Gaussian smoothing of the maps (default 4)' },
     { name: 'backbone', value: 'F.onnx', help: 'the backbone the model was trained with (default the shipped demo backbone)' },

@@ -5,7 +5,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { displayImage, StagedFolder } from '../localise/outputs';
 import { openModelBackbone, resolveClassId, scoreImagePositions } from '../localise/score_images';
-import { classCalibration, MapKind } from '../localise/score_maps';
+import { isCalibratedKind, mapCalibration, MapKind } from '../localise/score_maps';
 import { writeMapFiles } from '../maps/heatmap';
 import { ParsedArgs } from './args';
 import { out } from './command';
@@ -41,7 +41,7 @@ export async function runPredict(args: ParsedArgs): Promise<number> {
     throw new CliError(`--class ${raw}: not a class of the model (${model.config.classNames.join(', ')})`);
   }
   const calibrations = model.core.levels.map((l) => l.calibration);
-  if (kind === 'calibrated' && calibrations.some((c) => !c)) throw new CliError(`${modelFile}: the model holds no calibration; use --score fused or logp`);
+  if (isCalibratedKind(kind) && calibrations.some((c) => !c)) throw new CliError(`${modelFile}: the model holds no calibration; use --score fused or logp`);
   let staged: StagedFolder | null = null;
   if (outDir !== undefined) {
     try {
@@ -55,7 +55,7 @@ export async function runPredict(args: ParsedArgs): Promise<number> {
   const lines: string[] = [];
   try {
     const positions = await scoreImagePositions(model, backbone, preprocessing, images, classId);
-    const { maps, scores } = await model.imageMaps(positions, kind === 'calibrated' ? classCalibration(calibrations, classId) : null, { height: S, width: S, kind, sigma, topK, flow: model.config.kind === 'flow' });
+    const { maps, scores } = await model.imageMaps(positions, mapCalibration(calibrations, classId, kind), { height: S, width: S, kind, sigma, topK, flow: model.config.kind === 'flow' });
     for (let i = 0; i < images.length; ++i) {
       let files: { npy: string; png: string } | null = null;
       if (staged) {

@@ -16,7 +16,7 @@ export const testImages: Command = {
     { name: 'report', value: 'F.html', help: 'also write a one-file HTML report (metric table, ROC and PRO curves, heat maps)' },
     { name: 'maps', value: 'DIR', help: 'also write every map as DIR/<class>/<defect type>/<stem>.npy (float32) and .png' },
     { name: 'classes', value: 'a,b', help: 'test only these classes (default: every class folder of DIR)' },
-    { name: 'score', value: 'KIND', help: `the map and image score: ${MAP_KINDS.join(', ')} (default calibrated: batch-independent; fused: the reference's logp x entropy maps, relative to each class's test set)` },
+    { name: 'score', value: 'KIND', help: `the map and image score: ${MAP_KINDS.join(', ')} (default calibrated: batch-independent, per class and position; class-calibrated: per class only; fused: the reference's logp x entropy maps, relative to each class's test set)` },
     { name: 'top-k', value: 'K', help: 'image score = mean of the K highest pixels of its map (default 1: the maximum)' },
     { name: 'sigma', value: 'S', help: 'Gaussian smoothing of the maps (default 4, as the reference)' },
     { name: 'backbone', value: 'F.onnx', help: 'the backbone the model was trained with (default the shipped demo backbone)' },

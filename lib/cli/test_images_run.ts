@@ -1,7 +1,7 @@
 // hgad test: an image-trained model on the test split of a data set in the
 // MVTec AD layout: per-class and mean image AUROC, pixel AUROC, AUPRO and
 // F1-max as JSON, optionally an HTML report and every map as .npy + .png.
-import { MAP_KINDS } from '../localise/map_kind';
+import { isCalibratedKind, MAP_KINDS } from '../localise/map_kind';
 import * as path from 'path';
 import { writeFileAtomicAsync } from '../io/atomic';
 import { indexDataset, TestImage } from '../images/dataset';
@@ -66,7 +66,7 @@ export async function runTest(args: ParsedArgs): Promise<number> {
     if (!names.includes(cls)) throw new CliError(`${dataDir}: class ${cls} is not a class of the model (${names.join(', ')})`);
   }
   const calibrations = model.core.levels.map((l) => l.calibration);
-  if (kind === 'calibrated' && calibrations.some((c) => !c)) throw new CliError(`${modelFile}: the model holds no calibration; use --score fused or logp`);
+  if (isCalibratedKind(kind) && calibrations.some((c) => !c)) throw new CliError(`${modelFile}: the model holds no calibration; use --score fused or logp`);
   const staged = mapsDir !== undefined ? (() => {
     try {
       return StagedFolder.open(mapsDir, '--maps');

@@ -1,7 +1,60 @@
 // Turning level scores into anomaly scores: the per-class normalisers fitted
 // on the training data (batch-independent), and the reference's fusion of the
 // levels over one batch.
-import { Calibration, LevelScores } from './types';
+import { Calibration, LevelScores, PositionCalibration } from './types';
+
+/**
+ * Per class and position sums of logp and logp^2 over whole images (each
+ * image adds h*w rows in (y, x) order), then the mean and standard deviation
+ * (floored at 1e-3). A class with fewer than 2 images takes its per-class
+ * normaliser at every position.
+ */
+export class PositionCalibrationSums {
+  private readonly sum: Float64Array;
+  private readonly sq: Float64Array;
+  private readonly images: Float64Array;
+
+  constructor(readonly K: number, readonly height: number, readonly width: number) {
+    this.sum = new Float64Array(K * height * width);
+    this.sq = new Float64Array(K * height * width);
+    this.images = new Float64Array(K);
+  }
+
+  /** logp: (n*h*w) the rows of n whole images; imageLabels: (n) */
+  add(logp: ArrayLike<number>, imageLabels: ArrayLike<number>): void {
+    const hw = this.height * this.width;
+    for (let j = 0; j < imageLabels.length; ++j) {
+      const k = imageLabels[j];
+      this.images[k] += 1;
+      for (let p = 0; p < hw; ++p) {
+        const v = logp[j * hw + p];
+        this.sum[k * hw + p] += v;
+        this.sq[k * hw + p] += v * v;
+      }
+    }
+  }
+
+  result(perClass: Calibration): PositionCalibration {
+    const { K, height, width, sum, sq, images } = this;
+    const hw = height * width;
+    const mean = new Float64Array(K * hw);
+    const std = new Float64Array(K * hw);
+    for (let k = 0; k < K; ++k) {
+      const n = images[k];
+      for (let p = 0; p < hw; ++p) {
+        const i = k * hw + p;
+        if (n < 2) {
+          mean[i] = perClass.mean[k];
+          std[i] = perClass.std[k];
+          continue;
+        }
+        mean[i] = sum[i] / n;
+        std[i] = Math.max(Math.sqrt(Math.max(0, sq[i] / n - mean[i] * mean[i])), 1e-3);
+      }
+    }
+    return { height, width, mean, std };
+  }
+}
 
 /**
  * Per-class sums of logp and logp^2, added batch by batch (in the order the

@@ -11,6 +11,7 @@ import { GaussianMixture } from '../nn/mixture';
 import { Tensor } from '../tensor';
 import { ModelConfig, validateModelConfig } from './config';
 import { Calibration, HgadModel } from './model';
+import type { PositionCalibration } from './types';
 
 const FORMAT = 'hgad';
 const VERSION = 1;
@@ -40,9 +41,42 @@ export function modelTensors(model: HgadModel): TensorMap {
       put(`level${l}.calibration.mean`, { shape: [model.classes], data: level.calibration.mean });
       put(`level${l}.calibration.std`, { shape: [model.classes], data: level.calibration.std });
       if (level.calibration.count) put(`level${l}.calibration.count`, { shape: [model.classes], data: level.calibration.count });
+      const pos = level.calibration.positions;
+      if (pos) {
+        put(`level${l}.calibration.positionMean`, { shape: [model.classes, pos.height, pos.width], data: pos.mean });
+        put(`level${l}.calibration.positionStd`, { shape: [model.classes, pos.height, pos.width], data: pos.std });
+      }
     }
   });
   return out;
+}
+
+/**
+ * The optional per-position normalisers of a level (K x h x w mean and std):
+ * both or neither, same shape, finite means, positive stds. Files without them
+ * load with the per-class normalisers alone.
+ */
+function positionCalibration(
+  tensors: TensorMap,
+  prefix: string,
+  K: number,
+  take: (name: string, shape: number[]) => { data: ArrayLike<number> },
+  file: string,
+): PositionCalibration | null {
+  const meanName = `${prefix}Mean`;
+  const stdName = `${prefix}Std`;
+  const has = [Object.hasOwn(tensors, meanName), Object.hasOwn(tensors, stdName)];
+  if (!has[0] && !has[1]) return null;
+  if (!has[0] || !has[1]) throw new FormatError(file, `holds ${has[0] ? meanName : stdName} without ${has[0] ? stdName : meanName}`);
+  const shape = tensors[meanName].shape;
+  if (shape.length !== 3 || shape[0] !== K || !(shape[1] > 0) || !(shape[2] > 0)) {
+    throw new FormatError(file, `${meanName} must have shape [${K}, h, w] but has [${shape.join(', ')}]`);
+  }
+  const mean = Float64Array.from(take(meanName, shape).data);
+  const std = Float64Array.from(take(stdName, shape).data);
+  if (mean.some((v) => !Number.isFinite(v))) throw new FormatError(file, `${meanName} must be finite`);
+  if (std.some((s) => !(s > 0) || !Number.isFinite(s))) throw new FormatError(file, `${stdName} must be positive and finite`);
+  return { height: shape[1], width: shape[2], mean, std };
 }
 
 /** Rebuilds a model from its config and tensors, checking every shape. */
@@ -102,6 +136,7 @@ export function modelFromTensors(config: ModelConfig, tensors: TensorMap, file =
         count,
       };
       if (calibration.std.some((s) => !(s > 0))) throw new FormatError(file, `level${l}.calibration.std must be positive`);
+      calibration.positions = positionCalibration(tensors, `level${l}.calibration.position`, K, take, file);
     }
     return { flow, mixture, calibration };
   });

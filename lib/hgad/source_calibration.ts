@@ -4,11 +4,15 @@
 import { FeatureSource } from '../data/feature_source';
 import { positionalConditions } from '../nn/positional_encoding';
 import type { HgadModel } from './model';
-import { CalibrationSums } from './calibration';
+import { CalibrationSums, PositionCalibrationSums } from './calibration';
 import { scoreLevel } from './scoring';
 import { Calibration } from './types';
 
-/** Each level's per-class mean and standard deviation (floored at 1e-3) of the training positions' logp. */
+/**
+ * Each level's per-class mean and standard deviation (floored at 1e-3) of the
+ * training positions' logp, and the same per class and position (h*w): the
+ * normalisers of the batch-independent maps.
+ */
 export function calibrateFromSource(model: HgadModel, source: FeatureSource, imagesPerBatch: number): Calibration[] {
   const K = model.classes;
   const N = source.numImages;
@@ -18,6 +22,7 @@ export function calibrateFromSource(model: HgadModel, source: FeatureSource, ima
     const fromSource = P > 0 && !!source.levels[l].condChannels;
     const table = P > 0 && !fromSource ? positionalConditions(P, height, width) : null;
     const sums = new CalibrationSums(K);
+    const positions = new PositionCalibrationSums(K, height, width);
     const B = Math.max(1, Math.min(imagesPerBatch, N));
     const features = new Float32Array(B * hw * C);
     const cond = P > 0 ? new Float32Array(B * hw * P) : null;
@@ -32,7 +37,9 @@ export function calibrateFromSource(model: HgadModel, source: FeatureSource, ima
       const labels = rowLabels.subarray(0, n);
       const { logp } = scoreLevel(model, l, { features: features.subarray(0, n * C), cond: cond ? cond.subarray(0, n * P) : null }, labels);
       sums.add(logp, labels);
+      positions.add(logp, Int32Array.from(ids, (i) => source.labels[i]));
     }
-    return sums.result();
+    const perClass = sums.result();
+    return { ...perClass, positions: positions.result(perClass) };
   });
 }

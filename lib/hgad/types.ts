@@ -26,6 +26,21 @@ export interface Calibration {
    * normaliser (mean 0, std 1 stand in), so its calibrated scores are NaN.
    */
   count: Float64Array | null;
+  /**
+   * Per class and position of an image-trained level: mean and standard
+   * deviation (K*h*w each, class-major) of the training logp at each of the
+   * level's h x w positions, or absent (vector-trained models, older files).
+   */
+  positions?: PositionCalibration | null;
+}
+
+export interface PositionCalibration {
+  height: number;
+  width: number;
+  /** (K, h, w) */
+  mean: Float64Array;
+  /** (K, h, w), floored at 1e-3 */
+  std: Float64Array;
 }
 
 export interface Level {

@@ -10,7 +10,7 @@ import { LocalisationMetrics, localisationMetrics } from '../metrics/localisatio
 import type { MapKind } from './map_kind';
 import { readBinaryMask } from './outputs';
 import { scoreImagePositions } from './score_images';
-import { classCalibration } from './score_maps';
+import { mapCalibration } from './score_maps';
 
 export interface EvaluateOptions {
   kind: MapKind;
@@ -54,7 +54,7 @@ export async function evaluateImages(
     if (classId < 0) throw new RangeError(`Expected a class of the model (${names.join(', ')}) for the test class but received ${cls}`);
     const started = Date.now();
     const positions = await scoreImagePositions(model, backbone, preprocessing, images.map((t) => t.path), classId, options.batchSize ?? 8);
-    const { maps, scores } = await model.imageMaps(positions, options.kind === 'calibrated' ? classCalibration(calibrations, classId) : null, {
+    const { maps, scores } = await model.imageMaps(positions, mapCalibration(calibrations, classId, options.kind ?? 'calibrated'), {
       height: S, width: S, kind: options.kind, sigma: options.sigma, topK: options.topK, flow: model.config.kind === 'flow',
     });
     const masks = new Uint8Array(images.length * S * S);

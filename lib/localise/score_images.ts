@@ -8,7 +8,7 @@ import type { HGAD } from '../hgad';
 import { Backbone, demoBackbonePath } from '../images/backbone';
 import { checkFeatureOrigin, modelPreprocessing } from '../images/origin';
 import { loadImage, Preprocessing } from '../images/preprocess';
-import { classCalibration, concatPositionScores, FeatureMapLevel, ImageMaps, MapKind, PositionScores } from './score_maps';
+import { mapCalibration, concatPositionScores, FeatureMapLevel, ImageMaps, MapKind, PositionScores } from './score_maps';
 
 export interface ScoreImagesOptions {
   /** the class the images are of: a class name of the model or its id */
@@ -96,7 +96,7 @@ export async function scoreImages(model: HGAD, files: readonly string[], options
   const classId = resolveClassId(model, options.class);
   const modelFile = options.modelFile ?? 'the model';
   const kind = options.kind ?? 'calibrated';
-  const calibration = kind === 'calibrated' ? classCalibration(model.core.levels.map((l) => l.calibration), classId) : null;
+  const calibration = mapCalibration(model.core.levels.map((l) => l.calibration), classId, kind);
   const { backbone, preprocessing } = await openModelBackbone(model, options.backbone, modelFile);
   let positions: PositionScores;
   try {

@@ -5,10 +5,10 @@
 import type { Backend } from '../backend/types';
 import { expectedRange, expectedType, isPositiveInteger } from '../errors';
 import type { ModelConfig } from '../hgad/config';
-import type { LevelInput, Scores } from '../hgad/types';
+import type { Calibration, LevelInput, Scores } from '../hgad/types';
 import { calibratedMaps, fusedReferenceMaps, imageScoresFromMaps, LevelMap, referenceMaps } from '../maps/anomaly_map';
 import { positionalConditions } from '../nn/positional_encoding';
-import { MAP_KINDS, MapKind } from './map_kind';
+import { isCalibratedKind, MAP_KINDS, MapKind } from './map_kind';
 
 /** One level of B images: data (B, C, h, w), NCHW, as backbones return it. */
 export interface FeatureMapLevel {
@@ -26,14 +26,18 @@ export interface PositionScores {
 
 /**
  * Which map (and image score) to compute:
- *  - 'calibrated': batch-independent, (mean_c - logp) / std_c per level with
+ *  - 'calibrated': batch-independent, (mean - logp) / std per level with
+ *    the training normalisers of the class at each position (h*w) when the
+ *    model holds them (fitted on images), else those of the class;
+ *  - 'class-calibrated': the same with one normaliser per class,
+ *    (mean_c - logp) / std_c per level with
  *    the training normalisers of the class, upsampled, summed and smoothed;
  *  - 'fused': the reference's logp map times its entropy map, relative to the
  *    scored set (score a class's whole test set at once);
  *  - 'logp': the reference's logp map alone (relative to the scored set).
  */
 export type { MapKind } from './map_kind';
-export { MAP_KINDS } from './map_kind';
+export { MAP_KINDS, isCalibratedKind } from './map_kind';
 
 export interface MapsOptions {
   /** map (mask) size */
@@ -124,12 +128,26 @@ export interface MapCalibration {
   std: Float64Array;
 }
 
-/** Per-class calibration of each level, as map calibrations (one mean and std for every position). */
-export function classCalibration(calibrations: ({ mean: Float64Array; std: Float64Array } | null)[], classId: number): MapCalibration[] {
+/**
+ * Each level's map calibration for class classId: per position (h*w values,
+ * from the training images) when perPosition and the level holds them, else
+ * one mean and std for every position.
+ */
+export function classCalibration(calibrations: (Calibration | null)[], classId: number, perPosition = false): MapCalibration[] {
   return calibrations.map((c, l) => {
     if (!c) throw new RangeError(`Expected a calibrated model (fitted with calibration) for the calibrated map but level ${l} has none`);
+    const pos = perPosition ? c.positions : null;
+    if (pos) {
+      const hw = pos.height * pos.width;
+      return { mean: pos.mean.slice(classId * hw, (classId + 1) * hw), std: pos.std.slice(classId * hw, (classId + 1) * hw) };
+    }
     return { mean: Float64Array.of(c.mean[classId]), std: Float64Array.of(c.std[classId]) };
   });
+}
+
+/** The map calibration a kind needs (null for the set-relative kinds). */
+export function mapCalibration(calibrations: (Calibration | null)[], classId: number, kind: MapKind): MapCalibration[] | null {
+  return isCalibratedKind(kind) ? classCalibration(calibrations, classId, kind === 'calibrated') : null;
 }
 
 /** Maps and image scores of B images of one class from their position scores. */
@@ -142,7 +160,7 @@ export function mapsFromScores(
   if (!MAP_KINDS.includes(kind)) throw expectedRange(`one of ${MAP_KINDS.join(', ')}`, 'kind', kind);
   const opts = { height: options.height, width: options.width, sigma: options.sigma, backend: options.backend, dtype: 'float32' as const };
   let maps: Float32Array | Float64Array;
-  if (kind === 'calibrated') {
+  if (isCalibratedKind(kind)) {
     if (!calibration) throw new RangeError('Expected a calibration for the calibrated map but received none');
     maps = calibratedMaps(s.logp, calibration, opts);
   } else if (kind === 'fused' && !options.flow) maps = fusedReferenceMaps(s.logp, s.negEntropy, opts);
