@@ -75,6 +75,14 @@ export interface OpSurface {
   oneHot(N: number, K: number, labels: IntMem, smoothing: number, Y: Mem, stream?: Str): void;
   /** Lg, Le, Lmi, Lgi, logp: (N)  out: 5 doubles (a Float64Array, or a device buffer of 10 4-byte elements) */
   lossSums(N: number, Lg: Mem, Le: Mem, Lmi: Mem, Lgi: Mem | null, logp: Mem | null, out: Float64Array | DeviceBuffer, stream?: Str): void;
+  /** native/ops/coupling.h.  x, y: (N, C)  a: (N, 2 floor(C/2))  logdetIn, logdetOut: (N) */
+  couplingForward(N: number, C: number, x: Mem, a: Mem, clamp: number, logdetIn: Mem | null, logdetConst: number, y: Mem,
+    logdetOut: Mem, stream?: Str): void;
+  couplingInverse(N: number, C: number, y: Mem, a: Mem, clamp: number, logdetIn: Mem | null, logdetConst: number, x: Mem,
+    logdetOut: Mem, stream?: Str): void;
+  /** dy, dx: (N, C)  da: (N, 2 floor(C/2))  dlogdet: (N) or null */
+  couplingBackward(N: number, C: number, x: Mem, a: Mem, clamp: number, dy: Mem, dlogdet: Mem | null, dx: Mem, da: Mem,
+    stream?: Str): void;
   /** native/ops/adam.h.  p, g, m, v: (n) */
   adamStep(n: number, p: Mem, g: Mem, m: Mem, v: Mem, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number,
     step: number, stream?: Str): void;
@@ -104,12 +112,6 @@ export interface NativeAddon extends RawAddon, OpSurface {
   // C = relu?(beta*C + op(A) op(B) + bias)
   gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, A: FloatArray, lda: number,
     B: FloatArray, ldb: number, beta: number, C: FloatArray, ldc: number, bias: FloatArray | null, relu: boolean): void;
-  couplingForward(N: number, C: number, x: FloatArray, a: FloatArray, clamp: number, logdetIn: FloatArray | null,
-    logdetConst: number, y: FloatArray, logdetOut: FloatArray): void;
-  couplingInverse(N: number, C: number, y: FloatArray, a: FloatArray, clamp: number, logdetIn: FloatArray | null,
-    logdetConst: number, x: FloatArray, logdetOut: FloatArray): void;
-  couplingBackward(N: number, C: number, x: FloatArray, a: FloatArray, clamp: number, dy: FloatArray,
-    dlogdet: FloatArray | null, dx: FloatArray, da: FloatArray): void;
   axpy(alpha: number, x: FloatArray, y: FloatArray): void;
   scale(alpha: number, x: FloatArray, out: FloatArray): void;
   reluBackward(h: FloatArray, dh: FloatArray): void;
@@ -171,12 +173,6 @@ export interface CudaAddon extends OpSurface {
   /** backend: 0 auto (cuBLAS when present), 1 tiled FP32, 2 tiled TF32, 3 cuBLAS FP32, 4 cuBLAS TF32 */
   cudaGemm(transA: boolean, transB: boolean, M: number, N: number, K: number, A: DeviceBuffer, lda: number, B: DeviceBuffer,
     ldb: number, beta: number, C: DeviceBuffer, ldc: number, bias: Buf, relu: boolean, backend: number, stream?: Str): void;
-  cudaCouplingForward(N: number, C: number, x: DeviceBuffer, a: DeviceBuffer, clamp: number, logdetIn: Buf, logdetConst: number,
-    y: DeviceBuffer, logdetOut: DeviceBuffer, stream?: Str): void;
-  cudaCouplingInverse(N: number, C: number, y: DeviceBuffer, a: DeviceBuffer, clamp: number, logdetIn: Buf, logdetConst: number,
-    x: DeviceBuffer, logdetOut: DeviceBuffer, stream?: Str): void;
-  cudaCouplingBackward(N: number, C: number, x: DeviceBuffer, a: DeviceBuffer, clamp: number, dy: DeviceBuffer, dlogdet: Buf,
-    dx: DeviceBuffer, da: DeviceBuffer, stream?: Str): void;
   /** labels: int32 class ids. */
   cudaMixtureHeadForward(N: number, C: number, K: number, M: number, z: DeviceBuffer, logdet: DeviceBuffer, labels: Buf, Y: Buf,
     centres: DeviceBuffer, lpi: DeviceBuffer, lpa: DeviceBuffer, Lg: Buf, Le: Buf, Lmi: Buf, Lgi: Buf, logp: Buf, stream?: Str): void;

@@ -40,7 +40,7 @@ if (!usable) {
     }
     const raw = native as unknown as CudaAddon;
     const names = ['CudaStream', 'DeviceBuffer', 'cudaUpload', 'cudaDownload', 'cudaSynchronize', 'cudaStreamWait', 'cudaGemm',
-      'cudaCouplingForward', 'cudaCouplingInverse', 'cudaCouplingBackward', 'cudaMixtureHeadForward', 'cudaMixtureHeadBackward',
+      'couplingForward', 'couplingInverse', 'couplingBackward', 'cudaMixtureHeadForward', 'cudaMixtureHeadBackward',
       'adamStep', 'cudaAxpy', 'cudaScale', 'cudaReluBackward', 'cudaColumnSum', 'cudaRowSum',
       'cudaLogSoftmaxRows', 'cudaLogSoftmaxRowsBackward', 'cudaPackColumns', 'cudaUnpackColumnsBackward', 'cudaFill', 'cudaCopy',
       'affineFold', 'affineFoldBackward', 'centresCompose', 'centresComposeBackward', 'gatherRows', 'oneHot',
@@ -61,9 +61,6 @@ if (!usable) {
       ['cudaUpload', (s) => raw.cudaUpload(b, new Float32Array(1), s), /for device/],
       ['cudaDownload', (s) => raw.cudaDownload(b, new Float32Array(1), s), /for device/],
       ['cudaGemm', (s) => raw.cudaGemm(false, false, 1, 1, 1, b, 1, b, 1, 0, b, 1, null, false, 0, s), /for A/],
-      ['cudaCouplingForward', (s) => raw.cudaCouplingForward(1, 2, b, b, 2, null, 0, b, b, s), /for x/],
-      ['cudaCouplingInverse', (s) => raw.cudaCouplingInverse(1, 2, b, b, 2, null, 0, b, b, s), /for y/],
-      ['cudaCouplingBackward', (s) => raw.cudaCouplingBackward(1, 2, b, b, 2, b, null, b, b, s), /for x/],
       ['cudaMixtureHeadForward', (s) => raw.cudaMixtureHeadForward(1, 1, 1, 1, b, b, null, null, b, b, b, null, null, null, null, null, s), /for z/],
       ['cudaMixtureHeadBackward', (s) => raw.cudaMixtureHeadBackward(1, 1, 1, 1, b, b, null, null, b, b, b, 1, 1, 0, 0, 0, b, b, b, b, b, s), /for z/],
       ['cudaAxpy', (s) => raw.cudaAxpy(1, 1, b, b, s), /for x/],
@@ -89,6 +86,9 @@ if (!usable) {
     const unified: [string, () => void, RegExp][] = [
       ['adamStep', () => raw.adamStep(1, b, b, b, b, 1e-3, 0.9, 0.999, 1e-8, 0, 1), /for p but received an object/],
       ['affineFold', () => raw.affineFold(2, b, b, b, b, b, b, false), /for R but received an object/],
+      ['couplingForward', () => raw.couplingForward(1, 2, b, b, 2, null, 0, b, b), /for x but received an object/],
+      ['couplingInverse', () => raw.couplingInverse(1, 2, b, b, 2, null, 0, b, b), /for y but received an object/],
+      ['couplingBackward', () => raw.couplingBackward(1, 2, b, b, 2, b, null, b, b), /for x but received an object/],
       ['affineFoldBackward', () => raw.affineFoldBackward(2, b, b, b, b, null, b, b), /for R but received an object/],
       ['centresCompose', () => raw.centresCompose(2, 3, 4, b, b, b), /for mu but received an object/],
       ['centresComposeBackward', () => raw.centresComposeBackward(2, 3, 4, b, b, null), /for dcent but received an object/],
@@ -152,14 +152,14 @@ if (!usable) {
       native.couplingBackward(N, C, x, a, 1.9, dy, dld, dx, da);
       const dX = toDevice(cuda, x), dA = toDevice(cuda, a);
       const gy = poisoned(cuda, N * C), gld = poisoned(cuda, N), gdx = poisoned(cuda, N * C), gda = poisoned(cuda, N * 2 * C2);
-      cuda.cudaCouplingForward(N, C, dX, dA, 1.9, toDevice(cuda, ld), 0.25, gy, gld);
-      cuda.cudaCouplingBackward(N, C, dX, dA, 1.9, toDevice(cuda, dy), toDevice(cuda, dld), gdx, gda);
+      cuda.couplingForward(N, C, dX, dA, 1.9, toDevice(cuda, ld), 0.25, gy, gld);
+      cuda.couplingBackward(N, C, dX, dA, 1.9, toDevice(cuda, dy), toDevice(cuda, dld), gdx, gda);
       near(t, `coupling y ${N}x${C}`, toHost(cuda, gy, N * C), y, 1e-5, 1e-5);
       near(t, `coupling logdet ${N}x${C}`, toHost(cuda, gld, N), ldOut, 1e-4, 1e-5);
       near(t, `coupling dx ${N}x${C}`, toHost(cuda, gdx, N * C), dx, 1e-5, 1e-5);
       near(t, `coupling da ${N}x${C}`, toHost(cuda, gda, N * 2 * C2), da, 1e-5, 1e-5);
       const gx = poisoned(cuda, N * C), gld2 = poisoned(cuda, N);
-      cuda.cudaCouplingInverse(N, C, gy, dA, 1.9, null, 0.25, gx, gld2);
+      cuda.couplingInverse(N, C, gy, dA, 1.9, null, 0.25, gx, gld2);
       near(t, `coupling inverse ${N}x${C}`, toHost(cuda, gx, N * C), x, 1e-4, 1e-4);
     }
   });

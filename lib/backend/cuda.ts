@@ -236,19 +236,19 @@ export class CudaBackend implements Backend {
 
   couplingForward(N: number, C: number, x: Storage, a: Storage, clamp: number, logdetIn: Storage | null, logdetConst: Storage,
     y: Storage, logdetOut: Storage): void {
-    this.cuda.cudaCouplingForward(N, C, this.buf(x, 'coupling x'), this.buf(a, 'coupling a'), clamp, this.opt(logdetIn, 'coupling logdetIn'), 0,
+    this.cuda.couplingForward(N, C, this.buf(x, 'coupling x'), this.buf(a, 'coupling a'), clamp, this.opt(logdetIn, 'coupling logdetIn'), 0,
       this.buf(y, 'coupling y'), this.buf(logdetOut, 'coupling logdetOut'), this.stream);
     this.addConst(N, logdetOut, logdetConst, 1);
   }
   couplingInverse(N: number, C: number, y: Storage, a: Storage, clamp: number, logdetIn: Storage | null, logdetConst: Storage,
     x: Storage, logdetOut: Storage): void {
-    this.cuda.cudaCouplingInverse(N, C, this.buf(y, 'couplingInverse y'), this.buf(a, 'couplingInverse a'), clamp,
+    this.cuda.couplingInverse(N, C, this.buf(y, 'couplingInverse y'), this.buf(a, 'couplingInverse a'), clamp,
       this.opt(logdetIn, 'couplingInverse logdetIn'), 0, this.buf(x, 'couplingInverse x'), this.buf(logdetOut, 'couplingInverse logdetOut'), this.stream);
     this.addConst(N, logdetOut, logdetConst, -1);
   }
   couplingBackward(N: number, C: number, x: Storage, a: Storage, clamp: number, dy: Storage, dlogdet: Storage | null,
     dx: Storage, da: Storage): void {
-    this.cuda.cudaCouplingBackward(N, C, this.buf(x, 'couplingBackward x'), this.buf(a, 'couplingBackward a'), clamp, this.buf(dy, 'couplingBackward dy'),
+    this.cuda.couplingBackward(N, C, this.buf(x, 'couplingBackward x'), this.buf(a, 'couplingBackward a'), clamp, this.buf(dy, 'couplingBackward dy'),
       this.opt(dlogdet, 'couplingBackward dlogdet'), this.buf(dx, 'couplingBackward dx'), this.buf(da, 'couplingBackward da'), this.stream);
   }
   axpy(alpha: number, x: Storage, y: Storage): void {

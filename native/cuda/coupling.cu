@@ -8,6 +8,7 @@
 // is a warp reduction, so the log-determinant needs no second pass. tanhf and
 // expf are the accurate library versions (the CPU's float path uses ~1e-8
 // polynomial approximations; both are checked against float64).
+#include "coupling.h"
 #include "cuda_common.cuh"
 
 namespace hgad {

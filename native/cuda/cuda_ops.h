@@ -123,17 +123,7 @@ bool cublasAvailable();
 size_t cublasHandleCount();
 const char* gemmBackendName(GemmBackend backend);
 
-// ---------------------------------------------------------------- coupling
-// Math as native/ops/coupling.h. x, y: (N, C)  a, da: (N, 2*C2)  logdet*: (N)
-void couplingForward(int64_t N, int64_t C, const float* x, const float* a, float clamp,
-                     const float* logdetIn, float logdetConst, float* y, float* logdetOut,
-                     Stream stream = nullptr);
-void couplingInverse(int64_t N, int64_t C, const float* y, const float* a, float clamp,
-                     const float* logdetIn, float logdetConst, float* x, float* logdetOut,
-                     Stream stream = nullptr);
-void couplingBackward(int64_t N, int64_t C, const float* x, const float* a, float clamp,
-                      const float* dy, const float* dlogdet, float* dx, float* da,
-                      Stream stream = nullptr);
+// coupling: declared in native/ops/coupling.h.
 
 // ------------------------------------------------------------- elementwise
 // Math as native/ops/elementwise.h. X, Y: (N, M) row-major; v: (M); r: (N).

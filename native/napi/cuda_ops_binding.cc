@@ -29,38 +29,6 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   });
 }
 
-// cudaCouplingForward(N, C, x, a, clamp, logdetIn, logdetConst, y, logdetOut, stream?) and the inverse
-template <bool Inverse>
-Napi::Value CouplingTransform(const Napi::CallbackInfo& info) {
-  int64_t N = getInt(info, 0, "N"), C = getInt(info, 1, "C", 2);
-  float clamp = static_cast<float>(getNumber(info, 4, "clamp"));
-  float ldc = static_cast<float>(getNumber(info, 6, "logdetConst"));
-  const cuda::Stream stream = streamArg(info, 9);
-  const float* in = deviceArg(info, 2, Inverse ? "y" : "x", N * C);
-  const float* a = deviceArg(info, 3, "a", N * 2 * (C / 2));
-  const float* ldIn = deviceArg(info, 5, "logdetIn", N, true);
-  float* out = deviceArg(info, 7, Inverse ? "x" : "y", N * C);
-  float* ldOut = deviceArg(info, 8, "logdetOut", N);
-  return guarded(info, std::string(Inverse ? "cudaCouplingInverse" : "cudaCouplingForward") + dims({N, C}), [&] {
-    if (Inverse) cuda::couplingInverse(N, C, in, a, clamp, ldIn, ldc, out, ldOut, stream);
-    else cuda::couplingForward(N, C, in, a, clamp, ldIn, ldc, out, ldOut, stream);
-  });
-}
-
-// cudaCouplingBackward(N, C, x, a, clamp, dy, dlogdet, dx, da, stream?)
-Napi::Value CouplingBackward(const Napi::CallbackInfo& info) {
-  int64_t N = getInt(info, 0, "N"), C = getInt(info, 1, "C", 2);
-  float clamp = static_cast<float>(getNumber(info, 4, "clamp"));
-  const cuda::Stream stream = streamArg(info, 9);
-  const float* x = deviceArg(info, 2, "x", N * C);
-  const float* a = deviceArg(info, 3, "a", N * 2 * (C / 2));
-  const float* dy = deviceArg(info, 5, "dy", N * C);
-  const float* dld = deviceArg(info, 6, "dlogdet", N, true);
-  float* dx = deviceArg(info, 7, "dx", N * C);
-  float* da = deviceArg(info, 8, "da", N * 2 * (C / 2));
-  return guarded(info, "cudaCouplingBackward" + dims({N, C}), [&] { cuda::couplingBackward(N, C, x, a, clamp, dy, dld, dx, da, stream); });
-}
-
 // Shared arguments of the mixture head: (N, C, K, M, z, logdet, labels, Y, cent, lpi, lpa);
 // labels is a DeviceBuffer holding int32 class ids.
 struct DeviceMixtureArgs {
@@ -225,9 +193,6 @@ Napi::Value UnpackColumnsBackward(const Napi::CallbackInfo& info) {
 void registerCudaOps(Napi::Env env, Napi::Object exports) {
   const std::pair<const char*, Napi::Function::Callback> fns[] = {
       {"cudaGemm", Gemm},
-      {"cudaCouplingForward", CouplingTransform<false>},
-      {"cudaCouplingInverse", CouplingTransform<true>},
-      {"cudaCouplingBackward", CouplingBackward},
       {"cudaMixtureHeadForward", MixtureForward},
       {"cudaMixtureHeadBackward", MixtureBackward},
       {"cudaAxpy", Axpy},

@@ -8,7 +8,6 @@
 #include <string>
 
 #include "args.h"
-#include "coupling.h"
 #include "elementwise.h"
 #include "gemm.h"
 #include "gemm_args.h"
@@ -37,55 +36,6 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
     T* C = getArray<T>(info, 10, "C", g.needC);
     const T* bias = getArray<T>(info, 12, "bias", g.s.N, true);
     gemm(g.s, A, B, static_cast<T>(g.beta), C, bias, g.relu);
-  });
-}
-
-// couplingForward(N, C, x, a, clamp, logdetIn, logdetConst, y, logdetOut)
-Napi::Value CouplingForward(const Napi::CallbackInfo& info) {
-  int64_t N = getInt(info, 0, "N"), C = getInt(info, 1, "C", 2);
-  double clamp = getNumber(info, 4, "clamp"), ldc = getNumber(info, 6, "logdetConst");
-  int64_t C2 = C / 2;
-  return withFloat(info, 2, "x", [&](auto tag) {
-    using T = decltype(tag);
-    const T* x = getArray<T>(info, 2, "x", N * C);
-    const T* a = getArray<T>(info, 3, "a", N * 2 * C2);
-    const T* ldIn = getArray<T>(info, 5, "logdetIn", N, true);
-    T* y = getArray<T>(info, 7, "y", N * C);
-    T* ldOut = getArray<T>(info, 8, "logdetOut", N);
-    couplingForward<T>(N, C, x, a, static_cast<T>(clamp), ldIn, static_cast<T>(ldc), y, ldOut);
-  });
-}
-
-// couplingInverse(N, C, y, a, clamp, logdetIn, logdetConst, x, logdetOut)
-Napi::Value CouplingInverse(const Napi::CallbackInfo& info) {
-  int64_t N = getInt(info, 0, "N"), C = getInt(info, 1, "C", 2);
-  double clamp = getNumber(info, 4, "clamp"), ldc = getNumber(info, 6, "logdetConst");
-  int64_t C2 = C / 2;
-  return withFloat(info, 2, "y", [&](auto tag) {
-    using T = decltype(tag);
-    const T* y = getArray<T>(info, 2, "y", N * C);
-    const T* a = getArray<T>(info, 3, "a", N * 2 * C2);
-    const T* ldIn = getArray<T>(info, 5, "logdetIn", N, true);
-    T* x = getArray<T>(info, 7, "x", N * C);
-    T* ldOut = getArray<T>(info, 8, "logdetOut", N);
-    couplingInverse<T>(N, C, y, a, static_cast<T>(clamp), ldIn, static_cast<T>(ldc), x, ldOut);
-  });
-}
-
-// couplingBackward(N, C, x, a, clamp, dy, dlogdet, dx, da)
-Napi::Value CouplingBackward(const Napi::CallbackInfo& info) {
-  int64_t N = getInt(info, 0, "N"), C = getInt(info, 1, "C", 2);
-  double clamp = getNumber(info, 4, "clamp");
-  int64_t C2 = C / 2;
-  return withFloat(info, 2, "x", [&](auto tag) {
-    using T = decltype(tag);
-    const T* x = getArray<T>(info, 2, "x", N * C);
-    const T* a = getArray<T>(info, 3, "a", N * 2 * C2);
-    const T* dy = getArray<T>(info, 5, "dy", N * C);
-    const T* dld = getArray<T>(info, 6, "dlogdet", N, true);
-    T* dx = getArray<T>(info, 7, "dx", N * C);
-    T* da = getArray<T>(info, 8, "da", N * 2 * C2);
-    couplingBackward<T>(N, C, x, a, static_cast<T>(clamp), dy, dld, dx, da);
   });
 }
 
@@ -289,9 +239,6 @@ Napi::Value MixtureHeadBackward(const Napi::CallbackInfo& info) {
 
 void registerOps(Napi::Env env, Napi::Object exports) {
   exports["gemm"] = Napi::Function::New(env, Gemm, "gemm");
-  exports["couplingForward"] = Napi::Function::New(env, CouplingForward, "couplingForward");
-  exports["couplingInverse"] = Napi::Function::New(env, CouplingInverse, "couplingInverse");
-  exports["couplingBackward"] = Napi::Function::New(env, CouplingBackward, "couplingBackward");
   exports["axpy"] = Napi::Function::New(env, Axpy, "axpy");
   exports["scale"] = Napi::Function::New(env, Scale, "scale");
   exports["reluBackward"] = Napi::Function::New(env, ReluBackward, "reluBackward");

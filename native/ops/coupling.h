@@ -15,8 +15,12 @@
 //   da_s = ds * clamp * 0.1 * (1 - tanh^2),  da_t = 0.1 * dy2
 // dlogdetIn = dlogdetOut and dlogdetConst = sum_n dlogdetOut[n] are left to the
 // caller (identity and a sum).
+// Each op is declared once for both backends: the CPU reference
+// (native/cpu/coupling.cc, float and double) and the CUDA kernel.
 #pragma once
 #include <cstdint>
+
+#include "stream.h"
 
 namespace hgad {
 
@@ -35,5 +39,18 @@ void couplingBackward(int64_t N, int64_t C, const T* x, const T* a, T clamp, con
 template <typename T>
 void couplingInverse(int64_t N, int64_t C, const T* y, const T* a, T clamp, const T* logdetIn,
                      T logdetConst, T* x, T* logdetOut);
+
+// The CUDA kernels (native/cuda/coupling.cu): float, queued on `stream`.
+namespace cuda {
+void couplingForward(int64_t N, int64_t C, const float* x, const float* a, float clamp,
+                     const float* logdetIn, float logdetConst, float* y, float* logdetOut,
+                     Stream stream = nullptr);
+void couplingInverse(int64_t N, int64_t C, const float* y, const float* a, float clamp,
+                     const float* logdetIn, float logdetConst, float* x, float* logdetOut,
+                     Stream stream = nullptr);
+void couplingBackward(int64_t N, int64_t C, const float* x, const float* a, float clamp,
+                      const float* dy, const float* dlogdet, float* dx, float* da,
+                      Stream stream = nullptr);
+}  // namespace cuda
 
 }  // namespace hgad

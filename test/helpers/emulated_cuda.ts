@@ -171,7 +171,7 @@ export const calls = new Map<string, number>();
 
 // Where each op takes its optional stream (lib/binding.ts CudaAddon).
 const STREAM_ARG: Record<string, number> = {
-  cudaGemm: 15, cudaCouplingForward: 9, cudaCouplingInverse: 9, cudaCouplingBackward: 9, cudaMixtureHeadForward: 16,
+  cudaGemm: 15, couplingForward: 9, couplingInverse: 9, couplingBackward: 9, cudaMixtureHeadForward: 16,
   cudaMixtureHeadBackward: 21, adamStep: 11, cudaAxpy: 4, cudaScale: 4, cudaReluBackward: 3, cudaColumnSum: 5,
   cudaRowSum: 4, cudaLogSoftmaxRows: 4, cudaLogSoftmaxRowsBackward: 5, cudaPackColumns: 8,
   cudaUnpackColumnsBackward: 8, cudaFill: 4, cudaCopy: 5,
@@ -273,15 +273,15 @@ export function emulatedCuda(): CudaAddon {
       }
       native.gemm(tA, tB, M, N, K, a, lda, b, ldb, beta, f(C, 'C', (M - 1) * ldc + N), ldc, fo(bias, 'bias', N), relu);
     },
-    cudaCouplingForward(N, C, x, a, clamp, ldIn, ldConst, y, ldOut) {
+    couplingForward(N, C, x, a, clamp, ldIn, ldConst, y, ldOut) {
       const C2 = Math.floor(C / 2);
       native.couplingForward(N, C, f(x, 'x', N * C), f(a, 'a', N * 2 * C2), clamp, fo(ldIn, 'logdetIn', N), ldConst, f(y, 'y', N * C), f(ldOut, 'logdetOut', N));
     },
-    cudaCouplingInverse(N, C, y, a, clamp, ldIn, ldConst, x, ldOut) {
+    couplingInverse(N, C, y, a, clamp, ldIn, ldConst, x, ldOut) {
       const C2 = Math.floor(C / 2);
       native.couplingInverse(N, C, f(y, 'y', N * C), f(a, 'a', N * 2 * C2), clamp, fo(ldIn, 'logdetIn', N), ldConst, f(x, 'x', N * C), f(ldOut, 'logdetOut', N));
     },
-    cudaCouplingBackward(N, C, x, a, clamp, dy, dld, dx, da) {
+    couplingBackward(N, C, x, a, clamp, dy, dld, dx, da) {
       const C2 = Math.floor(C / 2);
       native.couplingBackward(N, C, f(x, 'x', N * C), f(a, 'a', N * 2 * C2), clamp, f(dy, 'dy', N * C), fo(dld, 'dlogdet', N), f(dx, 'dx', N * C), f(da, 'da', N * 2 * C2));
     },
