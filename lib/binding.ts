@@ -83,6 +83,14 @@ export interface OpSurface {
   /** dy, dx: (N, C)  da: (N, 2 floor(C/2))  dlogdet: (N) or null */
   couplingBackward(N: number, C: number, x: Mem, a: Mem, clamp: number, dy: Mem, dlogdet: Mem | null, dx: Mem, da: Mem,
     stream?: Str): void;
+  /** native/ops/mixture_head.h.  z: (N, C)  logdet, labels, Lg..logp: (N)  Y: (N, K)  centres: (K, M, C)  lpi: (K)  lpa: (K, M) */
+  mixtureHeadForward(N: number, C: number, K: number, M: number, z: Mem, logdet: Mem, labels: IntMem | null, Y: Mem | null,
+    centres: Mem, logPriorInter: Mem, logPriorIntra: Mem, Lg: Mem | null, Le: Mem | null, Lmi: Mem | null, Lgi: Mem | null,
+    logp: Mem | null, stream?: Str): void;
+  /** dz: (N, C)  dlogdet: (N)  dcent: (K, M, C)  dlpi: (K)  dlpa: (K, M), assigned */
+  mixtureHeadBackward(N: number, C: number, K: number, M: number, z: Mem, logdet: Mem, labels: IntMem | null, Y: Mem | null,
+    centres: Mem, logPriorInter: Mem, logPriorIntra: Mem, wg: number, we: number, wmi: number, wgi: number, wz: number,
+    dz: Mem, dlogdet: Mem, dcent: Mem, dlpi: Mem, dlpa: Mem, stream?: Str): void;
   /** native/ops/adam.h.  p, g, m, v: (n) */
   adamStep(n: number, p: Mem, g: Mem, m: Mem, v: Mem, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number,
     step: number, stream?: Str): void;
@@ -138,14 +146,6 @@ export interface NativeAddon extends RawAddon, OpSurface {
   halfToFloat(n: number, h: Uint16Array, out: FloatArray): void;
   /** h[i] = x[i] rounded to binary16 (nearest, ties to even; overflow to inf), i < n; device buffers too */
   floatToHalf(n: number, x: FloatArray, h: Uint16Array): void;
-  mixtureHeadForward(N: number, C: number, K: number, M: number, z: FloatArray, logdet: FloatArray,
-    labels: Int32Array | null, Y: FloatArray | null, centres: FloatArray, logPriorInter: FloatArray,
-    logPriorIntra: FloatArray, Lg: FloatArray | null, Le: FloatArray | null, Lmi: FloatArray | null,
-    Lgi: FloatArray | null, logp: FloatArray | null): void;
-  mixtureHeadBackward(N: number, C: number, K: number, M: number, z: FloatArray, logdet: FloatArray,
-    labels: Int32Array | null, Y: FloatArray | null, centres: FloatArray, logPriorInter: FloatArray,
-    logPriorIntra: FloatArray, wg: number, we: number, wmi: number, wgi: number, wz: number,
-    dz: FloatArray, dlogdet: FloatArray, dcent: FloatArray, dlpi: FloatArray, dlpa: FloatArray): void;
 }
 
 /** An optional device buffer argument. */
@@ -173,12 +173,6 @@ export interface CudaAddon extends OpSurface {
   /** backend: 0 auto (cuBLAS when present), 1 tiled FP32, 2 tiled TF32, 3 cuBLAS FP32, 4 cuBLAS TF32 */
   cudaGemm(transA: boolean, transB: boolean, M: number, N: number, K: number, A: DeviceBuffer, lda: number, B: DeviceBuffer,
     ldb: number, beta: number, C: DeviceBuffer, ldc: number, bias: Buf, relu: boolean, backend: number, stream?: Str): void;
-  /** labels: int32 class ids. */
-  cudaMixtureHeadForward(N: number, C: number, K: number, M: number, z: DeviceBuffer, logdet: DeviceBuffer, labels: Buf, Y: Buf,
-    centres: DeviceBuffer, lpi: DeviceBuffer, lpa: DeviceBuffer, Lg: Buf, Le: Buf, Lmi: Buf, Lgi: Buf, logp: Buf, stream?: Str): void;
-  cudaMixtureHeadBackward(N: number, C: number, K: number, M: number, z: DeviceBuffer, logdet: DeviceBuffer, labels: Buf, Y: Buf,
-    centres: DeviceBuffer, lpi: DeviceBuffer, lpa: DeviceBuffer, wg: number, we: number, wmi: number, wgi: number, wz: number,
-    dz: DeviceBuffer, dlogdet: DeviceBuffer, dcent: DeviceBuffer, dlpi: DeviceBuffer, dlpa: DeviceBuffer, stream?: Str): void;
 
   // Elementwise, row and column ops (math as native/ops/elementwise.h); X, Y: (N, M).
   /** y += alpha x */

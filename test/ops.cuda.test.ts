@@ -40,7 +40,7 @@ if (!usable) {
     }
     const raw = native as unknown as CudaAddon;
     const names = ['CudaStream', 'DeviceBuffer', 'cudaUpload', 'cudaDownload', 'cudaSynchronize', 'cudaStreamWait', 'cudaGemm',
-      'couplingForward', 'couplingInverse', 'couplingBackward', 'cudaMixtureHeadForward', 'cudaMixtureHeadBackward',
+      'couplingForward', 'couplingInverse', 'couplingBackward', 'mixtureHeadForward', 'mixtureHeadBackward',
       'adamStep', 'cudaAxpy', 'cudaScale', 'cudaReluBackward', 'cudaColumnSum', 'cudaRowSum',
       'cudaLogSoftmaxRows', 'cudaLogSoftmaxRowsBackward', 'cudaPackColumns', 'cudaUnpackColumnsBackward', 'cudaFill', 'cudaCopy',
       'affineFold', 'affineFoldBackward', 'centresCompose', 'centresComposeBackward', 'gatherRows', 'oneHot',
@@ -61,8 +61,6 @@ if (!usable) {
       ['cudaUpload', (s) => raw.cudaUpload(b, new Float32Array(1), s), /for device/],
       ['cudaDownload', (s) => raw.cudaDownload(b, new Float32Array(1), s), /for device/],
       ['cudaGemm', (s) => raw.cudaGemm(false, false, 1, 1, 1, b, 1, b, 1, 0, b, 1, null, false, 0, s), /for A/],
-      ['cudaMixtureHeadForward', (s) => raw.cudaMixtureHeadForward(1, 1, 1, 1, b, b, null, null, b, b, b, null, null, null, null, null, s), /for z/],
-      ['cudaMixtureHeadBackward', (s) => raw.cudaMixtureHeadBackward(1, 1, 1, 1, b, b, null, null, b, b, b, 1, 1, 0, 0, 0, b, b, b, b, b, s), /for z/],
       ['cudaAxpy', (s) => raw.cudaAxpy(1, 1, b, b, s), /for x/],
       ['cudaScale', (s) => raw.cudaScale(1, 1, b, b, s), /for x/],
       ['cudaReluBackward', (s) => raw.cudaReluBackward(1, b, b, s), /for h/],
@@ -86,6 +84,8 @@ if (!usable) {
     const unified: [string, () => void, RegExp][] = [
       ['adamStep', () => raw.adamStep(1, b, b, b, b, 1e-3, 0.9, 0.999, 1e-8, 0, 1), /for p but received an object/],
       ['affineFold', () => raw.affineFold(2, b, b, b, b, b, b, false), /for R but received an object/],
+      ['mixtureHeadForward', () => raw.mixtureHeadForward(1, 1, 1, 1, b, b, null, null, b, b, b, null, null, null, null, null), /for z but received an object/],
+      ['mixtureHeadBackward', () => raw.mixtureHeadBackward(1, 1, 1, 1, b, b, null, null, b, b, b, 1, 1, 0, 0, 0, b, b, b, b, b), /for z but received an object/],
       ['couplingForward', () => raw.couplingForward(1, 2, b, b, 2, null, 0, b, b), /for x but received an object/],
       ['couplingInverse', () => raw.couplingInverse(1, 2, b, b, 2, null, 0, b, b), /for y but received an object/],
       ['couplingBackward', () => raw.couplingBackward(1, 2, b, b, 2, b, null, b, b), /for x but received an object/],
@@ -176,13 +176,13 @@ if (!usable) {
       native.mixtureHeadForward(N, C, K, M, z, logdet, labels, Y, cent, lpi, lpa, cpu[0], cpu[1], cpu[2], cpu[3], cpu[4]);
       const d = [toDevice(cuda, z), toDevice(cuda, logdet), toDevice(cuda, labels), toDevice(cuda, Y), toDevice(cuda, cent), toDevice(cuda, lpi), toDevice(cuda, lpa)] as const;
       const g = Array.from({ length: 5 }, () => poisoned(cuda, N));
-      cuda.cudaMixtureHeadForward(N, C, K, M, ...d, g[0], g[1], g[2], g[3], g[4]);
+      cuda.mixtureHeadForward(N, C, K, M, ...d, g[0], g[1], g[2], g[3], g[4]);
       ['Lg', 'Le', 'Lmi', 'Lgi', 'logp'].forEach((name, i) => near(t, `mixture ${name} N=${N}`, toHost(cuda, g[i], N), cpu[i], 1e-5, 1e-5));
       const w = [1 / N, 1 / N, -100 / N, 1 / N, 1 / N] as const;
       const grads = [new Float32Array(N * C), new Float32Array(N), new Float32Array(K * M * C), new Float32Array(K), new Float32Array(K * M)];
       native.mixtureHeadBackward(N, C, K, M, z, logdet, labels, Y, cent, lpi, lpa, ...w, grads[0], grads[1], grads[2], grads[3], grads[4]);
       const gg = grads.map((a) => poisoned(cuda, a.length));
-      cuda.cudaMixtureHeadBackward(N, C, K, M, ...d, ...w, gg[0], gg[1], gg[2], gg[3], gg[4]);
+      cuda.mixtureHeadBackward(N, C, K, M, ...d, ...w, gg[0], gg[1], gg[2], gg[3], gg[4]);
       ['dz', 'dlogdet', 'dcent', 'dlpi', 'dlpa'].forEach((name, i) => near(t, `mixture ${name} N=${N}`, toHost(cuda, gg[i], grads[i].length), grads[i], 1e-6, 1e-4));
     }
   });

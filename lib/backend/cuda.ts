@@ -331,14 +331,14 @@ export class CudaBackend implements Backend {
     Y: Storage | null, centres: Storage, lpi: Storage, lpa: Storage, Lg: Storage | null, Le: Storage | null,
     Lmi: Storage | null, Lgi: Storage | null, logp: Storage | null): void {
     const n = 'mixtureHeadForward';
-    this.cuda.cudaMixtureHeadForward(N, C, K, M, this.buf(z, n), this.buf(logdet, n), this.opt(labels, n), this.opt(Y, n), this.buf(centres, n),
+    this.cuda.mixtureHeadForward(N, C, K, M, this.buf(z, n), this.buf(logdet, n), this.opt(labels, n), this.opt(Y, n), this.buf(centres, n),
       this.buf(lpi, n), this.buf(lpa, n), this.opt(Lg, n), this.opt(Le, n), this.opt(Lmi, n), this.opt(Lgi, n), this.opt(logp, n), this.stream);
   }
   mixtureHeadBackward(N: number, C: number, K: number, M: number, z: Storage, logdet: Storage, labels: IntStorage | null,
     Y: Storage | null, centres: Storage, lpi: Storage, lpa: Storage, wg: number, we: number, wmi: number, wgi: number,
     wz: number, dz: Storage, dlogdet: Storage, dcent: Storage, dlpi: Storage, dlpa: Storage): void {
     const n = 'mixtureHeadBackward';
-    this.cuda.cudaMixtureHeadBackward(N, C, K, M, this.buf(z, n), this.buf(logdet, n), this.opt(labels, n), this.opt(Y, n), this.buf(centres, n),
+    this.cuda.mixtureHeadBackward(N, C, K, M, this.buf(z, n), this.buf(logdet, n), this.opt(labels, n), this.opt(Y, n), this.buf(centres, n),
       this.buf(lpi, n), this.buf(lpa, n), wg, we, wmi, wgi, wz, this.buf(dz, n), this.buf(dlogdet, n), this.buf(dcent, n), this.buf(dlpi, n),
       this.buf(dlpa, n), this.stream);
   }

@@ -142,21 +142,7 @@ void unpackColumnsBackward(int64_t N, const float* dOut, int64_t W0, int64_t P, 
 // dst[i] = value for i in [0, n) (any float, NaN included).
 void fill(int64_t n, float value, float* dst, Stream stream = nullptr);
 
-// ------------------------------------------------------------ mixture head
-// Math as native/ops/mixture_head.h; all pointers on the device, labels in
-// [0, K) or -1 (a label >= K is treated as -1 rather than read out of
-// bounds). Distances, log-sum-exps and every reduction run in double, as on
-// the CPU (see mixture_head.cu). Backward: dcent, dlpi, dlpa assigned,
-// reduced over samples in a fixed order (deterministic for a given N).
-void mixtureHeadForward(const MixtureShape& s, const float* z, const float* logdet,
-                        const int32_t* labels, const float* Y, const float* cent,
-                        const float* lpi, const float* lpa, float* Lg, float* Le, float* Lmi,
-                        float* Lgi, float* logp, Stream stream = nullptr);
-void mixtureHeadBackward(const MixtureShape& s, const float* z, const float* logdet,
-                         const int32_t* labels, const float* Y, const float* cent,
-                         const float* lpi, const float* lpa, const MixtureWeights<float>& w,
-                         float* dz, float* dlogdet, float* dcent, float* dlpi, float* dlpa,
-                         Stream stream = nullptr);
+// mixture head: declared in native/ops/mixture_head.h.
 
 // Parameter folding (native/ops/fold.h), batch assembly and loss sums
 // (native/ops/batch.h) and Adam (native/ops/adam.h) are declared with their

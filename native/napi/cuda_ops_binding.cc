@@ -29,70 +29,6 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   });
 }
 
-// Shared arguments of the mixture head: (N, C, K, M, z, logdet, labels, Y, cent, lpi, lpa);
-// labels is a DeviceBuffer holding int32 class ids.
-struct DeviceMixtureArgs {
-  MixtureShape s;
-  const float *z, *logdet, *Y, *cent, *lpi, *lpa;
-  const int32_t* labels;
-
-  explicit DeviceMixtureArgs(const Napi::CallbackInfo& info) {
-    s.N = getInt(info, 0, "N");
-    s.C = getInt(info, 1, "C", 1);
-    s.K = getInt(info, 2, "K", 1);
-    s.M = getInt(info, 3, "M", 1);
-    checkKM(info, s.K, s.M);
-    z = deviceArg(info, 4, "z", s.N * s.C);
-    logdet = deviceArg(info, 5, "logdet", s.N);
-    labels = intArg(info, 6, "labels", s.N, true);
-    Y = deviceArg(info, 7, "Y", s.N * s.K, true);
-    cent = deviceArg(info, 8, "centres", s.K * s.M * s.C);
-    lpi = deviceArg(info, 9, "logPriorInter", s.K);
-    lpa = deviceArg(info, 10, "logPriorIntra", s.K * s.M);
-  }
-};
-
-// cudaMixtureHeadForward(N, C, K, M, z, logdet, labels, Y, cent, lpi, lpa, Lg, Le, Lmi, Lgi, logp, stream?)
-Napi::Value MixtureForward(const Napi::CallbackInfo& info) {
-  const cuda::Stream stream = streamArg(info, 16);
-  DeviceMixtureArgs a(info);
-  const int64_t N = a.s.N;
-  float* Lg = deviceArg(info, 11, "Lg", N, true);
-  float* Le = deviceArg(info, 12, "Le", N, true);
-  float* Lmi = deviceArg(info, 13, "Lmi", N, true);
-  float* Lgi = deviceArg(info, 14, "Lgi", N, true);
-  float* logp = deviceArg(info, 15, "logp", N, true);
-  if (Lmi && !a.Y) throwType(info.Env(), "a Y buffer when Lmi is wanted", "Y", info[7]);
-  if ((Lgi || logp) && !a.labels) throwType(info.Env(), "labels when Lgi or logp is wanted", "labels", info[6]);
-  return guarded(info, "cudaMixtureHeadForward" + dims({a.s.N, a.s.C, a.s.K, a.s.M}), [&] {
-    cuda::mixtureHeadForward(a.s, a.z, a.logdet, a.labels, a.Y, a.cent, a.lpi, a.lpa, Lg, Le, Lmi, Lgi, logp, stream);
-  });
-}
-
-// cudaMixtureHeadBackward(N, C, K, M, z, logdet, labels, Y, cent, lpi, lpa, wg, we, wmi, wgi, wz,
-//                         dz, dlogdet, dcent, dlpi, dlpa, stream?)
-Napi::Value MixtureBackward(const Napi::CallbackInfo& info) {
-  const cuda::Stream stream = streamArg(info, 21);
-  DeviceMixtureArgs a(info);
-  MixtureWeights<float> w;
-  w.g = static_cast<float>(getNumber(info, 11, "weights.g"));
-  w.e = static_cast<float>(getNumber(info, 12, "weights.e"));
-  w.mi = static_cast<float>(getNumber(info, 13, "weights.mi"));
-  w.gi = static_cast<float>(getNumber(info, 14, "weights.gi"));
-  w.z = static_cast<float>(getNumber(info, 15, "weights.z"));
-  if (w.mi != 0.0f && !a.Y) throwType(info.Env(), "a Y buffer when weights.mi is not 0", "Y", info[7]);
-  if ((w.gi != 0.0f || w.z != 0.0f) && !a.labels) throwType(info.Env(), "labels when weights.gi or weights.z is not 0", "labels", info[6]);
-  const MixtureShape& s = a.s;
-  float* dz = deviceArg(info, 16, "dz", s.N * s.C);
-  float* dlogdet = deviceArg(info, 17, "dlogdet", s.N);
-  float* dcent = deviceArg(info, 18, "dcent", s.K * s.M * s.C);
-  float* dlpi = deviceArg(info, 19, "dlpi", s.K);
-  float* dlpa = deviceArg(info, 20, "dlpa", s.K * s.M);
-  return guarded(info, "cudaMixtureHeadBackward" + dims({s.N, s.C, s.K, s.M}), [&] {
-    cuda::mixtureHeadBackward(s, a.z, a.logdet, a.labels, a.Y, a.cent, a.lpi, a.lpa, w, dz, dlogdet, dcent, dlpi, dlpa, stream);
-  });
-}
-
 // ------------------------------------------------------------- elementwise
 
 // cudaAxpy(n, alpha, x, y, stream?): y += alpha x
@@ -193,8 +129,6 @@ Napi::Value UnpackColumnsBackward(const Napi::CallbackInfo& info) {
 void registerCudaOps(Napi::Env env, Napi::Object exports) {
   const std::pair<const char*, Napi::Function::Callback> fns[] = {
       {"cudaGemm", Gemm},
-      {"cudaMixtureHeadForward", MixtureForward},
-      {"cudaMixtureHeadBackward", MixtureBackward},
       {"cudaAxpy", Axpy},
       {"cudaScale", Scale},
       {"cudaReluBackward", ReluBackward},

@@ -11,7 +11,6 @@
 #include "elementwise.h"
 #include "gemm.h"
 #include "gemm_args.h"
-#include "mixture_head.h"
 
 namespace hgad::napi {
 namespace {
@@ -161,80 +160,6 @@ Napi::Value FirstNonFinite(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(idx));
 }
 
-// Reads the shared arguments of the mixture head:
-// (N, C, K, M, z, logdet, labels, Y, cent, lpi, lpa)
-template <typename T>
-struct MixtureArgs {
-  MixtureShape s;
-  const T *z, *logdet, *Y, *cent, *lpi, *lpa;
-  const int32_t* labels;
-
-  explicit MixtureArgs(const Napi::CallbackInfo& info) {
-    s.N = getInt(info, 0, "N");
-    s.C = getInt(info, 1, "C", 1);
-    s.K = getInt(info, 2, "K", 1);
-    s.M = getInt(info, 3, "M", 1);
-    if (s.K * s.M > 2147483647)
-      throwRange(info.Env(), "K * M below 2^31", "K, M", std::to_string(s.K) + " * " + std::to_string(s.M));
-    z = getArray<T>(info, 4, "z", s.N * s.C);
-    logdet = getArray<T>(info, 5, "logdet", s.N);
-    labels = getArray<int32_t>(info, 6, "labels", s.N, true);
-    Y = getArray<T>(info, 7, "Y", s.N * s.K, true);
-    cent = getArray<T>(info, 8, "centres", s.K * s.M * s.C);
-    lpi = getArray<T>(info, 9, "logPriorInter", s.K);
-    lpa = getArray<T>(info, 10, "logPriorIntra", s.K * s.M);
-    if (labels) {
-      for (int64_t n = 0; n < s.N; ++n) {
-        if (labels[n] < 0 || labels[n] >= s.K)
-          throwRange(info.Env(), "class ids in [0, " + std::to_string(s.K) + ")", "labels",
-                     std::to_string(labels[n]) + " at index " + std::to_string(n));
-      }
-    }
-  }
-};
-
-// mixtureHeadForward(N, C, K, M, z, logdet, labels, Y, cent, lpi, lpa, Lg, Le, Lmi, Lgi, logp)
-Napi::Value MixtureHeadForward(const Napi::CallbackInfo& info) {
-  return withFloat(info, 4, "z", [&](auto tag) {
-    using T = decltype(tag);
-    MixtureArgs<T> a(info);
-    const int64_t N = a.s.N;
-    T* Lg = getArray<T>(info, 11, "Lg", N, true);
-    T* Le = getArray<T>(info, 12, "Le", N, true);
-    T* Lmi = getArray<T>(info, 13, "Lmi", N, true);
-    T* Lgi = getArray<T>(info, 14, "Lgi", N, true);
-    T* logp = getArray<T>(info, 15, "logp", N, true);
-    if (Lmi && !a.Y) throwType(info.Env(), "a Y (smoothed one-hot labels) array when Lmi is wanted", "Y", info[7]);
-    if ((Lgi || logp) && !a.labels) throwType(info.Env(), "labels when Lgi or logp is wanted", "labels", info[6]);
-    mixtureHeadForward<T>(a.s, a.z, a.logdet, a.labels, a.Y, a.cent, a.lpi, a.lpa, Lg, Le, Lmi, Lgi, logp);
-  });
-}
-
-// mixtureHeadBackward(N, C, K, M, z, logdet, labels, Y, cent, lpi, lpa,
-//                     wg, we, wmi, wgi, wz, dz, dlogdet, dcent, dlpi, dlpa)
-Napi::Value MixtureHeadBackward(const Napi::CallbackInfo& info) {
-  return withFloat(info, 4, "z", [&](auto tag) {
-    using T = decltype(tag);
-    MixtureArgs<T> a(info);
-    MixtureWeights<T> w;
-    w.g = static_cast<T>(getNumber(info, 11, "weights.g"));
-    w.e = static_cast<T>(getNumber(info, 12, "weights.e"));
-    w.mi = static_cast<T>(getNumber(info, 13, "weights.mi"));
-    w.gi = static_cast<T>(getNumber(info, 14, "weights.gi"));
-    w.z = static_cast<T>(getNumber(info, 15, "weights.z"));
-    if (w.mi != T(0) && !a.Y) throwType(info.Env(), "a Y array when weights.mi is not 0", "Y", info[7]);
-    if ((w.gi != T(0) || w.z != T(0)) && !a.labels)
-      throwType(info.Env(), "labels when weights.gi or weights.z is not 0", "labels", info[6]);
-    const MixtureShape& s = a.s;
-    T* dz = getArray<T>(info, 16, "dz", s.N * s.C);
-    T* dlogdet = getArray<T>(info, 17, "dlogdet", s.N);
-    T* dcent = getArray<T>(info, 18, "dcent", s.K * s.M * s.C);
-    T* dlpi = getArray<T>(info, 19, "dlpi", s.K);
-    T* dlpa = getArray<T>(info, 20, "dlpa", s.K * s.M);
-    mixtureHeadBackward<T>(s, a.z, a.logdet, a.labels, a.Y, a.cent, a.lpi, a.lpa, w, dz, dlogdet, dcent, dlpi, dlpa);
-  });
-}
-
 }  // namespace
 
 void registerOps(Napi::Env env, Napi::Object exports) {
@@ -248,8 +173,6 @@ void registerOps(Napi::Env env, Napi::Object exports) {
   exports["logSoftmaxRowsBackward"] = Napi::Function::New(env, LogSoftmaxRowsBackward, "logSoftmaxRowsBackward");
   exports["packColumns"] = Napi::Function::New(env, PackColumns, "packColumns");
   exports["unpackColumnsBackward"] = Napi::Function::New(env, UnpackColumnsBackward, "unpackColumnsBackward");
-  exports["mixtureHeadForward"] = Napi::Function::New(env, MixtureHeadForward, "mixtureHeadForward");
-  exports["mixtureHeadBackward"] = Napi::Function::New(env, MixtureHeadBackward, "mixtureHeadBackward");
   exports["firstNonFinite"] = Napi::Function::New(env, FirstNonFinite, "firstNonFinite");
 }
 

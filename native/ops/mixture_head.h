@@ -25,6 +25,8 @@
 #pragma once
 #include <cstdint>
 
+#include "stream.h"
+
 namespace hgad {
 
 struct MixtureShape {
@@ -50,5 +52,22 @@ template <typename T>
 void mixtureHeadBackward(const MixtureShape& s, const T* z, const T* logdet, const int32_t* labels,
                          const T* Y, const T* cent, const T* lpi, const T* lpa,
                          const MixtureWeights<T>& w, T* dz, T* dlogdet, T* dcent, T* dlpi, T* dlpa);
+
+namespace cuda {
+// The CUDA kernels (native/cuda/mixture_head.cu), float: all pointers on the device, labels in
+// [0, K) or -1 (a label >= K is treated as -1 rather than read out of
+// bounds). Distances, log-sum-exps and every reduction run in double, as on
+// the CPU (see mixture_head.cu). Backward: dcent, dlpi, dlpa assigned,
+// reduced over samples in a fixed order (deterministic for a given N).
+void mixtureHeadForward(const MixtureShape& s, const float* z, const float* logdet,
+                        const int32_t* labels, const float* Y, const float* cent,
+                        const float* lpi, const float* lpa, float* Lg, float* Le, float* Lmi,
+                        float* Lgi, float* logp, Stream stream = nullptr);
+void mixtureHeadBackward(const MixtureShape& s, const float* z, const float* logdet,
+                         const int32_t* labels, const float* Y, const float* cent,
+                         const float* lpi, const float* lpa, const MixtureWeights<float>& w,
+                         float* dz, float* dlogdet, float* dcent, float* dlpi, float* dlpa,
+                         Stream stream = nullptr);
+}  // namespace cuda
 
 }  // namespace hgad

@@ -171,8 +171,8 @@ export const calls = new Map<string, number>();
 
 // Where each op takes its optional stream (lib/binding.ts CudaAddon).
 const STREAM_ARG: Record<string, number> = {
-  cudaGemm: 15, couplingForward: 9, couplingInverse: 9, couplingBackward: 9, cudaMixtureHeadForward: 16,
-  cudaMixtureHeadBackward: 21, adamStep: 11, cudaAxpy: 4, cudaScale: 4, cudaReluBackward: 3, cudaColumnSum: 5,
+  cudaGemm: 15, couplingForward: 9, couplingInverse: 9, couplingBackward: 9, mixtureHeadForward: 16,
+  mixtureHeadBackward: 21, adamStep: 11, cudaAxpy: 4, cudaScale: 4, cudaReluBackward: 3, cudaColumnSum: 5,
   cudaRowSum: 4, cudaLogSoftmaxRows: 4, cudaLogSoftmaxRowsBackward: 5, cudaPackColumns: 8,
   cudaUnpackColumnsBackward: 8, cudaFill: 4, cudaCopy: 5,
   // ops registered once for both backends (ARCHITECTURE.md): not cuda-prefixed
@@ -285,11 +285,11 @@ export function emulatedCuda(): CudaAddon {
       const C2 = Math.floor(C / 2);
       native.couplingBackward(N, C, f(x, 'x', N * C), f(a, 'a', N * 2 * C2), clamp, f(dy, 'dy', N * C), fo(dld, 'dlogdet', N), f(dx, 'dx', N * C), f(da, 'da', N * 2 * C2));
     },
-    cudaMixtureHeadForward(N, C, K, M, z, ld, labels, Y, cent, lpi, lpa, Lg, Le, Lmi, Lgi, logp) {
+    mixtureHeadForward(N, C, K, M, z, ld, labels, Y, cent, lpi, lpa, Lg, Le, Lmi, Lgi, logp) {
       native.mixtureHeadForward(N, C, K, M, f(z, 'z', N * C), f(ld, 'logdet', N), labels ? iv(labels, 'labels', N) : null, fo(Y, 'Y', N * K),
         f(cent, 'centres', K * M * C), f(lpi, 'lpi', K), f(lpa, 'lpa', K * M), fo(Lg, 'Lg', N), fo(Le, 'Le', N), fo(Lmi, 'Lmi', N), fo(Lgi, 'Lgi', N), fo(logp, 'logp', N));
     },
-    cudaMixtureHeadBackward(N, C, K, M, z, ld, labels, Y, cent, lpi, lpa, wg, we, wmi, wgi, wz, dz, dld, dcent, dlpi, dlpa) {
+    mixtureHeadBackward(N, C, K, M, z, ld, labels, Y, cent, lpi, lpa, wg, we, wmi, wgi, wz, dz, dld, dcent, dlpi, dlpa) {
       native.mixtureHeadBackward(N, C, K, M, f(z, 'z', N * C), f(ld, 'logdet', N), labels ? iv(labels, 'labels', N) : null, fo(Y, 'Y', N * K),
         f(cent, 'centres', K * M * C), f(lpi, 'lpi', K), f(lpa, 'lpa', K * M), wg, we, wmi, wgi, wz, f(dz, 'dz', N * C), f(dld, 'dlogdet', N),
         f(dcent, 'dcent', K * M * C), f(dlpi, 'dlpi', K), f(dlpa, 'dlpa', K * M));
