@@ -215,7 +215,7 @@ export interface CudaAddon extends OpSurface {
   floatToHalf(n: number, x: DeviceBuffer, h: DeviceBuffer, stream?: Str): void;
   cudaCopy(n: number, src: DeviceBuffer, srcOffset: number, dst: DeviceBuffer, dstOffset: number, stream?: Str): void;
 
-  // Parameter folding, batch assembly, loss sums and Adam: OpSurface (lib/binding.ts).
+  // Coupling, mixture head, parameter folding, batch assembly, loss sums and Adam: OpSurface above.
 
   /** Selects the device that this thread's CUDA calls use (streams and buffers belong to the device current at creation). */
   cudaSetDevice(index: number): void;
