@@ -99,12 +99,13 @@ export function deviceKernelScenarios(be: CudaBackend, N: number): Scenario[] {
   const copyElems = 64 * 1024 * 1024;
   const src = be.persistent(() => be.alloc(copyElems, 'float32', 1));
   const dst = be.persistent(() => be.alloc(copyElems, 'float32', 0));
+  const logdetConst = be.persistent(() => be.alloc(1, 'float32', 0));
   const f = 4;
   return [
     kernelScenario(be, 'copy_d2d', `${copyElems * 4 / 2 ** 20} MiB`, 1, 10, null, 2 * copyElems * f,
       () => cuda.cudaCopy(copyElems, buf(src), 0, buf(dst), 0, be.stream)),
     kernelScenario(be, 'kernel_coupling_fwd', `N=${N} C=${C}`, N, 10, null, f * (2 * N * C + 2 * N * C2 + 2 * N),
-      () => cuda.couplingForward(N, C, buf(x), buf(a), PAPER.clamp, buf(ld), 0, buf(y), buf(ldOut), be.stream)),
+      () => cuda.couplingForward(N, C, buf(x), buf(a), PAPER.clamp, buf(ld), buf(logdetConst), buf(y), buf(ldOut), be.stream)),
     kernelScenario(be, 'kernel_coupling_bwd', `N=${N} C=${C}`, N, 10, null, f * (3 * N * C + 4 * N * C2 + N),
       () => cuda.couplingBackward(N, C, buf(x), buf(a), PAPER.clamp, buf(y), buf(ld), buf(dx), buf(da), be.stream)),
     kernelScenario(be, 'kernel_mixture_score', `N=${N} C=${C} K=${K} M=${M}`, N, 10, 3 * N * (K + M) * C, f * (N * C + 4 * N),

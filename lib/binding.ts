@@ -75,10 +75,10 @@ export interface OpSurface {
   oneHot(N: number, K: number, labels: IntMem, smoothing: number, Y: Mem, stream?: Str): void;
   /** Lg, Le, Lmi, Lgi, logp: (N)  out: 5 doubles (a Float64Array, or a device buffer of 10 4-byte elements) */
   lossSums(N: number, Lg: Mem, Le: Mem, Lmi: Mem, Lgi: Mem | null, logp: Mem | null, out: Float64Array | DeviceBuffer, stream?: Str): void;
-  /** native/ops/coupling.h.  x, y: (N, C)  a: (N, 2 floor(C/2))  logdetIn, logdetOut: (N) */
-  couplingForward(N: number, C: number, x: Mem, a: Mem, clamp: number, logdetIn: Mem | null, logdetConst: number, y: Mem,
+  /** native/ops/coupling.h.  x, y: (N, C)  a: (N, 2 floor(C/2))  logdetIn, logdetOut: (N)  logdetConst: (1) */
+  couplingForward(N: number, C: number, x: Mem, a: Mem, clamp: number, logdetIn: Mem | null, logdetConst: Mem, y: Mem,
     logdetOut: Mem, stream?: Str): void;
-  couplingInverse(N: number, C: number, y: Mem, a: Mem, clamp: number, logdetIn: Mem | null, logdetConst: number, x: Mem,
+  couplingInverse(N: number, C: number, y: Mem, a: Mem, clamp: number, logdetIn: Mem | null, logdetConst: Mem, x: Mem,
     logdetOut: Mem, stream?: Str): void;
   /** dy, dx: (N, C)  da: (N, 2 floor(C/2))  dlogdet: (N) or null */
   couplingBackward(N: number, C: number, x: Mem, a: Mem, clamp: number, dy: Mem, dlogdet: Mem | null, dx: Mem, da: Mem,

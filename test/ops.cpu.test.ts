@@ -166,9 +166,10 @@ for (const dtype of DTYPES) {
       const a = randn(rng, c.N * 2 * C2, dtype, 4);
       const ldIn = c.withLogdetIn ? randn(rng, c.N, dtype, 3) : null;
       const ldConst = rng.normal();
+      const ldConstArr = randn(rng, 1, dtype).fill(ldConst);
       const y = poisoned(c.N * c.C, dtype);
       const ld = poisoned(c.N, dtype);
-      native.couplingForward(c.N, c.C, x, a, clamp, ldIn, ldConst, y, ld);
+      native.couplingForward(c.N, c.C, x, a, clamp, ldIn, ldConstArr, y, ld);
       const ref = couplingReference(cc, x, a, ldIn, dtype === 'float32' ? Math.fround(ldConst) : ldConst, false);
       const label = `N=${c.N} C=${c.C} logdetIn=${c.withLogdetIn}`;
       assertClose(t, `forward y ${label}`, y, ref.out, atol, rtol);
@@ -176,7 +177,7 @@ for (const dtype of DTYPES) {
 
       const xBack = poisoned(c.N * c.C, dtype);
       const ldBack = poisoned(c.N, dtype);
-      native.couplingInverse(c.N, c.C, y, a, clamp, ld, ldConst, xBack, ldBack);
+      native.couplingInverse(c.N, c.C, y, a, clamp, ld, ldConstArr, xBack, ldBack);
       const inv = couplingReference(cc, y, a, ld, dtype === 'float32' ? Math.fround(ldConst) : ldConst, true);
       assertClose(t, `inverse x ${label}`, xBack, inv.out, atol, rtol);
       assertClose(t, `inverse logdet ${label}`, ldBack, inv.logdet, atol, rtol);
@@ -267,7 +268,7 @@ function threadSensitiveRun(rng: Random): FloatArray[] {
   const [n, C] = [500, 9];
   const y = poisoned(n * C, 'float32');
   const ld = poisoned(n, 'float32');
-  native.couplingForward(n, C, randn(rng, n * C, 'float32'), randn(rng, n * 8, 'float32'), 1.9, null, 0.5, y, ld);
+  native.couplingForward(n, C, randn(rng, n * C, 'float32'), randn(rng, n * 8, 'float32'), 1.9, null, Float32Array.of(0.5), y, ld);
   outs.push(y, ld);
   return outs;
 }

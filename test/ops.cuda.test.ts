@@ -86,8 +86,8 @@ if (!usable) {
       ['affineFold', () => raw.affineFold(2, b, b, b, b, b, b, false), /for R but received an object/],
       ['mixtureHeadForward', () => raw.mixtureHeadForward(1, 1, 1, 1, b, b, null, null, b, b, b, null, null, null, null, null), /for z but received an object/],
       ['mixtureHeadBackward', () => raw.mixtureHeadBackward(1, 1, 1, 1, b, b, null, null, b, b, b, 1, 1, 0, 0, 0, b, b, b, b, b), /for z but received an object/],
-      ['couplingForward', () => raw.couplingForward(1, 2, b, b, 2, null, 0, b, b), /for x but received an object/],
-      ['couplingInverse', () => raw.couplingInverse(1, 2, b, b, 2, null, 0, b, b), /for y but received an object/],
+      ['couplingForward', () => raw.couplingForward(1, 2, b, b, 2, null, b, b, b), /for x but received an object/],
+      ['couplingInverse', () => raw.couplingInverse(1, 2, b, b, 2, null, b, b, b), /for y but received an object/],
       ['couplingBackward', () => raw.couplingBackward(1, 2, b, b, 2, b, null, b, b), /for x but received an object/],
       ['affineFoldBackward', () => raw.affineFoldBackward(2, b, b, b, b, null, b, b), /for R but received an object/],
       ['centresCompose', () => raw.centresCompose(2, 3, 4, b, b, b), /for mu but received an object/],
@@ -148,18 +148,19 @@ if (!usable) {
       const C2 = Math.floor(C / 2);
       const x = randn(N * C), a = randn(N * 2 * C2, 3), ld = randn(N), dy = randn(N * C), dld = randn(N);
       const y = new Float32Array(N * C), ldOut = new Float32Array(N), dx = new Float32Array(N * C), da = new Float32Array(N * 2 * C2);
-      native.couplingForward(N, C, x, a, 1.9, ld, 0.25, y, ldOut);
+      native.couplingForward(N, C, x, a, 1.9, ld, Float32Array.of(0.25), y, ldOut);
       native.couplingBackward(N, C, x, a, 1.9, dy, dld, dx, da);
       const dX = toDevice(cuda, x), dA = toDevice(cuda, a);
       const gy = poisoned(cuda, N * C), gld = poisoned(cuda, N), gdx = poisoned(cuda, N * C), gda = poisoned(cuda, N * 2 * C2);
-      cuda.couplingForward(N, C, dX, dA, 1.9, toDevice(cuda, ld), 0.25, gy, gld);
+      const dK = toDevice(cuda, Float32Array.of(0.25));
+      cuda.couplingForward(N, C, dX, dA, 1.9, toDevice(cuda, ld), dK, gy, gld);
       cuda.couplingBackward(N, C, dX, dA, 1.9, toDevice(cuda, dy), toDevice(cuda, dld), gdx, gda);
       near(t, `coupling y ${N}x${C}`, toHost(cuda, gy, N * C), y, 1e-5, 1e-5);
       near(t, `coupling logdet ${N}x${C}`, toHost(cuda, gld, N), ldOut, 1e-4, 1e-5);
       near(t, `coupling dx ${N}x${C}`, toHost(cuda, gdx, N * C), dx, 1e-5, 1e-5);
       near(t, `coupling da ${N}x${C}`, toHost(cuda, gda, N * 2 * C2), da, 1e-5, 1e-5);
       const gx = poisoned(cuda, N * C), gld2 = poisoned(cuda, N);
-      cuda.couplingInverse(N, C, gy, dA, 1.9, null, 0.25, gx, gld2);
+      cuda.couplingInverse(N, C, gy, dA, 1.9, null, dK, gx, gld2);
       near(t, `coupling inverse ${N}x${C}`, toHost(cuda, gx, N * C), x, 1e-4, 1e-4);
     }
   });

@@ -53,16 +53,16 @@ test('gemm: a valid call passes; each bad argument is named', (t) => {
 
 test('coupling kernels: dtype, length, channel count and clamp are checked', (t) => {
   const [N, C] = [3, 5];
-  t.notThrows(() => native.couplingForward(N, C, f32(15), f32(12), 1.9, null, 0, f32(15), f32(3)));
-  t.throws(() => raw.couplingForward(N, C, new Int32Array(15), f32(12), 1.9, null, 0, f32(15), f32(3)), typeError(/for x but received an? Int32Array/));
-  t.throws(() => raw.couplingForward(N, C, f32(15), f64(12), 1.9, null, 0, f32(15), f32(3)), typeError(/Expected a Float32Array for a but received a Float64Array/));
-  t.throws(() => raw.couplingForward(N, C, f32(15), f32(11), 1.9, null, 0, f32(15), f32(3)), rangeError(/at least 12 elements for a but received 11/));
-  t.throws(() => raw.couplingForward(N, C, f32(15), f32(12), 1.9, f32(2), 0, f32(15), f32(3)), rangeError(/at least 3 elements for logdetIn/));
-  t.throws(() => raw.couplingForward(N, C, f32(15), f32(12), 1.9, null, 0, f32(15), f64(3)), typeError(/for logdetOut but received a Float64Array/));
-  t.throws(() => raw.couplingForward(N, 1, f32(15), f32(12), 1.9, null, 0, f32(15), f32(3)), rangeError(/Expected an integer >= 2 for C but received 1/));
-  t.throws(() => raw.couplingForward(N, C, f32(15), f32(12), NaN, null, 0, f32(15), f32(3)), rangeError(/finite number for clamp but received NaN/));
-  t.throws(() => raw.couplingForward(N, C, f32(15), f32(12), 1.9, null, Infinity, f32(15), f32(3)), rangeError(/for logdetConst/));
-  t.throws(() => raw.couplingInverse(N, C, f64(15), f64(12), 1.9, null, 0, f64(14), f64(3)), rangeError(/at least 15 elements for x but received 14/));
+  t.notThrows(() => native.couplingForward(N, C, f32(15), f32(12), 1.9, null, f32(1), f32(15), f32(3)));
+  t.throws(() => raw.couplingForward(N, C, new Int32Array(15), f32(12), 1.9, null, f32(1), f32(15), f32(3)), typeError(/for x but received an? Int32Array/));
+  t.throws(() => raw.couplingForward(N, C, f32(15), f64(12), 1.9, null, f32(1), f32(15), f32(3)), typeError(/Expected a Float32Array for a but received a Float64Array/));
+  t.throws(() => raw.couplingForward(N, C, f32(15), f32(11), 1.9, null, f32(1), f32(15), f32(3)), rangeError(/at least 12 elements for a but received 11/));
+  t.throws(() => raw.couplingForward(N, C, f32(15), f32(12), 1.9, f32(2), f32(1), f32(15), f32(3)), rangeError(/at least 3 elements for logdetIn/));
+  t.throws(() => raw.couplingForward(N, C, f32(15), f32(12), 1.9, null, f32(1), f32(15), f64(3)), typeError(/for logdetOut but received a Float64Array/));
+  t.throws(() => raw.couplingForward(N, 1, f32(15), f32(12), 1.9, null, f32(1), f32(15), f32(3)), rangeError(/Expected an integer >= 2 for C but received 1/));
+  t.throws(() => raw.couplingForward(N, C, f32(15), f32(12), NaN, null, f32(1), f32(15), f32(3)), rangeError(/finite number for clamp but received NaN/));
+  t.throws(() => raw.couplingForward(N, C, f32(15), f32(12), 1.9, null, f32(0), f32(15), f32(3)), rangeError(/at least 1 elements? for logdetConst/));
+  t.throws(() => raw.couplingInverse(N, C, f64(15), f64(12), 1.9, null, f64(1), f64(14), f64(3)), rangeError(/at least 15 elements for x but received 14/));
   t.throws(() => raw.couplingBackward(N, C, f64(15), f64(12), 1.9, f64(15), null, f64(15), f32(12)), typeError(/Expected a Float64Array for da/));
   t.throws(() => raw.couplingBackward(-3, C, f64(15), f64(12), 1.9, f64(15), null, f64(15), f64(12)), rangeError(/for N but received -3/));
 });
@@ -136,7 +136,7 @@ test('alloc and setThreadCount: bad dtype, length, fill and counts', (t) => {
 // (rows-1)*ld + cols) must be rejected before any pointer is touched. Run in a child
 // process so that a regression shows as a failed test, not as a crashed test runner.
 const OVERFLOW_CALLS: Record<string, string> = {
-  couplingForward: 'const f = new Float64Array(4096); n.couplingForward(2048, 2 ** 52, f, f, 1.9, null, 0, f, f);',
+  couplingForward: 'const f = new Float64Array(4096); n.couplingForward(2048, 2 ** 52, f, f, 1.9, null, f, f, f);',
   gemm: 'const f = new Float64Array(4096); n.gemm(false, false, 2049, 1, 1, f, 2 ** 52, f, 1, 0, f, 2 ** 52, null, false);',
   rowSum: 'const f = new Float64Array(4096); n.rowSum(2048, 2 ** 52, f, f);',
 };

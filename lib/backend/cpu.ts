@@ -158,12 +158,12 @@ class CpuBackend implements Backend {
   couplingForward(N: number, C: number, x: Storage, a: Storage, clamp: number, logdetIn: Storage | null, logdetConst: Storage,
     y: Storage, logdetOut: Storage): void {
     native.couplingForward(N, C, host(x, 'coupling'), host(a, 'coupling'), clamp, logdetIn ? host(logdetIn, 'coupling') : null,
-      host(logdetConst, 'coupling')[0], host(y, 'coupling'), host(logdetOut, 'coupling'));
+      host(logdetConst, 'coupling'), host(y, 'coupling'), host(logdetOut, 'coupling'));
   }
   couplingInverse(N: number, C: number, y: Storage, a: Storage, clamp: number, logdetIn: Storage | null, logdetConst: Storage,
     x: Storage, logdetOut: Storage): void {
     native.couplingInverse(N, C, host(y, 'couplingInverse'), host(a, 'couplingInverse'), clamp,
-      logdetIn ? host(logdetIn, 'couplingInverse') : null, host(logdetConst, 'couplingInverse')[0], host(x, 'couplingInverse'),
+      logdetIn ? host(logdetIn, 'couplingInverse') : null, host(logdetConst, 'couplingInverse'), host(x, 'couplingInverse'),
       host(logdetOut, 'couplingInverse'));
   }
   couplingBackward(N: number, C: number, x: Storage, a: Storage, clamp: number, dy: Storage, dlogdet: Storage | null,

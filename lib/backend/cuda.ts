@@ -21,7 +21,6 @@ export interface CudaBackendOptions {
 
 // cudaGemm's backend codes (lib/binding.ts CudaAddon)
 const GEMM_AUTO = 0;
-const GEMM_TILED = 1;
 const GEMM_TILED_TF32 = 2;
 const GEMM_CUBLAS_TF32 = 4;
 
@@ -48,8 +47,6 @@ export class CudaBackend implements Backend {
   private readonly gemmCode: number;
   private arenas: Set<CudaArray>[] = [];
   private persistentDepth = 0;
-  private ones: CudaArray | null = null;
-  private minusOnes: CudaArray | null = null;
   private disposed = false;
 
   constructor(readonly cuda: CudaAddon, label: string, options: CudaBackendOptions = {}) {
@@ -66,10 +63,6 @@ export class CudaBackend implements Backend {
 
   /** Frees the cached constant buffers (made again when needed). */
   trim(): void {
-    this.ones?.buffer.dispose();
-    this.minusOnes?.buffer.dispose();
-    this.ones = null;
-    this.minusOnes = null;
   }
 
   /** Frees the streams and the cached constants (the backend is unusable afterwards). */
@@ -79,8 +72,6 @@ export class CudaBackend implements Backend {
     try {
       this.stream.synchronize();
     } finally {
-      this.ones?.buffer.dispose();
-      this.minusOnes?.buffer.dispose();
       this.stream.dispose();
       this.uploadStream.dispose();
       this.downloadStream.dispose();
@@ -221,30 +212,15 @@ export class CudaBackend implements Backend {
       this.opt(bias, 'gemm bias'), relu, this.gemmCode, this.stream);
   }
 
-  /** logdet[i] += sign * c[0] for the N rows, as a rank-1 FP32 GEMM (exact: one product by +-1 per element). */
-  private addConst(N: number, logdet: Storage, c: Storage, sign: 1 | -1): void {
-    let ones = sign > 0 ? this.ones : this.minusOnes;
-    if (!ones || ones.length < N) {
-      ones?.buffer.dispose();
-      ones = this.persistent(() => this.alloc(Math.max(N, 1024), 'float32', sign) as CudaArray);
-      if (sign > 0) this.ones = ones;
-      else this.minusOnes = ones;
-    }
-    this.cuda.cudaGemm(false, false, N, 1, 1, ones.buffer, 1, this.buf(c, 'logdetConst'), 1, 1, this.buf(logdet, 'logdet'), 1, null, false,
-      GEMM_TILED, this.stream);
-  }
-
   couplingForward(N: number, C: number, x: Storage, a: Storage, clamp: number, logdetIn: Storage | null, logdetConst: Storage,
     y: Storage, logdetOut: Storage): void {
-    this.cuda.couplingForward(N, C, this.buf(x, 'coupling x'), this.buf(a, 'coupling a'), clamp, this.opt(logdetIn, 'coupling logdetIn'), 0,
+    this.cuda.couplingForward(N, C, this.buf(x, 'coupling x'), this.buf(a, 'coupling a'), clamp, this.opt(logdetIn, 'coupling logdetIn'), this.buf(logdetConst, 'coupling logdetConst'),
       this.buf(y, 'coupling y'), this.buf(logdetOut, 'coupling logdetOut'), this.stream);
-    this.addConst(N, logdetOut, logdetConst, 1);
   }
   couplingInverse(N: number, C: number, y: Storage, a: Storage, clamp: number, logdetIn: Storage | null, logdetConst: Storage,
     x: Storage, logdetOut: Storage): void {
     this.cuda.couplingInverse(N, C, this.buf(y, 'couplingInverse y'), this.buf(a, 'couplingInverse a'), clamp,
-      this.opt(logdetIn, 'couplingInverse logdetIn'), 0, this.buf(x, 'couplingInverse x'), this.buf(logdetOut, 'couplingInverse logdetOut'), this.stream);
-    this.addConst(N, logdetOut, logdetConst, -1);
+      this.opt(logdetIn, 'couplingInverse logdetIn'), this.buf(logdetConst, 'couplingInverse logdetConst'), this.buf(x, 'couplingInverse x'), this.buf(logdetOut, 'couplingInverse logdetOut'), this.stream);
   }
   couplingBackward(N: number, C: number, x: Storage, a: Storage, clamp: number, dy: Storage, dlogdet: Storage | null,
     dx: Storage, da: Storage): void {

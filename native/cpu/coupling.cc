@@ -72,7 +72,7 @@ HGAD_VECTOR_CLONES void couplingBackwardRow(int64_t C2, const T* __restrict x2, 
 
 template <typename T>
 void couplingForward(int64_t N, int64_t C, const T* x, const T* a, T clamp, const T* logdetIn,
-                     T logdetConst, T* y, T* logdetOut) {
+                     const T* logdetConst, T* y, T* logdetOut) {
   const int64_t C1 = (C + 1) / 2, C2 = C - C1;
   parallelFor(N, kRowGrain, [&](int64_t begin, int64_t end) {
     std::vector<T> scratch(static_cast<size_t>(C2));
@@ -83,7 +83,7 @@ void couplingForward(int64_t N, int64_t C, const T* x, const T* a, T clamp, cons
       T* yr = y + n * C;
       for (int64_t j = 0; j < C1; ++j) yr[j] = xr[j];
       const T sum = forwardRow<T>(C2, xr + C1, as, at, clamp, yr + C1, scratch.data());
-      logdetOut[n] = (logdetIn ? logdetIn[n] : T(0)) + logdetConst + sum;
+      logdetOut[n] = (logdetIn ? logdetIn[n] : T(0)) + logdetConst[0] + sum;
     }
   });
 }
@@ -109,7 +109,7 @@ void couplingBackward(int64_t N, int64_t C, const T* x, const T* a, T clamp, con
 
 template <typename T>
 void couplingInverse(int64_t N, int64_t C, const T* y, const T* a, T clamp, const T* logdetIn,
-                     T logdetConst, T* x, T* logdetOut) {
+                     const T* logdetConst, T* x, T* logdetOut) {
   const int64_t C1 = (C + 1) / 2, C2 = C - C1;
   parallelFor(N, kRowGrain, [&](int64_t begin, int64_t end) {
     std::vector<T> scratch(static_cast<size_t>(C2));
@@ -120,17 +120,17 @@ void couplingInverse(int64_t N, int64_t C, const T* y, const T* a, T clamp, cons
       T* xr = x + n * C;
       for (int64_t j = 0; j < C1; ++j) xr[j] = yr[j];
       const T sum = inverseRow<T>(C2, yr + C1, as, at, clamp, xr + C1, scratch.data());
-      logdetOut[n] = (logdetIn ? logdetIn[n] : T(0)) - logdetConst - sum;
+      logdetOut[n] = (logdetIn ? logdetIn[n] : T(0)) - logdetConst[0] - sum;
     }
   });
 }
 
 #define HGAD_INSTANTIATE(T)                                                                   \
-  template void couplingForward<T>(int64_t, int64_t, const T*, const T*, T, const T*, T, T*, \
+  template void couplingForward<T>(int64_t, int64_t, const T*, const T*, T, const T*, const T*, T*, \
                                    T*);                                                       \
   template void couplingBackward<T>(int64_t, int64_t, const T*, const T*, T, const T*,       \
                                     const T*, T*, T*);                                        \
-  template void couplingInverse<T>(int64_t, int64_t, const T*, const T*, T, const T*, T, T*, \
+  template void couplingInverse<T>(int64_t, int64_t, const T*, const T*, T, const T*, const T*, T*, \
                                    T*);
 HGAD_INSTANTIATE(float)
 HGAD_INSTANTIATE(double)

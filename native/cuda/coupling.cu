@@ -23,7 +23,7 @@ constexpr int kWarps = kThreads / 32;
 template <bool INVERSE>
 __global__ void couplingKernel(int64_t N, int64_t C, const float* __restrict__ in,
                                const float* __restrict__ a, float clamp,
-                               const float* __restrict__ logdetIn, float logdetConst,
+                               const float* __restrict__ logdetIn, const float* __restrict__ logdetConst,
                                float* __restrict__ out, float* __restrict__ logdetOut) {
   const int64_t C1 = (C + 1) / 2, C2 = C - C1;
   const int lane = threadIdx.x & 31;
@@ -44,7 +44,7 @@ __global__ void couplingKernel(int64_t N, int64_t C, const float* __restrict__ i
     sum = detail::warpSum(sum);
     if (lane == 0) {
       const float base = logdetIn ? logdetIn[n] : 0.0f;
-      logdetOut[n] = INVERSE ? base - logdetConst - sum : base + logdetConst + sum;
+      logdetOut[n] = INVERSE ? base - logdetConst[0] - sum : base + logdetConst[0] + sum;
     }
   }
 }
@@ -82,7 +82,7 @@ unsigned rowGrid(int64_t N) { return gridFor(N, kWarps, 132 * 64); }
 }  // namespace
 
 void couplingForward(int64_t N, int64_t C, const float* x, const float* a, float clamp,
-                     const float* logdetIn, float logdetConst, float* y, float* logdetOut,
+                     const float* logdetIn, const float* logdetConst, float* y, float* logdetOut,
                      Stream stream) {
   if (N <= 0) return;
   couplingKernel<false><<<rowGrid(N), kThreads, 0, asStream(stream)>>>(
@@ -91,7 +91,7 @@ void couplingForward(int64_t N, int64_t C, const float* x, const float* a, float
 }
 
 void couplingInverse(int64_t N, int64_t C, const float* y, const float* a, float clamp,
-                     const float* logdetIn, float logdetConst, float* x, float* logdetOut,
+                     const float* logdetIn, const float* logdetConst, float* x, float* logdetOut,
                      Stream stream) {
   if (N <= 0) return;
   couplingKernel<true><<<rowGrid(N), kThreads, 0, asStream(stream)>>>(

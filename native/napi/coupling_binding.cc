@@ -9,21 +9,22 @@
 namespace hgad::napi {
 namespace {
 
-// couplingForward(N, C, x, a, clamp, logdetIn, logdetConst, y, logdetOut, stream?) and
+// couplingForward(N, C, x, a, clamp, logdetIn, logdetConst (1 element), y, logdetOut, stream?) and
 // couplingInverse(N, C, y, a, clamp, logdetIn, logdetConst, x, logdetOut, stream?)
 template <bool Inverse>
 Napi::Value CouplingTransform(const Napi::CallbackInfo& info) {
   const int64_t N = getInt(info, 0, "N"), C = getInt(info, 1, "C", 2);
-  const double clamp = getNumber(info, 4, "clamp"), ldc = getNumber(info, 6, "logdetConst");
+  const double clamp = getNumber(info, 4, "clamp");
   const char* inName = Inverse ? "y" : "x";
   return dispatch(info, Inverse ? "couplingInverse" : "couplingForward", 2, inName, 9, [&](auto a) {
     using T = typename decltype(a)::Float;
     const T* in = a.array(2, inName, N * C);
     const T* sub = a.array(3, "a", N * 2 * (C / 2));
     const T* ldIn = a.array(5, "logdetIn", N, true);
+    const T* k = a.array(6, "logdetConst", 1);
     T* out = a.array(7, Inverse ? "x" : "y", N * C);
     T* ldOut = a.array(8, "logdetOut", N);
-    const T cl = static_cast<T>(clamp), k = static_cast<T>(ldc);
+    const T cl = static_cast<T>(clamp);
     if constexpr (decltype(a)::device) {
       if (Inverse) cuda::couplingInverse(N, C, in, sub, cl, ldIn, k, out, ldOut, a.stream());
       else cuda::couplingForward(N, C, in, sub, cl, ldIn, k, out, ldOut, a.stream());

@@ -24,10 +24,12 @@
 
 namespace hgad {
 
-// x, y: (N, C)  a: (N, 2*C2)  logdetIn: (N) or null  logdetOut: (N)
+// x, y: (N, C)  a: (N, 2*C2)  logdetIn: (N) or null  logdetConst: (1)  logdetOut: (N)
+// logdetConst is read where it lives (host or device memory, e.g. as affineFold
+// wrote it), so the CUDA path needs no copy back and no extra kernel.
 template <typename T>
 void couplingForward(int64_t N, int64_t C, const T* x, const T* a, T clamp, const T* logdetIn,
-                     T logdetConst, T* y, T* logdetOut);
+                     const T* logdetConst, T* y, T* logdetOut);
 
 // x, dy, dx: (N, C)  a, da: (N, 2*C2)  dlogdet: (N) or null
 template <typename T>
@@ -38,15 +40,15 @@ void couplingBackward(int64_t N, int64_t C, const T* x, const T* a, T clamp, con
 // logdetOut[n] = logdetIn[n] - logdetConst - sum_j s[n, j]
 template <typename T>
 void couplingInverse(int64_t N, int64_t C, const T* y, const T* a, T clamp, const T* logdetIn,
-                     T logdetConst, T* x, T* logdetOut);
+                     const T* logdetConst, T* x, T* logdetOut);
 
 // The CUDA kernels (native/cuda/coupling.cu): float, queued on `stream`.
 namespace cuda {
 void couplingForward(int64_t N, int64_t C, const float* x, const float* a, float clamp,
-                     const float* logdetIn, float logdetConst, float* y, float* logdetOut,
+                     const float* logdetIn, const float* logdetConst, float* y, float* logdetOut,
                      Stream stream = nullptr);
 void couplingInverse(int64_t N, int64_t C, const float* y, const float* a, float clamp,
-                     const float* logdetIn, float logdetConst, float* x, float* logdetOut,
+                     const float* logdetIn, const float* logdetConst, float* x, float* logdetOut,
                      Stream stream = nullptr);
 void couplingBackward(int64_t N, int64_t C, const float* x, const float* a, float clamp,
                       const float* dy, const float* dlogdet, float* dx, float* da,

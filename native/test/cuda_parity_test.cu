@@ -169,19 +169,21 @@ void couplingCases(Tally& t, uint64_t& seed) {
     char tag[96];
     std::snprintf(tag, sizeof tag, "N=%lld C=%lld clamp=%g%s", (long long)c.N, (long long)c.C, c.clamp,
                   c.logdetIn ? " logdetIn" : "");
+    const double ldConstD = ldConst;
+    DeviceBuffer<float> dLdConst(std::vector<float>{float(ldConst)});
     for (int inverse = 0; inverse < 2; ++inverse) {
       out.poison();
       ldOut.poison();
       if (inverse) {
         hgad::couplingInverse<double>(c.N, c.C, xd.data(), ad.data(), c.clamp, c.logdetIn ? ldd.data() : nullptr,
-                                      ldConst, ref.data(), refLd.data());
+                                      &ldConstD, ref.data(), refLd.data());
         cu::couplingInverse(c.N, c.C, dx.get(), da.get(), c.clamp, c.logdetIn ? dLdIn.get() : nullptr,
-                            ldConst, out.get(), ldOut.get());
+                            dLdConst.get(), out.get(), ldOut.get());
       } else {
         hgad::couplingForward<double>(c.N, c.C, xd.data(), ad.data(), c.clamp, c.logdetIn ? ldd.data() : nullptr,
-                                      ldConst, ref.data(), refLd.data());
+                                      &ldConstD, ref.data(), refLd.data());
         cu::couplingForward(c.N, c.C, dx.get(), da.get(), c.clamp, c.logdetIn ? dLdIn.get() : nullptr,
-                            ldConst, out.get(), ldOut.get());
+                            dLdConst.get(), out.get(), ldOut.get());
       }
       const std::string op = inverse ? "couplingInverse " : "couplingForward ";
       check(t, op + "out " + tag, out.download(c.N * c.C), ref, 1e-5, 1e-5, true);

@@ -275,11 +275,11 @@ export function emulatedCuda(): CudaAddon {
     },
     couplingForward(N, C, x, a, clamp, ldIn, ldConst, y, ldOut) {
       const C2 = Math.floor(C / 2);
-      native.couplingForward(N, C, f(x, 'x', N * C), f(a, 'a', N * 2 * C2), clamp, fo(ldIn, 'logdetIn', N), ldConst, f(y, 'y', N * C), f(ldOut, 'logdetOut', N));
+      native.couplingForward(N, C, f(x, 'x', N * C), f(a, 'a', N * 2 * C2), clamp, fo(ldIn, 'logdetIn', N), f(ldConst, 'logdetConst', 1), f(y, 'y', N * C), f(ldOut, 'logdetOut', N));
     },
     couplingInverse(N, C, y, a, clamp, ldIn, ldConst, x, ldOut) {
       const C2 = Math.floor(C / 2);
-      native.couplingInverse(N, C, f(y, 'y', N * C), f(a, 'a', N * 2 * C2), clamp, fo(ldIn, 'logdetIn', N), ldConst, f(x, 'x', N * C), f(ldOut, 'logdetOut', N));
+      native.couplingInverse(N, C, f(y, 'y', N * C), f(a, 'a', N * 2 * C2), clamp, fo(ldIn, 'logdetIn', N), f(ldConst, 'logdetConst', 1), f(x, 'x', N * C), f(ldOut, 'logdetOut', N));
     },
     couplingBackward(N, C, x, a, clamp, dy, dld, dx, da) {
       const C2 = Math.floor(C / 2);
