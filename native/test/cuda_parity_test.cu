@@ -138,8 +138,8 @@ void gemmCases(Tally& t, uint64_t& seed) {
     gemmCase(t, c, rng, &c == &paper[0]);
   }
   // Tall and thin: more than 262144 rows (over 2048 row tiles in gridDim.y),
-  // ld = 1 (scalar loads and stores). The first is the backend's rank-1
-  // logdet update (N samples x 1 x 1, beta = 1).
+  // ld = 1 (scalar loads and stores). The first is a rank-1 update
+  // (N rows x 1 x 1, beta = 1).
   const GemmCase tall[] = {
       {false, false, 300001, 1, 1, 0, 1.0f, false, false},
       {true, false, 270000, 3, 5, 1, 0.0f, true, true},
