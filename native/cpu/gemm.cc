@@ -85,14 +85,14 @@ bool avx2Supported() {
 
 const KernelEntry kKernels[] = {
 #ifdef HGAD_GEMM_X86
-    {{"avx512", kAvx512MR, kAvx512NR, 144, 512, 4096, kernelAvx512<kAvx512MR, 2, kAvx512NR>,
-      kernelAvx512<kAvx512MR, 1, kAvx512NR>, false},
+    {{"avx512", kAvx512MR, kAvx512NR, 144, 512, 4096, avx512::tile<kAvx512MR, 2, kAvx512NR>,
+      avx512::tile<kAvx512MR, 1, kAvx512NR>, false, true},
      avx512Supported},
-    {{"avx2", kAvx2MR, kAvx2NR, 144, 384, 4096, kernelAvx2<kAvx2MR, 2, kAvx2NR>,
-      kernelAvx2<kAvx2MR, 1, kAvx2NR>, true},
+    {{"avx2", kAvx2MR, kAvx2NR, 144, 384, 4096, avx2::tile<kAvx2MR, 2, kAvx2NR>,
+      avx2::tile<kAvx2MR, 1, kAvx2NR>, true, true},
      avx2Supported},
 #endif
-    {{"portable", kPortMR, kPortNR, 128, 256, 4096, kernelPortable, nullptr, true}, alwaysSupported},
+    {{"portable", kPortMR, kPortNR, 128, 256, 4096, kernelPortable, nullptr, true, false}, alwaysSupported},
 };
 
 const Kernel* bestKernel() {
@@ -224,7 +224,7 @@ void gemmPackedPerThread(const GemmShape& s, const float* A, const float* B, flo
           const MicroKernel mk = (kern.half && 2 * nr <= NR) ? kern.half : kern.full;
           for (int64_t q = 0; q < mPanels; ++q) {
             const int64_t rq = i0 + q * MR;
-            mk(kc, packedA + q * MR * kc, packedB + p * NR * kc, C + rq * s.ldc + j0, s.ldc,
+            mk(kc, packedA + q * MR * kc, 0, packedB + p * NR * kc, C + rq * s.ldc + j0, s.ldc,
                static_cast<int>(std::min<int64_t>(MR, r1 - rq)), nr, blockBeta, blockBias ? blockBias + j0 : nullptr,
                last && relu);
           }
@@ -272,6 +272,7 @@ void gemmPacked(const GemmShape& s, const float* A, const float* B, float beta, 
       const float* blockBias = last ? bias : nullptr;
       const bool blockRelu = last && relu;
       const bool parallel = threads > 1 && M * nc * kc >= kSerialMacs;
+      const bool inPlaceA = kern.inPlaceA && !s.transA;
 
       for (int64_t p = 0; p < nPanels; ++p) panelState[p].store(kUnpacked, std::memory_order_relaxed);
 
@@ -294,8 +295,16 @@ void gemmPacked(const GemmShape& s, const float* A, const float* B, float beta, 
         }
         const int64_t mc = std::min(mcMax, M - i0);
         const int64_t mPanels = ceilDiv(mc, MR);
-        float* packedA = packAScratch().get(static_cast<size_t>(mcMax * kcMax));
-        packABlock(s, A, i0, mc, pc, kc, MR, packedA);
+        // Panel q of the A block: packed, or its rows in place.
+        const float* aPanels = A + i0 * s.lda + pc;
+        int64_t aStride = MR * s.lda, lda = s.lda;
+        if (!inPlaceA) {
+          float* packedA = packAScratch().get(static_cast<size_t>(mcMax * kcMax));
+          packABlock(s, A, i0, mc, pc, kc, MR, packedA);
+          aPanels = packedA;
+          aStride = MR * kc;
+          lda = 0;
+        }
         for (int64_t p = p0; p < p1; ++p) {
           while (panelState[p].load(std::memory_order_acquire) != kReady) cpuRelax();
           const int64_t j0 = jc + p * NR;
@@ -305,7 +314,7 @@ void gemmPacked(const GemmShape& s, const float* A, const float* B, float beta, 
           const float* pbias = blockBias ? blockBias + j0 : nullptr;
           for (int64_t q = 0; q < mPanels; ++q) {
             const int64_t r0 = i0 + q * MR;
-            mk(kc, packedA + q * MR * kc, bp, C + r0 * s.ldc + j0, s.ldc,
+            mk(kc, aPanels + q * aStride, lda, bp, C + r0 * s.ldc + j0, s.ldc,
                static_cast<int>(std::min<int64_t>(MR, M - r0)), nr, blockBeta, pbias, blockRelu);
           }
         }
