@@ -148,6 +148,20 @@ inline void cpuRelax() {
 }
 
 
+// Where the MR-row panels of one A block (rows from i0, depth from pc) are
+// read: element (r, k) of panel q is base[q * panelStride + r * rowStride + k * kStride].
+struct APanels {
+  const float* base;
+  int64_t panelStride, rowStride, kStride;
+};
+
+APanels aInPlace(const GemmShape& s, const float* A, int64_t i0, int64_t pc, int MR) {
+  if (s.transA) return {A + pc * s.lda + i0, MR, 1, s.lda};
+  return {A + i0 * s.lda + pc, MR * s.lda, s.lda, 1};
+}
+
+APanels aPacked(const float* packed, int64_t kc, int MR) { return {packed, MR * kc, 1, MR}; }
+
 float epilogue(float v, float beta, float c, const float* bias, int64_t j, bool relu) {
   if (beta != 0.0f) v += beta * c;
   if (bias) v += bias[j];
@@ -207,7 +221,7 @@ void gemmPackedPerThread(const GemmShape& s, const float* A, const float* B, flo
     const int64_t nPanels = ceilDiv(c1 - c0, NR);
     const int64_t mcMax = std::min(kern.mc, ceilDiv(r1 - r0, MR) * MR);
     float* packedB = packBScratch().get(static_cast<size_t>(kcMax * nPanels * NR));
-    float* packedA = packAScratch().get(static_cast<size_t>(mcMax * kcMax));
+    float* packedA = kern.inPlaceA ? nullptr : packAScratch().get(static_cast<size_t>(mcMax * kcMax));
     for (int64_t pc = 0; pc < K; pc += kcMax) {
       const int64_t kc = std::min(kcMax, K - pc);
       const bool first = pc == 0, last = pc + kc == K;
@@ -217,14 +231,18 @@ void gemmPackedPerThread(const GemmShape& s, const float* A, const float* B, flo
       for (int64_t i0 = r0; i0 < r1; i0 += mcMax) {
         const int64_t mc = std::min(mcMax, r1 - i0);
         const int64_t mPanels = ceilDiv(mc, MR);
-        packABlock(s, A, i0, mc, pc, kc, MR, packedA);
+        APanels ap = aInPlace(s, A, i0, pc, MR);
+        if (!kern.inPlaceA) {
+          packABlock(s, A, i0, mc, pc, kc, MR, packedA);
+          ap = aPacked(packedA, kc, MR);
+        }
         for (int64_t p = 0; p < nPanels; ++p) {
           const int64_t j0 = c0 + p * NR;
           const int nr = static_cast<int>(std::min<int64_t>(NR, c1 - j0));
           const MicroKernel mk = (kern.half && 2 * nr <= NR) ? kern.half : kern.full;
           for (int64_t q = 0; q < mPanels; ++q) {
             const int64_t rq = i0 + q * MR;
-            mk(kc, packedA + q * MR * kc, 0, packedB + p * NR * kc, C + rq * s.ldc + j0, s.ldc,
+            mk(kc, ap.base + q * ap.panelStride, ap.rowStride, ap.kStride, packedB + p * NR * kc, C + rq * s.ldc + j0, s.ldc,
                static_cast<int>(std::min<int64_t>(MR, r1 - rq)), nr, blockBeta, blockBias ? blockBias + j0 : nullptr,
                last && relu);
           }
@@ -272,7 +290,6 @@ void gemmPacked(const GemmShape& s, const float* A, const float* B, float beta, 
       const float* blockBias = last ? bias : nullptr;
       const bool blockRelu = last && relu;
       const bool parallel = threads > 1 && M * nc * kc >= kSerialMacs;
-      const bool inPlaceA = kern.inPlaceA && !s.transA;
 
       for (int64_t p = 0; p < nPanels; ++p) panelState[p].store(kUnpacked, std::memory_order_relaxed);
 
@@ -295,15 +312,11 @@ void gemmPacked(const GemmShape& s, const float* A, const float* B, float beta, 
         }
         const int64_t mc = std::min(mcMax, M - i0);
         const int64_t mPanels = ceilDiv(mc, MR);
-        // Panel q of the A block: packed, or its rows in place.
-        const float* aPanels = A + i0 * s.lda + pc;
-        int64_t aStride = MR * s.lda, lda = s.lda;
-        if (!inPlaceA) {
+        APanels ap = aInPlace(s, A, i0, pc, MR);
+        if (!kern.inPlaceA) {
           float* packedA = packAScratch().get(static_cast<size_t>(mcMax * kcMax));
           packABlock(s, A, i0, mc, pc, kc, MR, packedA);
-          aPanels = packedA;
-          aStride = MR * kc;
-          lda = 0;
+          ap = aPacked(packedA, kc, MR);
         }
         for (int64_t p = p0; p < p1; ++p) {
           while (panelState[p].load(std::memory_order_acquire) != kReady) cpuRelax();
@@ -314,7 +327,7 @@ void gemmPacked(const GemmShape& s, const float* A, const float* B, float beta, 
           const float* pbias = blockBias ? blockBias + j0 : nullptr;
           for (int64_t q = 0; q < mPanels; ++q) {
             const int64_t r0 = i0 + q * MR;
-            mk(kc, aPanels + q * aStride, lda, bp, C + r0 * s.ldc + j0, s.ldc,
+            mk(kc, ap.base + q * ap.panelStride, ap.rowStride, ap.kStride, bp, C + r0 * s.ldc + j0, s.ldc,
                static_cast<int>(std::min<int64_t>(MR, M - r0)), nr, blockBeta, pbias, blockRelu);
           }
         }

@@ -17,9 +17,10 @@
 
 namespace hgad::gemm_detail {
 
-// a: the A panel, packed (lda == 0) or MR rows of row stride lda read in place
-using MicroKernel = void (*)(int64_t kc, const float* a, int64_t lda, const float* b, float* c,
-                             int64_t ldc, int mr, int nr, float beta, const float* bias, bool relu);
+// Element (r, k) of the A panel is a[r * rowStride + k * kStride]; packed: (1, MR).
+using MicroKernel = void (*)(int64_t kc, const float* a, int64_t rowStride, int64_t kStride,
+                             const float* b, float* c, int64_t ldc, int mr, int nr, float beta,
+                             const float* bias, bool relu);
 
 struct Kernel {
   const char* name;
@@ -30,7 +31,7 @@ struct Kernel {
   MicroKernel half;
   // Deep products with a small C run one task per thread (gemmPackedPerThread).
   bool perThreadDeep;
-  // Whether the microkernels read an untransposed A in place (lda != 0).
+  // Whether the microkernels read A in place (any strides), not only packed.
   bool inPlaceA;
 };
 
@@ -39,8 +40,9 @@ struct Kernel {
 constexpr int kPortMR = 4, kPortNR = 16;
 
 // Packed A only (inPlaceA is false for it).
-inline void kernelPortable(int64_t kc, const float* a, int64_t /* lda */, const float* b, float* c,
-                           int64_t ldc, int mr, int nr, float beta, const float* bias, bool relu) {
+inline void kernelPortable(int64_t kc, const float* a, int64_t /* rowStride */, int64_t /* kStride */,
+                           const float* b, float* c, int64_t ldc, int mr, int nr, float beta,
+                           const float* bias, bool relu) {
   float acc[kPortMR][kPortNR] = {};
   for (int64_t k = 0; k < kc; ++k) {
     for (int r = 0; r < kPortMR; ++r) {
