@@ -75,19 +75,13 @@ inline void kernelPortable(int64_t kc, const float* a, int64_t /* rowStride */, 
 #pragma GCC target("avx2,fma")
 namespace avx2 {
 using Vec = __m256;
-using Mask = __m256i;
-constexpr int kLanes = 8;
-HGAD_ALWAYS_INLINE Vec zero() { return _mm256_setzero_ps(); }
-HGAD_ALWAYS_INLINE Vec load(const float* p) { return _mm256_load_ps(p); }
 HGAD_ALWAYS_INLINE Vec broadcast(const float* p) { return _mm256_broadcast_ss(p); }
-HGAD_ALWAYS_INLINE Vec add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
 HGAD_ALWAYS_INLINE Vec fmadd(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
-HGAD_ALWAYS_INLINE Vec max(Vec a, Vec b) { return _mm256_max_ps(a, b); }
-HGAD_ALWAYS_INLINE Mask columns(int n) {
+HGAD_ALWAYS_INLINE __m256i columns(int n) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
-HGAD_ALWAYS_INLINE Vec loadMasked(const float* p, Mask m) { return _mm256_maskload_ps(p, m); }
-HGAD_ALWAYS_INLINE void storeMasked(float* p, Vec x, Mask m, bool full) {
+HGAD_ALWAYS_INLINE Vec loadMasked(const float* p, __m256i m) { return _mm256_maskload_ps(p, m); }
+HGAD_ALWAYS_INLINE void storeMasked(float* p, Vec x, __m256i m, bool full) {
   if (full)
     _mm256_storeu_ps(p, x);
   else
@@ -108,20 +102,14 @@ constexpr int kAvx2MR = 6, kAvx2NR = 16;
 #pragma GCC target("avx512f")
 namespace avx512 {
 using Vec = __m512;
-using Mask = __mmask16;
-constexpr int kLanes = 16;
-HGAD_ALWAYS_INLINE Vec zero() { return _mm512_setzero_ps(); }
-HGAD_ALWAYS_INLINE Vec load(const float* p) { return _mm512_load_ps(p); }
 HGAD_ALWAYS_INLINE Vec broadcast(const float* p) { return _mm512_set1_ps(*p); }
-HGAD_ALWAYS_INLINE Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
 HGAD_ALWAYS_INLINE Vec fmadd(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
-// The masked form: the plain one trips -Wmaybe-uninitialized on its undefined source.
-HGAD_ALWAYS_INLINE Vec max(Vec a, Vec b) { return _mm512_mask_max_ps(a, 0xFFFF, a, b); }
-HGAD_ALWAYS_INLINE Mask columns(int n) {
-  return static_cast<Mask>((1u << std::min(16, std::max(0, n))) - 1u);
+HGAD_ALWAYS_INLINE __mmask16 columns(int n) {
+  return static_cast<__mmask16>((1u << std::min(16, std::max(0, n))) - 1u);
 }
-HGAD_ALWAYS_INLINE Vec loadMasked(const float* p, Mask m) { return _mm512_maskz_loadu_ps(m, p); }
-HGAD_ALWAYS_INLINE void storeMasked(float* p, Vec x, Mask m, bool) { _mm512_mask_storeu_ps(p, m, x); }
+// Masked lanes are neither read nor written, so a ragged edge never leaves C.
+HGAD_ALWAYS_INLINE Vec loadMasked(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+HGAD_ALWAYS_INLINE void storeMasked(float* p, Vec x, __mmask16 m, bool) { _mm512_mask_storeu_ps(p, m, x); }
 #include "gemm_tile.inc"
 }  // namespace avx512
 #pragma GCC pop_options
