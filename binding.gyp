@@ -45,6 +45,26 @@
         "OTHER_CPLUSPLUSFLAGS": ["-O3"]
       },
       "msvs_settings": { "VCCLCompilerTool": { "ExceptionHandling": 1 } }
+    },
+    {
+      "target_name": "device_lifetimes_test",
+      "type": "executable",
+      "sources": [
+        "native/cuda/allocator.cc",
+        "native/cuda/handle_cache.cc",
+        "native/cuda/resources.cc",
+        "native/cuda/staging.cc",
+        "native/test/device_lifetimes_test.cc"
+      ],
+      "include_dirs": ["native/ops", "native/cuda"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-O2", "-std=c++17"],
+      "xcode_settings": {
+        "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
+        "CLANG_CXX_LANGUAGE_STANDARD": "c++17"
+      },
+      "msvs_settings": { "VCCLCompilerTool": { "ExceptionHandling": 1 } }
     }
   ]
 }

@@ -138,24 +138,30 @@ test.serial('scoreImages keeps the event loop free: a timer is never late by the
     syncMs = Math.min(syncMs, performance.now() - t0);
   }
   t.true(syncMs >= 40, `the synchronous maps take ${syncMs.toFixed(1)} ms: too short to tell a blocked loop from a free one`);
-  // the largest gap between ticks of a 2 ms timer while scoreImages runs
-  let last = performance.now();
-  let worst = 0;
-  const timer = setInterval(() => {
-    const now = performance.now();
-    worst = Math.max(worst, now - last);
-    last = now;
-  }, 2);
-  let result;
-  try {
-    result = await m.scoreImages(files, opts);
-    // a block at the very end would otherwise go unseen: no tick after it
-    worst = Math.max(worst, performance.now() - last);
-  } finally {
-    clearInterval(timer);
+  // the largest gap between ticks of a 2 ms timer while scoreImages runs;
+  // up to three tries, since a loaded machine can delay one tick on its own:
+  // maps on the calling thread are late by syncMs in every try
+  let worst = Infinity;
+  for (let attempt = 0; attempt < 3 && !(worst < syncMs / 2); ++attempt) {
+    let last = performance.now();
+    let late = 0;
+    const timer = setInterval(() => {
+      const now = performance.now();
+      late = Math.max(late, now - last);
+      last = now;
+    }, 2);
+    let result;
+    try {
+      result = await m.scoreImages(files, opts);
+      // a block at the very end would otherwise go unseen: no tick after it
+      late = Math.max(late, performance.now() - last);
+    } finally {
+      clearInterval(timer);
+    }
+    t.deepEqual(Array.from(result.maps.subarray(0, S * S)), Array.from(reference!.subarray(0, S * S)));
+    t.log(`try ${attempt + 1}: timer lateness ${late.toFixed(1)} ms, synchronous maps ${syncMs.toFixed(1)} ms`);
+    worst = late;
   }
-  t.deepEqual(Array.from(result.maps.subarray(0, S * S)), Array.from(reference!.subarray(0, S * S)));
-  t.log(`timer lateness ${worst.toFixed(1)} ms, synchronous maps ${syncMs.toFixed(1)} ms`);
   t.true(worst < syncMs / 2, `a timer was ${worst.toFixed(1)} ms late; the maps alone block the calling thread for ${syncMs.toFixed(1)} ms`);
 });
 

@@ -1,7 +1,7 @@
 // hgad eval: AUROC of anomaly scores against 0/1 ground truth, overall and
 // per group of --labels (e.g. the class each vector was scored as).
 import { ParsedArgs } from './args';
-import { Command, out } from './command';
+import { Command, jsonFlag, out } from './command';
 import { CliError } from './errors';
 import { readLabels, readScores } from './inputs';
 
@@ -13,7 +13,7 @@ export const evaluate: Command = {
     { name: 'scores', value: 'S.npy', required: true, help: 'anomaly scores (N,), higher = more anomalous (as written by hgad score)' },
     { name: 'truth', value: 'T.npy', required: true, help: 'ground truth (N,): 1 = anomalous, 0 = normal' },
     { name: 'labels', value: 'L.npy', help: 'a group id per score (N,), e.g. the class it was scored as: adds the AUROC of each group and their mean' },
-    { name: 'json', help: 'print the results as JSON' },
+    jsonFlag('the results'),
   ],
   run: runEval,
 };

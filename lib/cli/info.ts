@@ -1,7 +1,7 @@
 // hgad info and hgad devices: summaries of a model file and of this build.
 import { ParsedArgs } from './args';
-import { Command, out } from './command';
-import { loadModel } from './model_file';
+import { Command, jsonFlag, out } from './command';
+import { loadModel, MODEL_FLAG } from './model_file';
 import type { ModelInfo } from '../hgad';
 
 export const info: Command = {
@@ -9,8 +9,8 @@ export const info: Command = {
   summary: 'summary of a model file: classes, levels, flow size, calibration',
   usage: ['hgad info --model M.safetensors [--json]'],
   flags: [
-    { name: 'model', value: 'M.safetensors', required: true, help: 'a model written by hgad train' },
-    { name: 'json', help: 'print the summary as JSON' },
+    MODEL_FLAG,
+    jsonFlag('the summary'),
   ],
   run: async (args: ParsedArgs) => {
     const file = args.need('model');
@@ -53,7 +53,7 @@ export const devicesCommand: Command = {
   name: 'devices',
   summary: 'CUDA support compiled into this build and the CUDA devices found',
   usage: ['hgad devices [--json]'],
-  flags: [{ name: 'json', help: 'print {cudaCompiled, cudaArchs, devices, reason, cpu} as JSON' }],
+  flags: [jsonFlag('{cudaCompiled, cudaArchs, devices, reason, cpu}')],
   run: async (args: ParsedArgs) => {
     const { devices } = await import('../backend/devices');
     const d = devices();

@@ -4,6 +4,19 @@ import type { FlagSpec, ParsedArgs } from './args';
 import { CliError, UsageError } from './errors';
 import { checkInputExists } from './inputs';
 
+/** --model of the commands that read a model trained on feature vectors. */
+export const MODEL_FLAG: FlagSpec = { name: 'model', value: 'M.safetensors', required: true, help: 'a model written by hgad train' };
+
+/** --model of the commands that score images: a model from hgad fit, which records its backbone and preprocessing. */
+export const IMAGE_MODEL_FLAG: FlagSpec = { name: 'model', value: 'M.safetensors', required: true, help: 'a model trained on images (hgad fit)' };
+
+/** How the image commands (predict, test) turn maps into image scores and which backbone they run. */
+export const IMAGE_SCORING_FLAGS: FlagSpec[] = [
+  { name: 'top-k', value: 'K', help: 'image score = mean of the K highest pixels of its map (default 1: the maximum)' },
+  { name: 'sigma', value: 'S', help: 'Gaussian smoothing of the maps (default 4, as the reference)' },
+  { name: 'backbone', value: 'F.onnx', help: 'the backbone the model was trained with (default the shipped demo backbone)' },
+];
+
 /** The --device and --precision flags of the commands that compute. */
 export const DEVICE_FLAGS: FlagSpec[] = [
   { name: 'device', value: 'D', help: 'cpu (default), cuda (fails when no usable GPU) or auto (the GPU when there is one)' },

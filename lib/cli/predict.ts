@@ -2,7 +2,7 @@
 // model; one JSON line per image on stdout, maps as .npy + .png with --out.
 import { MAP_KINDS } from '../localise/map_kind';
 import { Command } from './command';
-import { DEVICE_FLAGS } from './model_file';
+import { DEVICE_FLAGS, IMAGE_MODEL_FLAG, IMAGE_SCORING_FLAGS } from './model_file';
 
 export const predict: Command = {
   name: 'predict',
@@ -10,13 +10,11 @@ export const predict: Command = {
   usage: ['hgad predict --model M.safetensors --class NAME [--out DIR] [options] IMAGE...'],
   positional: 'IMAGE...',
   flags: [
-    { name: 'model', value: 'M.safetensors', required: true, help: 'a model trained on images (hgad fit)' },
+    IMAGE_MODEL_FLAG,
     { name: 'class', value: 'NAME', required: true, help: 'the class the images are of (a class name of the model, or its id)' },
     { name: 'out', value: 'DIR', help: 'write each map as DIR/<stem>.npy (float32) and DIR/<stem>.png (heat map over the image); DIR must be new or empty' },
     { name: 'score', value: 'KIND', help: `${MAP_KINDS.join(', ')}: calibrated (default, per class and position) and class-calibrated are the same for an image alone or in any batch; fused and logp are relative to the images given` },
-    { name: 'top-k', value: 'K', help: 'image score = mean of the K highest pixels (default 1: the maximum)' },
-    { name: 'sigma', value: 'S', help: 'Gaussian smoothing of the maps (default 4)' },
-    { name: 'backbone', value: 'F.onnx', help: 'the backbone the model was trained with (default the shipped demo backbone)' },
+    ...IMAGE_SCORING_FLAGS,
     ...DEVICE_FLAGS,
   ],
   notes: ['Each line: {"image": PATH, "class": NAME, "score": S, "map": NPY or null, "png": PNG or null}.'],

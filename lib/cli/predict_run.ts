@@ -3,14 +3,15 @@
 import { MAP_KINDS } from '../localise/map_kind';
 import * as fs from 'fs';
 import * as path from 'path';
-import { displayImage, StagedFolder } from '../localise/outputs';
+import { displayImage } from '../localise/outputs';
 import { openModelBackbone, resolveClassId, scoreImagePositions } from '../localise/score_images';
-import { isCalibratedKind, mapCalibration, MapKind } from '../localise/score_maps';
+import { mapCalibration, MapKind } from '../localise/score_maps';
 import { writeMapFiles } from '../maps/heatmap';
 import { ParsedArgs } from './args';
 import { out } from './command';
 import { CliError, UsageError } from './errors';
 import { checkDevice, deviceOptions, loadModel } from './model_file';
+import { levelCalibrations, openStaged, runImageCommand } from './image_run';
 
 
 export async function runPredict(args: ParsedArgs): Promise<number> {
@@ -40,20 +41,12 @@ export async function runPredict(args: ParsedArgs): Promise<number> {
   } catch {
     throw new CliError(`--class ${raw}: not a class of the model (${model.config.classNames.join(', ')})`);
   }
-  const calibrations = model.core.levels.map((l) => l.calibration);
-  if (isCalibratedKind(kind) && calibrations.some((c) => !c)) throw new CliError(`${modelFile}: the model holds no calibration; use --score fused or logp`);
-  let staged: StagedFolder | null = null;
-  if (outDir !== undefined) {
-    try {
-      staged = StagedFolder.open(outDir, '--out');
-    } catch (e) {
-      throw new CliError((e as Error).message);
-    }
-  }
+  const calibrations = levelCalibrations(model, kind, modelFile);
+  const staged = openStaged(outDir, '--out');
   const { backbone, preprocessing } = await openModelBackbone(model, args.string('backbone'), modelFile);
   const S = preprocessing.crop;
   const lines: string[] = [];
-  try {
+  await runImageCommand(staged, backbone, model, async () => {
     const positions = await scoreImagePositions(model, backbone, preprocessing, images, classId);
     const { maps, scores } = await model.imageMaps(positions, mapCalibration(calibrations, classId, kind), { height: S, width: S, kind, sigma, topK, flow: model.config.kind === 'flow' });
     for (let i = 0; i < images.length; ++i) {
@@ -66,13 +59,7 @@ export async function runPredict(args: ParsedArgs): Promise<number> {
       lines.push(JSON.stringify({ image: images[i], class: model.config.classNames[classId], score: scores[i], map: files?.npy ?? null, png: files?.png ?? null }));
     }
     staged?.commit();
-  } catch (e) {
-    staged?.discard();
-    throw e;
-  } finally {
-    await backbone.close();
-    model.close();
-  }
+  });
   out(lines.join('\n') + '\n');
   return 0;
 }

@@ -5,7 +5,7 @@ import { ParsedArgs } from './args';
 import { Command, err, out } from './command';
 import { CliError, UsageError } from './errors';
 import { checkOutput, readLabels, readMatrix } from './inputs';
-import { checkDevice, DEVICE_FLAGS, deviceOptions, loadModel, resolveClass, singleLevel } from './model_file';
+import { checkDevice, DEVICE_FLAGS, deviceOptions, loadModel, MODEL_FLAG, resolveClass, singleLevel } from './model_file';
 
 export const SCORE_KINDS = ['calibrated', 'fusion', 'logp', 'neg-entropy'] as const;
 export type ScoreKind = (typeof SCORE_KINDS)[number];
@@ -19,7 +19,7 @@ export const score: Command = {
     'hgad score --model M.safetensors --features F.npy --labels L.npy --out S.npy [options]',
   ],
   flags: [
-    { name: 'model', value: 'M.safetensors', required: true, help: 'a model written by hgad train' },
+    MODEL_FLAG,
     { name: 'features', value: 'F.npy', required: true, help: 'vectors to score, an (N, C) array with the C of the model' },
     { name: 'class', value: 'K', help: 'score every vector as this class: a class name of the model, or a class id' },
     { name: 'labels', value: 'L.npy', help: 'score each vector as its own class: an (N,) array of class ids' },

@@ -3,23 +3,21 @@
 // F1-max as JSON, optionally an HTML report and every map as .npy + .png.
 import { MAP_KINDS } from '../localise/map_kind';
 import { Command } from './command';
-import { DEVICE_FLAGS } from './model_file';
+import { DEVICE_FLAGS, IMAGE_MODEL_FLAG, IMAGE_SCORING_FLAGS } from './model_file';
 
 export const testImages: Command = {
   name: 'test',
   summary: 'localisation metrics of an image-trained model on a test set (MVTec AD layout)',
   usage: ['hgad test --model M.safetensors --data DIR --json metrics.json [--report report.html] [--maps DIR] [options]'],
   flags: [
-    { name: 'model', value: 'M.safetensors', required: true, help: 'a model trained on images (hgad fit)' },
+    IMAGE_MODEL_FLAG,
     { name: 'data', value: 'DIR', required: true, help: 'ROOT of a data set in the MVTec AD layout; its test/ folders are scored' },
     { name: 'json', value: 'F', required: true, help: 'where to write the metrics, per class and their mean' },
     { name: 'report', value: 'F.html', help: 'also write a one-file HTML report (metric table, ROC and PRO curves, heat maps)' },
     { name: 'maps', value: 'DIR', help: 'also write every map as DIR/<class>/<defect type>/<stem>.npy (float32) and .png' },
     { name: 'classes', value: 'a,b', help: 'test only these classes (default: every class folder of DIR)' },
     { name: 'score', value: 'KIND', help: `the map and image score: ${MAP_KINDS.join(', ')} (default calibrated: batch-independent, per class and position; class-calibrated: per class only; fused: the reference's logp x entropy maps, relative to each class's test set)` },
-    { name: 'top-k', value: 'K', help: 'image score = mean of the K highest pixels of its map (default 1: the maximum)' },
-    { name: 'sigma', value: 'S', help: 'Gaussian smoothing of the maps (default 4, as the reference)' },
-    { name: 'backbone', value: 'F.onnx', help: 'the backbone the model was trained with (default the shipped demo backbone)' },
+    ...IMAGE_SCORING_FLAGS,
     { name: 'batch-size', value: 'B', help: 'images per backbone run (default 8)' },
     ...DEVICE_FLAGS,
   ],

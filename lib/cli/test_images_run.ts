@@ -1,11 +1,11 @@
 // hgad test: an image-trained model on the test split of a data set in the
 // MVTec AD layout: per-class and mean image AUROC, pixel AUROC, AUPRO and
 // F1-max as JSON, optionally an HTML report and every map as .npy + .png.
-import { isCalibratedKind, MAP_KINDS } from '../localise/map_kind';
+import { MAP_KINDS } from '../localise/map_kind';
 import * as path from 'path';
 import { writeFileAtomicAsync } from '../io/atomic';
 import { indexDataset, TestImage } from '../images/dataset';
-import { displayImage, StagedFolder } from '../localise/outputs';
+import { displayImage } from '../localise/outputs';
 import { evaluateImages } from '../localise/evaluate';
 import { openModelBackbone } from '../localise/score_images';
 import type { MapKind } from '../localise/map_kind';
@@ -18,6 +18,7 @@ import { err, out } from './command';
 import { CliError } from './errors';
 import { checkOutput } from './inputs';
 import { checkDevice, deviceOptions, loadModel } from './model_file';
+import { levelCalibrations, openStaged, runImageCommand } from './image_run';
 
 const EXAMPLES = 4;
 
@@ -65,21 +66,13 @@ export async function runTest(args: ParsedArgs): Promise<number> {
   for (const cls of index.classNames) {
     if (!names.includes(cls)) throw new CliError(`${dataDir}: class ${cls} is not a class of the model (${names.join(', ')})`);
   }
-  const calibrations = model.core.levels.map((l) => l.calibration);
-  if (isCalibratedKind(kind) && calibrations.some((c) => !c)) throw new CliError(`${modelFile}: the model holds no calibration; use --score fused or logp`);
-  const staged = mapsDir !== undefined ? (() => {
-    try {
-      return StagedFolder.open(mapsDir, '--maps');
-    } catch (e) {
-      throw new CliError((e as Error).message);
-    }
-  })() : null;
+  levelCalibrations(model, kind, modelFile);
+  const staged = openStaged(mapsDir, '--maps');
   const { backbone, preprocessing } = await openModelBackbone(model, args.string('backbone'), modelFile);
   const S = preprocessing.crop;
   const sections: ReportClass[] = [];
-  let perClass: Record<string, LocalisationMetrics>;
-  try {
-    perClass = await evaluateImages(model, index, backbone, preprocessing, { kind, sigma, topK, batchSize, curves: reportFile !== undefined }, async (r) => {
+  const perClass: Record<string, LocalisationMetrics> = await runImageCommand(staged, backbone, model, () =>
+    evaluateImages(model, index, backbone, preprocessing, { kind, sigma, topK, batchSize, curves: reportFile !== undefined }, async (r) => {
       const { name: cls, images, maps, scores, masks, metrics: m } = r;
       err(`${cls}: ${images.length} images in ${r.seconds.toFixed(1)} s; image AUROC ${m.imageAuroc.toFixed(3)}, pixel AUROC ${m.pixelAuroc.toFixed(3)}, AUPRO ${m.aupro.toFixed(3)}\n`);
       const scored: Scored[] = images.map((image, i) => ({ image, score: scores[i], map: maps.subarray(i * S * S, (i + 1) * S * S), mask: masks.subarray(i * S * S, (i + 1) * S * S) }));
@@ -102,14 +95,8 @@ export async function runTest(args: ParsedArgs): Promise<number> {
         const anomalous = scored.filter((s) => s.image.maskPath).sort((a, b) => a.score - b.score).slice(0, EXAMPLES);
         sections.push({ name: cls, metrics: m, curves: (m as { curves?: ReportClass['curves'] }).curves, topNormal: await examples(normal, preprocessing, [lo, hi]), bottomAnomalous: await examples(anomalous, preprocessing, [lo, hi]) });
       }
-    });
-  } catch (e) {
-    staged?.discard();
-    throw e;
-  } finally {
-    await backbone.close();
-    model.close();
-  }
+    }),
+  );
   const json = metricsJson(perClass, kind);
   await writeFileAtomicAsync(jsonFile, Buffer.from(JSON.stringify(json, null, 2) + '\n'));
   if (reportFile !== undefined) {

@@ -256,18 +256,7 @@ export class HGAD {
     const posted = Array.isArray(data)
       ? data.map((d) => (d && typeof d === 'object' ? { ...d, features: inSharedMemory(d.features), labels: inSharedMemory(d.labels), cond: d.cond && inSharedMemory(d.cond) } : d))
       : data;
-    const trainer = new WorkerClient();
-    try {
-      const result = await trainer.request<{ tensors: Record<string, { shape: number[]; data: Float32Array }>; summary: FitSummary }>(
-        { task: 'fit', model: this.state(), placement: this.placement, data: posted, options: train },
-        onProgress,
-      );
-      this.model = modelFromTensors(this.model.config, result.tensors);
-      this.close();
-      return result.summary;
-    } finally {
-      trainer.terminate();
-    }
+    return this.trainInWorker<FitSummary>({ task: 'fit', model: this.state(), placement: this.placement, data: posted, options: train }, onProgress);
   }
 
   /**
@@ -286,12 +275,18 @@ export class HGAD {
     const { onProgress, ...train } = options;
     if (onProgress !== undefined && typeof onProgress !== 'function') throw expectedType('a function', 'options.onProgress', onProgress);
     checkShared(source);
+    return this.trainInWorker<TrainSummary>({ task: 'fitSource', model: this.state(), placement: this.placement, source, options: train }, onProgress);
+  }
+
+  /**
+   * Runs a training request in a worker thread of its own and, when it
+   * succeeds, replaces the weights with the trained ones (the scorer, holding
+   * the old weights, is closed); on failure the weights stay as they were.
+   */
+  private async trainInWorker<S>(request: WithoutId<WorkerRequest>, onProgress: ((p: FitProgress) => void) | undefined): Promise<S> {
     const trainer = new WorkerClient();
     try {
-      const result = await trainer.request<{ tensors: Record<string, { shape: number[]; data: Float32Array }>; summary: TrainSummary }>(
-        { task: 'fitSource', model: this.state(), placement: this.placement, source, options: train },
-        onProgress,
-      );
+      const result = await trainer.request<{ tensors: Record<string, { shape: number[]; data: Float32Array }>; summary: S }>(request, onProgress);
       this.model = modelFromTensors(this.model.config, result.tensors);
       this.close();
       return result.summary;

@@ -5,10 +5,10 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
-#include <sstream>
 #include <string>
 
 #include "cuda_ops.h"
+#include "runtime.h"
 
 namespace hgad {
 namespace cuda {
@@ -20,44 +20,8 @@ inline cudaStream_t asStream(Stream s) { return static_cast<cudaStream_t>(s); }
 // destroyed (gemm_cublas.cu); a no-op when cuBLAS was never loaded.
 void cublasReleaseStream(cudaStream_t stream);
 
-// Makes `device` current for the guard's scope and restores the previous one.
-class DeviceGuard {
- public:
-  explicit DeviceGuard(int device) : device_(device) {
-    cudaGetDevice(&previous_);
-    if (device_ >= 0 && device_ != previous_) cudaSetDevice(device_);
-  }
-  ~DeviceGuard() {
-    if (device_ >= 0 && device_ != previous_) cudaSetDevice(previous_);
-  }
-  DeviceGuard(const DeviceGuard&) = delete;
-  DeviceGuard& operator=(const DeviceGuard&) = delete;
-
- private:
-  int device_;
-  int previous_ = 0;
-};
-
 [[noreturn]] inline void throwCuda(cudaError_t st, const char* op, const std::string& sizes) {
-  std::ostringstream o;
-  o << "CUDA error in " << op;
-  if (!sizes.empty()) o << " (" << sizes << ")";
-  o << ": " << cudaGetErrorString(st) << " [" << cudaGetErrorName(st) << "]";
-  throw CudaError(o.str());
-}
-
-// "N=16384 C=200": built only when an error is thrown.
-inline void appendSizes(std::ostringstream&) {}
-template <typename V, typename... Rest>
-void appendSizes(std::ostringstream& o, const char* name, V value, Rest... rest) {
-  o << (o.tellp() > 0 ? " " : "") << name << "=" << value;
-  appendSizes(o, rest...);
-}
-template <typename... Args>
-std::string sizes(Args... args) {
-  std::ostringstream o;
-  appendSizes(o, args...);
-  return o.str();
+  throwCudaStatus(op, sizes, cudaGetErrorString(st), cudaGetErrorName(st));
 }
 
 // Check a runtime call; the sizes expression is evaluated only on failure.

@@ -4,25 +4,19 @@
 // column-major C^T = B^T A^T, so the operands are passed swapped:
 //   cublasSgemm(opB, opA, n = N, m = M, k = K, B, ldb, A, lda, C, ldc).
 // FLOPs 2 M N K; FP32 math by default (CUBLAS_DEFAULT_MATH), TF32 tensor-op
-// math only when asked. One handle per (device, stream), created on first use
-// and guarded by a mutex (a handle's math mode is per-call state): a handle's
-// workspace is then only ever used by one stream, so GEMMs of two models
-// running at once on their own streams cannot race on it. A stream's handle
-// is destroyed with the stream (cublasReleaseStream, called by streamDestroy
-// before the stream goes), so a new stream at a reused address never inherits
-// a stale handle and eviction never meets a handle whose stream is gone. At
-// most kMaxHandles are kept; the least recently used is destroyed beyond that
-// (cublasDestroy waits for the device first).
+// math only when asked. The handles (one per (device, stream), used under a
+// lock, destroyed with their stream) are kept by a HandleCache
+// (handle_cache.h), so GEMMs of two models running at once on their own
+// streams cannot race on a handle's workspace.
 #include <dlfcn.h>
 
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
-#include <list>
-#include <mutex>
-#include <utility>
+#include <memory>
 
 #include "gemm_kernels.cuh"
+#include "handle_cache.h"
 
 namespace hgad {
 namespace cuda {
@@ -30,9 +24,6 @@ namespace detail {
 namespace {
 
 using Handle = void*;
-using CreateFn = int (*)(Handle*);
-using DestroyFn = int (*)(Handle);
-using SetStreamFn = int (*)(Handle, cudaStream_t);
 using SetMathModeFn = int (*)(Handle, int);
 using SgemmFn = int (*)(Handle, int, int, int, int, int, const float*, const float*, int,
                         const float*, int, const float*, float*, int);
@@ -42,17 +33,11 @@ constexpr int kDefaultMath = 0, kTf32Math = 3;   // cublasMath_t
 
 struct Cublas {
   bool loaded = false;
-  CreateFn create = nullptr;
-  DestroyFn destroy = nullptr;
-  SetStreamFn setStream = nullptr;
+  HandleApi api;
   SetMathModeFn setMathMode = nullptr;
   SgemmFn sgemm = nullptr;
-  std::mutex mu;
-  // (device, stream) -> handle, most recently used first
-  std::list<std::pair<std::pair<int, cudaStream_t>, Handle>> handles;
+  std::unique_ptr<HandleCache> handles;  // set once the entry points are loaded
 };
-
-constexpr size_t kMaxHandles = 32;
 
 // Set once lib() has run: releasing a stream's handle must not load cuBLAS.
 std::atomic<Cublas*> loadedLib{nullptr};
@@ -68,12 +53,13 @@ Cublas& lib() {
       if (!name || !*name) continue;
       void* h = dlopen(name, RTLD_NOW | RTLD_LOCAL);
       if (!h) continue;
-      l->create = reinterpret_cast<CreateFn>(dlsym(h, "cublasCreate_v2"));
-      l->destroy = reinterpret_cast<DestroyFn>(dlsym(h, "cublasDestroy_v2"));
-      l->setStream = reinterpret_cast<SetStreamFn>(dlsym(h, "cublasSetStream_v2"));
+      l->api.create = reinterpret_cast<decltype(l->api.create)>(dlsym(h, "cublasCreate_v2"));
+      l->api.destroy = reinterpret_cast<decltype(l->api.destroy)>(dlsym(h, "cublasDestroy_v2"));
+      l->api.setStream = reinterpret_cast<decltype(l->api.setStream)>(dlsym(h, "cublasSetStream_v2"));
       l->setMathMode = reinterpret_cast<SetMathModeFn>(dlsym(h, "cublasSetMathMode"));
       l->sgemm = reinterpret_cast<SgemmFn>(dlsym(h, "cublasSgemm_v2"));
-      if (l->create && l->destroy && l->setStream && l->setMathMode && l->sgemm) {
+      if (l->api.create && l->api.destroy && l->api.setStream && l->setMathMode && l->sgemm) {
+        l->handles = std::make_unique<HandleCache>(cudaRuntime(), l->api);
         l->loaded = true;
         break;
       }
@@ -83,16 +69,6 @@ Cublas& lib() {
     return l;
   }();
   return *c;
-}
-
-// Destroys a handle with its device current.
-void destroyOn(Cublas& l, int device, Handle h) {
-  int current = 0;
-  cudaGetDevice(&current);
-  if (current != device) cudaSetDevice(device);
-  l.destroy(h);
-  if (current != device) cudaSetDevice(current);
-  cudaGetLastError();
 }
 
 [[noreturn]] void throwCublas(int status, const char* call, const GemmShape& s) {
@@ -109,66 +85,38 @@ bool cublasLoad() { return lib().loaded; }
 
 void cublasReleaseStream(cudaStream_t stream) {
   Cublas* l = loadedLib.load();
-  if (!l || !l->loaded) return;
-  std::lock_guard<std::mutex> lock(l->mu);
-  for (auto it = l->handles.begin(); it != l->handles.end();) {
-    if (it->first.second == stream) {
-      destroyOn(*l, it->first.first, it->second);
-      it = l->handles.erase(it);
-    } else {
-      ++it;
-    }
-  }
+  if (l && l->loaded) l->handles->releaseStream(stream);
 }
 
 void cublasGemmRowMajor(const GemmShape& s, const float* A, const float* B, float beta, float* C,
                         cudaStream_t stream, bool tf32) {
   Cublas& l = lib();
+  if (!l.loaded) throw CudaError("gemm: cuBLAS was requested but libcublas could not be loaded");
   int dev = 0;
   HGAD_CUDA_CHECK(cudaGetDevice(&dev), "gemm(cublas)", "");
-  std::lock_guard<std::mutex> lock(l.mu);
-  const std::pair<int, cudaStream_t> key(dev, stream);
-  Handle h = nullptr;
-  for (auto it = l.handles.begin(); it != l.handles.end(); ++it) {
-    if (it->first == key) {
-      h = it->second;
-      l.handles.splice(l.handles.begin(), l.handles, it);
-      break;
-    }
-  }
-  if (!h) {
-    const int st = l.create(&h);
-    if (st != 0) throwCublas(st, "cublasCreate_v2", s);
-    const int sst = l.setStream(h, stream);
-    if (sst != 0) {
-      l.destroy(h);
-      throwCublas(sst, "cublasSetStream_v2", s);
-    }
-    l.handles.emplace_front(key, h);
-    if (l.handles.size() > kMaxHandles) {
-      // The least recently used handle, destroyed with its own device current.
-      const auto& last = l.handles.back();
-      destroyOn(l, last.first.first, last.second);
-      l.handles.pop_back();
-    }
-  }
   int st = 0;
-  st = l.setMathMode(h, tf32 ? kTf32Math : kDefaultMath);
-  if (st != 0) throwCublas(st, "cublasSetMathMode", s);
-  const float one = 1.0f;
-  st = l.sgemm(h, s.transB ? kOpT : kOpN, s.transA ? kOpT : kOpN, static_cast<int>(s.N),
-               static_cast<int>(s.M), static_cast<int>(s.K), &one, B, static_cast<int>(s.ldb), A,
-               static_cast<int>(s.lda), &beta, C, static_cast<int>(s.ldc));
-  if (st != 0) throwCublas(st, "cublasSgemm_v2", s);
+  const char* call = nullptr;
+  const HandleError e = l.handles->with(dev, stream, [&](Handle h) {
+    st = l.setMathMode(h, tf32 ? kTf32Math : kDefaultMath);
+    if (st != 0) {
+      call = "cublasSetMathMode";
+      return;
+    }
+    const float one = 1.0f;
+    st = l.sgemm(h, s.transB ? kOpT : kOpN, s.transA ? kOpT : kOpN, static_cast<int>(s.N),
+                 static_cast<int>(s.M), static_cast<int>(s.K), &one, B, static_cast<int>(s.ldb), A,
+                 static_cast<int>(s.lda), &beta, C, static_cast<int>(s.ldc));
+    if (st != 0) call = "cublasSgemm_v2";
+  });
+  if (e.status != 0) throwCublas(e.status, e.call, s);
+  if (st != 0) throwCublas(st, call, s);
 }
 
 }  // namespace detail
 
 size_t cublasHandleCount() {
   detail::Cublas* l = detail::loadedLib.load();
-  if (!l) return 0;
-  std::lock_guard<std::mutex> lock(l->mu);
-  return l->handles.size();
+  return l && l->loaded ? l->handles->count() : 0;
 }
 
 }  // namespace cuda
