@@ -57,82 +57,87 @@ function objectPoint(img: Uint8Array, rng: Random, margin: number): [number, num
 
 const clamp255 = (v: number) => Math.max(0, Math.min(255, Math.round(v)));
 
-/** Pastes a rectangle of another image (`donor`, same size) over the object. */
-function pastePatch(img: Uint8Array, donor: Uint8Array, rng: Random): DefectImage {
+/** A defect drawn over a copy of `img`: `paint(i, v)` sets pixel i to v and marks it in the mask. */
+function drawOver(img: Uint8Array, draw: (paint: (i: number, v: number) => void) => void): DefectImage {
   const pixels = img.slice();
   const mask = new Uint8Array(S * S);
-  const h = 10 + rng.int(9);
-  const w = 10 + rng.int(9);
-  const [cy, cx] = objectPoint(img, rng, 8);
-  const top = Math.max(0, Math.min(S - h, cy - (h >> 1)));
-  const left = Math.max(0, Math.min(S - w, cx - (w >> 1)));
-  // the donor's region: where it has content, flipped so it never lines up with the original
-  const [dy, dx] = objectPoint(donor, rng, 8);
-  const dTop = Math.max(0, Math.min(S - h, dy - (h >> 1)));
-  const dLeft = Math.max(0, Math.min(S - w, dx - (w >> 1)));
-  for (let y = 0; y < h; ++y) {
-    for (let x = 0; x < w; ++x) {
-      const v = donor[(dTop + h - 1 - y) * S + dLeft + x];
-      const i = (top + y) * S + left + x;
-      // a patch that is as dark as the background would be no defect: lift it
-      pixels[i] = Math.abs(v - img[i]) < 24 ? clamp255(255 - v) : v;
-      mask[i] = 1;
-    }
-  }
+  draw((i, v) => {
+    pixels[i] = v;
+    mask[i] = 1;
+  });
   return { pixels, mask };
+}
+
+/** Pastes a rectangle of another image (`donor`, same size) over the object. */
+function pastePatch(img: Uint8Array, donor: Uint8Array, rng: Random): DefectImage {
+  return drawOver(img, (paint) => {
+    const h = 10 + rng.int(9);
+    const w = 10 + rng.int(9);
+    const [cy, cx] = objectPoint(img, rng, 8);
+    const top = Math.max(0, Math.min(S - h, cy - (h >> 1)));
+    const left = Math.max(0, Math.min(S - w, cx - (w >> 1)));
+    // the donor's region: where it has content, flipped so it never lines up with the original
+    const [dy, dx] = objectPoint(donor, rng, 8);
+    const dTop = Math.max(0, Math.min(S - h, dy - (h >> 1)));
+    const dLeft = Math.max(0, Math.min(S - w, dx - (w >> 1)));
+    for (let y = 0; y < h; ++y) {
+      for (let x = 0; x < w; ++x) {
+        const v = donor[(dTop + h - 1 - y) * S + dLeft + x];
+        const i = (top + y) * S + left + x;
+        // a patch that is as dark as the background would be no defect: lift it
+        paint(i, Math.abs(v - img[i]) < 24 ? clamp255(255 - v) : v);
+      }
+    }
+  });
 }
 
 /** A thin curved line across the object, brighter or darker than the cloth. */
 function drawScratch(img: Uint8Array, rng: Random): DefectImage {
-  const pixels = img.slice();
-  const mask = new Uint8Array(S * S);
-  let [y, x] = objectPoint(img, rng, 6);
-  let angle = rng.uniform() * Math.PI * 2;
-  const length = 16 + rng.int(20);
-  const width = rng.uniform() < 0.5 ? 1 : 2;
-  const bright = rng.uniform() < 0.5;
-  for (let step = 0; step < length; ++step) {
-    angle += (rng.uniform() - 0.5) * 0.3;
-    y += Math.sin(angle);
-    x += Math.cos(angle);
-    for (let oy = 0; oy < width; ++oy) {
-      for (let ox = 0; ox < width; ++ox) {
-        const py = Math.round(y) + oy;
-        const px = Math.round(x) + ox;
-        if (py < 0 || px < 0 || py >= S || px >= S) continue;
-        const i = py * S + px;
-        pixels[i] = bright ? 245 : clamp255(img[i] * 0.15);
-        mask[i] = 1;
+  return drawOver(img, (paint) => {
+    let [y, x] = objectPoint(img, rng, 6);
+    let angle = rng.uniform() * Math.PI * 2;
+    const length = 16 + rng.int(20);
+    const width = rng.uniform() < 0.5 ? 1 : 2;
+    const bright = rng.uniform() < 0.5;
+    for (let step = 0; step < length; ++step) {
+      angle += (rng.uniform() - 0.5) * 0.3;
+      y += Math.sin(angle);
+      x += Math.cos(angle);
+      for (let oy = 0; oy < width; ++oy) {
+        for (let ox = 0; ox < width; ++ox) {
+          const py = Math.round(y) + oy;
+          const px = Math.round(x) + ox;
+          if (py < 0 || px < 0 || py >= S || px >= S) continue;
+          const i = py * S + px;
+          paint(i, bright ? 245 : clamp255(img[i] * 0.15));
+        }
       }
     }
-  }
-  return { pixels, mask };
+  });
 }
 
 /** An irregular blob (a few overlapping Gaussians, thresholded) that darkens or bleaches the cloth. */
 function drawStain(img: Uint8Array, rng: Random): DefectImage {
-  const pixels = img.slice();
-  const mask = new Uint8Array(S * S);
-  const [cy, cx] = objectPoint(img, rng, 10);
-  const bumps = Array.from({ length: 2 + rng.int(3) }, () => ({
-    y: cy + (rng.uniform() - 0.5) * 10,
-    x: cx + (rng.uniform() - 0.5) * 10,
-    r: 3 + rng.uniform() * 4,
-  }));
-  const dark = rng.uniform() < 0.6;
-  const strength = 0.55 + 0.35 * rng.uniform();
-  for (let y = 0; y < S; ++y) {
-    for (let x = 0; x < S; ++x) {
-      let f = 0;
-      for (const b of bumps) f += Math.exp(-((y - b.y) ** 2 + (x - b.x) ** 2) / (2 * b.r * b.r));
-      if (f < 0.5) continue;
-      const i = y * S + x;
-      const a = strength * Math.min(1, (f - 0.5) * 3 + 0.5);
-      pixels[i] = clamp255(dark ? img[i] * (1 - a) + 20 * a : img[i] * (1 - a) + 235 * a);
-      mask[i] = 1;
+  return drawOver(img, (paint) => {
+    const [cy, cx] = objectPoint(img, rng, 10);
+    const bumps = Array.from({ length: 2 + rng.int(3) }, () => ({
+      y: cy + (rng.uniform() - 0.5) * 10,
+      x: cx + (rng.uniform() - 0.5) * 10,
+      r: 3 + rng.uniform() * 4,
+    }));
+    const dark = rng.uniform() < 0.6;
+    const strength = 0.55 + 0.35 * rng.uniform();
+    for (let y = 0; y < S; ++y) {
+      for (let x = 0; x < S; ++x) {
+        let f = 0;
+        for (const b of bumps) f += Math.exp(-((y - b.y) ** 2 + (x - b.x) ** 2) / (2 * b.r * b.r));
+        if (f < 0.5) continue;
+        const i = y * S + x;
+        const a = strength * Math.min(1, (f - 0.5) * 3 + 0.5);
+        paint(i, clamp255(dark ? img[i] * (1 - a) + 20 * a : img[i] * (1 - a) + 235 * a));
+      }
     }
-  }
-  return { pixels, mask };
+  });
 }
 
 // A defect pixel that changed less than this is invisible (a dark stain over
