@@ -11,7 +11,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 const exe = path.join(__dirname, '..', '..', 'build', 'Release', process.platform === 'win32' ? 'device_lifetimes_test.exe' : 'device_lifetimes_test');
-const CASES = ['cublas_handles', 'device_guard', 'record_stream', 'staging_failure', 'out_of_memory'];
+const CASES = ['cublas_handles', 'device_guard', 'record_stream', 'stream_wait', 'staging_failure', 'out_of_memory'];
 
 test('the device bookkeeping keeps its lifetime rules over a fake runtime (two devices, reused streams, late events, failed allocations)', (t) => {
   t.true(fs.existsSync(exe), `${exe} is built with the addon (npm install); it is missing`);

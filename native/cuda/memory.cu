@@ -1,12 +1,10 @@
 // Device memory, pinned staging memory, copies and streams over the CUDA
 // runtime. The bookkeeping (caching allocator, pinned cache, staging chunks,
-// stream registry) is plain C++ over `Runtime` (allocator.cc, staging.cc,
-// resources.cc), held here as one DeviceResources over the CUDA runtime; this
-// file makes the calls that need no bookkeeping (copies, waits, device
-// attributes). Streams carry their device (streamCreate records it); calls
-// given a stream run with that device current (DeviceGuard). streamWait
-// orders two streams on the device through one cached event per device (no
-// host wait).
+// stream registry, stream waits) is plain C++ over `Runtime` (allocator.cc,
+// staging.cc, resources.cc), held here as one DeviceResources over the CUDA
+// runtime; this file makes the calls that need no bookkeeping (copies, host
+// waits, device attributes). Streams carry their device (streamCreate records
+// it); calls given a stream run with that device current (DeviceGuard).
 // Bytes moved: copies move `bytes` over PCIe/NVLink (host<->device) or HBM
 // (device<->device, read + write).
 // The resources are leaked singletons: destroying them at exit would call
@@ -16,7 +14,6 @@
 #include <map>
 #include <mutex>
 #include <string>
-#include <unordered_map>
 #include <utility>
 
 #include "cuda_common.cuh"
@@ -65,36 +62,6 @@ class OnStreamDevice : public detail::DeviceGuard {
  public:
   explicit OnStreamDevice(Stream stream) : DeviceGuard(cudaRuntime(), resources().streamDevice(stream)) {}
 };
-
-// One event per device for streamWait, under a lock. cudaStreamWaitEvent
-// waits for the record made before it was called; re-recording the event
-// afterwards does not affect that wait, so one event serves every call.
-class WaitEvents {
- public:
-  void wait(cudaStream_t waiter, cudaStream_t signaler) {
-    int dev = 0;
-    HGAD_CUDA_CHECK(cudaGetDevice(&dev), "streamWait", "");
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = events_.find(dev);
-    if (it == events_.end()) {
-      cudaEvent_t ev = nullptr;
-      HGAD_CUDA_CHECK(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming), "streamWait",
-                      sizes("device", dev));
-      it = events_.emplace(dev, ev).first;
-    }
-    HGAD_CUDA_CHECK(cudaEventRecord(it->second, signaler), "streamWait", sizes("device", dev));
-    HGAD_CUDA_CHECK(cudaStreamWaitEvent(waiter, it->second, 0), "streamWait", sizes("device", dev));
-  }
-
- private:
-  std::mutex mu_;
-  std::unordered_map<int, cudaEvent_t> events_;
-};
-
-WaitEvents& waitEvents() {
-  static WaitEvents* w = new WaitEvents();
-  return *w;
-}
 
 constexpr size_t kStageChunk = size_t(8) << 20;
 
@@ -197,11 +164,7 @@ void streamSynchronize(Stream stream) {
 void deviceSynchronize() {
   HGAD_CUDA_CHECK(cudaDeviceSynchronize(), "deviceSynchronize", "");
 }
-void streamWait(Stream waiter, Stream signaler) {
-  if (waiter == signaler) return;
-  OnStreamDevice guard(streamDevice(signaler) >= 0 ? signaler : waiter);
-  waitEvents().wait(asStream(waiter), asStream(signaler));
-}
+void streamWait(Stream waiter, Stream signaler) { resources().streamWait(waiter, signaler); }
 void setDevice(int index) {
   HGAD_CUDA_CHECK(cudaSetDevice(index), "setDevice", sizes("index", index));
 }

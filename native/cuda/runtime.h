@@ -37,6 +37,8 @@ class Runtime {
   virtual int eventQuery(Event event) const = 0;  // kSuccess once complete, kNotReady before
   virtual int eventSynchronize(Event event) const = 0;
   virtual int eventDestroy(Event event) const = 0;
+  // Work queued on `stream` from now on waits for `event`'s last record (no host wait).
+  virtual int streamWaitEvent(Stream stream, Event event) const = 0;
   // Resets the runtime's sticky last error (cudaGetLastError), after a failure
   // that is handled rather than thrown.
   virtual void clearError() const = 0;

@@ -41,6 +41,9 @@ class CudaRuntime final : public Runtime {
   int eventQuery(Event event) const override { return cudaEventQuery(rawEvent(event)); }
   int eventSynchronize(Event event) const override { return cudaEventSynchronize(rawEvent(event)); }
   int eventDestroy(Event event) const override { return cudaEventDestroy(rawEvent(event)); }
+  int streamWaitEvent(Stream stream, Event event) const override {
+    return cudaStreamWaitEvent(rawStream(stream), rawEvent(event), 0);
+  }
   void clearError() const override { cudaGetLastError(); }
   const char* errorName(int status) const override { return cudaGetErrorName(static_cast<cudaError_t>(status)); }
   const char* errorString(int status) const override {

@@ -8,6 +8,8 @@
 //     stream destroy and the event spares follow it whatever device is current;
 //   record_stream: a block freed on one stream is not reused before the
 //     other streams that used it are done;
+//   stream_wait: a wait records an event of the signaler's device on the
+//     signaler, whatever device is current, through one cached event per device;
 //   staging_failure: a Staging whose second allocation fails releases the
 //     first pinned buffer and event;
 //   out_of_memory: a failed cudaMalloc trims the cache (each block freed on
@@ -169,6 +171,35 @@ void recordStreamCase() {
   noViolations(rt);
 }
 
+void streamWaitCase() {
+  FakeRuntime rt;
+  DeviceResources res(rt, nullptr);
+  rt.current = 1;
+  Stream a = res.createStream(), b = res.createStream();
+  rt.current = 0;
+  Stream c = res.createStream();
+  rt.submit(b);
+  rt.submit(b);
+  res.streamWait(a, b);  // device 0 current, both streams on device 1
+  EXPECT(rt.current == 0, "the caller's device is restored after a wait");
+  const auto& waits = rt.queueOf(a)->waits;
+  EXPECT(waits.size() == 1 && waits[0].first == rt.queueOf(b) && waits[0].second == 2,
+         "the waiter waits for the work queued on the signaler so far");
+  const size_t events = rt.events.size();
+  rt.submit(b);
+  res.streamWait(a, b);
+  EXPECT(rt.events.size() == events, "one cached event per device serves every wait");
+  EXPECT(waits.size() == 2 && waits[0].second == 2 && waits[1].second == 3, "each wait keeps the record it was queued on");
+  res.streamWait(c, b);  // a stream of device 0 waits for one of device 1: the signaler's device records
+  EXPECT(rt.queueOf(c)->waits.size() == 1, "a cross-device wait is queued");
+  res.streamWait(a, a);
+  EXPECT(waits.size() == 2, "a stream never waits for itself");
+  res.destroyStream(a);
+  res.destroyStream(b);
+  res.destroyStream(c);
+  noViolations(rt);
+}
+
 void stagingFailureCase() {
   for (int which = 0; which < 2; ++which) {  // the second pinned buffer, then the second event
     FakeRuntime rt;
@@ -216,6 +247,7 @@ int main() {
       {"cublas_handles", cublasHandlesCase},
       {"device_guard", deviceGuardCase},
       {"record_stream", recordStreamCase},
+      {"stream_wait", streamWaitCase},
       {"staging_failure", stagingFailureCase},
       {"out_of_memory", outOfMemoryCase},
   };

@@ -23,9 +23,13 @@ namespace hgad::cuda::fake {
 // The queue of one stream: work is "submitted" by the test and completes
 // only when the test finishes it.
 struct Queue {
+  explicit Queue(int d) : device(d) {}
   int device;
   uint64_t submitted = 0, finished = 0;
   bool alive = true;
+  // Waits queued on it (cudaStreamWaitEvent): the queue and the submitted
+  // count its later work waits for.
+  std::vector<std::pair<std::shared_ptr<Queue>, uint64_t>> waits;
 };
 
 class FakeRuntime final : public Runtime {
@@ -44,7 +48,7 @@ class FakeRuntime final : public Runtime {
 
   // Streams: the lowest free address is handed out again (as a driver may).
   mutable std::map<Stream, std::shared_ptr<Queue>> streams;
-  std::shared_ptr<Queue> legacy[kDevices] = {std::make_shared<Queue>(Queue{0}), std::make_shared<Queue>(Queue{1})};
+  std::shared_ptr<Queue> legacy[kDevices] = {std::make_shared<Queue>(0), std::make_shared<Queue>(1)};
 
   struct EventState {
     int device;
@@ -111,7 +115,7 @@ class FakeRuntime final : public Runtime {
     uintptr_t a = 0x1000;
     while (streams.count(reinterpret_cast<Stream>(a))) a += 0x1000;
     *stream = reinterpret_cast<Stream>(a);
-    streams[*stream] = std::make_shared<Queue>(Queue{current});
+    streams[*stream] = std::make_shared<Queue>(current);
     return kSuccess;
   }
   int streamDestroy(Stream stream) const override {
@@ -154,6 +158,13 @@ class FakeRuntime final : public Runtime {
     if (it == events.end()) return kInvalidHandle;
     delete static_cast<char*>(event);
     events.erase(it);
+    return kSuccess;
+  }
+  int streamWaitEvent(Stream stream, Event event) const override {
+    auto it = events.find(event);
+    auto q = queueOf(stream);
+    if (it == events.end() || !q) return kInvalidHandle;
+    if (it->second.queue) q->waits.emplace_back(it->second.queue, it->second.mark);
     return kSuccess;
   }
   void clearError() const override {}
