@@ -44,6 +44,15 @@ void noViolations(const FakeRuntime& rt) {
   if (!rt.violations.empty()) throw Failure("runtime misuse: " + rt.violations.front());
 }
 
+// Every case ends with the cache trimmed, no block left on the fake devices
+// and no misuse recorded.
+void endClean(FakeRuntime& rt, DeviceResources& res) {
+  res.allocator.trim();
+  const AllocatorStats st = res.allocator.stats();
+  EXPECT(rt.blocks.empty() && st.bytesCached == 0 && st.bytesInUse == 0, "trim returns every block");
+  noViolations(rt);
+}
+
 template <typename F>
 bool throwsCudaError(F&& f) {
   try {
@@ -91,7 +100,7 @@ void cublasHandlesCase() {
   rt.current = 0;
   for (Stream s : live) res.destroyStream(s);
   EXPECT(cache.count() == 0 && FakeHandles::live.empty(), "every handle goes with its stream");
-  noViolations(rt);
+  endClean(rt, res);
 }
 
 void deviceGuardCase() {
@@ -125,9 +134,7 @@ void deviceGuardCase() {
   res.destroyStream(s1);  // with device 1 current
   res.destroyStream(s0);
   EXPECT(rt.current == 0, "the caller's device is restored after destroy");
-  res.allocator.trim();
-  EXPECT(rt.blocks.empty() && res.allocator.stats().bytesCached == 0, "trim returns every cached block");
-  noViolations(rt);
+  endClean(rt, res);
 }
 
 void recordStreamCase() {
@@ -166,9 +173,7 @@ void recordStreamCase() {
   res.allocator.free(s, again);
   res.destroyStream(again);
   res.destroyStream(b);
-  res.allocator.trim();
-  EXPECT(rt.blocks.empty() && res.allocator.stats().bytesCached == 0, "trim returns every cached block");
-  noViolations(rt);
+  endClean(rt, res);
 }
 
 void streamWaitCase() {
@@ -197,7 +202,7 @@ void streamWaitCase() {
   res.destroyStream(a);
   res.destroyStream(b);
   res.destroyStream(c);
-  noViolations(rt);
+  endClean(rt, res);
 }
 
 void stagingFailureCase() {
@@ -237,7 +242,7 @@ void outOfMemoryCase() {
   EXPECT(throwsCudaError([&] { res.allocator.alloc(4 << 20, s); }), "a request beyond the device throws");
   res.allocator.free(big, s);
   res.destroyStream(s);
-  noViolations(rt);
+  endClean(rt, res);
 }
 
 }  // namespace
