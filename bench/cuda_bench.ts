@@ -53,7 +53,7 @@ export function deviceGemmScenarios(be: CudaBackend, N: number): Scenario[] {
     const b = bias ? randomStorage(be, Nn, rng) : null;
     for (const [kernel, code] of kernels) {
       out.push(kernelScenario(be, `${name}_${kernel}`, shapes, N, 10, 2 * M * Nn * K, null,
-        () => be.cuda.cudaGemm(tA, tB, M, Nn, K, buf(A), lda, buf(B), ldb, 0, buf(Cm), ldc, b ? buf(b) : null, relu, code, be.stream)));
+        () => be.cuda.gemm(tA, tB, M, Nn, K, buf(A), lda, buf(B), ldb, 0, buf(Cm), ldc, b ? buf(b) : null, relu, be.stream, code)));
     }
   };
   s('gemm_subnet1_fwd', `${N}x${I} · (${H}x${I})^T +bias relu`, false, true, N, H, I, I, I, H, N * I, H * I, true, true);

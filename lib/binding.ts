@@ -1,7 +1,8 @@
-// The one typed surface of the native addon (build/Release/hgad.node): the
-// host ops (NativeAddon), the CUDA resources and device ops (CudaAddon, present
-// when the addon was built with CUDA) and the ops registered once for both
-// (OpSurface). Only lib/backend imports this file.
+// The one typed surface of the native addon (build/Release/hgad.node),
+// NativeAddon: every op, registered once for host arrays and device buffers
+// (OpSurface), the host helpers, and the CUDA resources (CudaResources:
+// streams, buffers, copies; present when the addon was built with CUDA).
+// Only lib/backend imports this file.
 import * as path from 'path';
 import { expectedRange, expectedType } from './errors';
 import { isMainThread } from 'worker_threads';
@@ -61,6 +62,54 @@ type Str = CudaStream | null;
  * device buffer; the math is in native/ops/<family>.h.
  */
 export interface OpSurface {
+  /**
+   * native/ops/gemm.h.  C (M, N, row stride ldc) = relu?(beta C + op(A) op(B) + bias[col]); op(A): (M, K) stored as A (lda >= K)
+   * or, with transA, as its (K, M) transpose (lda >= M); op(B) likewise (K, N). bias: (N) or null. beta = 0 never reads C.
+   * `backend` picks the device implementation (0 auto: cuBLAS when present, 1 tiled FP32, 2 tiled TF32, 3 cuBLAS FP32,
+   * 4 cuBLAS TF32); host calls check it and run the CPU kernel in force.
+   */
+  gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, A: Mem, lda: number, B: Mem, ldb: number, beta: number,
+    C: Mem, ldc: number, bias: Mem | null, relu: boolean, stream?: Str, backend?: number): void;
+  /** native/ops/elementwise.h.  x, y: (n); y += alpha x */
+  axpy(n: number, alpha: number, x: Mem, y: Mem, stream?: Str): void;
+  /** out = alpha x (out may be x) */
+  scale(n: number, alpha: number, x: Mem, out: Mem, stream?: Str): void;
+  /** dh *= (h > 0) */
+  reluBackward(n: number, h: Mem, dh: Mem, stream?: Str): void;
+  /** X: (N, M)  v: (M) = beta v + sum over the rows of X (summed in double on a device, deterministic) */
+  columnSum(N: number, M: number, X: Mem, beta: number, v: Mem, stream?: Str): void;
+  /** X: (N, M)  r: (N) = the sum of each row */
+  rowSum(N: number, M: number, X: Mem, r: Mem, stream?: Str): void;
+  /** X, Y: (N, M); Y = X - logsumexp of its row (Y may be X) */
+  logSoftmaxRows(N: number, M: number, X: Mem, Y: Mem, stream?: Str): void;
+  /** Y, dY, dX: (N, M); dX = dY - exp(Y) rowsum(dY), from the log-softmax output Y (dX may be dY) */
+  logSoftmaxRowsBackward(N: number, M: number, Y: Mem, dY: Mem, dX: Mem, stream?: Str): void;
+  /** X: (N, ldx)  Z: (N, P) (null when P = 0)  out: (N, W0 + P) = [X[:, c0:c0+W0] | Z] */
+  packColumns(N: number, X: Mem, ldx: number, c0: number, W0: number, Z: Mem | null, P: number, out: Mem, stream?: Str): void;
+  /** dOut: (N, W0 + P)  dX: (N, ldx)  dZ: (N, P) or null; dX[:, c0:c0+W0] += dOut[:, :W0], dZ = dOut[:, W0:] */
+  unpackColumnsBackward(N: number, dOut: Mem, W0: number, P: number, dX: Mem, ldx: number, c0: number, dZ: Mem | null,
+    stream?: Str): void;
+  /** native/ops/anomaly_map.h.  x: (n)  m: (1) = max of x */
+  mapMax(n: number, x: Mem, m: Mem, stream?: Str): void;
+  /** x, y: (n)  m: (1); mode 0: y = exp(x - m), 1: y = m - x */
+  mapShift(n: number, x: Mem, m: Mem, mode: number, y: Mem, stream?: Str): void;
+  /** x: (B, h, w)  y: (B, H, W) = beta y + the bilinear upsampling of x */
+  upsampleBilinear(B: number, h: number, w: number, H: number, W: number, x: Mem, beta: number, y: Mem, stream?: Str): void;
+  /** x, work, y: (B, H, W), distinct */
+  gaussianBlur(B: number, H: number, W: number, sigma: number, truncate: number, x: Mem, work: Mem, y: Mem, stream?: Str): void;
+  /** a, b, y: (n); y = a b */
+  mapProduct(n: number, a: Mem, b: Mem, y: Mem, stream?: Str): void;
+  /** native/ops/rows.h.  y (copies * R, P) = the table (R, P) once per copy */
+  repeatRows(copies: number, R: number, P: number, table: Mem, y: Mem, stream?: Str): void;
+  /** native/ops/orthogonal.h.  a: (C, C) column-major Gaussian (overwritten)  ->  q (C, C) row-major Haar rotation */
+  haarOrthogonal(C: number, a: Mem, q: Mem, stream?: Str): void;
+  /**
+   * native/ops/half.h.  out[i] = the binary16 value h[i], i < n (exact). Float16 data is a Uint16Array on the host, on a
+   * device n binary16 values two to a 4-byte element (uploaded through an Int32Array view).
+   */
+  halfToFloat(n: number, h: Uint16Array | DeviceBuffer, out: Mem, stream?: Str): void;
+  /** h[i] = x[i] rounded to binary16 (nearest, ties to even; overflow to inf), i < n */
+  floatToHalf(n: number, x: Mem, h: Uint16Array | DeviceBuffer, stream?: Str): void;
   /** native/ops/fold.h.  R, W: (C, C)  g, offset, b: (C)  logdetConst: (1) */
   affineFold(C: number, R: Mem, g: Mem, offset: Mem, W: Mem, b: Mem, logdetConst: Mem, inverse: boolean, stream?: Str): void;
   /** R, dW: (C, C)  g, db, dg, dOffset: (C)  dConst: (1) or null */
@@ -101,7 +150,8 @@ interface RawAddon {
   addressModulo(array: ArrayBufferView, modulus: number): number;
 }
 
-export interface NativeAddon extends RawAddon, OpSurface {
+/** The addon: every op (OpSurface), the host helpers, and the CUDA resources (callable only in a CUDA build with a usable device). */
+export interface NativeAddon extends RawAddon, OpSurface, CudaResources {
   /** A zero-filled (or `fill`-filled) typed array whose data starts on a 64-byte boundary. */
   alloc(length: number, dtype: 'float32', fill?: number): Float32Array;
   alloc(length: number, dtype: 'float64', fill?: number): Float64Array;
@@ -117,48 +167,21 @@ export interface NativeAddon extends RawAddon, OpSurface {
   /** Packed CPU float products run so far in this process and their total wall time. */
   gemmProfile(): { calls: number; seconds: number };
   cudaDevices(): { devices: CudaDevice[]; error: string | null };
-  // C = relu?(beta*C + op(A) op(B) + bias)
-  gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, A: FloatArray, lda: number,
-    B: FloatArray, ldb: number, beta: number, C: FloatArray, ldc: number, bias: FloatArray | null, relu: boolean): void;
-  axpy(alpha: number, x: FloatArray, y: FloatArray): void;
-  scale(alpha: number, x: FloatArray, out: FloatArray): void;
-  reluBackward(h: FloatArray, dh: FloatArray): void;
-  columnSum(N: number, M: number, X: FloatArray, beta: number, v: FloatArray): void;
-  rowSum(N: number, M: number, X: FloatArray, out: FloatArray): void;
-  // Anomaly maps (native/ops/anomaly_map.h); the same functions take DeviceBuffers and a stream (CudaAddon below).
-  mapMax(n: number, x: FloatArray, m: FloatArray): void;
-  mapShift(n: number, x: FloatArray, m: FloatArray, mode: number, y: FloatArray): void;
-  upsampleBilinear(B: number, h: number, w: number, H: number, W: number, x: FloatArray, beta: number, y: FloatArray): void;
-  gaussianBlur(B: number, H: number, W: number, sigma: number, truncate: number, x: FloatArray, work: FloatArray, y: FloatArray): void;
-  mapProduct(n: number, a: FloatArray, b: FloatArray, y: FloatArray): void;
-  /** y (copies * R, P) = the table (R, P) once per copy */
-  repeatRows(copies: number, R: number, P: number, table: FloatArray, y: FloatArray): void;
-  /** native/ops/orthogonal.h.  a: (C, C) column-major Gaussian (overwritten)  ->  q (C, C) row-major Haar rotation */
-  haarOrthogonal(C: number, a: FloatArray, q: FloatArray): void;
-  logSoftmaxRows(N: number, M: number, X: FloatArray, out: FloatArray): void;
-  logSoftmaxRowsBackward(N: number, M: number, Y: FloatArray, dY: FloatArray, dX: FloatArray): void;
-  packColumns(N: number, X: FloatArray, ldx: number, c0: number, W0: number, Z: FloatArray | null, P: number,
-    out: FloatArray): void;
-  unpackColumnsBackward(N: number, dOut: FloatArray, W0: number, P: number, dX: FloatArray, ldx: number,
-    c0: number, dZ: FloatArray | null): void;
+  /** The index of the first NaN or infinity of a host array, or -1 (a device tensor is downloaded first). */
   firstNonFinite(x: FloatArray): number;
-  /** out[i] = the binary16 value h[i], i < n (exact); device buffers too (CudaAddon below) */
-  halfToFloat(n: number, h: Uint16Array, out: FloatArray): void;
-  /** h[i] = x[i] rounded to binary16 (nearest, ties to even; overflow to inf), i < n; device buffers too */
-  floatToHalf(n: number, x: FloatArray, h: Uint16Array): void;
 }
 
-/** An optional device buffer argument. */
-type Buf = DeviceBuffer | null;
-
 /**
- * Every op only enqueues work on its stream and returns; the copies to and
- * from the host return once the host array may be reused (upload) or is
- * filled (download). A buffer freed on one stream while another stream still
- * uses it must be ordered first (cudaStreamWait or a synchronize).
- * Int32 data (labels, indices) lives in DeviceBuffers too (4-byte elements).
+ * The CUDA resources of a CUDA build (native/napi/cuda_resources.cc): streams,
+ * device buffers and the copies between them and the host. Every op only
+ * enqueues work on its stream and returns; the copies to and from the host
+ * return once the host array may be reused (upload) or is filled (download).
+ * A buffer freed on one stream while another stream still uses it must be
+ * ordered first (cudaStreamWait or a synchronize). Int32 data (labels,
+ * indices) lives in DeviceBuffers too (4-byte elements). cudaFill and cudaCopy
+ * are buffer functions, not ops: on the host, a typed array's fill() and set().
  */
-export interface CudaAddon extends OpSurface {
+export interface CudaResources {
   CudaStream: new () => CudaStream;
   /** Allocates `bytes` in the order of `stream` (freed on the same stream). */
   DeviceBuffer: new (bytes: number, stream?: Str) => DeviceBuffer;
@@ -170,59 +193,23 @@ export interface CudaAddon extends OpSurface {
   cudaSynchronize(): void;
   /** Work queued on `waiter` from now on waits for the work queued on `signaler` so far (no host wait). */
   cudaStreamWait(waiter: Str, signaler: Str): void;
-  /** backend: 0 auto (cuBLAS when present), 1 tiled FP32, 2 tiled TF32, 3 cuBLAS FP32, 4 cuBLAS TF32 */
-  cudaGemm(transA: boolean, transB: boolean, M: number, N: number, K: number, A: DeviceBuffer, lda: number, B: DeviceBuffer,
-    ldb: number, beta: number, C: DeviceBuffer, ldc: number, bias: Buf, relu: boolean, backend: number, stream?: Str): void;
-
-  // Elementwise, row and column ops (math as native/ops/elementwise.h); X, Y: (N, M).
-  /** y += alpha x */
-  cudaAxpy(n: number, alpha: number, x: DeviceBuffer, y: DeviceBuffer, stream?: Str): void;
-  /** out = alpha x (out may be x) */
-  cudaScale(n: number, alpha: number, x: DeviceBuffer, out: DeviceBuffer, stream?: Str): void;
-  /** dh *= (h > 0) */
-  cudaReluBackward(n: number, h: DeviceBuffer, dh: DeviceBuffer, stream?: Str): void;
-  /** v (M) = beta v + sum over the rows of X (summed in double, deterministic) */
-  cudaColumnSum(N: number, M: number, X: DeviceBuffer, beta: number, v: DeviceBuffer, stream?: Str): void;
-  /** r (N) = sum over each row of X */
-  cudaRowSum(N: number, M: number, X: DeviceBuffer, r: DeviceBuffer, stream?: Str): void;
-  // Anomaly maps (native/ops/anomaly_map.h): one registration for host arrays and device buffers.
-  mapMax(n: number, x: DeviceBuffer, m: DeviceBuffer, stream?: Str): void;
-  mapShift(n: number, x: DeviceBuffer, m: DeviceBuffer, mode: number, y: DeviceBuffer, stream?: Str): void;
-  upsampleBilinear(B: number, h: number, w: number, H: number, W: number, x: DeviceBuffer, beta: number, y: DeviceBuffer, stream?: Str): void;
-  gaussianBlur(B: number, H: number, W: number, sigma: number, truncate: number, x: DeviceBuffer, work: DeviceBuffer, y: DeviceBuffer,
-    stream?: Str): void;
-  mapProduct(n: number, a: DeviceBuffer, b: DeviceBuffer, y: DeviceBuffer, stream?: Str): void;
-  repeatRows(copies: number, R: number, P: number, table: DeviceBuffer, y: DeviceBuffer, stream?: Str): void;
-  haarOrthogonal(C: number, a: DeviceBuffer, q: DeviceBuffer, stream?: Str): void;
-  /** Y = X - logsumexp of its row (Y may be X) */
-  cudaLogSoftmaxRows(N: number, M: number, X: DeviceBuffer, Y: DeviceBuffer, stream?: Str): void;
-  /** dX = dY - exp(Y) rowsum(dY), from the log-softmax output Y (dX may be dY) */
-  cudaLogSoftmaxRowsBackward(N: number, M: number, Y: DeviceBuffer, dY: DeviceBuffer, dX: DeviceBuffer, stream?: Str): void;
-  /** out (N, W0 + P) = [X[:, c0:c0+W0] | Z]; X has row stride ldx; Z (N, P) may be null when P = 0 */
-  cudaPackColumns(N: number, X: DeviceBuffer, ldx: number, c0: number, W0: number, Z: Buf, P: number, out: DeviceBuffer,
-    stream?: Str): void;
-  /** dX[:, c0:c0+W0] += dOut[:, :W0]; dZ = dOut[:, W0:] when dZ is not null */
-  cudaUnpackColumnsBackward(N: number, dOut: DeviceBuffer, W0: number, P: number, dX: DeviceBuffer, ldx: number, c0: number,
-    dZ: Buf, stream?: Str): void;
   /** buf[offsetElements, offsetElements + n) = value (a float; NaN and infinities allowed) */
   cudaFill(n: number, value: number, buf: DeviceBuffer, offsetElements?: number, stream?: Str): void;
   /** dst[dstOffset, dstOffset + n) = src[srcOffset, srcOffset + n): 4-byte elements; the ranges must not overlap */
-  /**
-   * The device side of the binding's halfToFloat / floatToHalf (one registration each, host arrays or device
-   * buffers): float16 data is n binary16 values, two to a 4-byte element (uploaded through an Int32Array view).
-   */
-  halfToFloat(n: number, h: DeviceBuffer, out: DeviceBuffer, stream?: Str): void;
-  floatToHalf(n: number, x: DeviceBuffer, h: DeviceBuffer, stream?: Str): void;
   cudaCopy(n: number, src: DeviceBuffer, srcOffset: number, dst: DeviceBuffer, dstOffset: number, stream?: Str): void;
-
-  // Coupling, mixture head, parameter folding, batch assembly, loss sums and Adam: OpSurface above.
-
   /** Selects the device that this thread's CUDA calls use (streams and buffers belong to the device current at creation). */
   cudaSetDevice(index: number): void;
-  /** Whether cuBLAS could be loaded (what cudaGemm's backend 0 uses). */
+  /** Whether cuBLAS could be loaded (what gemm's backend 0 uses on a device). */
   cudaCublasAvailable(): boolean;
   cudaAllocatorStats(): { bytesInUse: number; bytesCached: number; driverAllocations: number; cacheHits: number };
 }
+
+/**
+ * The part of the one surface the CUDA backend uses (the ops and the CUDA
+ * resources): the addon itself, or a stand-in for it (the tests' emulated
+ * surface) on a machine without a GPU.
+ */
+export type DeviceSurface = OpSurface & CudaResources;
 
 const ALIGNMENT = 64;
 const MAX_BYTES = 2 ** 40;
@@ -265,8 +252,6 @@ function load(): NativeAddon {
 }
 
 export const native: NativeAddon = load();
-/** The same module seen as its CUDA surface: callable only when the build has CUDA and a device is usable (lib/backend/devices.ts checks). */
-export const cudaSurface = native as unknown as CudaAddon;
 
 /** Every CPU GEMM kernel a build may have, best first; `gemmKernels()` says which this CPU runs. */
 export const CPU_KERNELS = ['avx512', 'avx2', 'portable'] as const;

@@ -34,7 +34,7 @@ export {
 } from './backend/index';
 export type {
   Backend, BackendOptions, CudaBackendOptions, Device, DeviceRequest, DeviceArray, Precision, Storage, IntStorage, CpuKernel, CudaAddon,
-  CudaStream, DeviceBuffer,
+  CudaStream, DeviceBuffer, DeviceSurface,
 } from './backend/index';
 export { Random } from './random';
 export * from './images/index';

@@ -22,15 +22,15 @@ for (const dtype of DTYPES) {
       const x = randn(rng, n, dtype);
       const y = randn(rng, n, dtype);
       const y0 = Float64Array.from(y);
-      native.axpy(alpha, x, y);
+      native.axpy(x.length, alpha, x, y);
       const a32 = dtype === 'float32' ? Math.fround(alpha) : alpha;
       assertClose(t, `axpy n=${n}`, y, y0.map((v, i) => v + a32 * x[i]), atol, rtol);
 
       const s = poisoned(n, dtype);
-      native.scale(alpha, y, s);
+      native.scale(y.length, alpha, y, s);
       assertClose(t, `scale n=${n}`, s, Array.from(y, (v) => a32 * v), atol, rtol);
       const ys = Float64Array.from(y);
-      native.scale(alpha, y, y); // out may alias x
+      native.scale(y.length, alpha, y, y); // out may alias x
       assertClose(t, `scale aliased n=${n}`, y, Array.from(ys, (v) => a32 * v), atol, rtol);
     }
   });
@@ -42,7 +42,7 @@ for (const dtype of DTYPES) {
       if (n >= 7) h[n >> 1] = 0; // at least one clipped output, whatever the draw
       const dh = randn(rng, n, dtype);
       const ref = Array.from(dh, (g, i) => (h[i] > 0 ? g : 0));
-      native.reluBackward(h, dh);
+      native.reluBackward(h.length, h, dh);
       assertClose(t, `n=${n}`, dh, ref, 0, 0);
       t.true(h.some((v) => v === 0) || n < 7, 'some outputs were clipped');
     }

@@ -4,7 +4,7 @@
 // Error, the process alive) and says which parity checks did not run.
 import test from 'ava';
 import { native } from '../lib/binding';
-import type { CudaAddon, CudaStream, DeviceBuffer } from '../lib/binding';
+import type { CudaStream, DeviceBuffer, DeviceSurface } from '../lib/binding';
 import { cudaBackend, devices, toDevice, toHost } from '../lib/backend/devices';
 import { Random } from '../lib/random';
 import { compare } from './helpers/golden';
@@ -18,15 +18,15 @@ if (!usable) {
     const err = t.throws(() => cudaBackend());
     t.regex(err!.message, /CUDA is not available: /);
     if (report.cudaCompiled) {
-      const raw = native as unknown as CudaAddon;
+      const raw = native;
       const alloc = t.throws(() => new raw.DeviceBuffer(1024));
       t.regex(alloc!.message, /cudaAlloc\(1024 bytes\): CUDA error/);
       // Buffers may pass 2 GiB (the size is a byte count, not a dimension), up to 2^50.
       t.regex(t.throws(() => new raw.DeviceBuffer(3 * 2 ** 30))!.message, /cudaAlloc\(3221225472 bytes\): CUDA error/);
       t.throws(() => new raw.DeviceBuffer(2 ** 51), { instanceOf: RangeError, message: /Expected an integer up to 2\^50 for bytes/ });
-      t.throws(() => raw.cudaGemm(false, false, 1, 1, 1, {} as never, 1, {} as never, 1, 0, {} as never, 1, null, false, 0), {
+      t.throws(() => raw.gemm(false, false, 1, 1, 1, {} as never, 1, {} as never, 1, 0, {} as never, 1, null, false, null, 0), {
         instanceOf: TypeError,
-        message: /Expected a DeviceBuffer for A/,
+        message: /Expected a Float32Array, Float64Array or DeviceBuffer for A but received an object/,
       });
     }
     t.is(native.threadCount() > 0, true, 'the addon still answers');
@@ -38,11 +38,11 @@ if (!usable) {
       t.pass('compiled without CUDA: nothing registered to check');
       return;
     }
-    const raw = native as unknown as CudaAddon;
-    const names = ['CudaStream', 'DeviceBuffer', 'cudaUpload', 'cudaDownload', 'cudaSynchronize', 'cudaStreamWait', 'cudaGemm',
+    const raw = native;
+    const names = ['CudaStream', 'DeviceBuffer', 'cudaUpload', 'cudaDownload', 'cudaSynchronize', 'cudaStreamWait', 'gemm',
       'couplingForward', 'couplingInverse', 'couplingBackward', 'mixtureHeadForward', 'mixtureHeadBackward',
-      'adamStep', 'cudaAxpy', 'cudaScale', 'cudaReluBackward', 'cudaColumnSum', 'cudaRowSum',
-      'cudaLogSoftmaxRows', 'cudaLogSoftmaxRowsBackward', 'cudaPackColumns', 'cudaUnpackColumnsBackward', 'cudaFill', 'cudaCopy',
+      'adamStep', 'axpy', 'scale', 'reluBackward', 'columnSum', 'rowSum',
+      'logSoftmaxRows', 'logSoftmaxRowsBackward', 'packColumns', 'unpackColumnsBackward', 'cudaFill', 'cudaCopy',
       'affineFold', 'affineFoldBackward', 'centresCompose', 'centresComposeBackward', 'gatherRows', 'oneHot',
       'lossSums', 'cudaSetDevice', 'cudaCublasAvailable', 'cudaAllocatorStats'];
     for (const name of names) t.is(typeof (raw as unknown as Record<string, unknown>)[name], 'function', `${name} is exported`);
@@ -54,22 +54,12 @@ if (!usable) {
     t.throws(() => raw.cudaStreamWait(null, 3 as never), { instanceOf: TypeError, message: /Expected a CudaStream, null or undefined for signaler but received 3/ });
     t.throws(() => new raw.DeviceBuffer(64, {} as never), { instanceOf: TypeError, message: /for stream but received an object/ });
 
-    // The stream argument comes last and is checked first; then every buffer argument, by name.
+    // The buffer functions check their stream argument first, then every buffer argument, by name.
     const b = {} as never;
     const badStream = 'default' as never;
     const calls: [string, (s?: never) => void, RegExp][] = [
       ['cudaUpload', (s) => raw.cudaUpload(b, new Float32Array(1), s), /for device/],
       ['cudaDownload', (s) => raw.cudaDownload(b, new Float32Array(1), s), /for device/],
-      ['cudaGemm', (s) => raw.cudaGemm(false, false, 1, 1, 1, b, 1, b, 1, 0, b, 1, null, false, 0, s), /for A/],
-      ['cudaAxpy', (s) => raw.cudaAxpy(1, 1, b, b, s), /for x/],
-      ['cudaScale', (s) => raw.cudaScale(1, 1, b, b, s), /for x/],
-      ['cudaReluBackward', (s) => raw.cudaReluBackward(1, b, b, s), /for h/],
-      ['cudaColumnSum', (s) => raw.cudaColumnSum(1, 1, b, 0, b, s), /for X/],
-      ['cudaRowSum', (s) => raw.cudaRowSum(1, 1, b, b, s), /for X/],
-      ['cudaLogSoftmaxRows', (s) => raw.cudaLogSoftmaxRows(1, 1, b, b, s), /for X/],
-      ['cudaLogSoftmaxRowsBackward', (s) => raw.cudaLogSoftmaxRowsBackward(1, 1, b, b, b, s), /for Y/],
-      ['cudaPackColumns', (s) => raw.cudaPackColumns(1, b, 2, 0, 2, null, 0, b, s), /for X/],
-      ['cudaUnpackColumnsBackward', (s) => raw.cudaUnpackColumnsBackward(1, b, 2, 0, b, 2, 0, null, s), /for dOut/],
       ['cudaFill', (s) => raw.cudaFill(1, 0, b, 0, s), /for buf/],
       ['cudaCopy', (s) => raw.cudaCopy(1, b, 0, b, 0, s), /for src/],
     ];
@@ -80,8 +70,18 @@ if (!usable) {
         t.regex(err!.message, new RegExp(`Expected a DeviceBuffer ${buffer.source}`), name);
       }
     }
-    // The ops registered once for both backends take host arrays or device buffers, told apart by their first array.
+    // Every op is registered once for both backends: it takes host arrays or device buffers, told apart by its first array.
     const unified: [string, () => void, RegExp][] = [
+      ['gemm', () => raw.gemm(false, false, 1, 1, 1, b, 1, b, 1, 0, b, 1, null, false, null, 0), /for A but received an object/],
+      ['axpy', () => raw.axpy(1, 1, b, b), /for x but received an object/],
+      ['scale', () => raw.scale(1, 1, b, b), /for x but received an object/],
+      ['reluBackward', () => raw.reluBackward(1, b, b), /for h but received an object/],
+      ['columnSum', () => raw.columnSum(1, 1, b, 0, b), /for X but received an object/],
+      ['rowSum', () => raw.rowSum(1, 1, b, b), /for X but received an object/],
+      ['logSoftmaxRows', () => raw.logSoftmaxRows(1, 1, b, b), /for X but received an object/],
+      ['logSoftmaxRowsBackward', () => raw.logSoftmaxRowsBackward(1, 1, b, b, b), /for Y but received an object/],
+      ['packColumns', () => raw.packColumns(1, b, 2, 0, 2, null, 0, b), /for X but received an object/],
+      ['unpackColumnsBackward', () => raw.unpackColumnsBackward(1, b, 2, 0, b, 2, 0, null), /for dOut but received an object/],
       ['adamStep', () => raw.adamStep(1, b, b, b, b, 1e-3, 0.9, 0.999, 1e-8, 0, 1), /for p but received an object/],
       ['affineFold', () => raw.affineFold(2, b, b, b, b, b, b, false), /for R but received an object/],
       ['mixtureHeadForward', () => raw.mixtureHeadForward(1, 1, 1, 1, b, b, null, null, b, b, b, null, null, null, null, null), /for z but received an object/],
@@ -110,7 +110,7 @@ if (!usable) {
   const seed = Number(process.env.HGAD_TEST_SEED ?? Date.now());
   const rng = new Random(seed);
   const randn = (n: number, s = 1) => Float32Array.from({ length: n }, () => rng.normal() * s);
-  const poisoned = (cuda: CudaAddon, n: number) => toDevice(cuda, new Float32Array(n).fill(NaN));
+  const poisoned = (cuda: DeviceSurface, n: number) => toDevice(cuda, new Float32Array(n).fill(NaN));
   const near = (t: import('ava').ExecutionContext, label: string, gpu: Float32Array | Float64Array, cpu: ArrayLike<number>, atol: number, rtol: number) => {
     const r = compare(gpu, cpu, atol, rtol);
     t.true(gpu.every(Number.isFinite), `${label}: an element was not written (seed ${seed})`);
@@ -136,7 +136,7 @@ if (!usable) {
         const cpu = new Float32Array(M * N);
         native.gemm(tA, tB, M, N, K, A, lda, B, ldb, 0, cpu, N, bias, true);
         const C = poisoned(cuda, M * N);
-        cuda.cudaGemm(tA, tB, M, N, K, toDevice(cuda, A), lda, toDevice(cuda, B), ldb, 0, C, N, toDevice(cuda, bias), true, 1);
+        cuda.gemm(tA, tB, M, N, K, toDevice(cuda, A), lda, toDevice(cuda, B), ldb, 0, C, N, toDevice(cuda, bias), true, null, 1);
         near(t, `gemm ${tA} ${tB} ${M}x${N}x${K}`, toHost(cuda, C, M * N), cpu, 1e-5 * Math.sqrt(K), 1e-4);
       }
     }
@@ -210,7 +210,7 @@ if (!usable) {
   };
   const f64 = (a: Float32Array) => Float64Array.from(a);
   // A buffer allocated on `stream` and filled with NaN there.
-  const poisonedOn = (cuda: CudaAddon, n: number, stream: CudaStream | null) => {
+  const poisonedOn = (cuda: DeviceSurface, n: number, stream: CudaStream | null) => {
     const buf = new cuda.DeviceBuffer(Math.max(4, n * 4), stream);
     cuda.cudaFill(n, NaN, buf, 0, stream);
     return buf;
@@ -229,7 +229,7 @@ if (!usable) {
     cuda.cudaFill(total, -1, dst, 0, s2);
     cuda.cudaStreamWait(s1, s2); // dst is filled before s1 copies into it
     cuda.cudaCopy(n, src, off, dst, off, s1);
-    cuda.cudaScale(total, 2, dst, dst, s1);
+    cuda.scale(total, 2, dst, dst, s1);
     cuda.cudaStreamWait(s2, s1); // s2 reads dst after the scale
     const back = new Float32Array(total);
     cuda.cudaDownload(dst, back, s2);
@@ -277,19 +277,19 @@ if (!usable) {
     for (const n of [1, 5, 1027, 100003]) {
       const x = randn(n), y = randn(n), alpha = -0.7;
       let ref = f64(y);
-      native.axpy(alpha, f64(x), ref);
+      native.axpy(n, alpha, f64(x), ref);
       const dy = up(y);
-      cuda.cudaAxpy(n, alpha, up(x), dy, s);
+      cuda.axpy(n, alpha, up(x), dy, s);
       near(t, `axpy n=${n}`, down(dy, n), ref, 1e-6, 1e-6);
       ref = new Float64Array(n);
-      native.scale(alpha, f64(x), ref);
+      native.scale(n, alpha, f64(x), ref);
       const out = poisonedOn(cuda, n, s);
-      cuda.cudaScale(n, alpha, up(x), out, s);
+      cuda.scale(n, alpha, up(x), out, s);
       near(t, `scale n=${n}`, down(out, n), ref, 1e-6, 1e-6);
       ref = f64(y);
-      native.reluBackward(f64(x), ref);
+      native.reluBackward(n, f64(x), ref);
       const dh = up(y);
-      cuda.cudaReluBackward(n, up(x), dh, s);
+      cuda.reluBackward(n, up(x), dh, s);
       near(t, `reluBackward n=${n}`, down(dh, n), ref, 1e-12, 0);
     }
     for (const [N, M] of [[1, 1], [33, 100], [7, 1000], [4096, 15]]) {
@@ -299,27 +299,27 @@ if (!usable) {
         const ref = f64(v0);
         native.columnSum(N, M, f64(X), beta, ref);
         const v = beta === 0 ? poisonedOn(cuda, M, s) : up(v0);
-        cuda.cudaColumnSum(N, M, dX, beta, v, s);
+        cuda.columnSum(N, M, dX, beta, v, s);
         near(t, `columnSum beta=${beta} ${N}x${M}`, down(v, M), ref, 1e-6 * maxAbs(ref), 1e-5);
       }
       const r = new Float64Array(N);
       native.rowSum(N, M, f64(X), r);
       const gr = poisonedOn(cuda, N, s);
-      cuda.cudaRowSum(N, M, dX, gr, s);
+      cuda.rowSum(N, M, dX, gr, s);
       near(t, `rowSum ${N}x${M}`, down(gr, N), r, 1e-5 * maxAbs(r), 1e-5);
       const Y = new Float64Array(N * M);
       native.logSoftmaxRows(N, M, f64(X), Y);
       const gY = poisonedOn(cuda, N * M, s);
-      cuda.cudaLogSoftmaxRows(N, M, dX, gY, s);
+      cuda.logSoftmaxRows(N, M, dX, gY, s);
       near(t, `logSoftmaxRows ${N}x${M}`, down(gY, N * M), Y, 1e-5 * maxAbs(Y), 1e-5);
-      cuda.cudaLogSoftmaxRows(N, M, dX, dX, s);
+      cuda.logSoftmaxRows(N, M, dX, dX, s);
       near(t, `logSoftmaxRows in place ${N}x${M}`, down(dX, N * M), Y, 1e-5 * maxAbs(Y), 1e-5);
       // Backward from the device's float log-softmax, as the autograd feeds it.
       const Yf = down(gY, N * M);
       const dXref = new Float64Array(N * M);
       native.logSoftmaxRowsBackward(N, M, f64(Yf), f64(dY), dXref);
       const gdX = poisonedOn(cuda, N * M, s);
-      cuda.cudaLogSoftmaxRowsBackward(N, M, gY, up(dY), gdX, s);
+      cuda.logSoftmaxRowsBackward(N, M, gY, up(dY), gdX, s);
       near(t, `logSoftmaxRowsBackward ${N}x${M}`, down(gdX, N * M), dXref, 1e-5 * maxAbs(dXref), 1e-5);
     }
     for (const [N, ldx, c0, W0, P, withDZ] of [[37, 9, 4, 5, 3, 1], [3, 1, 0, 1, 2, 0], [500, 200, 100, 100, 256, 1], [10, 6, 0, 6, 0, 0]]) {
@@ -328,12 +328,12 @@ if (!usable) {
       const ref = new Float64Array(N * W);
       native.packColumns(N, f64(X), ldx, c0, W0, P > 0 ? f64(Z) : null, P, ref);
       const out = poisonedOn(cuda, N * W, s);
-      cuda.cudaPackColumns(N, up(X), ldx, c0, W0, P > 0 ? up(Z) : null, P, out, s);
+      cuda.packColumns(N, up(X), ldx, c0, W0, P > 0 ? up(Z) : null, P, out, s);
       near(t, `packColumns N=${N} W0=${W0} P=${P}`, down(out, N * W), ref, 1e-12, 0);
       const refX = f64(X), refZ = new Float64Array(N * P);
       native.unpackColumnsBackward(N, f64(dOut), W0, P, refX, ldx, c0, withDZ ? refZ : null);
       const gX = up(X), gZ = poisonedOn(cuda, N * P, s);
-      cuda.cudaUnpackColumnsBackward(N, up(dOut), W0, P, gX, ldx, c0, withDZ ? gZ : null, s);
+      cuda.unpackColumnsBackward(N, up(dOut), W0, P, gX, ldx, c0, withDZ ? gZ : null, s);
       near(t, `unpackColumnsBackward dX N=${N} W0=${W0} P=${P}`, down(gX, N * ldx), refX, 1e-6 * maxAbs(refX), 1e-6);
       if (withDZ) near(t, `unpackColumnsBackward dZ N=${N} P=${P}`, down(gZ, N * P), refZ, 1e-12, 0);
     }
@@ -492,7 +492,7 @@ if (!usable) {
     w.on('error', reject);
     w.on('exit', () => resolve());
   });
-  const raw = native as unknown as CudaAddon;
+  const raw = native;
   t.throws(() => raw.cudaUpload({} as DeviceBuffer, new Float32Array(1)), { instanceOf: TypeError, message: /Expected a DeviceBuffer for device but received an object/ });
-  t.throws(() => raw.cudaAxpy(1, 1, {} as DeviceBuffer, {} as DeviceBuffer, {} as CudaStream), { instanceOf: TypeError, message: /Expected a CudaStream, null or undefined for stream/ });
+  t.throws(() => raw.cudaFill(1, 0, {} as DeviceBuffer, 0, {} as CudaStream), { instanceOf: TypeError, message: /Expected a CudaStream, null or undefined for stream/ });
 });

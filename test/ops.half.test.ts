@@ -5,7 +5,7 @@
 // surface and, where a GPU is present, the CUDA kernel against the CPU.
 import test from 'ava';
 import { native } from '../lib/binding';
-import type { CudaAddon } from '../lib/binding';
+import type { DeviceSurface } from '../lib/binding';
 import { devices } from '../lib/backend/devices';
 import { emulatedCuda } from './helpers/emulated_cuda';
 import { seeded } from './helpers/numeric';
@@ -108,7 +108,7 @@ test('half conversions check their arguments', (t) => {
 });
 
 /** The device ops on fresh random inputs, outputs poisoned, every element checked against the CPU kernels. */
-function deviceParity(t: import('ava').ExecutionContext, cuda: CudaAddon): void {
+function deviceParity(t: import('ava').ExecutionContext, cuda: DeviceSurface): void {
   const rng = seeded(t);
   for (const n of [1, 2, 7, 4099]) {
     const even = n + (n % 2);
@@ -154,7 +154,7 @@ test('halfToFloat and floatToHalf on device buffers, over the emulated CUDA surf
 const report = devices();
 if (report.cudaCompiled && report.devices.length > 0) {
   test('halfToFloat and floatToHalf on the GPU: the CUDA kernels against the CPU kernels', (t) => {
-    deviceParity(t, native as unknown as CudaAddon);
+    deviceParity(t, native);
   });
 } else {
   test('half conversions without a usable GPU: the CUDA kernels\' parity check is not run', (t) => {

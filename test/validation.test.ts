@@ -29,7 +29,7 @@ function gemmArgs(dtype: 'float32' | 'float64', replace: Record<number, unknown>
 
 test('gemm: a valid call passes; each bad argument is named', (t) => {
   for (const dtype of ['float32', 'float64'] as const) t.notThrows(() => raw.gemm(...gemmArgs(dtype)));
-  t.throws(() => raw.gemm(...gemmArgs('float32', { 5: new Int32Array(6) })), typeError(/Expected a Float32Array or Float64Array for A but received an? Int32Array of length 6/));
+  t.throws(() => raw.gemm(...gemmArgs('float32', { 5: new Int32Array(6) })), typeError(/Expected a Float32Array, Float64Array or DeviceBuffer for A but received an? Int32Array of length 6/));
   t.throws(() => raw.gemm(...gemmArgs('float32', { 7: f64(12) })), typeError(/Expected a Float32Array for B but received a Float64Array of length 12/));
   t.throws(() => raw.gemm(...gemmArgs('float64', { 10: f32(8) })), typeError(/Expected a Float64Array for C but received a Float32Array/));
   t.throws(() => raw.gemm(...gemmArgs('float32', { 12: f64(4) })), typeError(/Expected a Float32Array for bias/));
@@ -49,6 +49,10 @@ test('gemm: a valid call passes; each bad argument is named', (t) => {
   t.throws(() => raw.gemm(...gemmArgs('float32', { 11: 3 })), rangeError(/Expected a leading dimension >= 4 for ldc but received 3/));
   t.throws(() => raw.gemm(...gemmArgs('float32', { 1: true, 8: 2 })), rangeError(/leading dimension >= 3 for ldb/), 'transposed B is (N, K): ldb >= K');
   t.throws(() => raw.gemm(), typeError(/for transA but received undefined/));
+  // The device implementation code (arguments 14: stream, 15: backend) is checked on the host too, and has no effect there.
+  t.throws(() => raw.gemm(...gemmArgs('float32', { 14: null, 15: 5 })), rangeError(/Expected a backend in 0\.\.4 for backend but received 5/));
+  t.throws(() => raw.gemm(...gemmArgs('float32', { 14: null, 15: 'tf32' })), typeError(/Expected an integer for backend but received a string/));
+  for (const code of [0, 1, 2, 3, 4]) t.notThrows(() => raw.gemm(...gemmArgs('float64', { 14: null, 15: code })));
 });
 
 test('coupling kernels: dtype, length, channel count and clamp are checked', (t) => {
@@ -68,17 +72,18 @@ test('coupling kernels: dtype, length, channel count and clamp are checked', (t)
 });
 
 test('elementwise and row kernels: dtype, length and sizes are checked', (t) => {
-  t.throws(() => raw.axpy(1, f32(4), f64(4)), typeError(/Expected a Float32Array for y but received a Float64Array/));
-  t.throws(() => raw.axpy(1, f32(4), f32(3)), rangeError(/at least 4 elements for y but received 3/));
-  t.throws(() => raw.axpy(NaN, f32(4), f32(4)), rangeError(/finite number for alpha but received NaN/));
-  t.throws(() => raw.axpy(1, [1, 2], f32(2)), typeError(/for x but received an array/));
-  t.throws(() => raw.scale(2, f64(4), f32(4)), typeError(/Expected a Float64Array for out/));
-  t.throws(() => raw.scale(2, new Int32Array(3), f32(3)), typeError(/for x but received an? Int32Array/));
-  t.throws(() => raw.reluBackward(f32(4), f32(3)), rangeError(/for dh/));
+  t.throws(() => raw.axpy(4, 1, f32(4), f64(4)), typeError(/Expected a Float32Array for y but received a Float64Array/));
+  t.throws(() => raw.axpy(4, 1, f32(4), f32(3)), rangeError(/at least 4 elements for y but received 3/));
+  t.throws(() => raw.axpy(4, NaN, f32(4), f32(4)), rangeError(/finite number for alpha but received NaN/));
+  t.throws(() => raw.axpy(2, 1, [1, 2], f32(2)), typeError(/for x but received an array/));
+  t.throws(() => raw.axpy(5, 1, f32(4), f32(5)), rangeError(/at least 5 elements for x but received 4/));
+  t.throws(() => raw.scale(4, 2, f64(4), f32(4)), typeError(/Expected a Float64Array for out/));
+  t.throws(() => raw.scale(3, 2, new Int32Array(3), f32(3)), typeError(/for x but received an? Int32Array/));
+  t.throws(() => raw.reluBackward(4, f32(4), f32(3)), rangeError(/for dh/));
   t.throws(() => raw.columnSum(4, 3, f32(12), 0, f32(2)), rangeError(/at least 3 elements for v but received 2/));
   t.throws(() => raw.columnSum(4, 3, f32(11), 0, f32(3)), rangeError(/at least 12 elements for X but received 11/));
   t.throws(() => raw.rowSum(4, 0, f32(4), f32(4)), rangeError(/Expected an integer >= 1 for M but received 0/));
-  t.throws(() => raw.logSoftmaxRows(4, 3, f32(12), f32(11)), rangeError(/at least 12 elements for out/));
+  t.throws(() => raw.logSoftmaxRows(4, 3, f32(12), f32(11)), rangeError(/at least 12 elements for Y/));
   t.throws(() => raw.logSoftmaxRowsBackward(2, 3, f32(6), f64(6), f32(6)), typeError(/Float32Array for dY/));
   t.throws(() => raw.packColumns(2, f32(8), 4, 2, 3, null, 0, f32(6)), rangeError(/c0 \+ W0 <= ldx for columns but received 5/));
   t.throws(() => raw.packColumns(2, f32(8), 4, 1, 3, null, 2, f32(10)), typeError(/Expected a Float32Array for Z but received null/));

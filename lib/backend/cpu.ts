@@ -3,6 +3,7 @@
 import { FloatArray, native } from '../binding';
 import type { DType } from '../tensor';
 import { expectedType, received } from '../errors';
+import { ArenaStack } from './arena_stack';
 import { Arena, Backend, IntStorage, isDeviceArray, Storage } from './types';
 
 function host(s: Storage | null, name: string): FloatArray {
@@ -31,8 +32,7 @@ const POOL_MAX_BYTES = 1 << 30;
 class CpuBackend implements Backend {
   readonly device = 'cpu' as const;
   readonly label = 'cpu';
-  private arenas: FloatArray[][] = [];
-  private persistentDepth = 0;
+  private scopes = new ArenaStack<FloatArray>((items) => this.recycle(items));
   private pool = new Map<string, FloatArray[]>();
   private pooledBytes = 0;
 
@@ -42,7 +42,7 @@ class CpuBackend implements Backend {
    * own (the device backends give uninitialised memory too).
    */
   alloc(length: number, dtype: DType, fill?: number): FloatArray {
-    if (this.arenas.length === 0 || this.persistentDepth > 0 || length < POOL_MIN_ELEMENTS) return native.alloc(length, dtype, fill);
+    if (!this.scopes.collecting || length < POOL_MIN_ELEMENTS) return native.alloc(length, dtype, fill);
     const key = `${dtype}:${length}`;
     const reused = this.pool.get(key)?.pop();
     let a: FloatArray;
@@ -53,8 +53,7 @@ class CpuBackend implements Backend {
     } else {
       a = native.alloc(length, dtype, fill);
     }
-    this.arenas[this.arenas.length - 1].push(a);
-    return a;
+    return this.scopes.add(a);
   }
   allocInt(length: number): Int32Array {
     return native.alloc(length, 'int32');
@@ -83,31 +82,10 @@ class CpuBackend implements Backend {
   }
   release(): void {}
   arena<T>(fn: () => T): { result: T; arena: Arena } {
-    const list: FloatArray[] = [];
-    this.arenas.push(list);
-    let result: T;
-    try {
-      result = fn();
-    } catch (err) {
-      this.arenas.splice(this.arenas.lastIndexOf(list), 1);
-      this.recycle(list);
-      throw err;
-    }
-    this.arenas.splice(this.arenas.lastIndexOf(list), 1);
-    let disposed = false;
-    return {
-      result,
-      arena: {
-        dispose: () => {
-          if (disposed) return;
-          disposed = true;
-          this.recycle(list);
-        },
-      },
-    };
+    return this.scopes.run(fn);
   }
-  private recycle(list: FloatArray[]): void {
-    for (const a of list) {
+  private recycle(items: Iterable<FloatArray>): void {
+    for (const a of items) {
       if (this.pooledBytes + a.byteLength > POOL_MAX_BYTES) break;
       const key = `${a instanceof Float64Array ? 'float64' : 'float32'}:${a.length}`;
       let bucket = this.pool.get(key);
@@ -115,15 +93,9 @@ class CpuBackend implements Backend {
       bucket.push(a);
       this.pooledBytes += a.byteLength;
     }
-    list.length = 0;
   }
   persistent<T>(fn: () => T): T {
-    this.persistentDepth += 1;
-    try {
-      return fn();
-    } finally {
-      this.persistentDepth -= 1;
-    }
+    return this.scopes.persistent(fn);
   }
   /** Drops the pooled buffers (to the garbage collector). */
   trim(): void {
@@ -172,13 +144,13 @@ class CpuBackend implements Backend {
       dlogdet ? host(dlogdet, 'couplingBackward') : null, host(dx, 'couplingBackward'), host(da, 'couplingBackward'));
   }
   axpy(alpha: number, x: Storage, y: Storage): void {
-    native.axpy(alpha, host(x, 'axpy'), host(y, 'axpy'));
+    native.axpy(x.length, alpha, host(x, 'axpy'), host(y, 'axpy'));
   }
   scale(alpha: number, x: Storage, out: Storage): void {
-    native.scale(alpha, host(x, 'scale'), host(out, 'scale'));
+    native.scale(x.length, alpha, host(x, 'scale'), host(out, 'scale'));
   }
   reluBackward(h: Storage, dh: Storage): void {
-    native.reluBackward(host(h, 'reluBackward'), host(dh, 'reluBackward'));
+    native.reluBackward(h.length, host(h, 'reluBackward'), host(dh, 'reluBackward'));
   }
   columnSum(N: number, M: number, X: Storage, beta: number, v: Storage): void {
     native.columnSum(N, M, host(X, 'columnSum'), beta, host(v, 'columnSum'));

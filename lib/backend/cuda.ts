@@ -7,9 +7,10 @@
 // training step or a scoring batch returns its intermediates at once rather
 // than waiting for the garbage collector.
 import { FloatArray, native } from '../binding';
-import type { CudaAddon, CudaStream, DeviceBuffer } from '../binding';
+import type { CudaStream, DeviceBuffer, DeviceSurface } from '../binding';
 import type { DType } from '../tensor';
 import { expectedRange, expectedType, received } from '../errors';
+import { ArenaStack } from './arena_stack';
 import { Arena, Backend, DeviceArray, IntStorage, isDeviceArray, Storage } from './types';
 
 /** fp32: exact float32 GEMMs (cuBLAS when present, else the hand-written SGEMM); tf32: tensor cores with 10-bit mantissa inputs. */
@@ -19,7 +20,7 @@ export interface CudaBackendOptions {
   precision?: Precision;
 }
 
-// cudaGemm's backend codes (lib/binding.ts CudaAddon)
+// gemm's device backend codes (lib/binding.ts OpSurface.gemm)
 const GEMM_AUTO = 0;
 const GEMM_TILED_TF32 = 2;
 const GEMM_CUBLAS_TF32 = 4;
@@ -45,11 +46,12 @@ export class CudaBackend implements Backend {
   /** Where batch results come back. */
   readonly downloadStream: CudaStream;
   private readonly gemmCode: number;
-  private arenas: Set<CudaArray>[] = [];
-  private persistentDepth = 0;
+  private scopes = new ArenaStack<CudaArray>((items) => {
+    for (const a of items) a.buffer.dispose();
+  });
   private disposed = false;
 
-  constructor(readonly cuda: CudaAddon, label: string, options: CudaBackendOptions = {}) {
+  constructor(readonly cuda: DeviceSurface, label: string, options: CudaBackendOptions = {}) {
     const precision = options.precision ?? 'fp32';
     if (precision !== 'fp32' && precision !== 'tf32') throw expectedRange('"fp32" or "tf32"', 'precision', precision);
     this.precision = precision;
@@ -79,15 +81,10 @@ export class CudaBackend implements Backend {
   }
 
   // ---------------------------------------------------------------- memory
-  private track(a: CudaArray): CudaArray {
-    if (this.persistentDepth === 0 && this.arenas.length > 0) this.arenas[this.arenas.length - 1].add(a);
-    return a;
-  }
-
   private newArray(length: number, dtype: 'float32' | 'int32', stream: CudaStream = this.stream): CudaArray {
     if (this.disposed) throw new Error(`${this.label}: this backend was disposed`);
     if (!Number.isInteger(length) || length < 0) throw expectedRange('an integer >= 0', 'length', length);
-    return this.track(new CudaArray(new this.cuda.DeviceBuffer(Math.max(4, length * 4), stream), length, dtype, this));
+    return this.scopes.add(new CudaArray(new this.cuda.DeviceBuffer(Math.max(4, length * 4), stream), length, dtype, this));
   }
 
   private buf(s: Storage | IntStorage | null, name: string): DeviceBuffer {
@@ -144,34 +141,14 @@ export class CudaBackend implements Backend {
   release(s: Storage | IntStorage | null | undefined): void {
     if (!s) return;
     const a = s as CudaArray;
-    for (const arena of this.arenas) arena.delete(a);
+    this.scopes.forget(a);
     this.buf(s, 'release').dispose();
   }
   arena<T>(fn: () => T): { result: T; arena: Arena } {
-    const set = new Set<CudaArray>();
-    this.arenas.push(set);
-    const free = () => {
-      for (const a of set) a.buffer.dispose();
-      set.clear();
-    };
-    let result: T;
-    try {
-      result = fn();
-    } catch (err) {
-      this.arenas.splice(this.arenas.lastIndexOf(set), 1);
-      free();
-      throw err;
-    }
-    this.arenas.splice(this.arenas.lastIndexOf(set), 1);
-    return { result, arena: { dispose: free } };
+    return this.scopes.run(fn);
   }
   persistent<T>(fn: () => T): T {
-    this.persistentDepth += 1;
-    try {
-      return fn();
-    } finally {
-      this.persistentDepth -= 1;
-    }
+    return this.scopes.persistent(fn);
   }
   synchronize(): void {
     this.stream.synchronize();
@@ -208,8 +185,8 @@ export class CudaBackend implements Backend {
   // ------------------------------------------------------------------- ops
   gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, A: Storage, lda: number, B: Storage, ldb: number,
     beta: number, C: Storage, ldc: number, bias: Storage | null, relu: boolean): void {
-    this.cuda.cudaGemm(transA, transB, M, N, K, this.buf(A, 'gemm A'), lda, this.buf(B, 'gemm B'), ldb, beta, this.buf(C, 'gemm C'), ldc,
-      this.opt(bias, 'gemm bias'), relu, this.gemmCode, this.stream);
+    this.cuda.gemm(transA, transB, M, N, K, this.buf(A, 'gemm A'), lda, this.buf(B, 'gemm B'), ldb, beta, this.buf(C, 'gemm C'), ldc,
+      this.opt(bias, 'gemm bias'), relu, this.stream, this.gemmCode);
   }
 
   couplingForward(N: number, C: number, x: Storage, a: Storage, clamp: number, logdetIn: Storage | null, logdetConst: Storage,
@@ -228,16 +205,16 @@ export class CudaBackend implements Backend {
       this.opt(dlogdet, 'couplingBackward dlogdet'), this.buf(dx, 'couplingBackward dx'), this.buf(da, 'couplingBackward da'), this.stream);
   }
   axpy(alpha: number, x: Storage, y: Storage): void {
-    this.cuda.cudaAxpy(x.length, alpha, this.buf(x, 'axpy x'), this.buf(y, 'axpy y'), this.stream);
+    this.cuda.axpy(x.length, alpha, this.buf(x, 'axpy x'), this.buf(y, 'axpy y'), this.stream);
   }
   scale(alpha: number, x: Storage, out: Storage): void {
-    this.cuda.cudaScale(x.length, alpha, this.buf(x, 'scale x'), this.buf(out, 'scale out'), this.stream);
+    this.cuda.scale(x.length, alpha, this.buf(x, 'scale x'), this.buf(out, 'scale out'), this.stream);
   }
   reluBackward(h: Storage, dh: Storage): void {
-    this.cuda.cudaReluBackward(h.length, this.buf(h, 'reluBackward h'), this.buf(dh, 'reluBackward dh'), this.stream);
+    this.cuda.reluBackward(h.length, this.buf(h, 'reluBackward h'), this.buf(dh, 'reluBackward dh'), this.stream);
   }
   columnSum(N: number, M: number, X: Storage, beta: number, v: Storage): void {
-    this.cuda.cudaColumnSum(N, M, this.buf(X, 'columnSum X'), beta, this.buf(v, 'columnSum v'), this.stream);
+    this.cuda.columnSum(N, M, this.buf(X, 'columnSum X'), beta, this.buf(v, 'columnSum v'), this.stream);
   }
   mapMax(n: number, x: Storage, m: Storage): void {
     this.cuda.mapMax(n, this.buf(x, 'mapMax x'), this.buf(m, 'mapMax m'), this.stream);
@@ -262,20 +239,20 @@ export class CudaBackend implements Backend {
     this.cuda.haarOrthogonal(C, this.buf(a, 'haarOrthogonal a'), this.buf(q, 'haarOrthogonal q'), this.stream);
   }
   rowSum(N: number, M: number, X: Storage, r: Storage): void {
-    this.cuda.cudaRowSum(N, M, this.buf(X, 'rowSum X'), this.buf(r, 'rowSum r'), this.stream);
+    this.cuda.rowSum(N, M, this.buf(X, 'rowSum X'), this.buf(r, 'rowSum r'), this.stream);
   }
   logSoftmaxRows(N: number, M: number, X: Storage, Y: Storage): void {
-    this.cuda.cudaLogSoftmaxRows(N, M, this.buf(X, 'logSoftmaxRows X'), this.buf(Y, 'logSoftmaxRows Y'), this.stream);
+    this.cuda.logSoftmaxRows(N, M, this.buf(X, 'logSoftmaxRows X'), this.buf(Y, 'logSoftmaxRows Y'), this.stream);
   }
   logSoftmaxRowsBackward(N: number, M: number, Y: Storage, dY: Storage, dX: Storage): void {
-    this.cuda.cudaLogSoftmaxRowsBackward(N, M, this.buf(Y, 'logSoftmaxRowsBackward Y'), this.buf(dY, 'logSoftmaxRowsBackward dY'),
+    this.cuda.logSoftmaxRowsBackward(N, M, this.buf(Y, 'logSoftmaxRowsBackward Y'), this.buf(dY, 'logSoftmaxRowsBackward dY'),
       this.buf(dX, 'logSoftmaxRowsBackward dX'), this.stream);
   }
   packColumns(N: number, X: Storage, ldx: number, c0: number, W0: number, Z: Storage | null, P: number, out: Storage): void {
-    this.cuda.cudaPackColumns(N, this.buf(X, 'packColumns X'), ldx, c0, W0, this.opt(Z, 'packColumns Z'), P, this.buf(out, 'packColumns out'), this.stream);
+    this.cuda.packColumns(N, this.buf(X, 'packColumns X'), ldx, c0, W0, this.opt(Z, 'packColumns Z'), P, this.buf(out, 'packColumns out'), this.stream);
   }
   unpackColumnsBackward(N: number, dOut: Storage, W0: number, P: number, dX: Storage, ldx: number, c0: number, dZ: Storage | null): void {
-    this.cuda.cudaUnpackColumnsBackward(N, this.buf(dOut, 'unpackColumnsBackward dOut'), W0, P, this.buf(dX, 'unpackColumnsBackward dX'), ldx, c0,
+    this.cuda.unpackColumnsBackward(N, this.buf(dOut, 'unpackColumnsBackward dOut'), W0, P, this.buf(dX, 'unpackColumnsBackward dX'), ldx, c0,
       this.opt(dZ, 'unpackColumnsBackward dZ'), this.stream);
   }
   affineFold(C: number, R: Storage, g: Storage, offset: Storage, W: Storage, b: Storage, logdetConst: Storage, inverse: boolean): void {

@@ -1,7 +1,7 @@
 // What this build and machine offer: CUDA compiled in or not, its target
 // architectures, and the CUDA devices found (empty without a driver or GPU);
 // the raw CUDA surface once a device is known to be usable.
-import { CudaAddon, CudaDevice, CudaStream, cudaSurface, DeviceBuffer, native } from '../binding';
+import { CudaDevice, CudaStream, DeviceBuffer, DeviceSurface, native } from '../binding';
 
 export interface DeviceReport {
   cudaCompiled: boolean;
@@ -29,22 +29,22 @@ export function devices(): DeviceReport {
  * The CUDA ops when this build has them and a device is usable; otherwise an
  * Error saying why ("compiled without CUDA", or the driver's reason).
  */
-export function cudaBackend(): CudaAddon {
+export function cudaBackend(): DeviceSurface {
   const report = devices();
   if (!report.cudaCompiled) throw new Error('CUDA is not available: this build of hgad was compiled without CUDA');
   if (report.devices.length === 0) throw new Error(`CUDA is not available: ${report.reason}`);
-  return cudaSurface;
+  return native;
 }
 
 /** Copies a host array to a new device buffer (allocated on `stream`). */
-export function toDevice(cuda: CudaAddon, host: Float32Array | Int32Array, stream: CudaStream | null = null): DeviceBuffer {
+export function toDevice(cuda: DeviceSurface, host: Float32Array | Int32Array, stream: CudaStream | null = null): DeviceBuffer {
   const buf = new cuda.DeviceBuffer(Math.max(4, host.byteLength), stream);
   cuda.cudaUpload(buf, host, stream);
   return buf;
 }
 
 /** Copies a device buffer back into a new Float32Array of `length` elements. */
-export function toHost(cuda: CudaAddon, buf: DeviceBuffer, length: number, stream: CudaStream | null = null): Float32Array {
+export function toHost(cuda: DeviceSurface, buf: DeviceBuffer, length: number, stream: CudaStream | null = null): Float32Array {
   const out = new Float32Array(length);
   cuda.cudaDownload(buf, out, stream);
   return out;

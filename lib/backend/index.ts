@@ -1,6 +1,6 @@
 // Choosing a backend: 'cpu', 'cuda' (an Error saying why when no usable GPU)
 // or 'auto' (the GPU when there is one, else the CPU).
-import { CudaAddon } from '../binding';
+import { DeviceSurface } from '../binding';
 import { cudaBackend, devices } from './devices';
 import { expectedRange } from '../errors';
 import { cpu } from './cpu';
@@ -13,7 +13,13 @@ export type { CudaBackendOptions, Precision } from './cuda';
 export type { Backend, Device, DeviceRequest, DeviceArray, Storage, IntStorage } from './types';
 // The raw native surface and device discovery, for the public API (lib/index.ts) and the layers above.
 export { setThreads, threads, native, setCpuKernel, cpuKernel, CPU_KERNELS } from '../binding';
-export type { CpuKernel, CudaAddon, CudaStream, DeviceBuffer } from '../binding';
+export type { CpuKernel, CudaStream, DeviceBuffer, DeviceSurface } from '../binding';
+/**
+ * @deprecated The name of the CUDA surface before every op was registered
+ * once for host arrays and device buffers: now DeviceSurface, whose ops drop
+ * the `cuda` prefix (README "Native surface").
+ */
+export type CudaAddon = import('../binding').DeviceSurface;
 export { devices, cudaBackend, toDevice, toHost } from './devices';
 export type { DeviceReport } from './devices';
 
@@ -21,7 +27,7 @@ export interface BackendOptions extends CudaBackendOptions {
   /** The CUDA device index (default 0). */
   deviceIndex?: number;
   /** The CUDA surface to use (tests substitute one); default the addon's. */
-  addon?: CudaAddon;
+  addon?: DeviceSurface;
 }
 
 let sharedCuda: Backend | null = null;
@@ -60,7 +66,7 @@ export function selectBackend(device: DeviceRequest | Backend = 'cpu', options: 
   if (typeof device === 'object' && device !== null && typeof (device as Backend).gemm === 'function') return device as Backend;
   checkDeviceRequest(device, options.precision ?? 'fp32');
   if (device === 'cpu') return cpu;
-  let addon: CudaAddon;
+  let addon: DeviceSurface;
   try {
     addon = options.addon ?? cudaBackend();
   } catch (err) {

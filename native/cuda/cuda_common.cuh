@@ -71,6 +71,20 @@ __device__ __forceinline__ double warpMax(double v) {
   return v;
 }
 
+// log(sum_i exp(v[i])) over v[0, n), by the 32 lanes of a warp (lane l reads
+// l, l + 32, ...); every lane gets the result. A non-finite maximum (an empty
+// or all -inf row, an inf or NaN) is returned as it is.
+template <typename T>
+__device__ __forceinline__ T warpLogSumExp(const T* v, int64_t n, int lane) {
+  T mx = -INFINITY;
+  for (int64_t i = lane; i < n; i += 32) mx = fmax(mx, v[i]);
+  mx = warpMax(mx);
+  if (!isfinite(mx)) return mx;
+  T acc = 0;
+  for (int64_t i = lane; i < n; i += 32) acc += exp(v[i] - mx);
+  return mx + log(warpSum(acc));
+}
+
 }  // namespace detail
 
 // The helpers every kernel file uses, by their short names.

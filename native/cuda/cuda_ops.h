@@ -1,20 +1,9 @@
-// The device op ABI: plain C++ declarations over DEVICE pointers and shapes,
-// mirroring the CPU ops in native/ops/*.h (float only). No CUDA header is
-// needed to include this file; a stream is an opaque `Stream` (a
-// cudaStream_t); nullptr means the legacy default stream.
-//
-// Semantics shared by every function here:
-//  * Work is enqueued on `stream` and the call returns without waiting
-//    (except where a result comes back to the host, said below).
-//  * Every CUDA failure throws CudaError (a std::runtime_error) whose message
-//    names the op, its sizes and cudaGetErrorString. Errors of kernels that
-//    fail asynchronously surface at the next call that checks (usually
-//    streamSynchronize); an illegal address poisons the CUDA context for
-//    good, so the owner should treat such an error as fatal for the device.
-//  * Gradient convention as on the CPU: parameter gradients are returned
-//    assigned unless the op says "+=", activation gradients are assigned.
-//  * Nothing here touches CUDA at load time: no static initialiser calls the
-//    runtime, the allocator and cuBLAS are created on first use.
+// The device resources as the CUDA kernels and the bindings see them: the
+// error type, the caching allocator, copies and streams. Plain C++ (no CUDA
+// header needed); a stream is an opaque `Stream` (native/ops/stream.h). The
+// device ops themselves are declared with their CPU references in
+// native/ops/<family>.h; native/ops/stream.h says what every one of them
+// shares (asynchrony, errors).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -23,6 +12,7 @@
 
 #include "adam.h"
 #include "batch.h"
+#include "elementwise.h"
 #include "fold.h"
 #include "gemm.h"
 #include "mixture_head.h"
@@ -104,49 +94,9 @@ void streamWait(Stream waiter, Stream signaler);
 void setDevice(int index);
 int deviceCount();  // 0 when no driver or device is usable (never throws)
 
-// -------------------------------------------------------------------- gemm
-// C = relu?(beta * C + op(A) op(B) + bias[col]), row-major, shapes and ld as
-// hgad::GemmShape (native/ops/gemm.h). beta = 0 never reads C.
-enum class GemmBackend {
-  kAuto,        // cuBLAS when libcublas.so can be loaded at run time, else kTiled
-  kTiled,       // the hand-written FP32 SGEMM (128x128x8 tiles, 8x8 per thread)
-  kTiledTf32,   // hand-written, tensor cores in TF32 (10-bit mantissa inputs)
-  kCublas,      // cuBLAS FP32 (throws if cuBLAS cannot be loaded)
-  kCublasTf32,  // cuBLAS with TF32 tensor-op math
-};
-void gemm(const GemmShape& s, const float* A, const float* B, float beta, float* C,
-          const float* bias, bool relu, Stream stream = nullptr,
-          GemmBackend backend = GemmBackend::kAuto);
-// Whether cuBLAS was found (loads it on the first call), and what kAuto uses.
-bool cublasAvailable();
-// cuBLAS handles held now: one per live stream that ran a cuBLAS GEMM.
-size_t cublasHandleCount();
-const char* gemmBackendName(GemmBackend backend);
-
-// coupling: declared in native/ops/coupling.h.
-
-// ------------------------------------------------------------- elementwise
-// Math as native/ops/elementwise.h. X, Y: (N, M) row-major; v: (M); r: (N).
-void axpy(int64_t n, float alpha, const float* x, float* y, Stream stream = nullptr);
-void scale(int64_t n, float alpha, const float* x, float* out, Stream stream = nullptr);
-void reluBackward(int64_t n, const float* h, float* dh, Stream stream = nullptr);
-void columnSum(int64_t N, int64_t M, const float* X, float beta, float* v, Stream stream = nullptr);
-void rowSum(int64_t N, int64_t M, const float* X, float* r, Stream stream = nullptr);
-void logSoftmaxRows(int64_t N, int64_t M, const float* X, float* Y, Stream stream = nullptr);
-void logSoftmaxRowsBackward(int64_t N, int64_t M, const float* Y, const float* dY, float* dX,
-                            Stream stream = nullptr);
-void packColumns(int64_t N, const float* X, int64_t ldx, int64_t c0, int64_t W0, const float* Z,
-                 int64_t P, float* out, Stream stream = nullptr);
-void unpackColumnsBackward(int64_t N, const float* dOut, int64_t W0, int64_t P, float* dX,
-                           int64_t ldx, int64_t c0, float* dZ, Stream stream = nullptr);
-// dst[i] = value for i in [0, n) (any float, NaN included).
-void fill(int64_t n, float value, float* dst, Stream stream = nullptr);
-
-// mixture head: declared in native/ops/mixture_head.h.
-
-// Parameter folding (native/ops/fold.h), batch assembly and loss sums
-// (native/ops/batch.h) and Adam (native/ops/adam.h) are declared with their
-// CPU references.
+// The ops (gemm, elementwise, coupling, mixture head, folding, batch
+// assembly, Adam, ...) are declared with their CPU references, one header per
+// family in native/ops, in namespace hgad::cuda.
 
 }  // namespace cuda
 }  // namespace hgad

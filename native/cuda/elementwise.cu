@@ -15,6 +15,7 @@
 #include <algorithm>
 
 #include "cuda_common.cuh"
+#include "elementwise.h"
 
 namespace hgad {
 namespace cuda {
@@ -133,16 +134,6 @@ __global__ void columnSumFinishKernel(int64_t M, int slabs, const double* partia
 // One warp per row; lanes stride over the columns.
 enum class RowOp { kSum, kLogSoftmax };
 
-__device__ float rowLogSumExp(int64_t M, const float* row, int lane) {
-  float mx = -INFINITY;
-  for (int64_t m = lane; m < M; m += 32) mx = fmaxf(mx, row[m]);
-  mx = detail::warpMax(mx);
-  if (!isfinite(mx)) return mx;
-  float acc = 0.0f;
-  for (int64_t m = lane; m < M; m += 32) acc += expf(row[m] - mx);
-  return mx + logf(detail::warpSum(acc));
-}
-
 template <RowOp OP>
 __global__ void rowKernel(int64_t N, int64_t M, const float* X, float* out) {
   const int lane = threadIdx.x & 31;
@@ -157,7 +148,7 @@ __global__ void rowKernel(int64_t N, int64_t M, const float* X, float* out) {
     } else {
       // Each lane rewrites only the elements it read, after the warp-wide
       // reduction, so out may alias X.
-      const float lse = rowLogSumExp(M, row, lane);
+      const float lse = detail::warpLogSumExp(row, M, lane);
       for (int64_t m = lane; m < M; m += 32) out[n * M + m] = row[m] - lse;
     }
   }

@@ -40,26 +40,20 @@ template <bool kMajor>
 __device__ __forceinline__ void loadTile(const float* P, int64_t ld, int64_t outer0, int64_t outerEnd,
                                          int64_t k0, int64_t kEnd, bool vec, float (&r)[4]) {
   const int t = threadIdx.x;
-  if (kMajor) {
-    const int64_t k = k0 + t / 32, o = outer0 + (t % 32) * 4;
-    const float* p = P + k * ld + o;
-    if (vec && k < kEnd && o + 3 < outerEnd) {
-      const float4 v = __ldg(reinterpret_cast<const float4*>(p));
-      r[0] = v.x; r[1] = v.y; r[2] = v.z; r[3] = v.w;
-    } else {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) r[e] = (k < kEnd && o + e < outerEnd) ? __ldg(p + e) : 0.0f;
-    }
+  // k-major: a thread reads 4 consecutive outer indices of one k; otherwise 4
+  // consecutive k of one outer index. `inRange` says whether the run's fixed
+  // index is inside the matrix, `left` how many of its 4 elements are.
+  const int64_t k = kMajor ? k0 + t / 32 : k0 + (t % 2) * 4;
+  const int64_t o = kMajor ? outer0 + (t % 32) * 4 : outer0 + t / 2;
+  const float* p = kMajor ? P + k * ld + o : P + o * ld + k;
+  const bool inRange = kMajor ? k < kEnd : o < outerEnd;
+  const int64_t left = kMajor ? outerEnd - o : kEnd - k;
+  if (vec && inRange && left > 3) {
+    const float4 v = __ldg(reinterpret_cast<const float4*>(p));
+    r[0] = v.x; r[1] = v.y; r[2] = v.z; r[3] = v.w;
   } else {
-    const int64_t o = outer0 + t / 2, k = k0 + (t % 2) * 4;
-    const float* p = P + o * ld + k;
-    if (vec && o < outerEnd && k + 3 < kEnd) {
-      const float4 v = __ldg(reinterpret_cast<const float4*>(p));
-      r[0] = v.x; r[1] = v.y; r[2] = v.z; r[3] = v.w;
-    } else {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) r[e] = (o < outerEnd && k + e < kEnd) ? __ldg(p + e) : 0.0f;
-    }
+    for (int e = 0; e < 4; ++e) r[e] = (inRange && e < left) ? __ldg(p + e) : 0.0f;
   }
 }
 

@@ -62,16 +62,6 @@ __device__ double squaredDistance(int64_t C, const float* z, const float* c, int
   return detail::warpSum(acc);
 }
 
-__device__ double warpLogSumExp(const double* v, int64_t n, int lane) {
-  double mx = -INFINITY;
-  for (int64_t i = lane; i < n; i += 32) mx = fmax(mx, v[i]);
-  mx = detail::warpMax(mx);
-  if (!isfinite(mx)) return mx;
-  double acc = 0.0;
-  for (int64_t i = lane; i < n; i += 32) acc += exp(v[i] - mx);
-  return mx + log(detail::warpSum(acc));
-}
-
 // Distances and softmax statistics of sample n into the warp's scratch.
 __device__ Stats sampleStats(const Dims& d, const float* zr, const float* cent, const float* lpi,
                              const float* lpa, int32_t label, Scratch& sc, int lane) {
@@ -93,8 +83,8 @@ __device__ Stats sampleStats(const Dims& d, const float* zr, const float* cent, 
   }
   __syncwarp();
   Stats st;
-  st.lseWithPrior = warpLogSumExp(sc.withPrior, K, lane);
-  st.lsePlain = warpLogSumExp(sc.plain, K, lane);
+  st.lseWithPrior = detail::warpLogSumExp(sc.withPrior, K, lane);
+  st.lsePlain = detail::warpLogSumExp(sc.plain, K, lane);
   double ent = 0.0;
   for (int64_t k = lane; k < K; k += 32) {
     const double logq = sc.plain[k] - st.lsePlain;
@@ -106,7 +96,7 @@ __device__ Stats sampleStats(const Dims& d, const float* zr, const float* cent, 
     for (int64_t m = lane; m < M; m += 32)
       sc.intra[m] = -0.5 * sc.dist[K + m] + static_cast<double>(lpa[label * M + m]);
     __syncwarp();
-    st.lseIntra = warpLogSumExp(sc.intra, M, lane);
+    st.lseIntra = detail::warpLogSumExp(sc.intra, M, lane);
   }
   return st;
 }

@@ -24,11 +24,7 @@ Napi::Value AdamStep(const Napi::CallbackInfo& info) {
     else adamStep(n, p, g, m, v, lr, beta1, beta2, eps, weightDecay, step);
   });
 }
-
-void registerAdam(Napi::Env env, Napi::Object exports) {
-  exports["adamStep"] = Napi::Function::New(env, AdamStep, "adamStep");
-}
-HGAD_REGISTER_OPS(registerAdam);
+HGAD_OP("adamStep", AdamStep);
 
 }  // namespace
 }  // namespace hgad::napi

@@ -1,5 +1,6 @@
 // Module entry: memory alignment helpers, thread pool control, build/device
-// information, and the op wrappers (ops_binding.cc). Context-aware, so the
+// information, and the ops (each registered by HGAD_OP next to its wrapper,
+// native/napi/dispatch.h). Context-aware, so the
 // addon loads in worker threads too.
 #include <napi.h>
 
@@ -20,23 +21,26 @@
 
 namespace hgad::napi {
 
-void registerOps(Napi::Env env, Napi::Object exports);
 void registerCuda(Napi::Env env, Napi::Object exports);
 
 namespace {
-std::vector<Registrar>& registrars() {
-  static std::vector<Registrar> list;
+struct OpEntry {
+  const char* name;
+  Napi::Function::Callback fn;
+};
+std::vector<OpEntry>& opList() {
+  static std::vector<OpEntry> list;
   return list;
 }
 }  // namespace
 
-bool addRegistrar(Registrar r) {
-  registrars().push_back(r);
+bool addOp(const char* name, Napi::Function::Callback fn) {
+  opList().push_back({name, fn});
   return true;
 }
 
-void runRegistrars(Napi::Env env, Napi::Object exports) {
-  for (Registrar r : registrars()) r(env, exports);
+void registerOps(Napi::Env env, Napi::Object exports) {
+  for (const OpEntry& op : opList()) exports[op.name] = Napi::Function::New(env, op.fn, op.name);
 }
 
 namespace {
@@ -154,9 +158,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports["gemmKernels"] = Napi::Function::New(env, GemmKernels, "gemmKernels");
   exports["buildInfo"] = Napi::Function::New(env, BuildInfo, "buildInfo");
   exports["cudaDevices"] = Napi::Function::New(env, CudaDevices, "cudaDevices");
-  registerOps(env, exports);
   registerCuda(env, exports);
-  runRegistrars(env, exports);
+  registerOps(env, exports);
   return exports;
 }
 

@@ -24,6 +24,7 @@ Napi::Value MapMax(const Napi::CallbackInfo& info) {
     else mapMax(n, x, m);
   });
 }
+HGAD_OP("mapMax", MapMax);
 
 // mapShift(n, x, m, mode, y, stream?)
 Napi::Value MapShift(const Napi::CallbackInfo& info) {
@@ -39,6 +40,7 @@ Napi::Value MapShift(const Napi::CallbackInfo& info) {
     else mapShift(n, x, m, md, y);
   });
 }
+HGAD_OP("mapShift", MapShift);
 
 // upsampleBilinear(B, h, w, H, W, x, beta, y, stream?)
 Napi::Value UpsampleBilinear(const Napi::CallbackInfo& info) {
@@ -56,6 +58,7 @@ Napi::Value UpsampleBilinear(const Napi::CallbackInfo& info) {
     else upsampleBilinear(B, h, w, H, W, x, static_cast<T>(beta), y);
   });
 }
+HGAD_OP("upsampleBilinear", UpsampleBilinear);
 
 // gaussianBlur(B, H, W, sigma, truncate, x, work, y, stream?)
 Napi::Value GaussianBlur(const Napi::CallbackInfo& info) {
@@ -81,6 +84,7 @@ Napi::Value GaussianBlur(const Napi::CallbackInfo& info) {
     }
   });
 }
+HGAD_OP("gaussianBlur", GaussianBlur);
 
 // mapProduct(n, a, b, y, stream?)
 Napi::Value MapProduct(const Napi::CallbackInfo& info) {
@@ -93,17 +97,8 @@ Napi::Value MapProduct(const Napi::CallbackInfo& info) {
     else mapProduct(n, x, z, y);
   });
 }
-
-void registerAnomalyMap(Napi::Env env, Napi::Object exports) {
-  exports["mapMax"] = Napi::Function::New(env, MapMax, "mapMax");
-  exports["mapShift"] = Napi::Function::New(env, MapShift, "mapShift");
-  exports["upsampleBilinear"] = Napi::Function::New(env, UpsampleBilinear, "upsampleBilinear");
-  exports["gaussianBlur"] = Napi::Function::New(env, GaussianBlur, "gaussianBlur");
-  exports["mapProduct"] = Napi::Function::New(env, MapProduct, "mapProduct");
-}
+HGAD_OP("mapProduct", MapProduct);
 
 }  // namespace
-
-HGAD_REGISTER_OPS(registerAnomalyMap);
 
 }  // namespace hgad::napi

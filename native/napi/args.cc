@@ -53,24 +53,26 @@ const char* dtypeName(DType d) {
   }
 }
 
-int64_t getInt(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t min) {
+namespace {
+// An integer argument in [min, max]; `maxText` describes max ("below 2^31").
+int64_t integerIn(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t min, double max,
+                  const char* maxText) {
   Napi::Value v = info[i];
   if (!v.IsNumber()) throwType(info.Env(), "an integer", name, v);
   double d = v.As<Napi::Number>().DoubleValue();
   if (!std::isfinite(d) || d != std::floor(d) || d < static_cast<double>(min))
     throwRange(info.Env(), "an integer >= " + std::to_string(min), name, describe(v));
-  if (d > 2147483647.0) throwRange(info.Env(), "an integer below 2^31", name, describe(v));
+  if (d > max) throwRange(info.Env(), std::string("an integer ") + maxText, name, describe(v));
   return static_cast<int64_t>(d);
+}
+}  // namespace
+
+int64_t getInt(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t min) {
+  return integerIn(info, i, name, min, 2147483647.0, "below 2^31");
 }
 
 int64_t getByteCount(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t min) {
-  Napi::Value v = info[i];
-  if (!v.IsNumber()) throwType(info.Env(), "an integer", name, v);
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(d) || d != std::floor(d) || d < static_cast<double>(min))
-    throwRange(info.Env(), "an integer >= " + std::to_string(min), name, describe(v));
-  if (d > 1125899906842624.0) throwRange(info.Env(), "an integer up to 2^50", name, describe(v));
-  return static_cast<int64_t>(d);
+  return integerIn(info, i, name, min, 1125899906842624.0, "up to 2^50");
 }
 
 double getNumber(const Napi::CallbackInfo& info, size_t i, const char* name, bool finite) {

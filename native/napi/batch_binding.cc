@@ -21,6 +21,7 @@ Napi::Value GatherRows(const Napi::CallbackInfo& info) {
     else gatherRows(n, C, src, srcRows, idx, dst);
   });
 }
+HGAD_OP("gatherRows", GatherRows);
 
 // oneHot(N, K, labels, smoothing, Y, stream?)
 Napi::Value OneHot(const Napi::CallbackInfo& info) {
@@ -33,6 +34,7 @@ Napi::Value OneHot(const Napi::CallbackInfo& info) {
     else oneHot(N, K, labels, smoothing, Y);
   });
 }
+HGAD_OP("oneHot", OneHot);
 
 // lossSums(N, Lg, Le, Lmi, Lgi, logp, out, stream?); Lgi and logp may be null;
 // out: 5 doubles (a Float64Array, or a device buffer of at least 10 4-byte elements).
@@ -52,13 +54,7 @@ Napi::Value LossSums(const Napi::CallbackInfo& info) {
     }
   });
 }
-
-void registerBatch(Napi::Env env, Napi::Object exports) {
-  exports["gatherRows"] = Napi::Function::New(env, GatherRows, "gatherRows");
-  exports["oneHot"] = Napi::Function::New(env, OneHot, "oneHot");
-  exports["lossSums"] = Napi::Function::New(env, LossSums, "lossSums");
-}
-HGAD_REGISTER_OPS(registerBatch);
+HGAD_OP("lossSums", LossSums);
 
 }  // namespace
 }  // namespace hgad::napi

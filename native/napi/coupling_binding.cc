@@ -34,6 +34,8 @@ Napi::Value CouplingTransform(const Napi::CallbackInfo& info) {
     }
   });
 }
+HGAD_OP("couplingForward", CouplingTransform<false>);
+HGAD_OP("couplingInverse", CouplingTransform<true>);
 
 // couplingBackward(N, C, x, a, clamp, dy, dlogdet, dx, da, stream?); dlogdet may be null
 Napi::Value CouplingBackward(const Napi::CallbackInfo& info) {
@@ -52,15 +54,8 @@ Napi::Value CouplingBackward(const Napi::CallbackInfo& info) {
     else couplingBackward<T>(N, C, x, sub, cl, dy, dld, dx, da);
   });
 }
-
-void registerCoupling(Napi::Env env, Napi::Object exports) {
-  exports["couplingForward"] = Napi::Function::New(env, CouplingTransform<false>, "couplingForward");
-  exports["couplingInverse"] = Napi::Function::New(env, CouplingTransform<true>, "couplingInverse");
-  exports["couplingBackward"] = Napi::Function::New(env, CouplingBackward, "couplingBackward");
-}
+HGAD_OP("couplingBackward", CouplingBackward);
 
 }  // namespace
-
-HGAD_REGISTER_OPS(registerCoupling);
 
 }  // namespace hgad::napi

@@ -321,10 +321,7 @@ void registerCudaResources(Napi::Env env, Napi::Object exports) {
   for (const auto& [name, fn] : fns) exports[name] = Napi::Function::New(env, fn, name);
 }
 
-void registerCuda(Napi::Env env, Napi::Object exports) {
-  registerCudaResources(env, exports);
-  registerCudaOps(env, exports);
-}
+void registerCuda(Napi::Env env, Napi::Object exports) { registerCudaResources(env, exports); }
 
 }  // namespace hgad::napi
 

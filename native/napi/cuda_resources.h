@@ -46,9 +46,9 @@ Napi::Value guarded(const Napi::CallbackInfo& info, const std::string& what, F&&
   return info.Env().Undefined();
 }
 
-// Registration of the resources (classes, copies, device queries) and of the ops.
+// Registration of the resources (classes, copies, device queries); the ops
+// register themselves (HGAD_OP, native/napi/dispatch.h).
 void registerCudaResources(Napi::Env env, Napi::Object exports);
-void registerCudaOps(Napi::Env env, Napi::Object exports);
 
 }  // namespace hgad::napi
 #endif

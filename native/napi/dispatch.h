@@ -92,13 +92,14 @@ Napi::Value dispatch(const Napi::CallbackInfo& info, const char* op, size_t firs
   return info.Env().Undefined();
 }
 
-// Registration of a file's ops: HGAD_REGISTER_OPS(fn) at namespace scope
-// makes addon.cc call fn(env, exports) when the addon loads, so a new binding
-// file needs no edit elsewhere.
-using Registrar = void (*)(Napi::Env, Napi::Object);
-bool addRegistrar(Registrar r);
-void runRegistrars(Napi::Env env, Napi::Object exports);
-#define HGAD_REGISTER_OPS(fn) \
-  [[maybe_unused]] static const bool hgadRegistered_##fn = ::hgad::napi::addRegistrar(fn)
+// Registration, next to each wrapper: HGAD_OP("name", Wrapper) at namespace
+// scope adds the function to the list that addon.cc exports when the addon
+// loads, so a new op (or binding file) needs no edit elsewhere.
+bool addOp(const char* name, Napi::Function::Callback fn);
+void registerOps(Napi::Env env, Napi::Object exports);
+#define HGAD_OP_CONCAT2(a, b) a##b
+#define HGAD_OP_CONCAT(a, b) HGAD_OP_CONCAT2(a, b)
+#define HGAD_OP(name, fn) \
+  [[maybe_unused]] static const bool HGAD_OP_CONCAT(hgadOp_, __LINE__) = ::hgad::napi::addOp(name, fn)
 
 }  // namespace hgad::napi

@@ -24,6 +24,7 @@ Napi::Value AffineFold(const Napi::CallbackInfo& info) {
     else affineFold(C, R, g, offset, W, b, logdetConst, inverse);
   });
 }
+HGAD_OP("affineFold", AffineFold);
 
 // affineFoldBackward(C, R, g, dW, db, dConst, dg, dOffset, stream?); dConst may be null
 Napi::Value AffineFoldBackward(const Napi::CallbackInfo& info) {
@@ -40,6 +41,7 @@ Napi::Value AffineFoldBackward(const Napi::CallbackInfo& info) {
     else affineFoldBackward(C, R, g, dW, db, dConst, dg, dOffset);
   });
 }
+HGAD_OP("affineFoldBackward", AffineFoldBackward);
 
 // centresCompose(K, M, C, mu, muDelta, cent, stream?); muDelta may be null when M = 1
 Napi::Value CentresCompose(const Napi::CallbackInfo& info) {
@@ -53,6 +55,7 @@ Napi::Value CentresCompose(const Napi::CallbackInfo& info) {
     else centresCompose(K, M, C, mu, muDelta, cent);
   });
 }
+HGAD_OP("centresCompose", CentresCompose);
 
 // centresComposeBackward(K, M, C, dcent, dmu, dDelta, stream?); dDelta may be null
 Napi::Value CentresComposeBackward(const Napi::CallbackInfo& info) {
@@ -66,14 +69,7 @@ Napi::Value CentresComposeBackward(const Napi::CallbackInfo& info) {
     else centresComposeBackward(K, M, C, dcent, dmu, dDelta);
   });
 }
-
-void registerFold(Napi::Env env, Napi::Object exports) {
-  exports["affineFold"] = Napi::Function::New(env, AffineFold, "affineFold");
-  exports["affineFoldBackward"] = Napi::Function::New(env, AffineFoldBackward, "affineFoldBackward");
-  exports["centresCompose"] = Napi::Function::New(env, CentresCompose, "centresCompose");
-  exports["centresComposeBackward"] = Napi::Function::New(env, CentresComposeBackward, "centresComposeBackward");
-}
-HGAD_REGISTER_OPS(registerFold);
+HGAD_OP("centresComposeBackward", CentresComposeBackward);
 
 }  // namespace
 }  // namespace hgad::napi

@@ -43,6 +43,7 @@ Napi::Value HalfToFloat(const Napi::CallbackInfo& info) {
     else halfToFloat(n, h, out);
   });
 }
+HGAD_OP("halfToFloat", HalfToFloat);
 
 // floatToHalf(n, x, h, stream?): h[i] = x[i] rounded to binary16, i < n
 Napi::Value FloatToHalf(const Napi::CallbackInfo& info) {
@@ -54,14 +55,8 @@ Napi::Value FloatToHalf(const Napi::CallbackInfo& info) {
     else floatToHalf(n, x, h);
   });
 }
-
-void registerHalf(Napi::Env env, Napi::Object exports) {
-  exports["halfToFloat"] = Napi::Function::New(env, HalfToFloat, "halfToFloat");
-  exports["floatToHalf"] = Napi::Function::New(env, FloatToHalf, "floatToHalf");
-}
+HGAD_OP("floatToHalf", FloatToHalf);
 
 }  // namespace
-
-HGAD_REGISTER_OPS(registerHalf);
 
 }  // namespace hgad::napi

@@ -51,13 +51,19 @@ struct MixtureArgs {
   }
 };
 
+// Both ops: the shape at 0..3, then where they run (told by z) and their
+// shared arguments; body(a, s, m) reads the rest and calls the kernel.
+template <typename Body>
+Napi::Value withMixtureArgs(const Napi::CallbackInfo& info, const char* op, size_t streamAt, Body&& body) {
+  const MixtureShape s = shapeOf(info);
+  return dispatch(info, op, 4, "z", streamAt, [&](auto a) { body(a, s, MixtureArgs<decltype(a)>(info, a, s)); });
+}
+
 // mixtureHeadForward(N, C, K, M, z, logdet, labels, Y, cent, lpi, lpa, Lg, Le, Lmi, Lgi, logp, stream?)
 Napi::Value MixtureHeadForward(const Napi::CallbackInfo& info) {
-  const MixtureShape s = shapeOf(info);
-  return dispatch(info, "mixtureHeadForward", 4, "z", 16, [&](auto a) {
+  return withMixtureArgs(info, "mixtureHeadForward", 16, [&](auto a, const MixtureShape& s, const auto& m) {
     using A = decltype(a);
     using T = typename A::Float;
-    MixtureArgs<A> m(info, a, s);
     T* Lg = a.array(11, "Lg", s.N, true);
     T* Le = a.array(12, "Le", s.N, true);
     T* Lmi = a.array(13, "Lmi", s.N, true);
@@ -71,15 +77,14 @@ Napi::Value MixtureHeadForward(const Napi::CallbackInfo& info) {
       mixtureHeadForward<T>(s, m.z, m.logdet, m.labels, m.Y, m.cent, m.lpi, m.lpa, Lg, Le, Lmi, Lgi, logp);
   });
 }
+HGAD_OP("mixtureHeadForward", MixtureHeadForward);
 
 // mixtureHeadBackward(N, C, K, M, z, logdet, labels, Y, cent, lpi, lpa,
 //                     wg, we, wmi, wgi, wz, dz, dlogdet, dcent, dlpi, dlpa, stream?)
 Napi::Value MixtureHeadBackward(const Napi::CallbackInfo& info) {
-  const MixtureShape s = shapeOf(info);
-  return dispatch(info, "mixtureHeadBackward", 4, "z", 21, [&](auto a) {
+  return withMixtureArgs(info, "mixtureHeadBackward", 21, [&](auto a, const MixtureShape& s, const auto& m) {
     using A = decltype(a);
     using T = typename A::Float;
-    MixtureArgs<A> m(info, a, s);
     MixtureWeights<T> w;
     w.g = static_cast<T>(getNumber(info, 11, "weights.g"));
     w.e = static_cast<T>(getNumber(info, 12, "weights.e"));
@@ -100,14 +105,8 @@ Napi::Value MixtureHeadBackward(const Napi::CallbackInfo& info) {
       mixtureHeadBackward<T>(s, m.z, m.logdet, m.labels, m.Y, m.cent, m.lpi, m.lpa, w, dz, dlogdet, dcent, dlpi, dlpa);
   });
 }
-
-void registerMixture(Napi::Env env, Napi::Object exports) {
-  exports["mixtureHeadForward"] = Napi::Function::New(env, MixtureHeadForward, "mixtureHeadForward");
-  exports["mixtureHeadBackward"] = Napi::Function::New(env, MixtureHeadBackward, "mixtureHeadBackward");
-}
+HGAD_OP("mixtureHeadBackward", MixtureHeadBackward);
 
 }  // namespace
-
-HGAD_REGISTER_OPS(registerMixture);
 
 }  // namespace hgad::napi

@@ -23,11 +23,7 @@ Napi::Value HaarOrthogonal(const Napi::CallbackInfo& info) {
     else haarOrthogonal(C, a, q);
   });
 }
-
-void registerOrthogonal(Napi::Env env, Napi::Object exports) {
-  exports["haarOrthogonal"] = Napi::Function::New(env, HaarOrthogonal, "haarOrthogonal");
-}
-HGAD_REGISTER_OPS(registerOrthogonal);
+HGAD_OP("haarOrthogonal", HaarOrthogonal);
 
 }  // namespace
 }  // namespace hgad::napi

@@ -26,11 +26,7 @@ Napi::Value RepeatRows(const Napi::CallbackInfo& info) {
     else repeatRows(copies, R, P, table, y);
   });
 }
-
-void registerRows(Napi::Env env, Napi::Object exports) {
-  exports["repeatRows"] = Napi::Function::New(env, RepeatRows, "repeatRows");
-}
-HGAD_REGISTER_OPS(registerRows);
+HGAD_OP("repeatRows", RepeatRows);
 
 }  // namespace
 }  // namespace hgad::napi

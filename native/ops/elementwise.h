@@ -3,6 +3,8 @@
 #pragma once
 #include <cstdint>
 
+#include "stream.h"
+
 namespace hgad {
 
 // y += alpha * x  (length n)
@@ -27,5 +29,24 @@ template <typename T>
 void unpackColumnsBackward(int64_t N, const T* dOut, int64_t W0, int64_t P, T* dX, int64_t ldx, int64_t c0, T* dZ);
 // Index of the first non-finite element, or -1.
 template <typename T> int64_t firstNonFinite(int64_t n, const T* x);
+
+// The same ops on float device buffers (firstNonFinite is a host check).
+namespace cuda {
+void axpy(int64_t n, float alpha, const float* x, float* y, Stream stream = nullptr);
+void scale(int64_t n, float alpha, const float* x, float* out, Stream stream = nullptr);
+void reluBackward(int64_t n, const float* h, float* dh, Stream stream = nullptr);
+void columnSum(int64_t N, int64_t M, const float* X, float beta, float* v, Stream stream = nullptr);
+void rowSum(int64_t N, int64_t M, const float* X, float* r, Stream stream = nullptr);
+void logSoftmaxRows(int64_t N, int64_t M, const float* X, float* Y, Stream stream = nullptr);
+void logSoftmaxRowsBackward(int64_t N, int64_t M, const float* Y, const float* dY, float* dX,
+                            Stream stream = nullptr);
+void packColumns(int64_t N, const float* X, int64_t ldx, int64_t c0, int64_t W0, const float* Z,
+                 int64_t P, float* out, Stream stream = nullptr);
+void unpackColumnsBackward(int64_t N, const float* dOut, int64_t W0, int64_t P, float* dX,
+                           int64_t ldx, int64_t c0, float* dZ, Stream stream = nullptr);
+// dst[i] = value for i in [0, n) (any float, NaN included): the device side of
+// a host array's fill(), registered as the buffer function cudaFill.
+void fill(int64_t n, float value, float* dst, Stream stream = nullptr);
+}  // namespace cuda
 
 }  // namespace hgad

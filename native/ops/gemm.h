@@ -9,9 +9,12 @@
 // reference used for gradient checks. gemmReference<T> is the naive reference
 // every optimised path is tested against.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "stream.h"
 
 namespace hgad {
 
@@ -64,5 +67,27 @@ struct GemmProfile {
   double seconds;
 };
 GemmProfile gemmProfile();
+
+namespace cuda {
+// The same product on float device buffers. The CPU has one implementation
+// per float type (the kernel in force, setGemmKernel); the device has several,
+// chosen per call by `backend` (the binding's trailing optional argument,
+// which host calls check and ignore).
+enum class GemmBackend {
+  kAuto,        // cuBLAS when libcublas.so can be loaded at run time, else kTiled
+  kTiled,       // the hand-written FP32 SGEMM (128x128x8 tiles, 8x8 per thread)
+  kTiledTf32,   // hand-written, tensor cores in TF32 (10-bit mantissa inputs)
+  kCublas,      // cuBLAS FP32 (throws if cuBLAS cannot be loaded)
+  kCublasTf32,  // cuBLAS with TF32 tensor-op math
+};
+void gemm(const GemmShape& s, const float* A, const float* B, float beta, float* C,
+          const float* bias, bool relu, Stream stream = nullptr,
+          GemmBackend backend = GemmBackend::kAuto);
+// Whether cuBLAS was found (loads it on the first call), and what kAuto uses.
+bool cublasAvailable();
+// cuBLAS handles held now: one per live stream that ran a cuBLAS GEMM.
+size_t cublasHandleCount();
+const char* gemmBackendName(GemmBackend backend);
+}  // namespace cuda
 
 }  // namespace hgad

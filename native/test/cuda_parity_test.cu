@@ -1,6 +1,8 @@
 // Parity test of every CUDA op against the CPU references (native/ops/*.h,
-// the float64 instantiations) or, for the ops without a CPU kernel, float64
-// references written here (parity_fold.h), plus a small timing section.
+// the float64 instantiations), plus a small timing section. Which case groups
+// run, and which op of the parity table (test/helpers/op_table.ts) each one
+// checks, is generated from that table: parity_cases.gen.h
+// (scripts/gen_parity_cases.js; test/parity_native.test.ts keeps it current).
 //
 //   cuda_parity_test                 parity checks (CTest runs this)
 //   cuda_parity_test --timing        parity checks, then timings
@@ -30,10 +32,13 @@
 
 #include <cuda_runtime.h>
 
+#include "anomaly_map.h"
 #include "coupling.h"
 #include "device.h"
 #include "elementwise.h"
 #include "mixture_head.h"
+#include "orthogonal.h"
+#include "parity_cases.gen.h"
 #include "parity_util.h"
 #include "rows.h"
 
@@ -94,6 +99,17 @@ void gemmCase(Tally& t, const GemmCase& c, std::mt19937_64& rng, bool tf32Too) {
   }
 }
 
+// The case in each of the four transposes (op(A), op(B) of the same shapes).
+void allTransposes(Tally& t, const GemmCase& base, uint64_t& seed) {
+  for (int tr = 0; tr < 4; ++tr) {
+    GemmCase c = base;
+    c.tA = tr & 1;
+    c.tB = tr & 2;
+    std::mt19937_64 rng(seed++);
+    gemmCase(t, c, rng, true);
+  }
+}
+
 void gemmCases(Tally& t, uint64_t& seed) {
   const GemmCase small[] = {
       {false, false, 1, 1, 1, 0, 0.0f, false, false},   {false, false, 7, 5, 3, 1, 0.5f, true, true},
@@ -101,28 +117,14 @@ void gemmCases(Tally& t, uint64_t& seed) {
       {false, false, 130, 260, 40, 3, 0.0f, false, true}, {false, false, 64, 64, 2048, 0, 0.25f, true, false},
       {false, false, 300, 200, 1500, 1, 0.0f, true, true}, {false, false, 5, 6, 0, 0, 0.5f, true, true},
   };
-  for (const auto& base : small)
-    for (int tr = 0; tr < 4; ++tr) {
-      GemmCase c = base;
-      c.tA = tr & 1;
-      c.tB = tr & 2;
-      std::mt19937_64 rng(seed++);
-      gemmCase(t, c, rng, true);
-    }
+  for (const auto& base : small) allTransposes(t, base, seed);
   // Partial float4 groups (N = 130, padded leading dimensions) and a ragged
   // split-K (K = 1030), in every transpose, with beta, bias and ReLU.
   const GemmCase edges[] = {
       {false, false, 130, 130, 22, 3, 0.5f, true, true},
       {false, false, 130, 130, 1030, 3, 0.5f, true, true},
   };
-  for (const auto& base : edges)
-    for (int tr = 0; tr < 4; ++tr) {
-      GemmCase c = base;
-      c.tA = tr & 1;
-      c.tB = tr & 2;
-      std::mt19937_64 rng(seed++);
-      gemmCase(t, c, rng, true);
-    }
+  for (const auto& base : edges) allTransposes(t, base, seed);
   // The flow's shapes (N = 16384 samples, C = 200, P = 256, hidden 712):
   // layer 1 (C1 + P -> hidden), layer 2 (hidden -> 2 C2), input gradients and
   // the weight gradients (transA, K = N: the split-K path).
@@ -308,6 +310,7 @@ void packCases(Tally& t, uint64_t& seed) {
 
 // Case groups continued in headers private to this test (no includes of their own).
 #include "parity_fold.h"
+#include "parity_maps.h"
 #include "parity_mixture.h"
 #include "parity_timing.h"
 
@@ -334,23 +337,12 @@ int main(int argc, char** argv) {
   Tally t;
   try {
     if (parityChecks) {
+#define HGAD_PRINT_OP(op, group) std::printf("  %-24s %s\n", op, #group);
+      std::printf("ops of the parity table and their case groups:\n");
+      HGAD_PARITY_OPS(HGAD_PRINT_OP)
       uint64_t s = seed;
-      gemmCases(t, s);
-      couplingCases(t, s);
-      flatCases(t, s);
-      rowCases(t, s);
-      packCases(t, s);
-      fillCopyStreamCases(t, s);
-      affineFoldCases(t, s);
-      centresCases(t, s);
-      gatherCases(t, s);
-      repeatRowsCases(t, s);
-      oneHotCases(t, s);
-      lossSumsCases(t, s);
-      mixtureCases(t, s);
-      adamCases(t, s);
-      memoryCases(t, s);
-      streamLifetimeCases(t, s);
+#define HGAD_RUN_GROUP(group) group(t, s);
+      HGAD_PARITY_GROUPS(HGAD_RUN_GROUP)
     }
     if (timing) runTiming(seed, t.passed, t.failed);
   } catch (const std::exception& e) {

@@ -1,4 +1,4 @@
-// A stand-in for the CUDA surface (lib/binding.ts CudaAddon) that keeps "device"
+// A stand-in for the CUDA side of the addon (lib/binding.ts DeviceSurface) that keeps "device"
 // memory in host arrays and runs every op with the CPU kernels. It lets the
 // tests drive the CUDA backend of lib/backend/cuda.ts (device residency,
 // arenas, streams, transfers) on machines without a GPU. It is strict where
@@ -15,7 +15,7 @@
 //    dies when its allocation stream reaches the free, and work of another
 //    stream that runs after that fails with "used after its free".
 import { native } from '../../lib/binding';
-import type { CudaAddon, CudaStream, DeviceBuffer } from '../../lib/binding';
+import type { CudaStream, DeviceBuffer, DeviceSurface } from '../../lib/binding';
 
 type Thunk = () => void;
 
@@ -169,13 +169,13 @@ function checkStream(s: unknown, name: string): void {
 /** Counts of the calls made, by function name (what the tests inspect). */
 export const calls = new Map<string, number>();
 
-// Where each op takes its optional stream (lib/binding.ts CudaAddon).
+// Where each op takes its optional stream (lib/binding.ts OpSurface, CudaResources).
 const STREAM_ARG: Record<string, number> = {
-  cudaGemm: 15, couplingForward: 9, couplingInverse: 9, couplingBackward: 9, mixtureHeadForward: 16,
-  mixtureHeadBackward: 21, adamStep: 11, cudaAxpy: 4, cudaScale: 4, cudaReluBackward: 3, cudaColumnSum: 5,
-  cudaRowSum: 4, cudaLogSoftmaxRows: 4, cudaLogSoftmaxRowsBackward: 5, cudaPackColumns: 8,
-  cudaUnpackColumnsBackward: 8, cudaFill: 4, cudaCopy: 5,
-  // ops registered once for both backends (ARCHITECTURE.md): not cuda-prefixed
+  gemm: 14, couplingForward: 9, couplingInverse: 9, couplingBackward: 9, mixtureHeadForward: 16,
+  mixtureHeadBackward: 21, adamStep: 11, axpy: 4, scale: 4, reluBackward: 3, columnSum: 5,
+  rowSum: 4, logSoftmaxRows: 4, logSoftmaxRowsBackward: 5, packColumns: 8, unpackColumnsBackward: 8,
+  // the buffer functions
+  cudaFill: 4, cudaCopy: 5,
   affineFold: 8, affineFoldBackward: 8, centresCompose: 6, centresComposeBackward: 6, gatherRows: 6, oneHot: 5, lossSums: 7,
   mapMax: 3, mapShift: 5, upsampleBilinear: 8, gaussianBlur: 8, mapProduct: 4, halfToFloat: 3, floatToHalf: 3, repeatRows: 5, haarOrthogonal: 3,
 };
@@ -245,11 +245,11 @@ export function roundToTf32(x: Float32Array): Float32Array {
   return out;
 }
 
-// cudaGemm backend codes whose inputs go through TF32 (lib/binding.ts CudaAddon)
+// gemm's device backend codes whose inputs go through TF32 (lib/binding.ts OpSurface.gemm)
 const TF32_BACKENDS = new Set([2, 4]);
 
-export function emulatedCuda(): CudaAddon {
-  const addon: CudaAddon = {
+export function emulatedCuda(): DeviceSurface {
+  const addon: DeviceSurface = {
     CudaStream: EmuStream,
     DeviceBuffer: EmuBuffer,
     cudaUpload(dev, host, _s, offset = 0) {
@@ -262,7 +262,7 @@ export function emulatedCuda(): CudaAddon {
     },
     cudaSynchronize() {},
     cudaStreamWait() {},
-    cudaGemm(tA, tB, M, N, K, A, lda, B, ldb, beta, C, ldc, bias, relu, backend) {
+    gemm(tA, tB, M, N, K, A, lda, B, ldb, beta, C, ldc, bias, relu, _stream, backend = 0) {
       const rowsA = tA ? K : M;
       const rowsB = tB ? N : K;
       let a = f(A, 'A', (rowsA - 1) * lda + (tA ? M : K));
@@ -297,16 +297,16 @@ export function emulatedCuda(): CudaAddon {
     adamStep(n, p, g, m, v, lr, b1, b2, eps, wd, step) {
       native.adamStep(n, f(p, 'p', n), f(g, 'g', n), f(m, 'm', n), f(v, 'v', n), lr, b1, b2, eps, wd, step);
     },
-    cudaAxpy(n, alpha, x, y) {
-      native.axpy(alpha, f(x, 'x', n), f(y, 'y', n));
+    axpy(n, alpha, x, y) {
+      native.axpy(n, alpha, f(x, 'x', n), f(y, 'y', n));
     },
-    cudaScale(n, alpha, x, out) {
-      native.scale(alpha, f(x, 'x', n), f(out, 'out', n));
+    scale(n, alpha, x, out) {
+      native.scale(n, alpha, f(x, 'x', n), f(out, 'out', n));
     },
-    cudaReluBackward(n, h, dh) {
-      native.reluBackward(f(h, 'h', n), f(dh, 'dh', n));
+    reluBackward(n, h, dh) {
+      native.reluBackward(n, f(h, 'h', n), f(dh, 'dh', n));
     },
-    cudaColumnSum(N, M, X, beta, v) {
+    columnSum(N, M, X, beta, v) {
       native.columnSum(N, M, f(X, 'X', N * M), beta, f(v, 'v', M));
     },
     mapMax(n, x, m) {
@@ -330,19 +330,19 @@ export function emulatedCuda(): CudaAddon {
     haarOrthogonal(C, a, q) {
       native.haarOrthogonal(C, f(a, 'a', C * C), f(q, 'q', C * C));
     },
-    cudaRowSum(N, M, X, r) {
+    rowSum(N, M, X, r) {
       native.rowSum(N, M, f(X, 'X', N * M), f(r, 'r', N));
     },
-    cudaLogSoftmaxRows(N, M, X, Y) {
+    logSoftmaxRows(N, M, X, Y) {
       native.logSoftmaxRows(N, M, f(X, 'X', N * M), f(Y, 'Y', N * M));
     },
-    cudaLogSoftmaxRowsBackward(N, M, Y, dY, dX) {
+    logSoftmaxRowsBackward(N, M, Y, dY, dX) {
       native.logSoftmaxRowsBackward(N, M, f(Y, 'Y', N * M), f(dY, 'dY', N * M), f(dX, 'dX', N * M));
     },
-    cudaPackColumns(N, X, ldx, c0, W0, Z, P, out) {
+    packColumns(N, X, ldx, c0, W0, Z, P, out) {
       native.packColumns(N, f(X, 'X', N * ldx), ldx, c0, W0, fo(Z, 'Z', N * P), P, f(out, 'out', N * (W0 + P)));
     },
-    cudaUnpackColumnsBackward(N, dOut, W0, P, dX, ldx, c0, dZ) {
+    unpackColumnsBackward(N, dOut, W0, P, dX, ldx, c0, dZ) {
       native.unpackColumnsBackward(N, f(dOut, 'dOut', N * (W0 + P)), W0, P, f(dX, 'dX', N * ldx), ldx, c0, fo(dZ, 'dZ', N * P));
     },
     cudaFill(n, value, buf, offset = 0) {
@@ -392,5 +392,5 @@ export function emulatedCuda(): CudaAddon {
       return { bytesInUse: 0, bytesCached: 0, driverAllocations: EmuBuffer.allocations, cacheHits: 0 };
     },
   };
-  return asynchronous(addon as unknown as Record<string, unknown>) as unknown as CudaAddon;
+  return asynchronous(addon as unknown as Record<string, unknown>) as unknown as DeviceSurface;
 }

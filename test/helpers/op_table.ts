@@ -2,7 +2,8 @@
 // whose sizes cross the kernels' edges (odd channel counts, padded leading
 // dimensions, rows of one element, out-of-range indices). test/parity.test.ts
 // runs every case on every available backend and compares it with the CPU
-// backend in float64, the reference. To add an op, add its row here.
+// backend in float64, the reference. To add an op, add its row here, with the
+// native case group that checks it on a GPU (then run scripts/gen_parity_cases.js).
 import { Backend, IntStorage, Storage } from '../../lib/backend/types';
 import { Random } from '../../lib/random';
 
@@ -23,8 +24,17 @@ export interface OpCase {
 
 export interface OpRow {
   op: keyof Backend;
+  /**
+   * The case group of native/test/cuda_parity_test.cu that checks this op's
+   * CUDA kernel on a GPU (its generated list, native/test/parity_cases.gen.h,
+   * comes from this table: scripts/gen_parity_cases.js).
+   */
+  native: string;
   cases(rng: Random): OpCase[];
 }
+
+/** The native case groups of the device resources (allocator, streams, copies), which have no Backend op. */
+export const NATIVE_RESOURCE_GROUPS = ['fillCopyStreamCases', 'memoryCases', 'streamLifetimeCases'];
 
 function randn(rng: Random, n: number, scale = 1, shift = 0): Float64Array {
   return Float64Array.from({ length: n }, () => shift + scale * rng.normal());
@@ -49,7 +59,7 @@ function smoothedRows(labels: Int32Array, K: number, smoothing: number): Float64
 }
 
 const gemm: OpRow = {
-  op: 'gemm',
+  op: 'gemm', native: 'gemmCases',
   cases: (rng) => {
     const out: OpCase[] = [];
     for (const [M, N, K] of [[130, 130, 22], [7, 33, 130], [1, 5, 1]]) {
@@ -82,10 +92,10 @@ function couplingCase(rng: Random, N: number, C: number, inverse: boolean): OpCa
 }
 
 const coupling: OpRow[] = [
-  { op: 'couplingForward', cases: (rng) => [couplingCase(rng, 37, 9, false), couplingCase(rng, 1, 2, false), couplingCase(rng, 300, 200, false)] },
-  { op: 'couplingInverse', cases: (rng) => [couplingCase(rng, 37, 9, true), couplingCase(rng, 1, 3, true)] },
+  { op: 'couplingForward', native: 'couplingCases', cases: (rng) => [couplingCase(rng, 37, 9, false), couplingCase(rng, 1, 2, false), couplingCase(rng, 300, 200, false)] },
+  { op: 'couplingInverse', native: 'couplingCases', cases: (rng) => [couplingCase(rng, 37, 9, true), couplingCase(rng, 1, 3, true)] },
   {
-    op: 'couplingBackward',
+    op: 'couplingBackward', native: 'couplingCases',
     cases: (rng) => [[37, 9], [5, 2]].map(([N, C]) => {
       const C2 = Math.floor(C / 2);
       return {
@@ -102,56 +112,56 @@ const coupling: OpRow[] = [
 
 const elementwise: OpRow[] = [
   {
-    op: 'axpy',
+    op: 'axpy', native: 'flatCases',
     cases: (rng) => [1, 1027, 40000].map((n) => ({
       label: `n=${n}`, floats: { x: randn(rng, n), y: randn(rng, n) }, check: ['y'],
       run: (be, s) => be.axpy(-0.75, s.x, s.y), atol: 1e-6, rtol: 1e-6,
     })),
   },
   {
-    op: 'scale',
+    op: 'scale', native: 'flatCases',
     cases: (rng) => [1, 1027].map((n) => ({
       label: `n=${n}`, floats: { x: randn(rng, n) }, outs: { out: n }, check: ['out'],
       run: (be, s) => be.scale(1.25, s.x, s.out), atol: 1e-6, rtol: 1e-6,
     })),
   },
   {
-    op: 'reluBackward',
+    op: 'reluBackward', native: 'flatCases',
     cases: (rng) => [1, 1027].map((n) => ({
       label: `n=${n}`, floats: { h: randn(rng, n).map((v) => Math.max(0, v)), dh: randn(rng, n) }, check: ['dh'],
       run: (be, s) => be.reluBackward(s.h, s.dh), atol: 0, rtol: 0,
     })),
   },
   {
-    op: 'columnSum',
+    op: 'columnSum', native: 'rowCases',
     cases: (rng) => [[300, 17], [1, 1], [5000, 3]].map(([N, M]) => ({
       label: `N=${N} M=${M} beta 0.5`, floats: { X: randn(rng, N * M), v: randn(rng, M) }, check: ['v'],
       run: (be, s) => be.columnSum(N, M, s.X, 0.5, s.v), atol: 1e-5 * Math.sqrt(N), rtol: 1e-5,
     })),
   },
   {
-    op: 'rowSum',
+    op: 'rowSum', native: 'rowCases',
     cases: (rng) => [[17, 300], [1, 1], [1, 5000]].map(([N, M]) => ({
       label: `N=${N} M=${M}`, floats: { X: randn(rng, N * M) }, outs: { r: N }, check: ['r'],
       run: (be, s) => be.rowSum(N, M, s.X, s.r), atol: 1e-5 * Math.sqrt(M), rtol: 1e-5,
     })),
   },
   {
-    op: 'logSoftmaxRows',
+    op: 'logSoftmaxRows', native: 'rowCases',
     cases: (rng) => [[17, 45], [3, 1]].map(([N, M]) => ({
       label: `N=${N} M=${M}`, floats: { X: randn(rng, N * M, 5) }, outs: { Y: N * M }, check: ['Y'],
       run: (be, s) => be.logSoftmaxRows(N, M, s.X, s.Y), atol: 1e-5, rtol: 1e-5,
     })),
   },
   {
-    op: 'logSoftmaxRowsBackward',
+    op: 'logSoftmaxRowsBackward', native: 'rowCases',
     cases: (rng) => [[17, 45], [3, 1]].map(([N, M]) => ({
       label: `N=${N} M=${M}`, floats: { Y: uniform(rng, N * M, -6, 0), dY: randn(rng, N * M) }, outs: { dX: N * M }, check: ['dX'],
       run: (be, s) => be.logSoftmaxRowsBackward(N, M, s.Y, s.dY, s.dX), atol: 1e-5, rtol: 1e-5,
     })),
   },
   {
-    op: 'packColumns',
+    op: 'packColumns', native: 'packCases',
     cases: (rng) => [[23, 11, 2, 5, 4], [4, 3, 0, 3, 0]].map(([N, ldx, c0, W0, P]) => ({
       label: `N=${N} ldx=${ldx} c0=${c0} W0=${W0} P=${P}`, floats: { X: randn(rng, N * ldx), Z: randn(rng, Math.max(1, N * P)) },
       outs: { out: N * (W0 + P) }, check: ['out'],
@@ -159,7 +169,7 @@ const elementwise: OpRow[] = [
     })),
   },
   {
-    op: 'unpackColumnsBackward',
+    op: 'unpackColumnsBackward', native: 'packCases',
     cases: (rng) => [[23, 11, 2, 5, 4]].map(([N, ldx, c0, W0, P]) => ({
       label: `N=${N} ldx=${ldx} c0=${c0} W0=${W0} P=${P}`, floats: { dOut: randn(rng, N * (W0 + P)), dX: randn(rng, N * ldx) },
       outs: { dZ: N * P }, check: ['dX', 'dZ'],
@@ -180,7 +190,7 @@ function globalScales(rng: Random, C: number): Float64Array {
 
 const fold: OpRow[] = [
   {
-    op: 'affineFold',
+    op: 'affineFold', native: 'affineFoldCases',
     cases: (rng) => [33, 1, 200].flatMap((C) => [false, true].map((inverse) => ({
       label: `C=${C}${inverse ? ' inverse' : ''}`,
       floats: { R: randn(rng, C * C), g: globalScales(rng, C), offset: randn(rng, C) },
@@ -189,7 +199,7 @@ const fold: OpRow[] = [
     }))),
   },
   {
-    op: 'affineFoldBackward',
+    op: 'affineFoldBackward', native: 'affineFoldCases',
     cases: (rng) => [33, 1].flatMap((C) => [true, false].map((withConst) => ({
       label: `C=${C}${withConst ? ' dConst' : ''}`,
       floats: { R: randn(rng, C * C), g: globalScales(rng, C), dW: randn(rng, C * C), db: randn(rng, C), dConst: randn(rng, 1) },
@@ -198,7 +208,7 @@ const fold: OpRow[] = [
     }))),
   },
   {
-    op: 'centresCompose',
+    op: 'centresCompose', native: 'centresCases',
     cases: (rng) => [[3, 4, 5], [2, 1, 7]].map(([K, M, C]) => ({
       label: `K=${K} M=${M} C=${C}`, floats: { mu: randn(rng, K * C), muDelta: randn(rng, Math.max(1, K * (M - 1) * C)) },
       outs: { cent: K * M * C }, check: ['cent'],
@@ -206,7 +216,7 @@ const fold: OpRow[] = [
     })),
   },
   {
-    op: 'centresComposeBackward',
+    op: 'centresComposeBackward', native: 'centresCases',
     cases: (rng) => [[3, 4, 5], [2, 1, 7]].map(([K, M, C]) => ({
       label: `K=${K} M=${M} C=${C}`, floats: { dcent: randn(rng, K * M * C) },
       outs: { dmu: K * C, dDelta: Math.max(1, K * (M - 1) * C) }, check: M > 1 ? ['dmu', 'dDelta'] : ['dmu'],
@@ -217,7 +227,7 @@ const fold: OpRow[] = [
 
 const batch: OpRow[] = [
   {
-    op: 'gatherRows',
+    op: 'gatherRows', native: 'gatherCases',
     cases: (rng) => [[50, 7, 20], [1, 1, 1], [300, 200, 40]].map(([n, C, rows]) => ({
       label: `n=${n} C=${C} srcRows=${rows} (out-of-range rows are zeros)`,
       floats: { src: randn(rng, rows * C) }, ints: { idx: indices(rng, n, rows) }, outs: { dst: n * C }, check: ['dst'],
@@ -225,7 +235,7 @@ const batch: OpRow[] = [
     })),
   },
   {
-    op: 'repeatRows',
+    op: 'repeatRows', native: 'repeatRowsCases',
     cases: (rng) => [[3, 12, 8], [1, 1, 1], [9, 64, 33]].map(([copies, R, P]) => ({
       label: `copies=${copies} R=${R} P=${P}`,
       floats: { table: randn(rng, R * P) }, outs: { y: copies * R * P }, check: ['y'],
@@ -233,7 +243,7 @@ const batch: OpRow[] = [
     })),
   },
   {
-    op: 'haarOrthogonal',
+    op: 'haarOrthogonal', native: 'orthogonalCases',
     // Sizes around the CPU kernel's 32-column panels; a Gaussian matrix's QR is
     // well conditioned, so float32 follows float64 to a few ulps times C.
     cases: (rng) => [1, 5, 33, 70].map((C) => ({
@@ -243,14 +253,14 @@ const batch: OpRow[] = [
     })),
   },
   {
-    op: 'oneHot',
+    op: 'oneHot', native: 'oneHotCases',
     cases: (rng) => [[40, 6, 0.1], [3, 1, 0]].map(([N, K, smoothing]) => ({
       label: `N=${N} K=${K} smoothing=${smoothing}`, floats: {}, ints: { labels: indices(rng, N, K) }, outs: { Y: N * K }, check: ['Y'],
       run: (be, s) => be.oneHot(N, K, s.labels, smoothing, s.Y), atol: 1e-7, rtol: 1e-7,
     })),
   },
   {
-    op: 'lossSums',
+    op: 'lossSums', native: 'lossSumsCases',
     cases: (rng) => [1, 1000, 20000].flatMap((N) => [true, false].map((full) => ({
       label: `N=${N}${full ? '' : ' (Lgi, logp null)'}`,
       floats: { Lg: randn(rng, N), Le: uniform(rng, N, 0, 3), Lmi: randn(rng, N), Lgi: randn(rng, N), logp: randn(rng, N, 50) },
@@ -259,7 +269,7 @@ const batch: OpRow[] = [
     }))),
   },
   {
-    op: 'adamStep',
+    op: 'adamStep', native: 'adamCases',
     cases: (rng) => [1, 1027].flatMap((n) => [0, 1e-4].map((wd) => ({
       label: `n=${n} weightDecay=${wd} step 3`,
       floats: { p: randn(rng, n), g: randn(rng, n), m: randn(rng, n, 0.1), v: uniform(rng, n, 0, 0.01) },
@@ -282,7 +292,7 @@ function mixtureInputs(rng: Random, N: number, C: number, K: number, M: number) 
 
 const mixture: OpRow[] = [
   {
-    op: 'mixtureHeadForward',
+    op: 'mixtureHeadForward', native: 'mixtureCases',
     cases: (rng) => [[50, 6, 4, 3], [7, 33, 2, 1]].map(([N, C, K, M]) => ({
       label: `N=${N} C=${C} K=${K} M=${M}`, ...mixtureInputs(rng, N, C, K, M),
       outs: { Lg: N, Le: N, Lmi: N, Lgi: N, logp: N }, check: ['Lg', 'Le', 'Lmi', 'Lgi', 'logp'],
@@ -291,7 +301,7 @@ const mixture: OpRow[] = [
     })),
   },
   {
-    op: 'mixtureHeadBackward',
+    op: 'mixtureHeadBackward', native: 'mixtureCases',
     cases: (rng) => [[50, 6, 4, 3], [7, 33, 2, 1]].map(([N, C, K, M]) => ({
       label: `N=${N} C=${C} K=${K} M=${M}`, ...mixtureInputs(rng, N, C, K, M),
       outs: { dz: N * C, dlogdet: N, dcent: K * M * C, dlpi: K, dlpa: K * M }, check: ['dz', 'dlogdet', 'dcent', 'dlpi', 'dlpa'],
@@ -304,28 +314,28 @@ const mixture: OpRow[] = [
 
 const maps: OpRow[] = [
   {
-    op: 'mapMax',
+    op: 'mapMax', native: 'mapCases',
     cases: (rng) => [1, 4099].map((n) => ({
       label: `n=${n}`, floats: { x: randn(rng, n, 3, -7) }, outs: { m: 1 }, check: ['m'],
       run: (be, s) => be.mapMax(n, s.x, s.m), atol: 0, rtol: 0,
     })),
   },
   {
-    op: 'mapShift',
+    op: 'mapShift', native: 'mapCases',
     cases: (rng) => [0, 1].map((mode) => ({
       label: `n=1027 mode ${mode}`, floats: { x: randn(rng, 1027, 3), m: Float64Array.of(4.5) }, outs: { y: 1027 }, check: ['y'],
       run: (be, s) => be.mapShift(1027, s.x, s.m, mode, s.y), atol: 1e-6, rtol: 1e-6,
     })),
   },
   {
-    op: 'upsampleBilinear',
+    op: 'upsampleBilinear', native: 'mapCases',
     cases: (rng) => [[2, 5, 7, 19, 23], [1, 1, 1, 4, 4], [1, 8, 8, 1, 3]].map(([B, h, w, H, W]) => ({
       label: `B=${B} ${h}x${w} -> ${H}x${W} beta 1`, floats: { x: randn(rng, B * h * w), y: randn(rng, B * H * W) }, check: ['y'],
       run: (be, s) => be.upsampleBilinear(B, h, w, H, W, s.x, 1, s.y), atol: 1e-5, rtol: 1e-5,
     })),
   },
   {
-    op: 'gaussianBlur',
+    op: 'gaussianBlur', native: 'mapCases',
     cases: (rng) => [[2, 17, 13, 2], [1, 3, 40, 4], [1, 1, 1, 1]].map(([B, H, W, sigma]) => ({
       label: `B=${B} ${H}x${W} sigma=${sigma} (radius past the image: reflected twice)`, floats: { x: randn(rng, B * H * W) },
       outs: { work: B * H * W, y: B * H * W }, check: ['y'],
@@ -333,7 +343,7 @@ const maps: OpRow[] = [
     })),
   },
   {
-    op: 'mapProduct',
+    op: 'mapProduct', native: 'mapCases',
     cases: (rng) => [1, 1027].map((n) => ({
       label: `n=${n}`, floats: { a: randn(rng, n), b: randn(rng, n) }, outs: { y: n }, check: ['y'],
       run: (be, s) => be.mapProduct(n, s.a, s.b, s.y), atol: 1e-7, rtol: 1e-6,
