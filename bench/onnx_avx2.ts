@@ -13,6 +13,7 @@ import { ChildProcess, fork } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import type { OnnxInfo } from './onnx_compare';
 
 /**
  * Offsets of the `je rel8` that skips MLAS's AVX-512F kernels when the CPUID
@@ -101,16 +102,7 @@ export function avx2OnlyRuntime(): Avx2Runtime | string {
   }
 }
 
-interface OnnxInfoLike {
-  onnxruntime: string;
-  isa: 'auto' | 'avx2';
-  torch: string;
-  opset: number;
-  intra_op_threads: number;
-  inter_op_threads: number;
-}
-
-type Reply = { ok: true; info?: OnnxInfoLike; t?: number } | { ok: false; error: string };
+type Reply = { ok: true; info?: OnnxInfo; t?: number } | { ok: false; error: string };
 
 /**
  * The AVX2-held ONNX Runtime in a child process: a second libonnxruntime.so.1
@@ -118,7 +110,7 @@ type Reply = { ok: true; info?: OnnxInfoLike; t?: number } | { ok: false; error:
  * dynamic loader matches dependencies by soname), so the copy runs alone.
  */
 export class OnnxAvx2Process {
-  private constructor(private readonly child: ChildProcess, readonly info: OnnxInfoLike) {}
+  private constructor(private readonly child: ChildProcess, readonly info: OnnxInfo) {}
 
   private static request(child: ChildProcess, msg: object): Promise<Reply> {
     return new Promise((resolve) => {

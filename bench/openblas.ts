@@ -149,6 +149,10 @@ export async function compareGemms(scenarios: Scenario[], kernels: CpuKernel[], 
  * Times each model scenario on every kernel, interleaved run by run, and the
  * share of those runs' wall time spent inside packed GEMMs (gemm_share; the
  * rest is the elementwise, coupling, mixture, optimiser and allocation work).
+ * cpu_s is the median CPU time of the process per run (all threads): the
+ * thread pool sleeps while it waits, so unlike the wall time it does not grow
+ * when other jobs take the cores, and it compares kernels or builds on a
+ * loaded machine.
  */
 export function compareKernels(scenarios: Scenario[], kernels: CpuKernel[], warmup: number, runs: number, device: string): BenchRecord[] {
   const records: BenchRecord[] = [];
@@ -157,21 +161,27 @@ export function compareKernels(scenarios: Scenario[], kernels: CpuKernel[], warm
     for (const s of scenarios) {
       const times = kernels.map(() => [] as number[]);
       const gemmSeconds = kernels.map(() => 0);
+      const cpuSeconds = kernels.map(() => [] as number[]);
       for (let r = -warmup; r < runs; ++r) {
         for (let k = 0; k < kernels.length; ++k) {
           setCpuKernel(kernels[k]);
           collectGarbage();
           const before = native.gemmProfile().seconds;
+          const cpu0 = process.cpuUsage();
           const t = hrSeconds(() => s.run());
+          const cpu = process.cpuUsage(cpu0);
           if (r < 0) continue;
           times[k].push(t);
+          cpuSeconds[k].push((cpu.user + cpu.system) / 1e6);
           gemmSeconds[k] += native.gemmProfile().seconds - before;
         }
       }
       kernels.forEach((k, i) => {
         const share = gemmSeconds[i] / times[i].reduce((a, b) => a + b, 0);
-        records.push({ ...toRecord(s, device, times[i]), gemm_kernel: k, gemm_share: share });
-        console.log(`  ${s.name} (${k}): median ${median(times[i]).toPrecision(4)} s (${runs} runs), ${(100 * share).toFixed(0)}% of it in GEMM`);
+        const cpuS = median(cpuSeconds[i]);
+        records.push({ ...toRecord(s, device, times[i]), gemm_kernel: k, gemm_share: share, cpu_s: cpuS });
+        console.log(`  ${s.name} (${k}): median ${median(times[i]).toPrecision(4)} s (${runs} runs), ${(100 * share).toFixed(0)}% of it in GEMM; ` +
+          `CPU time ${cpuS.toPrecision(4)} s per run`);
       });
     }
   } finally {

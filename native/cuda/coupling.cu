@@ -20,15 +20,22 @@ constexpr int kThreads = 256;
 
 constexpr int kWarps = kThreads / 32;
 
+// Calls row(n, lane) for every row this warp owns: one warp per row, the
+// warps of the grid striding over the N rows.
+template <typename Row>
+__device__ void forEachWarpRow(int64_t N, Row row) {
+  const int lane = threadIdx.x & 31;
+  const int64_t warps = int64_t(gridDim.x) * kWarps;
+  for (int64_t n = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5); n < N; n += warps) row(n, lane);
+}
+
 template <bool INVERSE>
 __global__ void couplingKernel(int64_t N, int64_t C, const float* __restrict__ in,
                                const float* __restrict__ a, float clamp,
                                const float* __restrict__ logdetIn, const float* __restrict__ logdetConst,
                                float* __restrict__ out, float* __restrict__ logdetOut) {
   const int64_t C1 = (C + 1) / 2, C2 = C - C1;
-  const int lane = threadIdx.x & 31;
-  const int64_t warps = int64_t(gridDim.x) * kWarps;
-  for (int64_t n = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5); n < N; n += warps) {
+  forEachWarpRow(N, [&](int64_t n, int lane) {
     const float* ir = in + n * C;
     const float* as = a + n * 2 * C2;
     const float* at = as + C2;
@@ -46,7 +53,7 @@ __global__ void couplingKernel(int64_t N, int64_t C, const float* __restrict__ i
       const float base = logdetIn ? logdetIn[n] : 0.0f;
       logdetOut[n] = INVERSE ? base - logdetConst[0] - sum : base + logdetConst[0] + sum;
     }
-  }
+  });
 }
 
 __global__ void couplingBackwardKernel(int64_t N, int64_t C, const float* __restrict__ x,
@@ -55,9 +62,7 @@ __global__ void couplingBackwardKernel(int64_t N, int64_t C, const float* __rest
                                        const float* __restrict__ dlogdet, float* __restrict__ dx,
                                        float* __restrict__ da) {
   const int64_t C1 = (C + 1) / 2, C2 = C - C1;
-  const int lane = threadIdx.x & 31;
-  const int64_t warps = int64_t(gridDim.x) * kWarps;
-  for (int64_t n = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5); n < N; n += warps) {
+  forEachWarpRow(N, [&](int64_t n, int lane) {
     const float* xr = x + n * C;
     const float* as = a + n * 2 * C2;
     const float* dyr = dy + n * C;
@@ -74,7 +79,7 @@ __global__ void couplingBackwardKernel(int64_t N, int64_t C, const float* __rest
       das[j] = ds * clamp * 0.1f * (1.0f - th * th);
       das[C2 + j] = 0.1f * g;
     }
-  }
+  });
 }
 
 unsigned rowGrid(int64_t N) { return gridFor(N, kWarps, 132 * 64); }
