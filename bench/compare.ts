@@ -3,11 +3,15 @@
 //   node dist/bench/compare.js [--json FILE] [--quick] [--runs R] [--warmup W]
 //        [--only s1,s2] [--python PATH] [--no-check] [--torch-without-openblas-env]
 //        [--device cpu|cuda] [--precision fp32|tf32] [--kernels avx512,avx2|all] [--no-onnx]
+//        [--no-onnx-avx2]
 //
 // On the CPU, score_paper is also timed in ONNX Runtime (bench/onnx_compare.ts:
 // the PyTorch model exported with torch.onnx.export, run by onnxruntime-node
 // with hgad's thread count), interleaved with the other two. --kernels runs
 // the hgad side on each forced GEMM kernel in the same rounds (one row each).
+// When the AVX2 kernel is forced on a CPU with AVX-512, ONNX Runtime is also
+// timed held to AVX2 (bench/onnx_avx2.ts; --no-onnx-avx2 leaves it out), since
+// MLAS itself uses AVX-512 there.
 //
 // With --device cuda both sides run on the GPU at the GPU sizes (scoring
 // N=262144, training step N=65536) in matched precision: --precision fp32
@@ -26,6 +30,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as readline from 'readline';
 import { CPU_KERNELS, CpuKernel, cpuKernel, native, setCpuKernel } from '../lib/backend/index';
+import { OnnxAvx2Process } from './onnx_avx2';
 import { OnnxScorer } from './onnx_compare';
 import { modelScenario, modelSizes, Scenario } from './scenarios';
 import { benchChoice, collectGarbage, fmt, formatTable, hrSeconds, machineContext, median } from './timing';
@@ -50,10 +55,11 @@ interface Args {
   precision: 'fp32' | 'tf32';
   kernels: CpuKernel[] | null;
   onnx: boolean;
+  onnxAvx2: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { json: null, quick: false, runs: null, warmup: null, only: null, python: null, check: true, noEnvVariant: false, blasDir: null, device: 'cpu', precision: 'fp32', kernels: null, onnx: true };
+  const a: Args = { json: null, quick: false, runs: null, warmup: null, only: null, python: null, check: true, noEnvVariant: false, blasDir: null, device: 'cpu', precision: 'fp32', kernels: null, onnx: true, onnxAvx2: true };
   for (let i = 0; i < argv.length; ++i) {
     const k = argv[i];
     const val = () => {
@@ -72,6 +78,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--device') a.device = benchChoice(k, val(), ['cpu', 'cuda'] as const);
     else if (k === '--precision') a.precision = benchChoice(k, val(), ['fp32', 'tf32'] as const);
     else if (k === '--no-onnx') a.onnx = false;
+    else if (k === '--no-onnx-avx2') a.onnxAvx2 = false;
     else if (k === '--kernels') {
       const v = val();
       const names = v === 'all' ? native.gemmKernels() : v.split(',').filter(Boolean);
@@ -80,7 +87,7 @@ function parseArgs(argv: string[]): Args {
       }
       a.kernels = names as CpuKernel[];
     } else if (k === '--help' || k === '-h') {
-      console.log('usage: node dist/bench/compare.js [--json FILE] [--quick] [--runs R] [--warmup W] [--only s1,s2] [--python PATH] [--no-check] [--torch-without-openblas-env] [--torch-blas-dir DIR] [--device cpu|cuda] [--precision fp32|tf32] [--kernels avx512,avx2|all] [--no-onnx]');
+      console.log('usage: node dist/bench/compare.js [--json FILE] [--quick] [--runs R] [--warmup W] [--only s1,s2] [--python PATH] [--no-check] [--torch-without-openblas-env] [--torch-blas-dir DIR] [--device cpu|cuda] [--precision fp32|tf32] [--kernels avx512,avx2|all] [--no-onnx] [--no-onnx-avx2]');
       process.exit(0);
     } else throw new Error(`unknown argument ${k}`);
   }
@@ -226,6 +233,7 @@ async function main(): Promise<void> {
   const initialKernel = cpuKernel();
   if (args.device === 'cpu') console.log(`hgad GEMM kernel${kernels.length > 1 ? 's (one row each, interleaved in the same rounds)' : ''}: ${kernels.join(', ')}`);
   let onnx: OnnxScorer | null = null;
+  let onnxAvx2: OnnxAvx2Process | null = null;
   if (args.device === 'cpu' && scenarios.includes('score_paper')) {
     const o = args.onnx ? await OnnxScorer.start(python, threads) : 'skipped (--no-onnx)';
     if (typeof o === 'string') {
@@ -233,7 +241,16 @@ async function main(): Promise<void> {
     } else {
       onnx = o;
       console.log(`ONNX Runtime: onnxruntime-node ${o.info.onnxruntime}, score_paper exported by torch ${o.info.torch} (torch.onnx.export, opset ${o.info.opset}), ` +
-        `${o.info.intra_op_threads} intra-op threads (= hgad's), ${o.info.inter_op_threads} inter-op, all graph optimisations`);
+        `${o.info.intra_op_threads} intra-op threads (= hgad's), ${o.info.inter_op_threads} inter-op, all graph optimisations; MLAS picks its kernels (AVX-512 where the CPU has it)`);
+    }
+    // Where hgad runs a forced AVX2 kernel on an AVX-512 CPU, ONNX Runtime held to AVX2 is the like-for-like row.
+    if (onnx && args.onnxAvx2 && kernels.includes('avx2') && native.gemmKernels().includes('avx512')) {
+      const o2 = await OnnxAvx2Process.start(python, threads);
+      if (typeof o2 === 'string') console.log(`ONNX Runtime held to AVX2: not compared: ${o2}`);
+      else {
+        onnxAvx2 = o2;
+        console.log('ONNX Runtime held to AVX2: the same model and options in a child process running a copy of onnxruntime-node whose MLAS AVX-512F check is patched out (bench/onnx_avx2.ts)');
+      }
     }
   }
   console.log('');
@@ -245,6 +262,8 @@ async function main(): Promise<void> {
     const hg = modelScenario(name, quick, be, n);
     const ort = name === 'score_paper' ? onnx : null;
     ort?.setup(n);
+    const ort2 = name === 'score_paper' ? onnxAvx2 : null;
+    await ort2?.setup(n);
     for (const s of servers) await s.request({ op: 'setup', scenario: name, n, seed: 0 });
     for (let i = 0; i < warmup; ++i) {
       for (const k of kernels) {
@@ -253,10 +272,12 @@ async function main(): Promise<void> {
       }
       for (const s of servers) await s.request({ op: 'run' });
       if (ort) await ort.run();
+      if (ort2) await ort2.run();
     }
     const hTimes: number[][] = kernels.map(() => []);
     const tTimes: number[][] = servers.map(() => []);
     const oTimes: number[] = [];
+    const o2Times: number[] = [];
     for (let r = 0; r < runs; ++r) {
       const hgadFirst = r % 2 === 0;
       const runHgad = () => {
@@ -269,11 +290,13 @@ async function main(): Promise<void> {
       if (hgadFirst) runHgad();
       for (let i = 0; i < servers.length; ++i) tTimes[i].push((await servers[i].request({ op: 'run' })).t);
       if (ort) oTimes.push(await ort.run());
+      if (ort2) o2Times.push(await ort2.run());
       if (!hgadFirst) runHgad();
     }
     if (args.device === 'cpu') setCpuKernel(initialKernel);
     const t = tTimes.map((ts) => side(hg, ts));
     const o = ort ? side(hg, oTimes) : null;
+    const o2 = ort2 ? side(hg, o2Times) : null;
     kernels.forEach((kernel, ki) => {
       const h = side(hg, hTimes[ki]);
       const rec: Record<string, unknown> = {
@@ -292,29 +315,36 @@ async function main(): Promise<void> {
         rec.onnxruntime = { ...o, ...ort!.info };
         rec.ratio_hgad_over_onnxruntime = h.vectors_per_s / o.vectors_per_s;
       }
+      if (o2) {
+        rec.onnxruntime_avx2 = { ...o2, ...ort2!.info };
+        rec.ratio_hgad_over_onnxruntime_avx2 = h.vectors_per_s / o2.vectors_per_s;
+      }
       if (t.length > 1) {
         rec.torch_variants = servers.slice(1).map((s, i) => ({ label: s.label, ...t[i + 1], ratio_hgad_over_variant: h.vectors_per_s / t[i + 1].vectors_per_s }));
       }
       if (quick) rec.quick = true;
       records.push(rec);
       console.log(`${name}: hgad${args.device === 'cpu' ? ` (${kernel})` : ''} ${fmt(h.median_s)} s, ` +
-        `${servers.map((s, i) => `${s.label} ${fmt(t[i].median_s)} s`).join(', ')}${o ? `, ONNX Runtime ${fmt(o.median_s)} s` : ''}`);
+        `${servers.map((s, i) => `${s.label} ${fmt(t[i].median_s)} s`).join(', ')}${o ? `, ONNX Runtime ${fmt(o.median_s)} s` : ''}${o2 ? `, ONNX Runtime (AVX2) ${fmt(o2.median_s)} s` : ''}`);
     });
     collectGarbage();
   }
   await onnx?.close();
+  await onnxAvx2?.close();
   for (const s of servers) await s.close();
 
   const header = ['scenario', 'kernel', 'N', 'hgad median_s', 'torch median_s', 'hgad vec/s', 'torch vec/s', 'hgad GFLOP/s', 'torch GFLOP/s', 'hgad/torch',
-    'ORT vec/s', 'hgad/ORT'];
+    'ORT vec/s', 'hgad/ORT', 'ORT-AVX2 vec/s', 'hgad/ORT-AVX2'];
   servers.slice(1).forEach((_, i) => header.push(`[v${i + 1}] median_s`, `hgad/[v${i + 1}]`));
   const rows = records.map((r) => {
     const h = r.hgad as Side;
     const t = r.torch as Side;
     const o = r.onnxruntime as Side | undefined;
+    const o2 = r.onnxruntime_avx2 as Side | undefined;
     const row = [String(r.scenario), String(r.gemm_kernel ?? '-'), String(r.n), fmt(h.median_s), fmt(t.median_s), fmt(h.vectors_per_s), fmt(t.vectors_per_s),
       fmt(h.gflops, 3), fmt(t.gflops, 3), `${(r.ratio_hgad_over_torch as number).toFixed(2)}x`,
-      o ? fmt(o.vectors_per_s) : '-', o ? `${(r.ratio_hgad_over_onnxruntime as number).toFixed(2)}x` : '-'];
+      o ? fmt(o.vectors_per_s) : '-', o ? `${(r.ratio_hgad_over_onnxruntime as number).toFixed(2)}x` : '-',
+      o2 ? fmt(o2.vectors_per_s) : '-', o2 ? `${(r.ratio_hgad_over_onnxruntime_avx2 as number).toFixed(2)}x` : '-'];
     for (const v of (r.torch_variants as (Side & { ratio_hgad_over_variant: number })[] | undefined) ?? []) {
       row.push(fmt(v.median_s), `${v.ratio_hgad_over_variant.toFixed(2)}x`);
     }
@@ -324,7 +354,7 @@ async function main(): Promise<void> {
   servers.slice(1).forEach((s, i) => console.log(`[v${i + 1}] = extra torch variant "${s.label}"`));
   if (quick) console.log('(QUICK mode: reduced sizes and repetitions)');
   if (args.json) {
-    const out = { context: { ...ctx, gemm_kernels: kernels, onnxruntime: onnx?.info ?? null, torch: infos[0], torch_variants: servers.slice(1).map((s, i) => ({ label: s.label, ...infos[i + 1] })), openblas_env: openblasEnv, warmup, runs }, records };
+    const out = { context: { ...ctx, gemm_kernels: kernels, onnxruntime: onnx?.info ?? null, onnxruntime_avx2: onnxAvx2?.info ?? null, torch: infos[0], torch_variants: servers.slice(1).map((s, i) => ({ label: s.label, ...infos[i + 1] })), openblas_env: openblasEnv, warmup, runs }, records };
     fs.writeFileSync(args.json, JSON.stringify(out, null, 2) + '\n');
     console.log(`wrote ${records.length} records to ${args.json}`);
   }

@@ -4,12 +4,14 @@
 // configuration) with torch.onnx.export at opset 13; onnxruntime-node runs it
 // with as many intra-op threads as hgad has, one inter-op thread, all graph
 // optimisations. Without PyTorch (nothing to export) or without
-// onnxruntime-node the comparison says so and leaves ONNX Runtime out.
+// onnxruntime-node the comparison says so and leaves ONNX Runtime out. A
+// second scorer may run a copy held to AVX2 (bench/onnx_avx2.ts).
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Random } from '../lib/random';
+import { avx2OnlyRuntime } from './onnx_avx2';
 import { PAPER } from './scenarios';
 
 const SCRIPT = path.join(__dirname, '..', '..', 'bench', 'torch_compare.py');
@@ -25,6 +27,8 @@ interface Ort {
 
 export interface OnnxInfo {
   onnxruntime: string;
+  /** 'auto': MLAS picks its kernels; 'avx2': a copy held to AVX2 (bench/onnx_avx2.ts) */
+  isa: 'auto' | 'avx2';
   torch: string;
   opset: number;
   intra_op_threads: number;
@@ -38,15 +42,25 @@ export class OnnxScorer {
 
   private constructor(private readonly ort: Ort, private readonly session: OrtSession, readonly info: OnnxInfo) {}
 
-  /** The scorer, or the reason it cannot run here. */
-  static async start(python: string | null, threads: number): Promise<OnnxScorer | string> {
+  /**
+   * The scorer, or the reason it cannot run here. With avx2Only, ONNX Runtime
+   * is a temporary copy whose MLAS never selects AVX-512 kernels.
+   */
+  static async start(python: string | null, threads: number, avx2Only = false): Promise<OnnxScorer | string> {
     let ort: Ort;
     let version = 'unknown';
+    let moduleDir = 'onnxruntime-node';
+    if (avx2Only) {
+      const rt = avx2OnlyRuntime();
+      if (typeof rt === 'string') return rt;
+      moduleDir = rt.module;
+      process.once('exit', () => rt.dispose());
+    }
     try {
       // eslint-disable-next-line @typescript-eslint/no-var-requires
-      ort = require('onnxruntime-node') as Ort;
+      ort = require(moduleDir) as Ort;
       // eslint-disable-next-line @typescript-eslint/no-var-requires
-      version = (require('onnxruntime-node/package.json') as { version: string }).version;
+      version = (require(`${moduleDir}/package.json`) as { version: string }).version;
     } catch (e) {
       return `onnxruntime-node is not installed (${(e as Error).message.split('\n')[0]})`;
     }
@@ -62,7 +76,7 @@ export class OnnxScorer {
       const session = await ort.InferenceSession.create(file, {
         intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all',
       });
-      return new OnnxScorer(ort, session, { onnxruntime: version, torch: exported.torch, opset: exported.opset, intra_op_threads: threads,
+      return new OnnxScorer(ort, session, { onnxruntime: version, isa: avx2Only ? 'avx2' : 'auto', torch: exported.torch, opset: exported.opset, intra_op_threads: threads,
         inter_op_threads: 1 });
     } finally {
       fs.rmSync(path.dirname(file), { recursive: true, force: true });

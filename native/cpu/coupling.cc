@@ -68,24 +68,36 @@ HGAD_VECTOR_CLONES void couplingBackwardRow(int64_t C2, const T* __restrict x2, 
     dat[j] = T(0.1) * g;
   }
 }
+
+// The row loop forward and inverse share: the first C1 channels copied, the
+// other C2 through row(C2, in2, a_s, a_t, out2, scratch), which returns sum(s),
+// and logdetOut = logdetIn + sign * logdetConst + sign * sum(s).
+template <typename T, typename Row>
+void couplingRows(int64_t N, int64_t C, const T* in, const T* a, const T* logdetIn, const T* logdetConst,
+                  T sign, T* out, T* logdetOut, Row row) {
+  const int64_t C1 = (C + 1) / 2, C2 = C - C1;
+  parallelFor(N, kRowGrain, [&](int64_t begin, int64_t end) {
+    std::vector<T> scratch(static_cast<size_t>(C2));
+    for (int64_t n = begin; n < end; ++n) {
+      const T* ir = in + n * C;
+      const T* as = a + n * 2 * C2;
+      T* orow = out + n * C;
+      for (int64_t j = 0; j < C1; ++j) orow[j] = ir[j];
+      const T sum = row(C2, ir + C1, as, as + C2, orow + C1, scratch.data());
+      logdetOut[n] = (logdetIn ? logdetIn[n] : T(0)) + sign * logdetConst[0] + sign * sum;
+    }
+  });
+}
+
 }  // namespace
 
 template <typename T>
 void couplingForward(int64_t N, int64_t C, const T* x, const T* a, T clamp, const T* logdetIn,
                      const T* logdetConst, T* y, T* logdetOut) {
-  const int64_t C1 = (C + 1) / 2, C2 = C - C1;
-  parallelFor(N, kRowGrain, [&](int64_t begin, int64_t end) {
-    std::vector<T> scratch(static_cast<size_t>(C2));
-    for (int64_t n = begin; n < end; ++n) {
-      const T* xr = x + n * C;
-      const T* as = a + n * 2 * C2;
-      const T* at = as + C2;
-      T* yr = y + n * C;
-      for (int64_t j = 0; j < C1; ++j) yr[j] = xr[j];
-      const T sum = forwardRow<T>(C2, xr + C1, as, at, clamp, yr + C1, scratch.data());
-      logdetOut[n] = (logdetIn ? logdetIn[n] : T(0)) + logdetConst[0] + sum;
-    }
-  });
+  couplingRows<T>(N, C, x, a, logdetIn, logdetConst, T(1), y, logdetOut,
+                  [clamp](int64_t C2, const T* x2, const T* as, const T* at, T* y2, T* s) {
+                    return forwardRow<T>(C2, x2, as, at, clamp, y2, s);
+                  });
 }
 
 template <typename T>
@@ -110,19 +122,10 @@ void couplingBackward(int64_t N, int64_t C, const T* x, const T* a, T clamp, con
 template <typename T>
 void couplingInverse(int64_t N, int64_t C, const T* y, const T* a, T clamp, const T* logdetIn,
                      const T* logdetConst, T* x, T* logdetOut) {
-  const int64_t C1 = (C + 1) / 2, C2 = C - C1;
-  parallelFor(N, kRowGrain, [&](int64_t begin, int64_t end) {
-    std::vector<T> scratch(static_cast<size_t>(C2));
-    for (int64_t n = begin; n < end; ++n) {
-      const T* yr = y + n * C;
-      const T* as = a + n * 2 * C2;
-      const T* at = as + C2;
-      T* xr = x + n * C;
-      for (int64_t j = 0; j < C1; ++j) xr[j] = yr[j];
-      const T sum = inverseRow<T>(C2, yr + C1, as, at, clamp, xr + C1, scratch.data());
-      logdetOut[n] = (logdetIn ? logdetIn[n] : T(0)) - logdetConst[0] - sum;
-    }
-  });
+  couplingRows<T>(N, C, y, a, logdetIn, logdetConst, T(-1), x, logdetOut,
+                  [clamp](int64_t C2, const T* y2, const T* as, const T* at, T* x2, T* s) {
+                    return inverseRow<T>(C2, y2, as, at, clamp, x2, s);
+                  });
 }
 
 #define HGAD_INSTANTIATE(T)                                                                   \

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <vector>
 
+#include "log_sum_exp.h"
 #include "threadpool.h"
 
 namespace hgad {
@@ -61,19 +62,10 @@ template <typename T> void rowSum(int64_t N, int64_t M, const T* X, T* r) {
   });
 }
 
-template <typename T> static T rowLogSumExp(int64_t M, const T* row) {
-  T mx = -INFINITY;
-  for (int64_t m = 0; m < M; ++m) mx = std::max(mx, row[m]);
-  if (!std::isfinite(mx)) return mx;
-  T acc = 0;
-  for (int64_t m = 0; m < M; ++m) acc += std::exp(row[m] - mx);
-  return mx + std::log(acc);
-}
-
 template <typename T> void logSoftmaxRows(int64_t N, int64_t M, const T* X, T* Y) {
   parallelFor(N, kRowGrain, [&](int64_t b, int64_t e) {
     for (int64_t n = b; n < e; ++n) {
-      T lse = rowLogSumExp(M, X + n * M);
+      T lse = logSumExp(M, X + n * M);
       for (int64_t m = 0; m < M; ++m) Y[n * M + m] = X[n * M + m] - lse;
     }
   });

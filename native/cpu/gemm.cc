@@ -85,14 +85,14 @@ bool avx2Supported() {
 
 const KernelEntry kKernels[] = {
 #ifdef HGAD_GEMM_X86
-    {{"avx512", kAvx512MR, kAvx512NR, 144, 512, 4096, kernelAvx512<kAvx512MR, 2, kAvx512NR>,
-      kernelAvx512<kAvx512MR, 1, kAvx512NR>, false},
+    {{"avx512", kAvx512MR, kAvx512NR, 144, 512, 4096, avx512::tile<kAvx512MR, 2, kAvx512NR>,
+      avx512::tile<kAvx512MR, 1, kAvx512NR>, false, true},
      avx512Supported},
-    {{"avx2", kAvx2MR, kAvx2NR, 144, 384, 4096, kernelAvx2<kAvx2MR, 2, kAvx2NR>,
-      kernelAvx2<kAvx2MR, 1, kAvx2NR>, true},
+    {{"avx2", kAvx2MR, kAvx2NR, 144, 384, 4096, avx2::tile<kAvx2MR, 2, kAvx2NR>,
+      avx2::tile<kAvx2MR, 1, kAvx2NR>, true, true},
      avx2Supported},
 #endif
-    {{"portable", kPortMR, kPortNR, 128, 256, 4096, kernelPortable, nullptr, true}, alwaysSupported},
+    {{"portable", kPortMR, kPortNR, 128, 256, 4096, kernelPortable, nullptr, true, false}, alwaysSupported},
 };
 
 const Kernel* bestKernel() {
@@ -147,6 +147,20 @@ inline void cpuRelax() {
 #endif
 }
 
+
+// Where the MR-row panels of one A block (rows from i0, depth from pc) are
+// read: element (r, k) of panel q is base[q * panelStride + r * rowStride + k * kStride].
+struct APanels {
+  const float* base;
+  int64_t panelStride, rowStride, kStride;
+};
+
+APanels aInPlace(const GemmShape& s, const float* A, int64_t i0, int64_t pc, int MR) {
+  if (s.transA) return {A + pc * s.lda + i0, MR, 1, s.lda};
+  return {A + i0 * s.lda + pc, MR * s.lda, s.lda, 1};
+}
+
+APanels aPacked(const float* packed, int64_t kc, int MR) { return {packed, MR * kc, 1, MR}; }
 
 float epilogue(float v, float beta, float c, const float* bias, int64_t j, bool relu) {
   if (beta != 0.0f) v += beta * c;
@@ -207,7 +221,7 @@ void gemmPackedPerThread(const GemmShape& s, const float* A, const float* B, flo
     const int64_t nPanels = ceilDiv(c1 - c0, NR);
     const int64_t mcMax = std::min(kern.mc, ceilDiv(r1 - r0, MR) * MR);
     float* packedB = packBScratch().get(static_cast<size_t>(kcMax * nPanels * NR));
-    float* packedA = packAScratch().get(static_cast<size_t>(mcMax * kcMax));
+    float* packedA = kern.inPlaceA ? nullptr : packAScratch().get(static_cast<size_t>(mcMax * kcMax));
     for (int64_t pc = 0; pc < K; pc += kcMax) {
       const int64_t kc = std::min(kcMax, K - pc);
       const bool first = pc == 0, last = pc + kc == K;
@@ -217,14 +231,18 @@ void gemmPackedPerThread(const GemmShape& s, const float* A, const float* B, flo
       for (int64_t i0 = r0; i0 < r1; i0 += mcMax) {
         const int64_t mc = std::min(mcMax, r1 - i0);
         const int64_t mPanels = ceilDiv(mc, MR);
-        packABlock(s, A, i0, mc, pc, kc, MR, packedA);
+        APanels ap = aInPlace(s, A, i0, pc, MR);
+        if (!kern.inPlaceA) {
+          packABlock(s, A, i0, mc, pc, kc, MR, packedA);
+          ap = aPacked(packedA, kc, MR);
+        }
         for (int64_t p = 0; p < nPanels; ++p) {
           const int64_t j0 = c0 + p * NR;
           const int nr = static_cast<int>(std::min<int64_t>(NR, c1 - j0));
           const MicroKernel mk = (kern.half && 2 * nr <= NR) ? kern.half : kern.full;
           for (int64_t q = 0; q < mPanels; ++q) {
             const int64_t rq = i0 + q * MR;
-            mk(kc, packedA + q * MR * kc, packedB + p * NR * kc, C + rq * s.ldc + j0, s.ldc,
+            mk(kc, ap.base + q * ap.panelStride, ap.rowStride, ap.kStride, packedB + p * NR * kc, C + rq * s.ldc + j0, s.ldc,
                static_cast<int>(std::min<int64_t>(MR, r1 - rq)), nr, blockBeta, blockBias ? blockBias + j0 : nullptr,
                last && relu);
           }
@@ -294,8 +312,12 @@ void gemmPacked(const GemmShape& s, const float* A, const float* B, float beta, 
         }
         const int64_t mc = std::min(mcMax, M - i0);
         const int64_t mPanels = ceilDiv(mc, MR);
-        float* packedA = packAScratch().get(static_cast<size_t>(mcMax * kcMax));
-        packABlock(s, A, i0, mc, pc, kc, MR, packedA);
+        APanels ap = aInPlace(s, A, i0, pc, MR);
+        if (!kern.inPlaceA) {
+          float* packedA = packAScratch().get(static_cast<size_t>(mcMax * kcMax));
+          packABlock(s, A, i0, mc, pc, kc, MR, packedA);
+          ap = aPacked(packedA, kc, MR);
+        }
         for (int64_t p = p0; p < p1; ++p) {
           while (panelState[p].load(std::memory_order_acquire) != kReady) cpuRelax();
           const int64_t j0 = jc + p * NR;
@@ -305,7 +327,7 @@ void gemmPacked(const GemmShape& s, const float* A, const float* B, float beta, 
           const float* pbias = blockBias ? blockBias + j0 : nullptr;
           for (int64_t q = 0; q < mPanels; ++q) {
             const int64_t r0 = i0 + q * MR;
-            mk(kc, packedA + q * MR * kc, bp, C + r0 * s.ldc + j0, s.ldc,
+            mk(kc, ap.base + q * ap.panelStride, ap.rowStride, ap.kStride, bp, C + r0 * s.ldc + j0, s.ldc,
                static_cast<int>(std::min<int64_t>(MR, M - r0)), nr, blockBeta, pbias, blockRelu);
           }
         }

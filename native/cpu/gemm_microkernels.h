@@ -1,11 +1,14 @@
 // The register-tile microkernels of the CPU GEMM (native/cpu/gemm.cc), one
 // per instruction set, and the Kernel record that pairs each with its cache
-// block sizes. Each computes an MR x NR tile of C from a packed A panel
-// (kc x MR, k-major) and a packed B panel (kc x BS, k-major), with the
-// epilogue (beta, bias, relu) fused into its store. Internal to gemm.cc.
+// block sizes. Each computes an MR x NR tile of C from an A panel (packed:
+// kc x MR, k-major; or, where the kernel allows, MR rows read in place) and
+// a packed B panel (kc x BS, k-major), with the epilogue (beta, bias, relu)
+// fused into its store. Internal to gemm.cc.
 #pragma once
 #include <algorithm>
 #include <cstdint>
+
+#include "fast_math.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
@@ -14,8 +17,10 @@
 
 namespace hgad::gemm_detail {
 
-using MicroKernel = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
-                             int mr, int nr, float beta, const float* bias, bool relu);
+// Element (r, k) of the A panel is a[r * rowStride + k * kStride]; packed: (1, MR).
+using MicroKernel = void (*)(int64_t kc, const float* a, int64_t rowStride, int64_t kStride,
+                             const float* b, float* c, int64_t ldc, int mr, int nr, float beta,
+                             const float* bias, bool relu);
 
 struct Kernel {
   const char* name;
@@ -26,14 +31,18 @@ struct Kernel {
   MicroKernel half;
   // Deep products with a small C run one task per thread (gemmPackedPerThread).
   bool perThreadDeep;
+  // Whether the microkernels read A in place (any strides), not only packed.
+  bool inPlaceA;
 };
 
 // ---------------------------------------------------------------- portable
 
 constexpr int kPortMR = 4, kPortNR = 16;
 
-inline void kernelPortable(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int mr,
-                    int nr, float beta, const float* bias, bool relu) {
+// Packed A only (inPlaceA is false for it).
+inline void kernelPortable(int64_t kc, const float* a, int64_t /* rowStride */, int64_t /* kStride */,
+                           const float* b, float* c, int64_t ldc, int mr, int nr, float beta,
+                           const float* bias, bool relu) {
   float acc[kPortMR][kPortNR] = {};
   for (int64_t k = 0; k < kc; ++k) {
     for (int r = 0; r < kPortMR; ++r) {
@@ -57,129 +66,57 @@ inline void kernelPortable(int64_t kc, const float* a, const float* b, float* c,
 
 #ifdef HGAD_GEMM_X86
 
+// One body (gemm_tile.inc) per instruction set, each in its own namespace
+// compiled for that set; the operations below are all it needs of the set.
+
 // ------------------------------------------------------------------- AVX2
 
-constexpr int kAvx2MR = 6, kAvx2NR = 16;
-
-// MR rows x NV vectors of 8 columns; BS is the packed B panel stride, so the
-// NV = 1 instance runs over the zero-padded last panel when it is at most 8
-// wide. With 16 ymm registers, 6x16 is the largest tile that keeps its 12
-// accumulators, 2 B vectors and the broadcast in registers.
-template <int MR, int NV, int BS>
-__attribute__((target("avx2,fma"))) void kernelAvx2(int64_t kc, const float* a, const float* b,
-                                                    float* c, int64_t ldc, int mr, int nr,
-                                                    float beta, const float* bias, bool relu) {
-  __m256 acc[MR][NV];
-#pragma GCC unroll 16
-  for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_setzero_ps();
-  // The C tile is read (beta) or written only after the k loop; fetching its
-  // lines now overlaps their misses with the arithmetic.
-#pragma GCC unroll 16
-  for (int r = 0; r < MR; ++r) {
-    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + 8 * NV - 1), _MM_HINT_T0);
-  }
-#pragma GCC unroll 4
-  for (int64_t k = 0; k < kc; ++k) {
-    // A panels stream from L2: one line ahead per step keeps them in L1.
-    _mm_prefetch(reinterpret_cast<const char*>(a + 8 * MR), _MM_HINT_T0);
-    __m256 bv[NV];
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) bv[v] = _mm256_load_ps(b + 8 * v);
-#pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r) {
-      const __m256 av = _mm256_broadcast_ss(a + r);
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_fmadd_ps(av, bv[v], acc[r][v]);
-    }
-    a += MR;
-    b += BS;
-  }
-  const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  __m256i mask[NV];
-  __m256 vbias[NV];
-  const __m256 vbeta = _mm256_set1_ps(beta), zero = _mm256_setzero_ps();
-#pragma GCC unroll 4
-  for (int v = 0; v < NV; ++v) {
-    mask[v] = _mm256_cmpgt_epi32(_mm256_set1_epi32(nr - 8 * v), iota);
-    vbias[v] = bias ? _mm256_maskload_ps(bias + 8 * v, mask[v]) : zero;
-  }
-#pragma GCC unroll 16
-  for (int r = 0; r < MR; ++r) {
-    if (r >= mr) break;
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) {
-      float* p = c + r * ldc + 8 * v;
-      __m256 x = acc[r][v];
-      if (beta != 0.0f) x = _mm256_fmadd_ps(vbeta, _mm256_maskload_ps(p, mask[v]), x);
-      x = _mm256_add_ps(x, vbias[v]);
-      if (relu) x = _mm256_max_ps(x, zero);
-      if (nr >= 8 * (v + 1))
-        _mm256_storeu_ps(p, x);
-      else
-        _mm256_maskstore_ps(p, mask[v], x);
-    }
-  }
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+namespace avx2 {
+using Vec = __m256;
+HGAD_ALWAYS_INLINE Vec broadcast(const float* p) { return _mm256_broadcast_ss(p); }
+HGAD_ALWAYS_INLINE Vec fmadd(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
+HGAD_ALWAYS_INLINE __m256i columns(int n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
+HGAD_ALWAYS_INLINE Vec loadMasked(const float* p, __m256i m) { return _mm256_maskload_ps(p, m); }
+HGAD_ALWAYS_INLINE void storeMasked(float* p, Vec x, __m256i m, bool full) {
+  if (full)
+    _mm256_storeu_ps(p, x);
+  else
+    _mm256_maskstore_ps(p, m, x);
+}
+#include "gemm_tile.inc"
+}  // namespace avx2
+#pragma GCC pop_options
+
+// With 16 ymm registers, 6x16 is the largest tile that keeps its 12
+// accumulators, 2 B vectors and the broadcast in registers; the 6x8 instance
+// runs over the zero-padded last panel when it is at most 8 wide.
+constexpr int kAvx2MR = 6, kAvx2NR = 16;
 
 // ---------------------------------------------------------------- AVX-512
 
-constexpr int kAvx512MR = 12, kAvx512NR = 32;
-
-// NV vectors of 16 columns per row; BS is the packed B panel stride, so the
-// NV = 1 instance can run over the zero-padded 32-wide last panel.
-template <int MR, int NV, int BS>
-__attribute__((target("avx512f"))) void kernelAvx512(int64_t kc, const float* a, const float* b,
-                                                     float* c, int64_t ldc, int mr, int nr,
-                                                     float beta, const float* bias, bool relu) {
-  __m512 acc[MR][NV];
-#pragma GCC unroll 64
-  for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
-#pragma GCC unroll 16
-  for (int r = 0; r < MR; ++r) {
-    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + 16 * NV - 1), _MM_HINT_T0);
-  }
-  for (int64_t k = 0; k < kc; ++k) {
-    __m512 bv[NV];
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) bv[v] = _mm512_load_ps(b + 16 * v);
-#pragma GCC unroll 64
-    for (int r = 0; r < MR; ++r) {
-      const __m512 av = _mm512_set1_ps(a[r]);
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
-    }
-    a += MR;
-    b += BS;
-  }
-  __mmask16 mask[NV];
-  __m512 vbias[NV];
-  const __m512 vbeta = _mm512_set1_ps(beta), zero = _mm512_setzero_ps();
-#pragma GCC unroll 4
-  for (int v = 0; v < NV; ++v) {
-    const int cols = std::min(16, std::max(0, nr - 16 * v));
-    mask[v] = static_cast<__mmask16>((1u << cols) - 1u);
-    vbias[v] = bias ? _mm512_maskz_loadu_ps(mask[v], bias + 16 * v) : zero;
-  }
-#pragma GCC unroll 64
-  for (int r = 0; r < MR; ++r) {
-    if (r >= mr) break;
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) {
-      float* p = c + r * ldc + 16 * v;
-      __m512 x = acc[r][v];
-      if (beta != 0.0f) x = _mm512_fmadd_ps(vbeta, _mm512_maskz_loadu_ps(mask[v], p), x);
-      x = _mm512_add_ps(x, vbias[v]);
-      if (relu) x = _mm512_mask_max_ps(x, 0xFFFF, x, zero);
-      _mm512_mask_storeu_ps(p, mask[v], x);
-    }
-  }
+#pragma GCC push_options
+#pragma GCC target("avx512f")
+namespace avx512 {
+using Vec = __m512;
+HGAD_ALWAYS_INLINE Vec broadcast(const float* p) { return _mm512_set1_ps(*p); }
+HGAD_ALWAYS_INLINE Vec fmadd(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
+HGAD_ALWAYS_INLINE __mmask16 columns(int n) {
+  return static_cast<__mmask16>((1u << std::min(16, std::max(0, n))) - 1u);
 }
+// Masked lanes are neither read nor written, so a ragged edge never leaves C.
+HGAD_ALWAYS_INLINE Vec loadMasked(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+HGAD_ALWAYS_INLINE void storeMasked(float* p, Vec x, __mmask16 m, bool) { _mm512_mask_storeu_ps(p, m, x); }
+#include "gemm_tile.inc"
+}  // namespace avx512
+#pragma GCC pop_options
+
+// 12x32: 24 zmm accumulators + 2 B vectors + 1 broadcast register; the 12x16
+// instance runs over the zero-padded 32-wide last panel.
+constexpr int kAvx512MR = 12, kAvx512NR = 32;
 
 #endif  // HGAD_GEMM_X86
 

@@ -103,62 +103,50 @@ inline void packBPanel(const GemmShape& s, const float* B, int64_t j0, int nr, i
     for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = 0.0f;
 }
 
-// Rows [i0, i0+mc) x depth [p0, p0+kc) of op(A) into consecutive MR-tall
-// panels. A transposed A (the weight gradients' dY^T) is stored K-major, so
-// it is read one stored row at a time, contiguously, and scattered over the
-// panels: panel by panel it would take a few bytes from each of kc rows,
-// kc cache misses that the hardware prefetcher does not see coming.
-inline void packABlock(const GemmShape& s, const float* A, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
-                int MR, float* dst) {
-  const int64_t panels = ceilDiv(mc, MR);
-  if (!s.transA) {
-    for (int64_t q = 0; q < panels; ++q)
-      packAPanel(s, A, i0 + q * MR, static_cast<int>(std::min<int64_t>(MR, mc - q * MR)), p0, kc, MR,
-                 dst + q * MR * kc);
-    return;
-  }
-  const int64_t full = mc / MR, tail = mc - full * MR;
+// Depth [p0, p0+kc) x positions [j0, j0+n) of a matrix stored depth-major
+// (element (k, j) at X[k * ld + j]) into consecutive W-wide panels (panel
+// stride W * kc), the last one zero-padded. Each stored row is read once,
+// contiguously, and scattered over the panels: panel by panel it would take a
+// few bytes from each of kc rows, kc cache misses that the hardware
+// prefetcher does not see coming.
+inline void packDepthMajor(const float* X, int64_t ld, int64_t j0, int64_t n, int64_t p0, int64_t kc, int W,
+                           float* dst) {
+  const int64_t full = n / W, tail = n - full * W;
   for (int64_t k = 0; k < kc; ++k) {
-    const float* src = A + (p0 + k) * s.lda + i0;
+    const float* src = X + (p0 + k) * ld + j0;
 #ifdef HGAD_GEMM_X86
-    _mm_prefetch(reinterpret_cast<const char*>(src + 4 * s.lda), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(src + 4 * s.lda + mc - 1), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(src + 4 * ld), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(src + 4 * ld + n - 1), _MM_HINT_T0);
 #endif
-    float* d = dst + k * MR;
-    for (int64_t q = 0; q < full; ++q) copyPanelRow(d + q * MR * kc, src + q * MR, MR);
+    float* d = dst + k * W;
+    for (int64_t q = 0; q < full; ++q) copyPanelRow(d + q * W * kc, src + q * W, W);
     if (tail) {
-      float* dt = d + full * MR * kc;
-      for (int r = 0; r < MR; ++r) dt[r] = r < tail ? src[full * MR + r] : 0.0f;
+      float* dt = d + full * W * kc;
+      for (int j = 0; j < W; ++j) dt[j] = j < tail ? src[full * W + j] : 0.0f;
     }
   }
 }
 
+// Rows [i0, i0+mc) x depth [p0, p0+kc) of op(A) into consecutive MR-tall
+// panels. A transposed A (the weight gradients' dY^T) is stored depth-major.
+inline void packABlock(const GemmShape& s, const float* A, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
+                int MR, float* dst) {
+  if (s.transA) return packDepthMajor(A, s.lda, i0, mc, p0, kc, MR, dst);
+  const int64_t panels = ceilDiv(mc, MR);
+  for (int64_t q = 0; q < panels; ++q)
+    packAPanel(s, A, i0 + q * MR, static_cast<int>(std::min<int64_t>(MR, mc - q * MR)), p0, kc, MR,
+               dst + q * MR * kc);
+}
+
 // Columns [j0, j0+nc) x depth [p0, p0+kc) of op(B) into consecutive NR-wide
-// panels; an untransposed B is read row by row across all its panels, for
-// the same reason as packABlock.
+// panels; an untransposed B is stored depth-major.
 inline void packBRange(const GemmShape& s, const float* B, int64_t j0, int64_t nc, int64_t p0, int64_t kc,
                 int NR, float* dst) {
+  if (!s.transB) return packDepthMajor(B, s.ldb, j0, nc, p0, kc, NR, dst);
   const int64_t panels = ceilDiv(nc, NR);
-  if (s.transB) {
-    for (int64_t p = 0; p < panels; ++p)
-      packBPanel(s, B, j0 + p * NR, static_cast<int>(std::min<int64_t>(NR, nc - p * NR)), p0, kc, NR,
-                 dst + p * NR * kc);
-    return;
-  }
-  const int64_t full = nc / NR, tail = nc - full * NR;
-  for (int64_t k = 0; k < kc; ++k) {
-    const float* src = B + (p0 + k) * s.ldb + j0;
-#ifdef HGAD_GEMM_X86
-    _mm_prefetch(reinterpret_cast<const char*>(src + 4 * s.ldb), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(src + 4 * s.ldb + nc - 1), _MM_HINT_T0);
-#endif
-    float* d = dst + k * NR;
-    for (int64_t p = 0; p < full; ++p) copyPanelRow(d + p * NR * kc, src + p * NR, NR);
-    if (tail) {
-      float* dt = d + full * NR * kc;
-      for (int j = 0; j < NR; ++j) dt[j] = j < tail ? src[full * NR + j] : 0.0f;
-    }
-  }
+  for (int64_t p = 0; p < panels; ++p)
+    packBPanel(s, B, j0 + p * NR, static_cast<int>(std::min<int64_t>(NR, nc - p * NR)), p0, kc, NR,
+               dst + p * NR * kc);
 }
 
 }  // namespace hgad::gemm_detail

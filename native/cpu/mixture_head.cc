@@ -11,6 +11,7 @@
 #include <cmath>
 #include <vector>
 
+#include "log_sum_exp.h"
 #include "threadpool.h"
 
 namespace hgad {
@@ -18,15 +19,6 @@ namespace {
 
 constexpr double kGaussConst = -0.9189385332046727;  // log(1/sqrt(2 pi))
 constexpr int64_t kRowGrain = 32;
-
-double logSumExp(int64_t n, const double* v) {
-  double mx = -INFINITY;
-  for (int64_t i = 0; i < n; ++i) mx = std::max(mx, v[i]);
-  if (!std::isfinite(mx)) return mx;
-  double acc = 0;
-  for (int64_t i = 0; i < n; ++i) acc += std::exp(v[i] - mx);
-  return mx + std::log(acc);
-}
 
 template <typename T>
 double squaredDistance(int64_t C, const T* z, const T* c) {

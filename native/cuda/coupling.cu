@@ -79,24 +79,29 @@ __global__ void couplingBackwardKernel(int64_t N, int64_t C, const float* __rest
 
 unsigned rowGrid(int64_t N) { return gridFor(N, kWarps, 132 * 64); }
 
+// in, out: (N, C)  a: (N, 2*C2)  logdetIn: (N) or null  logdetConst: (1)  logdetOut: (N)
+template <bool INVERSE>
+void launchCoupling(const char* op, int64_t N, int64_t C, const float* in, const float* a, float clamp,
+                    const float* logdetIn, const float* logdetConst, float* out, float* logdetOut,
+                    Stream stream) {
+  if (N <= 0) return;
+  couplingKernel<INVERSE><<<rowGrid(N), kThreads, 0, asStream(stream)>>>(
+      N, C, in, a, clamp, logdetIn, logdetConst, out, logdetOut);
+  HGAD_CUDA_LAUNCHED(op, sizes("N", N, "C", C));
+}
+
 }  // namespace
 
 void couplingForward(int64_t N, int64_t C, const float* x, const float* a, float clamp,
                      const float* logdetIn, const float* logdetConst, float* y, float* logdetOut,
                      Stream stream) {
-  if (N <= 0) return;
-  couplingKernel<false><<<rowGrid(N), kThreads, 0, asStream(stream)>>>(
-      N, C, x, a, clamp, logdetIn, logdetConst, y, logdetOut);
-  HGAD_CUDA_LAUNCHED("couplingForward", sizes("N", N, "C", C));
+  launchCoupling<false>("couplingForward", N, C, x, a, clamp, logdetIn, logdetConst, y, logdetOut, stream);
 }
 
 void couplingInverse(int64_t N, int64_t C, const float* y, const float* a, float clamp,
                      const float* logdetIn, const float* logdetConst, float* x, float* logdetOut,
                      Stream stream) {
-  if (N <= 0) return;
-  couplingKernel<true><<<rowGrid(N), kThreads, 0, asStream(stream)>>>(
-      N, C, y, a, clamp, logdetIn, logdetConst, x, logdetOut);
-  HGAD_CUDA_LAUNCHED("couplingInverse", sizes("N", N, "C", C));
+  launchCoupling<true>("couplingInverse", N, C, y, a, clamp, logdetIn, logdetConst, x, logdetOut, stream);
 }
 
 void couplingBackward(int64_t N, int64_t C, const float* x, const float* a, float clamp,
