@@ -1,5 +1,5 @@
 // Parameter folding and glue kernels of the flow and the mixture head; math as
-// cuda_ops.h ("parameter folding, glue").
+// native/ops/fold.h and native/ops/batch.h.
 //
 //  affineFold (C)           C^2 globalScale evaluations (exp + log1p in double,
 //                           recomputed per element: cheaper than a second

@@ -1,7 +1,7 @@
 // Module entry: memory alignment helpers, thread pool control, build/device
-// information, and the ops (each registered by HGAD_OP next to its wrapper,
-// native/napi/dispatch.h). Context-aware, so the
-// addon loads in worker threads too.
+// information, the CUDA resources and the ops (each registered by HGAD_OP next
+// to its wrapper, native/napi/dispatch.h). Context-aware, so the addon loads in
+// worker threads too.
 #include <napi.h>
 
 #include <cstdlib>

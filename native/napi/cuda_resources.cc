@@ -1,8 +1,8 @@
 // N-API surface of the CUDA resources (native/cuda/cuda_ops.h): streams and
 // device buffers with an explicit dispose() and a finalizer as the safety
 // net, host<->device copies, fills and device-to-device copies, device
-// selection and allocator statistics. The ops on device buffers are in
-// cuda_ops_binding.cc. Every CUDA failure (no driver, out of memory, a kernel
+// selection and allocator statistics. The ops take device buffers through
+// their one registration each (dispatch.h). Every CUDA failure (no driver, out of memory, a kernel
 // fault) becomes a JS Error naming the call and the sizes; the process stays
 // alive. Without CUDA compiled in nothing is registered and cudaCompiled is
 // false.
