@@ -19,6 +19,7 @@
         "native/napi/adam_binding.cc",
         "native/ops/threadpool.cc",
         "native/cpu/gemm.cc",
+        "native/cpu/gemm_select.cc",
         "native/cpu/coupling.cc",
         "native/cpu/elementwise.cc",
         "native/cpu/mixture_head.cc",

@@ -39,9 +39,10 @@
 // (an atomic per panel), so there is no separate packing phase and barrier;
 // each thread packs its A block into its own thread_local 64-byte aligned
 // scratch. Deep products with a small C (weight gradients) may instead run
-// one task per thread over the whole K loop (gemmPackedPerThread). Small
+// one task per thread over the whole K loop (gemmPackedPerThread), as their
+// transpose when that packs less (gemmTransposedPerThread). Small
 // problems run directly without packing. The microkernels are in
-// gemm_microkernels.h, the packing in gemm_pack.h.
+// gemm_microkernels.h, the packing in gemm_pack.h, the kernel table in gemm_select.cc.
 #include "gemm.h"
 
 #include <algorithm>
@@ -58,57 +59,10 @@
 #include "gemm_pack.h"
 #include "threadpool.h"
 
-
 namespace hgad {
 namespace {
 
 using namespace gemm_detail;
-
-// Every kernel this build has, best first; a CPU runs those it supports.
-struct KernelEntry {
-  Kernel kernel;
-  bool (*supported)();
-};
-
-bool alwaysSupported() { return true; }
-
-#ifdef HGAD_GEMM_X86
-bool avx512Supported() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f");
-}
-bool avx2Supported() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
-#endif
-
-const KernelEntry kKernels[] = {
-#ifdef HGAD_GEMM_X86
-    {{"avx512", kAvx512MR, kAvx512NR, 144, 512, 4096, avx512::tile<kAvx512MR, 2, kAvx512NR>,
-      avx512::tile<kAvx512MR, 1, kAvx512NR>, false, true},
-     avx512Supported},
-    {{"avx2", kAvx2MR, kAvx2NR, 144, 384, 4096, avx2::tile<kAvx2MR, 2, kAvx2NR>,
-      avx2::tile<kAvx2MR, 1, kAvx2NR>, true, true},
-     avx2Supported},
-#endif
-    {{"portable", kPortMR, kPortNR, 128, 256, 4096, kernelPortable, nullptr, true, false}, alwaysSupported},
-};
-
-const Kernel* bestKernel() {
-  for (const KernelEntry& e : kKernels)
-    if (e.supported()) return &e.kernel;
-  return &kKernels[0].kernel;
-}
-
-// The kernel in force: the best one unless setGemmKernel chose another. Read
-// once per product, so a switch never changes the kernel in the middle of one.
-std::atomic<const Kernel*>& currentKernel() {
-  static std::atomic<const Kernel*> k{bestKernel()};
-  return k;
-}
-
-const Kernel& selectKernel() { return *currentKernel().load(std::memory_order_acquire); }
 
 // Grow-only 64-byte aligned scratch; one per thread, so never shared.
 class Scratch {
@@ -135,6 +89,11 @@ Scratch& packAScratch() {
 }
 
 Scratch& packBScratch() {
+  thread_local Scratch s;
+  return s;
+}
+
+Scratch& transposedCScratch() {
   thread_local Scratch s;
   return s;
 }
@@ -251,6 +210,42 @@ void gemmPackedPerThread(const GemmShape& s, const float* A, const float* B, flo
     }
   };
   parallelTasks(threads, task);
+}
+
+// Columns of B each thread of gemmPackedPerThread packs per K block.
+int64_t packedColumnsPerThread(int64_t M, int64_t N, int threads) { return M >= N ? N : ceilDiv(N, threads); }
+
+// A deep product runs as its transpose, C^T = op(B)^T op(A)^T, when that packs
+// less: B is packed for every K block, while A is read in place. For the second
+// layer's dW (dY^T (200 x 16384) . h (16384 x 712)) each thread would pack half
+// of h, 356 of its 712 columns; transposed it packs all of dY, 200 columns, and
+// reads h in place. The K x N copy it saves is what kept this shape behind
+// OpenBLAS; C^T (a few hundred KB) is then added into C in one pass.
+bool runTransposed(const GemmShape& s, const Kernel& kern, int threads) {
+  return kern.inPlaceA && packedColumnsPerThread(s.N, s.M, threads) < packedColumnsPerThread(s.M, s.N, threads);
+}
+
+void gemmTransposedPerThread(const GemmShape& s, const float* A, const float* B, float beta, float* C,
+                             const float* bias, bool relu, int threads) {
+  GemmShape t;
+  t.transA = !s.transB;
+  t.transB = !s.transA;
+  t.M = s.N;
+  t.N = s.M;
+  t.K = s.K;
+  t.lda = s.ldb;
+  t.ldb = s.lda;
+  t.ldc = s.M;
+  // ct: (N, M), the product transposed
+  float* ct = transposedCScratch().get(static_cast<size_t>(s.M * s.N));
+  gemmPackedPerThread(t, B, A, 0.0f, ct, nullptr, false, threads);
+  parallelFor(s.M, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      float* ci = C + i * s.ldc;
+      for (int64_t j = 0; j < s.N; ++j)
+        ci[j] = epilogue(ct[j * s.M + i], beta, beta != 0.0f ? ci[j] : 0.0f, bias, j, relu);
+    }
+  });
 }
 
 void gemmPacked(const GemmShape& s, const float* A, const float* B, float beta, float* C,
@@ -373,7 +368,10 @@ void gemm(const GemmShape& s, const float* A, const float* B, float beta, float*
   }
   const auto t0 = std::chrono::steady_clock::now();
   const int threads = threadCount();
-  if (threads > 1 && usePerThread(s, selectKernel(), threads))
+  const Kernel& kern = selectKernel();
+  if (threads > 1 && usePerThread(s, kern, threads) && runTransposed(s, kern, threads))
+    gemmTransposedPerThread(s, A, B, beta, C, bias, relu, threads);
+  else if (threads > 1 && usePerThread(s, kern, threads))
     gemmPackedPerThread(s, A, B, beta, C, bias, relu, threads);
   else
     gemmPacked(s, A, B, beta, C, bias, relu);
@@ -390,29 +388,6 @@ GemmProfile gemmProfile() {
 void gemm(const GemmShape& s, const double* A, const double* B, double beta, double* C,
           const double* bias, bool relu) {
   gemmReference<double>(s, A, B, beta, C, bias, relu);
-}
-
-const char* gemmKernelName() { return selectKernel().name; }
-
-std::vector<std::string> gemmKernelsSupported() {
-  std::vector<std::string> names;
-  for (const KernelEntry& e : kKernels)
-    if (e.supported()) names.push_back(e.kernel.name);
-  return names;
-}
-
-bool setGemmKernel(const std::string& name) {
-  if (name == "auto") {
-    currentKernel().store(bestKernel(), std::memory_order_release);
-    return true;
-  }
-  for (const KernelEntry& e : kKernels) {
-    if (name != e.kernel.name) continue;
-    if (!e.supported()) return false;
-    currentKernel().store(&e.kernel, std::memory_order_release);
-    return true;
-  }
-  return false;
 }
 
 }  // namespace hgad

@@ -35,6 +35,10 @@ struct Kernel {
   bool inPlaceA;
 };
 
+// The kernel in force (native/cpu/gemm_select.cc). Read once per product, so
+// a switch never changes the kernel in the middle of one.
+const Kernel& selectKernel();
+
 // ---------------------------------------------------------------- portable
 
 constexpr int kPortMR = 4, kPortNR = 16;

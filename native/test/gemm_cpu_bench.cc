@@ -5,7 +5,8 @@
 // ran (what is left is their share of the caches and memory), so these rates
 // hold to a few percent where wall-clock ones do not.
 // Build: g++ -O3 -fno-trapping-math -std=gnu++17 -pthread -I native/ops -I native/cpu
-//          native/cpu/gemm.cc native/ops/threadpool.cc native/test/gemm_cpu_bench.cc -ldl
+//          native/cpu/gemm.cc native/cpu/gemm_select.cc native/ops/threadpool.cc
+//          native/test/gemm_cpu_bench.cc -ldl
 //          -o /tmp/gemm_cpu_bench
 // Usage: [OPENBLAS_CORETYPE=Haswell] gemm_cpu_bench [runs] [libopenblas path]
 // OPENBLAS_NUM_THREADS is set to 1 here (a waiting OpenBLAS thread spins, which
