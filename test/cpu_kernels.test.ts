@@ -42,9 +42,10 @@ for (const kernel of supported) {
       t.is(cpuKernel(), kernel);
       t.is(devices().cpu.gemmKernel, kernel);
       // M, N ragged against every kernel's register tile; K = 1100 spans several
-      // K blocks; K = 4000 with a small C takes the one-task-per-thread schedule
-      // of deep products (weight gradients) where the kernel has it.
-      for (const [M, N, K] of [[301, 75, 1100], [67, 203, 97], [1000, 40, 300], [70, 45, 4000], [29, 90, 4000]]) {
+      // K blocks; K = 4000 (AVX2) and 4500 (AVX-512: at least 8 of its deeper K
+      // blocks) with a small C take the one-task-per-thread schedule of deep
+      // products (weight gradients), and with M < N it runs as its transpose.
+      for (const [M, N, K] of [[301, 75, 1100], [67, 203, 97], [1000, 40, 300], [70, 45, 4000], [29, 90, 4000], [29, 90, 4500]]) {
         for (const [tA, tB] of [[false, true], [false, false], [true, false], [true, true]] as const) {
           const A = randn(rng, M * K, 'float32') as Float32Array;
           const B = randn(rng, K * N, 'float32') as Float32Array;

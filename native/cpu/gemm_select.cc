@@ -35,7 +35,7 @@ bool avx2Supported() {
 const KernelEntry kKernels[] = {
 #ifdef HGAD_GEMM_X86
     {{"avx512", kAvx512MR, kAvx512NR, 144, 512, 4096, avx512::tile<kAvx512MR, 2, kAvx512NR>,
-      avx512::tile<kAvx512MR, 1, kAvx512NR>, false, true},
+      avx512::tile<kAvx512MR, 1, kAvx512NR>, true, true},
      avx512Supported},
     {{"avx2", kAvx2MR, kAvx2NR, 144, 384, 4096, avx2::tile<kAvx2MR, 2, kAvx2NR>,
       avx2::tile<kAvx2MR, 1, kAvx2NR>, true, true},
