@@ -3,8 +3,8 @@
 // CPU runs is checked here against a float64 reference on shapes that take the
 // packed, cache-blocked path (several K blocks, ragged edges, two threads);
 // golden.test.ts runs the reference vectors under each of them.
-import test from 'ava';
-import { CPU_KERNELS, CpuKernel, cpuKernel, native, setCpuKernel } from '../lib/binding';
+import test, { ExecutionContext } from 'ava';
+import { CPU_KERNELS, CpuKernel, cpuKernel, native, setCpuKernel, setThreads, threads } from '../lib/binding';
 import { devices } from '../lib/backend/devices';
 import { runCli } from './helpers/cli_run';
 import { assertClose, randn, seeded } from './helpers/numeric';
@@ -35,6 +35,25 @@ test('the kernels this CPU runs end with portable, and the default is the first'
   t.deepEqual(devices().cpu.gemmKernels, supported);
 });
 
+// Every transpose combination of each M x N x K shape on the kernel in force
+// against the float64 reference, with fresh random operands.
+function checkShapes(t: ExecutionContext, rng: ReturnType<typeof seeded>, label: string, shapes: number[][]): void {
+  for (const [M, N, K] of shapes) {
+    for (const [tA, tB] of [[false, true], [false, false], [true, false], [true, true]] as const) {
+      const A = randn(rng, M * K, 'float32') as Float32Array;
+      const B = randn(rng, K * N, 'float32') as Float32Array;
+      const C = randn(rng, M * N, 'float32') as Float32Array;
+      const bias = randn(rng, N, 'float32') as Float32Array;
+      const beta = tA ? 0.5 : 0;
+      const relu = !tB;
+      const ref = reference(tA, tB, M, N, K, A, B, beta, C, bias, relu);
+      native.gemm(tA, tB, M, N, K, A, tA ? M : K, B, tB ? K : N, beta, C, N, bias, relu);
+      const s = Math.sqrt(K);
+      assertClose(t, `${label} ${M}x${N}x${K} tA=${tA} tB=${tB}`, C, ref, 1e-5 * s, 1e-4 * s);
+    }
+  }
+}
+
 for (const kernel of supported) {
   test.serial(`gemm on the forced ${kernel} kernel matches the float64 reference`, (t) => {
     const rng = seeded(t);
@@ -42,25 +61,31 @@ for (const kernel of supported) {
       t.is(cpuKernel(), kernel);
       t.is(devices().cpu.gemmKernel, kernel);
       // M, N ragged against every kernel's register tile; K = 1100 spans several
-      // K blocks; K = 4000 (AVX2) and 4500 (AVX-512: at least 8 of its deeper K
-      // blocks) with a small C take the one-task-per-thread schedule of deep
-      // products (weight gradients), and with M < N it runs as its transpose.
-      for (const [M, N, K] of [[301, 75, 1100], [67, 203, 97], [1000, 40, 300], [70, 45, 4000], [29, 90, 4000], [29, 90, 4500]]) {
-        for (const [tA, tB] of [[false, true], [false, false], [true, false], [true, true]] as const) {
-          const A = randn(rng, M * K, 'float32') as Float32Array;
-          const B = randn(rng, K * N, 'float32') as Float32Array;
-          const C = randn(rng, M * N, 'float32') as Float32Array;
-          const bias = randn(rng, N, 'float32') as Float32Array;
-          const beta = tA ? 0.5 : 0;
-          const relu = !tB;
-          const ref = reference(tA, tB, M, N, K, A, B, beta, C, bias, relu);
-          native.gemm(tA, tB, M, N, K, A, tA ? M : K, B, tB ? K : N, beta, C, N, bias, relu);
-          const s = Math.sqrt(K);
-          assertClose(t, `${kernel} ${M}x${N}x${K} tA=${tA} tB=${tB}`, C, ref, 1e-5 * s, 1e-4 * s);
-        }
-      }
+      // K blocks.
+      checkShapes(t, rng, kernel, [[301, 75, 1100], [67, 203, 97], [1000, 40, 300]]);
     });
     t.is(cpuKernel(), supported[0], 'the default kernel is back');
+  });
+
+  test.serial(`deep products (weight gradients) on the forced ${kernel} kernel match the float64 reference on one and two threads`, (t) => {
+    const rng = seeded(t);
+    const before = threads();
+    try {
+      for (const n of [1, 2]) {
+        setThreads(n);
+        withCpuKernel(kernel, () => {
+          // K = 4000 (AVX2) and 4500 (AVX-512: at least 8 of its deeper K
+          // blocks) with a small C take the one-task-per-thread schedule of
+          // deep products, on AVX2 with its 4x24 tile; with M < N AVX-512 runs
+          // it as its transpose. N = 58 and 100 end in a last panel of 10 and
+          // 4 columns of the 24-wide tile (its 16-wide half instance), M = 70
+          // and 29 in a ragged last tile of rows.
+          checkShapes(t, rng, `${kernel} ${n} thread(s)`, [[70, 45, 4000], [29, 90, 4000], [29, 90, 4500], [70, 58, 4000], [30, 100, 4000]]);
+        });
+      }
+    } finally {
+      setThreads(before);
+    }
   });
 }
 

@@ -33,6 +33,11 @@ struct Kernel {
   bool perThreadDeep;
   // Whether the microkernels read A in place (any strides), not only packed.
   bool inPlaceA;
+  // The kernel that runs the one-task-per-thread schedule of deep products;
+  // null: this one.
+  const Kernel* deep = nullptr;
+  // Whether a deep product may run as its transpose when that packs less.
+  bool transposeDeep = true;
 };
 
 // The kernel in force (native/cpu/gemm_select.cc). Read once per product, so
@@ -99,6 +104,13 @@ HGAD_ALWAYS_INLINE void storeMasked(float* p, Vec x, __m256i m, bool full) {
 // accumulators, 2 B vectors and the broadcast in registers; the 6x8 instance
 // runs over the zero-padded last panel when it is at most 8 wide.
 constexpr int kAvx2MR = 6, kAvx2NR = 16;
+// The deep products (weight gradients, K = 16384) take a 4x24 tile: the same
+// 12 accumulators, fed by 3 B loads and 4 broadcasts per step instead of 2 and
+// 6, and a quarter fewer A reads where A is read in place with a stride (dY^T,
+// X^T: one cache line per step whatever the tile's height). On one thread it
+// measured 3-8% faster than 6x16 on both dW shapes (native/test/gemm_cpu_bench.cc);
+// on the flow's forward and dX shapes 6x16 stays (93-97% of peak there).
+constexpr int kAvx2DeepMR = 4, kAvx2DeepNR = 24;
 
 // ---------------------------------------------------------------- AVX-512
 

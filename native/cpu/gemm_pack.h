@@ -25,6 +25,7 @@ inline void copyPanelRow(float* d, const float* s, int n) {
     case 6: return copyFixed<6>(d, s);
     case 12: return copyFixed<12>(d, s);
     case 16: return copyFixed<16>(d, s);
+    case 24: return copyFixed<24>(d, s);
     case 32: return copyFixed<32>(d, s);
     default: std::memcpy(d, s, sizeof(float) * n);
   }

@@ -8,7 +8,7 @@
 //          native/cpu/gemm.cc native/cpu/gemm_select.cc native/ops/threadpool.cc
 //          native/test/gemm_cpu_bench.cc -ldl
 //          -o /tmp/gemm_cpu_bench
-// Usage: [OPENBLAS_CORETYPE=Haswell] gemm_cpu_bench [runs] [libopenblas path]
+// Usage: [OPENBLAS_CORETYPE=Haswell] [HGAD_BENCH_ONLY=dW] gemm_cpu_bench [runs] [libopenblas path]
 // OPENBLAS_NUM_THREADS is set to 1 here (a waiting OpenBLAS thread spins, which
 // CPU time would count); the default library is Debian's pthread OpenBLAS.
 #include <dlfcn.h>
@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <random>
 #include <string>
@@ -31,9 +32,11 @@ using Sgemm = void (*)(int, int, int, int, int, int, float, const float*, int, c
                        float*, int);
 constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;
 
+bool gWall = false;
+
 double cpuSeconds() {
   timespec t;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  clock_gettime(gWall ? CLOCK_MONOTONIC : CLOCK_PROCESS_CPUTIME_ID, &t);
   return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
 }
 
@@ -60,12 +63,17 @@ const Shape kShapes[] = {
 int main(int argc, char** argv) {
   const int runs = argc > 1 ? std::max(3, std::atoi(argv[1])) : 9;
   const char* libPath = argc > 2 ? argv[2] : "/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0";
-  setenv("OPENBLAS_NUM_THREADS", "1", 1);
-  hgad::setThreadCount(1);
+  // HGAD_BENCH_THREADS=n times n threads by wall clock instead.
+  const int threads = std::getenv("HGAD_BENCH_THREADS") ? std::max(1, std::atoi(std::getenv("HGAD_BENCH_THREADS"))) : 1;
+  const bool wall = threads > 1;
+  setenv("OPENBLAS_NUM_THREADS", std::to_string(threads).c_str(), 1);
+  hgad::setThreadCount(threads);
   Sgemm sgemm = nullptr;
   if (void* lib = dlopen(libPath, RTLD_NOW)) sgemm = reinterpret_cast<Sgemm>(dlsym(lib, "cblas_sgemm"));
   const char* core = std::getenv("OPENBLAS_CORETYPE");
-  std::printf("1 thread, median of %d interleaved runs, GFLOP/s per CPU second; OpenBLAS: %s%s%s\n", runs,
+  gWall = wall;
+  std::printf("%d thread(s), median of %d interleaved runs, GFLOP/s per %s second; OpenBLAS: %s%s%s\n", threads, runs,
+              wall ? "wall-clock" : "CPU",
               sgemm ? libPath : "absent (no cblas_sgemm in ", sgemm ? "" : libPath, sgemm ? "" : ")");
   if (sgemm) std::printf("OpenBLAS core: %s\n", core ? core : "its own choice (OPENBLAS_CORETYPE unset)");
   const std::vector<std::string> kernels = hgad::gemmKernelsSupported();
@@ -75,7 +83,10 @@ int main(int argc, char** argv) {
   std::printf("\n");
   std::mt19937 rng(7);
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  // HGAD_BENCH_ONLY=text keeps the shapes whose name contains it.
+  const char* only = std::getenv("HGAD_BENCH_ONLY");
   for (const Shape& sh : kShapes) {
+    if (only && !std::strstr(sh.name, only)) continue;
     hgad::GemmShape s;
     s.transA = sh.transA;
     s.transB = sh.transB;
