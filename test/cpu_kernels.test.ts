@@ -77,7 +77,8 @@ for (const kernel of supported) {
           // K = 4000 (AVX2) and 4500 (AVX-512: at least 8 of its deeper K
           // blocks) with a small C take the one-task-per-thread schedule of
           // deep products, on AVX2 with its 4x24 tile; with M < N AVX-512 runs
-          // it as its transpose. N = 58 and 100 end in a last panel of 10 and
+          // it as its transpose, the others split K between the two threads
+          // (a sum of per-thread partial products). N = 58 and 100 end in a last panel of 10 and
           // 4 columns of the 24-wide tile (its 16-wide half instance), M = 70
           // and 29 in a ragged last tile of rows.
           checkShapes(t, rng, `${kernel} ${n} thread(s)`, [[70, 45, 4000], [29, 90, 4000], [29, 90, 4500], [70, 58, 4000], [30, 100, 4000]]);

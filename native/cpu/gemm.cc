@@ -39,9 +39,9 @@
 // (an atomic per panel), so there is no separate packing phase and barrier;
 // each thread packs its A block into its own thread_local 64-byte aligned
 // scratch. Deep products with a small C (weight gradients) instead run one
-// task per thread over the whole K loop (gemmPackedPerThread), with a kernel
-// of their own where the set has one (AVX2: 4x24), as their transpose when
-// that packs less (gemmTransposedPerThread). Small
+// task per thread over the whole K loop (gemm_deep.cc), with a kernel of
+// their own where the set has one (AVX2: 4x24), split along K when M < N, or
+// as their transpose when that packs less. Small
 // problems run directly without packing. The microkernels are in
 // gemm_microkernels.h, the packing in gemm_pack.h, the kernel table in gemm_select.cc.
 #include "gemm.h"
@@ -56,33 +56,13 @@
 #include <string>
 #include <vector>
 
+#include "gemm_driver.h"
 #include "gemm_microkernels.h"
 #include "gemm_pack.h"
 #include "threadpool.h"
 
 namespace hgad {
-namespace {
-
-using namespace gemm_detail;
-
-// Grow-only 64-byte aligned scratch; one per thread, so never shared.
-class Scratch {
- public:
-  ~Scratch() { std::free(p_); }
-  float* get(size_t n) {
-    if (n > cap_) {
-      std::free(p_);
-      const size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
-      p_ = static_cast<float*>(std::aligned_alloc(64, bytes));
-      cap_ = n;
-    }
-    return p_;
-  }
-
- private:
-  float* p_ = nullptr;
-  size_t cap_ = 0;
-};
+namespace gemm_detail {
 
 Scratch& packAScratch() {
   thread_local Scratch s;
@@ -94,10 +74,11 @@ Scratch& packBScratch() {
   return s;
 }
 
-Scratch& transposedCScratch() {
-  thread_local Scratch s;
-  return s;
-}
+}  // namespace gemm_detail
+
+namespace {
+
+using namespace gemm_detail;
 
 enum PanelState : int { kUnpacked, kPacking, kReady };
 
@@ -108,26 +89,6 @@ inline void cpuRelax() {
 }
 
 
-// Where the MR-row panels of one A block (rows from i0, depth from pc) are
-// read: element (r, k) of panel q is base[q * panelStride + r * rowStride + k * kStride].
-struct APanels {
-  const float* base;
-  int64_t panelStride, rowStride, kStride;
-};
-
-APanels aInPlace(const GemmShape& s, const float* A, int64_t i0, int64_t pc, int MR) {
-  if (s.transA) return {A + pc * s.lda + i0, MR, 1, s.lda};
-  return {A + i0 * s.lda + pc, MR * s.lda, s.lda, 1};
-}
-
-APanels aPacked(const float* packed, int64_t kc, int MR) { return {packed, MR * kc, 1, MR}; }
-
-float epilogue(float v, float beta, float c, const float* bias, int64_t j, bool relu) {
-  if (beta != 0.0f) v += beta * c;
-  if (bias) v += bias[j];
-  if (relu && v < 0.0f) v = 0.0f;
-  return v;
-}
 
 void gemmDirect(const GemmShape& s, const float* A, const float* B, float beta, float* C,
                 const float* bias, bool relu) {
@@ -149,107 +110,6 @@ void gemmDirect(const GemmShape& s, const float* A, const float* B, float beta, 
 constexpr int64_t kDirectMacs = 32 * 1024;
 // Below this many multiply-adds per K block a second thread is not worth waking.
 constexpr int64_t kSerialMacs = 1 << 20;
-
-// Whether the per-thread schedule suits this product: many K blocks, and a C
-// slice per thread that stays in L2 (at most 1 MB each: the first layer's dW
-// on one thread, 712 x 356 floats, measured 2% faster here than in the shared
-// schedule).
-bool usePerThread(const GemmShape& s, const Kernel& kern, int threads) {
-  return kern.perThreadDeep && s.K >= 8 * kern.kc && s.M * s.N * 4 <= threads * (1 << 20);
-}
-
-// Deep products with a small C (the weight gradients: M x N of 200 x 712 or
-// 712 x 356, K = 16384) as one task per thread, each owning a slice of C
-// along its longer side and running the whole K loop on it with its own
-// packed operands. The shared schedule below needs a round (a wake-up and a
-// join) per K block, 40+ of them here, and the slowest thread sets each
-// round's pace; here the threads meet once. Each packs the other operand
-// whole, which costs little when that side is short. kern is the deep kernel
-// (Kernel::deep).
-void gemmPackedPerThread(const GemmShape& s, const Kernel& kern, const float* A, const float* B, float beta,
-                         float* C, const float* bias, bool relu, int threads) {
-  const int MR = kern.mr, NR = kern.nr;
-  const int64_t M = s.M, N = s.N, K = s.K;
-  const int64_t nKBlocks = ceilDiv(K, kern.kc);
-  const int64_t kcMax = ceilDiv(K, nKBlocks);
-  const bool splitM = M >= N;
-  const int64_t unit = splitM ? MR : NR;
-  const int64_t units = ceilDiv(splitM ? M : N, unit);
-  auto task = [&](int64_t t) {
-    const int64_t u0 = units * t / threads, u1 = units * (t + 1) / threads;
-    if (u0 >= u1) return;
-    const int64_t r0 = splitM ? u0 * unit : 0, r1 = splitM ? std::min(M, u1 * unit) : M;
-    const int64_t c0 = splitM ? 0 : u0 * unit, c1 = splitM ? N : std::min(N, u1 * unit);
-    const int64_t nPanels = ceilDiv(c1 - c0, NR);
-    const int64_t mcMax = std::min(kern.mc, ceilDiv(r1 - r0, MR) * MR);
-    float* packedB = packBScratch().get(static_cast<size_t>(kcMax * nPanels * NR));
-    float* packedA = kern.inPlaceA ? nullptr : packAScratch().get(static_cast<size_t>(mcMax * kcMax));
-    for (int64_t pc = 0; pc < K; pc += kcMax) {
-      const int64_t kc = std::min(kcMax, K - pc);
-      const bool first = pc == 0, last = pc + kc == K;
-      const float blockBeta = first ? beta : 1.0f;
-      const float* blockBias = last ? bias : nullptr;
-      packBRange(s, B, c0, c1 - c0, pc, kc, NR, packedB);
-      for (int64_t i0 = r0; i0 < r1; i0 += mcMax) {
-        const int64_t mc = std::min(mcMax, r1 - i0);
-        const int64_t mPanels = ceilDiv(mc, MR);
-        APanels ap = aInPlace(s, A, i0, pc, MR);
-        if (!kern.inPlaceA) {
-          packABlock(s, A, i0, mc, pc, kc, MR, packedA);
-          ap = aPacked(packedA, kc, MR);
-        }
-        for (int64_t p = 0; p < nPanels; ++p) {
-          const int64_t j0 = c0 + p * NR;
-          const int nr = static_cast<int>(std::min<int64_t>(NR, c1 - j0));
-          const MicroKernel mk = (kern.half && 2 * nr <= NR) ? kern.half : kern.full;
-          for (int64_t q = 0; q < mPanels; ++q) {
-            const int64_t rq = i0 + q * MR;
-            mk(kc, ap.base + q * ap.panelStride, ap.rowStride, ap.kStride, packedB + p * NR * kc, C + rq * s.ldc + j0, s.ldc,
-               static_cast<int>(std::min<int64_t>(MR, r1 - rq)), nr, blockBeta, blockBias ? blockBias + j0 : nullptr,
-               last && relu);
-          }
-        }
-      }
-    }
-  };
-  parallelTasks(threads, task);
-}
-
-// Columns of B each thread of gemmPackedPerThread packs per K block.
-int64_t packedColumnsPerThread(int64_t M, int64_t N, int threads) { return M >= N ? N : ceilDiv(N, threads); }
-
-// A deep product runs as its transpose, C^T = op(B)^T op(A)^T, when that packs
-// less: B is packed for every K block, while A is read in place. For the second
-// layer's dW (dY^T (200 x 16384) . h (16384 x 712)) each thread would pack half
-// of h, 356 of its 712 columns; transposed it packs all of dY, 200 columns, and
-// reads h in place. The K x N copy it saves is what kept this shape behind
-// OpenBLAS; C^T (a few hundred KB) is then added into C in one pass.
-bool runTransposed(const GemmShape& s, const Kernel& kern, int threads) {
-  return kern.inPlaceA && kern.transposeDeep && packedColumnsPerThread(s.N, s.M, threads) < packedColumnsPerThread(s.M, s.N, threads);
-}
-
-void gemmTransposedPerThread(const GemmShape& s, const Kernel& kern, const float* A, const float* B, float beta,
-                             float* C, const float* bias, bool relu, int threads) {
-  GemmShape t;
-  t.transA = !s.transB;
-  t.transB = !s.transA;
-  t.M = s.N;
-  t.N = s.M;
-  t.K = s.K;
-  t.lda = s.ldb;
-  t.ldb = s.lda;
-  t.ldc = s.M;
-  // ct: (N, M), the product transposed
-  float* ct = transposedCScratch().get(static_cast<size_t>(s.M * s.N));
-  gemmPackedPerThread(t, kern, B, A, 0.0f, ct, nullptr, false, threads);
-  parallelFor(s.M, 16, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      float* ci = C + i * s.ldc;
-      for (int64_t j = 0; j < s.N; ++j)
-        ci[j] = epilogue(ct[j * s.M + i], beta, beta != 0.0f ? ci[j] : 0.0f, bias, j, relu);
-    }
-  });
-}
 
 void gemmPacked(const GemmShape& s, const float* A, const float* B, float beta, float* C,
                 const float* bias, bool relu) {
@@ -375,11 +235,8 @@ void gemm(const GemmShape& s, const float* A, const float* B, float beta, float*
   // One thread takes the per-thread schedule too: it packs B a K block at a
   // time with each stored row read once (packBRange), where the shared
   // schedule packs it panel by panel.
-  const Kernel& deep = kern.deep ? *kern.deep : kern;
-  if (usePerThread(s, kern, threads) && runTransposed(s, deep, threads))
-    gemmTransposedPerThread(s, deep, A, B, beta, C, bias, relu, threads);
-  else if (usePerThread(s, kern, threads))
-    gemmPackedPerThread(s, deep, A, B, beta, C, bias, relu, threads);
+  if (usePerThread(s, kern, threads))
+    gemmDeep(s, kern.deep ? *kern.deep : kern, A, B, beta, C, bias, relu, threads);
   else
     gemmPacked(s, A, B, beta, C, bias, relu);
   const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0);

@@ -1,7 +1,8 @@
 // Standalone check of the float GEMM against gemmReference<float> (which
 // accumulates in double), followed by a benchmark on the flow's layer shapes.
 // Build: g++ -O3 -std=c++17 -pthread -I native/ops native/cpu/gemm.cc
-//          native/cpu/gemm_select.cc native/ops/threadpool.cc native/test/gemm_test.cc -o /tmp/gemm_test
+//          native/cpu/gemm_deep.cc native/cpu/gemm_select.cc native/ops/threadpool.cc native/test/gemm_test.cc
+//          -o /tmp/gemm_test
 // Usage: gemm_test [--no-bench] [--bench-only]
 #include <algorithm>
 #include <chrono>
