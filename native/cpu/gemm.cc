@@ -62,20 +62,6 @@
 #include "threadpool.h"
 
 namespace hgad {
-namespace gemm_detail {
-
-Scratch& packAScratch() {
-  thread_local Scratch s;
-  return s;
-}
-
-Scratch& packBScratch() {
-  thread_local Scratch s;
-  return s;
-}
-
-}  // namespace gemm_detail
-
 namespace {
 
 using namespace gemm_detail;
@@ -131,7 +117,7 @@ void gemmPacked(const GemmShape& s, const float* A, const float* B, float beta, 
   const int64_t mcMax = ceilDiv(ceilDiv(M, nMBlocks), MR) * MR;
   nMBlocks = ceilDiv(M, mcMax);
 
-  float* packedB = packBScratch().get(static_cast<size_t>(kcMax * ncMax));
+  float* packedB = threadScratch(ScratchUse::kPackB).get(static_cast<size_t>(kcMax * ncMax));
   std::unique_ptr<std::atomic<int>[]> panelState(new std::atomic<int>[ncMax / NR]);
 
   for (int64_t jc = 0; jc < N; jc += ncMax) {
@@ -172,7 +158,7 @@ void gemmPacked(const GemmShape& s, const float* A, const float* B, float beta, 
         const int64_t mPanels = ceilDiv(mc, MR);
         APanels ap = aInPlace(s, A, i0, pc, MR);
         if (!kern.inPlaceA) {
-          float* packedA = packAScratch().get(static_cast<size_t>(mcMax * kcMax));
+          float* packedA = threadScratch(ScratchUse::kPackA).get(static_cast<size_t>(mcMax * kcMax));
           packABlock(s, A, i0, mc, pc, kc, MR, packedA);
           ap = aPacked(packedA, kc, MR);
         }

@@ -11,19 +11,6 @@
 #include "threadpool.h"
 
 namespace hgad::gemm_detail {
-namespace {
-
-Scratch& splitKScratch() {
-  thread_local Scratch s;
-  return s;
-}
-
-Scratch& transposedCScratch() {
-  thread_local Scratch s;
-  return s;
-}
-
-}  // namespace
 
 // Whether the per-thread schedule suits this product: many K blocks, and a C
 // slice per thread that stays in L2 (at most 1 MB each: the first layer's dW
@@ -62,7 +49,7 @@ void gemmPackedPerThread(const GemmShape& s, const Kernel& kern, const float* A,
   const int64_t unit = splitM ? MR : NR;
   const int64_t units = splitK ? threads : ceilDiv(splitM ? M : N, unit);
   // partial: (threads - 1, M, N), the sums of threads 1.. over their depth ranges
-  float* partial = splitK ? splitKScratch().get(static_cast<size_t>((threads - 1) * M * N)) : nullptr;
+  float* partial = splitK ? threadScratch(ScratchUse::kSplitK).get(static_cast<size_t>((threads - 1) * M * N)) : nullptr;
   auto task = [&](int64_t t) {
     const int64_t u0 = units * t / threads, u1 = units * (t + 1) / threads;
     if (u0 >= u1) return;
@@ -78,8 +65,8 @@ void gemmPackedPerThread(const GemmShape& s, const Kernel& kern, const float* A,
     const bool tRelu = !splitK && relu;
     const int64_t nPanels = ceilDiv(c1 - c0, NR);
     const int64_t mcMax = std::min(kern.mc, ceilDiv(r1 - r0, MR) * MR);
-    float* packedB = packBScratch().get(static_cast<size_t>(kcMax * nPanels * NR));
-    float* packedA = kern.inPlaceA ? nullptr : packAScratch().get(static_cast<size_t>(mcMax * kcMax));
+    float* packedB = threadScratch(ScratchUse::kPackB).get(static_cast<size_t>(kcMax * nPanels * NR));
+    float* packedA = kern.inPlaceA ? nullptr : threadScratch(ScratchUse::kPackA).get(static_cast<size_t>(mcMax * kcMax));
     for (int64_t pc = k0; pc < k1; pc += kcMax) {
       const int64_t kc = std::min(kcMax, k1 - pc);
       const bool first = pc == k0, last = pc + kc == k1;
@@ -147,7 +134,7 @@ void gemmTransposedPerThread(const GemmShape& s, const Kernel& kern, const float
   t.ldb = s.lda;
   t.ldc = s.M;
   // ct: (N, M), the product transposed
-  float* ct = transposedCScratch().get(static_cast<size_t>(s.M * s.N));
+  float* ct = threadScratch(ScratchUse::kTransposedC).get(static_cast<size_t>(s.M * s.N));
   gemmPackedPerThread(t, kern, B, A, 0.0f, ct, nullptr, false, threads);
   parallelFor(s.M, 16, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {

@@ -30,9 +30,15 @@ class Scratch {
   size_t cap_ = 0;
 };
 
-// Each thread's packed A block and packed B (gemm.cc).
-Scratch& packAScratch();
-Scratch& packBScratch();
+// What a thread's scratch holds: its packed A block and packed B (both
+// schedules), the partial product of a K split and the transposed product
+// (gemm_deep.cc).
+enum class ScratchUse { kPackA, kPackB, kSplitK, kTransposedC, kCount };
+
+inline Scratch& threadScratch(ScratchUse use) {
+  thread_local Scratch s[static_cast<int>(ScratchUse::kCount)];
+  return s[static_cast<int>(use)];
+}
 
 // Where the MR-row panels of one A block (rows from i0, depth from pc) are
 // read: element (r, k) of panel q is base[q * panelStride + r * rowStride + k * kStride].
