@@ -37,7 +37,8 @@ function startTime(pid: number): string {
 const HOST = sha1Prefix(os.hostname());
 const BOOT = readOr('/proc/sys/kernel/random/boot_id', '');
 
-function ownerOf(pid: number): string {
+/** The owner tag of process `pid` as seen from here: host, boot and the process's start time. */
+export function ownerOf(pid: number): string {
   return HOST + sha1Prefix(`${BOOT}:${startTime(pid)}`);
 }
 
