@@ -8,7 +8,7 @@
 // names the level file, the image and where in its map.
 import * as crypto from 'crypto';
 import * as fs from 'fs';
-import { native } from '../binding';
+import { firstNonFinite } from '../backend/host';
 import { FormatError } from '../errors';
 import { bytesPerValue, CacheDType, CacheLevel, CacheMeta, levelFile } from './feature_cache';
 
@@ -25,7 +25,7 @@ export function levelHash(): crypto.Hash {
 /** Index of the first non-finite value of `bytes` (whole values of `dtype`), or -1. */
 export function firstNonFiniteValue(bytes: Uint8Array, dtype: CacheDType): number {
   if (dtype === 'float32') {
-    return native.firstNonFinite(new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4));
+    return firstNonFinite(new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4));
   }
   const halves = new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 1);
   // Two halves per 32-bit word where aligned (3x faster than one by one); exponent bits all set: Inf or NaN.
