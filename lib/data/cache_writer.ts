@@ -61,8 +61,13 @@ export function removeStaleCacheTemps(root: string): number {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EPERM') continue;
     }
-    fs.rmSync(path.join(root, name), { recursive: true, force: true });
-    removed++;
+    try {
+      if (!fs.lstatSync(path.join(root, name)).isDirectory()) continue;
+      fs.rmSync(path.join(root, name), { recursive: true, force: true });
+      removed++;
+    } catch {
+      // removed meanwhile by another run
+    }
   }
   return removed;
 }
