@@ -28,6 +28,19 @@ test('hgad fit trains on a folder of images, writes the model with its backbone,
   t.is(again.code, 0, again.stderr);
   t.regex(again.stdout, /features from /);
   t.is(again.stderr, '');
+
+  // A cache folder without its cache.json is rebuilt with one warning line; --rebuild-cache extracts again.
+  const [folder] = fs.readdirSync(cache);
+  fs.rmSync(path.join(cache, folder, 'cache.json'));
+  const repaired = await runCli(['fit', '--data', root, '--out', out, '--cache', cache, '--quiet', ...small]);
+  t.is(repaired.code, 0, repaired.stderr);
+  t.regex(repaired.stdout, /features cached in /);
+  t.regex(repaired.stderr, /^hgad: warning: the feature cache \S+ is broken \(\S+cache\.json: no such file \(not a feature cache folder\)\); rebuilding it\n$/);
+  const rebuilt = await runCli(['fit', '--data', root, '--out', out, '--cache', cache, '--quiet', '--rebuild-cache', ...small]);
+  t.is(rebuilt.code, 0, rebuilt.stderr);
+  t.regex(rebuilt.stdout, /features cached in /);
+  t.is(rebuilt.stderr, '');
+  t.deepEqual(fs.readdirSync(cache), [folder]);
 });
 
 test('hgad fit fails cleanly: a class folder without train/good, a bad option, a missing backbone', async (t) => {

@@ -39,14 +39,18 @@ export const fit: Command = {
     { name: 'seed', value: 'S', help: 'random seed of initialisation and image order (default 0)' },
     { name: 'cache', value: 'DIR', help: 'feature cache folder (default $XDG_CACHE_HOME/hgad/features or ~/.cache/hgad/features)' },
     { name: 'cache-float32', help: 'store the cached features as float32 (default float16: half the disk)' },
+    { name: 'rebuild-cache', help: 'extract the features again even when the cache holds them (images edited in place with the same size and time)' },
     { name: 'skip-unreadable', help: 'leave out training images that cannot be decoded (listed) instead of failing' },
     { name: 'allow-mixed', help: 'accept images of different sizes or modes within a class' },
     ...DEVICE_FLAGS,
     { name: 'quiet', help: 'no progress output' },
   ],
   notes: [
-    'Features are extracted once per data set, backbone (by sha256) and preprocessing, and reused by later runs with other ' +
-      'training settings. Progress goes to stderr (extraction: images/s and ETA; training: meta-epoch, loss, vectors/s, ETA); ' +
+    "Features are extracted once per data set, backbone (by sha256) and preprocessing, and reused by later runs with other " +
+      "training settings. The cache's key covers the images' paths, sizes and modification times, not their bytes: an image " +
+      'rewritten in place with the same size and time needs --rebuild-cache. A cache whose files fail their checksums, or lack ' +
+      'cache.json or a level file, is rebuilt with a warning. ' +
+      'Progress goes to stderr (extraction: images/s and ETA; training: meta-epoch, loss, vectors/s, ETA); ' +
       'the summary line goes to stdout. The model records the backbone, levels and preprocessing it was trained with.',
   ],
   run: runFit,
@@ -60,7 +64,7 @@ function triple(args: ParsedArgs, name: string): [number, number, number] | unde
   return [v[0], v[1], v[2]];
 }
 
-const RENAMED: Record<string, string> = { imagesPerBatch: 'batch-images', cacheDir: 'cache', cacheDtype: 'cache-float32' };
+const RENAMED: Record<string, string> = { imagesPerBatch: 'batch-images', cacheDir: 'cache', cacheDtype: 'cache-float32', rebuildCache: 'rebuild-cache' };
 
 /** The flag of an option name in fitImages' errors. */
 function flagOf(option: string): string {
@@ -86,6 +90,8 @@ function trainingOptions(args: ParsedArgs) {
     seed: args.int('seed'),
     cacheDir: args.string('cache'),
     cacheDtype: args.flag('cache-float32') ? ('float32' as const) : undefined,
+    rebuildCache: args.flag('rebuild-cache') || undefined,
+    onWarning: (message: string) => err(`hgad: warning: ${message}\n`),
   };
 }
 

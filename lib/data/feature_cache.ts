@@ -5,11 +5,13 @@
 // A cache is one folder, named after its key (a sha256 of the images' paths,
 // sizes and modification times, the backbone's sha256, the levels and the
 // preprocessing), holding:
-//   cache.json      this file's CacheMeta (written last: a folder without it is no cache)
+//   cache.json      this file's CacheMeta (written last: a folder without it is no cache),
+//                   with the sha1 of each level file (checked by ./cache_verify.ts)
 //   level<l>.bin    (numImages, height*width, channels) float16 or float32, little-endian:
 //                   each image's rows contiguous, (y, x) order, so reading an image is one read
 // The folder is built under a temporary name and renamed into place whole, so
-// an interrupted extraction leaves no folder under the key's name.
+// an interrupted extraction leaves no folder under the key's name; a broken
+// folder found under it is rebuilt and swapped in (./cache_writer.ts).
 import * as fs from 'fs';
 import * as path from 'path';
 import { halfToFloat } from '../backend/host';
@@ -49,6 +51,8 @@ export interface CacheMeta {
   preprocessing: { imageSize: number; crop: number; mean: number[]; std: number[] };
   /** images left out because they could not be read */
   skipped: { path: string; reason: string }[];
+  /** sha1 (hex) of each level file, computed while it was written (./cache_verify.ts) */
+  checksums?: string[];
 }
 
 /** How a worker opens a cache itself: the folder's path is all it needs. */
@@ -158,7 +162,7 @@ export class CacheFeatureSource implements FeatureSource {
 function readFully(fd: number, into: Uint8Array, position: number, file: string): void {
   for (let off = 0; off < into.length; ) {
     const n = fs.readSync(fd, into, off, into.length - off, position + off);
-    if (n === 0) throw new FormatError(file, `ends at ${position + off} bytes, before the image's rows end (a truncated cache; delete the folder to rebuild it)`);
+    if (n === 0) throw new FormatError(file, `ends at ${position + off} bytes, before the image's rows end (a truncated cache: the next run rebuilds it)`);
     off += n;
   }
 }

@@ -18,6 +18,10 @@ export interface ImportFeatureMapsOptions {
   classNames: string[];
   cacheDir: string;
   dtype?: CacheDType;
+  /** copy again even when the cache holds these maps, and replace them */
+  rebuild?: boolean;
+  /** one line per broken cache found (and rebuilt) or stale temporary folders removed */
+  onWarning?: (message: string) => void;
 }
 
 const CHUNK = 16;
@@ -53,10 +57,10 @@ export async function importFeatureMaps(o: ImportFeatureMapsOptions): Promise<{ 
   h.update(new Uint8Array(o.labels.buffer, o.labels.byteOffset, o.labels.byteLength));
   const key = h.digest('hex');
   const dir = cacheFolder(o.cacheDir, key);
-  const found = findCache(dir, key);
+  const found = findCache(dir, key, { rebuild: o.rebuild, onWarning: o.onWarning });
   if (found) return { dir, meta: found, reused: true };
 
-  const writer = new CacheWriter(dir, levels, dtype, N);
+  const writer = new CacheWriter(dir, levels, dtype, N, { replace: o.rebuild === true || fs.existsSync(dir) });
   try {
     for (let i0 = 0; i0 < N; i0 += CHUNK) {
       const count = Math.min(CHUNK, N - i0);
@@ -68,7 +72,7 @@ export async function importFeatureMaps(o: ImportFeatureMapsOptions): Promise<{ 
           for (let j = 0; j < maps.length; ++j) {
             if (!Number.isFinite(maps[j])) throw new FormatError(o.files[l], `non-finite value ${maps[j]} in image ${i0 + i}`);
           }
-          writer.appendImage(l, maps);
+          writer.appendImage(l, maps, `${o.files[l]} (image ${i0 + i})`);
         }
       }
     }

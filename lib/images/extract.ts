@@ -39,6 +39,10 @@ export interface ExtractOptions {
   /** images already left out by the header check, recorded with the cache */
   skipped?: readonly SkippedImage[];
   onProgress?: (p: ExtractProgress) => void;
+  /** extract again even when the cache holds these images' features, and replace them */
+  rebuild?: boolean;
+  /** one line per broken cache found (and rebuilt) or stale temporary folders removed (default: process.emitWarning) */
+  onWarning?: (message: string) => void;
 }
 
 export interface ExtractResult {
@@ -72,7 +76,7 @@ export async function extractFeatures(o: ExtractOptions): Promise<ExtractResult>
   const described = await describeImages(o.images);
   const key = cacheKey(described, o.classNames, o.backbone, o.preprocessing, dtype);
   const dir = cacheFolder(o.cacheDir, key);
-  const found = findCache(dir, key);
+  const found = findCache(dir, key, { rebuild: o.rebuild, onWarning: o.onWarning });
   if (found) return { dir, meta: found, reused: true };
 
   // The level shapes, from one image of zeros; the disk check needs them before anything is written.
@@ -81,7 +85,7 @@ export async function extractFeatures(o: ExtractOptions): Promise<ExtractResult>
   const names = o.backbone.levelNames;
   const levels: CacheLevel[] = probe.map((m, l) => ({ name: names[l], channels: m.channels, height: m.height, width: m.width }));
   const perImage = levels.map((l) => l.height * l.width * l.channels);
-  const writer = new CacheWriter(dir, levels, dtype, o.images.length);
+  const writer = new CacheWriter(dir, levels, dtype, o.images.length, { replace: o.rebuild === true || fs.existsSync(dir) });
   try {
     const kept: CachedImage[] = [];
     const skipped: SkippedImage[] = [...(o.skipped ?? [])];
@@ -116,7 +120,7 @@ export async function extractFeatures(o: ExtractOptions): Promise<ExtractResult>
           if (m.channels !== lv.channels || m.height !== lv.height || m.width !== lv.width) {
             throw new FormatError(o.backbone.file, `output "${lv.name}" changed shape from ${lv.channels}x${lv.height}x${lv.width} to ${m.channels}x${m.height}x${m.width}`);
           }
-          for (let i = 0; i < B; ++i) writer.appendImage(l, m.data.subarray(i * perImage[l], (i + 1) * perImage[l]));
+          for (let i = 0; i < B; ++i) writer.appendImage(l, m.data.subarray(i * perImage[l], (i + 1) * perImage[l]), good[i].path);
         });
         kept.push(...good);
         seconds.write += (performance.now() - t) / 1000;

@@ -40,6 +40,10 @@ export interface ModelAndCacheOptions extends Partial<SourceTrainConfig>, Device
   cacheDir?: string;
   /** storage type of the cache (default float16) */
   cacheDtype?: 'float16' | 'float32';
+  /** extract (or copy) the features again even when the cache holds them, replacing the cached folder */
+  rebuildCache?: boolean;
+  /** one line per broken cache found (and rebuilt) or stale temporary folders removed (default: process.emitWarning) */
+  onWarning?: (message: string) => void;
 }
 
 export interface FitImagesOptions extends ModelAndCacheOptions {
@@ -87,13 +91,19 @@ export function defaultCacheDir(): string {
 const IMAGE_KEYS = new Set([
   'kind', 'data', 'classes', 'backbone', 'levels', 'pyramid', 'imageSize', 'crop', 'mean', 'std', 'condChannels', 'couplings', 'clamp',
   'intraCentres', 'cacheDir', 'cacheDtype', 'extractBatchSize', 'skipUnreadable', 'allowMixed', 'onProgress', 'device', 'precision',
-  'featureMaps', 'labels', 'classNames',
+  'featureMaps', 'labels', 'classNames', 'rebuildCache', 'onWarning',
 ]);
 
 function splitOptions(o: object): Partial<SourceTrainConfig> {
   const train: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(o)) if (!IMAGE_KEYS.has(k) && v !== undefined) train[k] = v;
   return train as Partial<SourceTrainConfig>;
+}
+
+/** rebuildCache and onWarning, checked. */
+function cacheOptions(o: ModelAndCacheOptions): { rebuild: boolean; onWarning?: (message: string) => void } {
+  if (o.onWarning !== undefined && typeof o.onWarning !== 'function') throw expectedType('a function', 'options.onWarning', o.onWarning);
+  return { rebuild: optionalBoolean(o.rebuildCache, 'options.rebuildCache'), onWarning: o.onWarning };
 }
 
 function optionalBoolean(v: unknown, name: string): boolean {
@@ -132,6 +142,7 @@ export async function fitImages(options: FitImagesOptions): Promise<FitImagesRes
   if (o.extractBatchSize !== undefined && !isPositiveInteger(o.extractBatchSize)) throw expectedRange('a positive integer', 'options.extractBatchSize', o.extractBatchSize);
   if (o.cacheDtype !== undefined && o.cacheDtype !== 'float16' && o.cacheDtype !== 'float32') throw expectedRange('"float16" or "float32"', 'options.cacheDtype', o.cacheDtype);
   if (o.cacheDir !== undefined && (typeof o.cacheDir !== 'string' || o.cacheDir === '')) throw expectedType('a folder path', 'options.cacheDir', o.cacheDir);
+  const cache = cacheOptions(o);
   const { HGAD } = await import('../hgad');
   // The model's device is resolved now, so that asking for an absent GPU fails before any extraction.
   const probeDevice = HGAD.create({ levels: [{ channels: 2, condChannels: 0 }], classNames: ['check'], couplings: 1, clamp: 1, intraCentres: 1 }, 0, o);
@@ -145,7 +156,7 @@ export async function fitImages(options: FitImagesOptions): Promise<FitImagesRes
   try {
     extracted = await extractFeatures({
       images: inspection.train, classNames: index.classNames, backbone, preprocessing: prep, cacheDir: o.cacheDir ?? defaultCacheDir(),
-      dtype: o.cacheDtype, batchSize: o.extractBatchSize, skipUnreadable, skipped: inspection.skipped, onProgress: o.onProgress,
+      dtype: o.cacheDtype, batchSize: o.extractBatchSize, skipUnreadable, skipped: inspection.skipped, onProgress: o.onProgress, ...cache,
     });
   } finally {
     await backbone.close();
@@ -191,9 +202,10 @@ export async function fitFeatureMaps(o: FitFeatureMapsOptions): Promise<{ model:
   const train = splitOptions(o);
   validateSourceTrainConfig(train, o.labels?.length ?? 0);
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw expectedType('a function', 'options.onProgress', o.onProgress);
+  const cache = cacheOptions(o);
   const { HGAD } = await import('../hgad');
   HGAD.create({ levels: [{ channels: 2, condChannels: 0 }], classNames: ['check'], couplings: 1, clamp: 1, intraCentres: 1 }, 0, o).close();
-  const { dir, meta, reused } = await importFeatureMaps({ files: o.featureMaps, labels: o.labels, classNames: o.classNames, cacheDir: o.cacheDir ?? defaultCacheDir(), dtype: o.cacheDtype });
+  const { dir, meta, reused } = await importFeatureMaps({ files: o.featureMaps, labels: o.labels, classNames: o.classNames, cacheDir: o.cacheDir ?? defaultCacheDir(), dtype: o.cacheDtype, ...cache });
   const model = HGAD.create({ levels: meta.levels.map((l) => ({ channels: l.channels, condChannels: P })), classNames: [...o.classNames], ...modelShape, kind }, train.seed ?? 0, o);
   const onProgress = o.onProgress;
   const summary = await model.fitSource({ kind: 'cache', dir }, { ...train, onProgress: onProgress && ((p) => onProgress({ phase: 'train', ...p })) });

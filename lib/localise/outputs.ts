@@ -6,6 +6,7 @@ import * as path from 'path';
 import sharp from 'sharp';
 import { FormatError } from '../errors';
 import { loadMask, Preprocessing, resizeGeometry } from '../images/preprocess';
+import { removeStaleFolders, tempFolderName } from '../io/stale_temps';
 import type { RgbImage } from '../maps/heatmap';
 
 /**
@@ -69,7 +70,11 @@ export class StagedFolder {
     } catch {
       throw new Error(`${flag} ${target}: the folder ${parent} does not exist or is not writable`);
     }
-    return new StagedFolder(abs, fs.mkdtempSync(path.join(parent, `.${path.basename(abs)}.tmp-`)));
+    // The staging folders of runs killed with kill -9 are removed first (../io/stale_temps).
+    removeStaleFolders(parent, (base) => base === path.basename(abs));
+    const tmp = path.join(parent, tempFolderName(path.basename(abs)));
+    fs.mkdirSync(tmp);
+    return new StagedFolder(abs, tmp);
   }
 
   /** A path inside the staging folder, its parent folders created. */
