@@ -14,6 +14,7 @@ import { localisationMetrics, LocalisationMetrics } from '../lib/metrics/localis
 import { describeMean } from '../lib/metrics/summary';
 import { makeMvtec, tempDir, writePng } from './helpers/mvtec';
 
+type Meta = Awaited<ReturnType<ReturnType<typeof sharp>['metadata']>>;
 const W = 12;
 const P = { imageSize: W, crop: W, mean: IMAGENET_MEAN, std: IMAGENET_STD };
 /** The defect: a 3x2 rectangle at rows 4..5, columns 6..8. */
@@ -26,39 +27,38 @@ function expectDefect(t: import('ava').ExecutionContext, m: Uint8Array, what: st
   t.is(wrong, 0, `${what}: ${wrong} pixels read wrong (defect pixels read: ${[...m].filter((v) => v).length})`);
 }
 
-test('a mask is read as mask > 0: 1-valued grey, 16-bit, green-only RGB, palette, grey + alpha', async (t) => {
-  const dir = tempDir('hgad-masks-');
-  const grey1 = Uint8Array.from({ length: W * W }, (_, i) => (isDefect(i) ? 1 : 0));
-  await writePng(path.join(dir, 'grey1.png'), W, W, 1, grey1);
-  expectDefect(t, await loadMask(path.join(dir, 'grey1.png'), P), 'grey mask of 1s');
-
-  // 16-bit: 1 out of 65535 would become 0 at 8 bits
-  const g16 = path.join(dir, 'grey16.png');
-  await sharp(Uint16Array.from({ length: W * W }, (_, i) => (isDefect(i) ? 1 : 0)), { raw: { width: W, height: W, channels: 1 } }).toColourspace('grey16').png().toFile(g16);
-  t.is((await sharp(g16).metadata()).depth, 'ushort', 'the file is 16-bit');
-  expectDefect(t, await loadMask(g16, P), '16-bit mask of 1s');
-
-  const green = Uint8Array.from({ length: W * W * 3 }, (_, k) => (k % 3 === 1 && isDefect(Math.floor(k / 3)) ? 255 : 0));
-  await writePng(path.join(dir, 'green.png'), W, W, 3, green);
-  expectDefect(t, await loadMask(path.join(dir, 'green.png'), P), 'RGB mask with the defect in green only');
-
-  const pal = path.join(dir, 'palette.png');
-  await sharp(Buffer.from(green), { raw: { width: W, height: W, channels: 3 } }).png({ palette: true }).toFile(pal);
-  t.true((await sharp(pal).metadata()).isPalette, 'the file is a palette PNG');
-  expectDefect(t, await loadMask(pal, P), 'palette mask whose defect colour is green');
-
-  // grey + alpha: an opaque black pixel is normal, the alpha channel is not a colour
-  const ga = Uint8Array.from({ length: W * W * 2 }, (_, k) => (k % 2 === 1 ? 255 : isDefect(k >> 1) ? 7 : 0));
-  const gaFile = path.join(dir, 'grey_alpha.png');
-  await sharp(Buffer.from(ga), { raw: { width: W, height: W, channels: 2 } }).toColourspace('b-w').png().toFile(gaFile);
-  t.is((await sharp(gaFile).metadata()).channels, 2, 'the file is grey + alpha');
-  expectDefect(t, await loadMask(gaFile, P), 'grey + alpha mask');
-
+/** Each form of mask, written with the defect rectangle; the check that the file really is that form. */
+const FORMS: [string, (file: string) => Promise<void>, (m: Meta) => boolean][] = [
+  ['a grey mask of 1s', (f) => writePng(f, W, W, 1, Uint8Array.from({ length: W * W }, (_, i) => (isDefect(i) ? 1 : 0))), (m) => m.channels === 1],
+  // 1 out of 65535 would become 0 at 8 bits
+  ['a 16-bit mask of 1s', async (f) => {
+    await sharp(Uint16Array.from({ length: W * W }, (_, i) => (isDefect(i) ? 1 : 0)), { raw: { width: W, height: W, channels: 1 } }).toColourspace('grey16').png().toFile(f);
+  }, (m) => m.depth === 'ushort'],
+  ['an RGB mask with the defect in green only', (f) => writePng(f, W, W, 3, greenDefect()), (m) => m.channels === 3 && !m.isPalette],
+  ['a palette PNG whose defect colour is green', async (f) => {
+    await sharp(Buffer.from(greenDefect()), { raw: { width: W, height: W, channels: 3 } }).png({ palette: true }).toFile(f);
+  }, (m) => m.isPalette === true],
+  // an opaque black pixel is normal: the alpha channel is not a colour
+  ['a grey + alpha mask of 7s', async (f) => {
+    const ga = Uint8Array.from({ length: W * W * 2 }, (_, k) => (k % 2 === 1 ? 255 : isDefect(k >> 1) ? 7 : 0));
+    await sharp(Buffer.from(ga), { raw: { width: W, height: W, channels: 2 } }).toColourspace('b-w').png().toFile(f);
+  }, (m) => m.channels === 2],
   // an anti-aliased edge: every non-zero grey level is a defect
-  const soft = Uint8Array.from({ length: W * W }, (_, i) => (isDefect(i) ? [255, 128, 3][i % 3] : 0));
-  await writePng(path.join(dir, 'soft.png'), W, W, 1, soft);
-  expectDefect(t, await loadMask(path.join(dir, 'soft.png'), P), 'grey levels 3, 128, 255');
-});
+  ['a grey mask of the levels 3, 128, 255', (f) => writePng(f, W, W, 1, Uint8Array.from({ length: W * W }, (_, i) => (isDefect(i) ? [255, 128, 3][i % 3] : 0))), (m) => m.channels === 1],
+];
+
+function greenDefect(): Uint8Array {
+  return Uint8Array.from({ length: W * W * 3 }, (_, k) => (k % 3 === 1 && isDefect(Math.floor(k / 3)) ? 255 : 0));
+}
+
+for (const [name, write, isForm] of FORMS) {
+  test(`a mask is read as mask > 0: ${name}`, async (t) => {
+    const file = path.join(tempDir('hgad-masks-'), 'mask.png');
+    await write(file);
+    t.true(isForm(await sharp(file).metadata()), 'the file is of that form');
+    expectDefect(t, await loadMask(file, P), name);
+  });
+}
 
 test('images are labelled by folder: a defect image with an empty mask is anomalous and adds only normal pixels', (t) => {
   const n = 3;
