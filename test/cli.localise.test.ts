@@ -34,6 +34,8 @@ function prepared() {
   return setup;
 }
 
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 async function maskOf(file: string): Promise<Uint8Array> {
   const { data } = await sharp(file).extractChannel(0).raw().toBuffer({ resolveWithObject: true });
   return Uint8Array.from(data, (v) => (v ? 1 : 0));
@@ -238,12 +240,15 @@ test('hgad test and predict refuse bad input with one line and write nothing', a
   fs.renameSync(path.join(other, 'pullover'), path.join(other, 'coat'));
   await expectFailure(t, ['test', '--model', model, '--data', other, '--json', json], 1, { out: json, match: /class coat is not a class of the model \(pullover, tshirt\)/ });
   await expectFailure(t, ['predict', '--model', model, '--class', 'coat', path.join(data, 'tshirt', 'test', 'good', '000.png')], 1, { match: /--class coat: not a class of the model/ });
-  // a mask that is not binary
+  // a mask of another size than its image: refused from the headers, before any scoring, naming both files
   fs.rmSync(path.join(other, 'coat'), { recursive: true });
-  const grey = path.join(other, 'tshirt', 'ground_truth', 'stain', '000_mask.png');
-  await writePng(grey, 56, 56, 1, Uint8Array.from({ length: 56 * 56 }, (_, i) => (i % 3) * 100));
+  const wrong = path.join(other, 'tshirt', 'ground_truth', 'stain', '000_mask.png');
+  await writePng(wrong, 60, 56, 1, new Uint8Array(60 * 56).fill(255));
   const maps = path.join(out, 'maps');
-  await expectFailure(t, ['test', '--model', model, '--data', other, '--json', json, '--maps', maps], 1, { out: json, match: /000_mask\.png: not a binary mask/ });
+  const image = path.join(other, 'tshirt', 'test', 'stain', '000.png');
+  await expectFailure(t, ['test', '--model', model, '--data', other, '--json', json, '--maps', maps], 1, {
+    out: json, match: new RegExp(`${escape(wrong)}: mask of 60x56 for the image ${escape(image)} of 56x56`),
+  });
   t.false(fs.existsSync(maps), 'no maps folder');
   t.deepEqual(fs.readdirSync(out).filter((f) => f.startsWith('.maps')), [], 'no staging folder left');
   // an output folder that cannot be written

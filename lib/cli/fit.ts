@@ -40,7 +40,7 @@ export const fit: Command = {
     { name: 'cache', value: 'DIR', help: 'feature cache folder (default $XDG_CACHE_HOME/hgad/features or ~/.cache/hgad/features)' },
     { name: 'cache-float32', help: 'store the cached features as float32 (default float16: half the disk)' },
     { name: 'rebuild-cache', help: 'extract the features again even when the cache holds them (images edited in place with the same size and time)' },
-    { name: 'skip-unreadable', help: 'leave out training images that cannot be decoded (listed) instead of failing' },
+    { name: 'skip-unreadable', help: 'leave out training images that cannot be decoded, and test images or masks that cannot be read (listed), instead of failing' },
     { name: 'allow-mixed', help: 'accept images of different sizes or modes within a class' },
     ...DEVICE_FLAGS,
     { name: 'quiet', help: 'no progress output' },
@@ -155,6 +155,7 @@ async function runFit(args: ParsedArgs): Promise<number> {
     bar.finish();
   }
   for (const s of result.skipped) err(`hgad: warning: skipped ${s.path}: ${s.reason}\n`);
+  for (const s of result.skippedTest) err(`hgad: warning: unreadable test image (not used by fit) ${s.path}: ${s.reason}\n`);
   await result.model.save(outFile);
   const seconds = (Date.now() - started) / 1000;
   const info = result.model.info();

@@ -19,6 +19,7 @@ export const testImages: Command = {
     { name: 'score', value: 'KIND', help: `the map and image score: ${MAP_KINDS.join(', ')} (default calibrated: batch-independent, per class and position; class-calibrated: per class only; fused: the reference's logp x entropy maps, relative to each class's test set)` },
     ...IMAGE_SCORING_FLAGS,
     { name: 'batch-size', value: 'B', help: 'images per backbone run (default 8)' },
+    { name: 'skip-unreadable', help: 'leave out test images whose image or mask cannot be read (listed) instead of failing' },
     ...DEVICE_FLAGS,
   ],
   run: async (args) => (await import('./test_images_run')).runTest(args),

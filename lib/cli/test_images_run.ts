@@ -5,13 +5,14 @@ import { MAP_KINDS } from '../localise/map_kind';
 import * as path from 'path';
 import { writeFileAtomicAsync } from '../io/atomic';
 import { indexDataset, TestImage } from '../images/dataset';
+import { inspectTestSet } from '../images/inspect';
 import { displayImage } from '../localise/outputs';
 import { evaluateImages } from '../localise/evaluate';
 import { openModelBackbone } from '../localise/score_images';
 import type { MapKind } from '../localise/map_kind';
 import { heatmapPng, writeMapFiles } from '../maps/heatmap';
 import type { LocalisationMetrics } from '../metrics/localisation';
-import { meanOverClasses, metricsJson } from '../metrics/summary';
+import { describeMean, meanOverClasses, metricsJson } from '../metrics/summary';
 import { renderReport, ReportClass, ReportExample } from '../report/html';
 import { ParsedArgs } from './args';
 import { err, out } from './command';
@@ -62,10 +63,14 @@ export async function runTest(args: ParsedArgs): Promise<number> {
   if (!model.config.features) {
     throw new CliError(`${modelFile}: the model was trained on feature vectors, not on images; hgad test needs a model from hgad fit (it records the backbone and preprocessing)`);
   }
-  const index = await indexDataset(dataDir, { classes: args.list('classes') });
-  for (const cls of index.classNames) {
+  const found = await indexDataset(dataDir, { classes: args.list('classes') });
+  for (const cls of found.classNames) {
     if (!names.includes(cls)) throw new CliError(`${dataDir}: class ${cls} is not a class of the model (${names.join(', ')})`);
   }
+  // Every test image and mask header before any scoring: a mask of another size, an unreadable file fail here.
+  const inspected = await inspectTestSet(found, { skipUnreadable: args.flag('skip-unreadable') });
+  for (const s of inspected.skipped) err(`hgad: warning: skipped ${s.path}: ${s.reason}\n`);
+  const index = { ...found, test: inspected.test };
   levelCalibrations(model, kind, modelFile);
   const staged = openStaged(mapsDir, '--maps');
   const { backbone, preprocessing } = await openModelBackbone(model, args.string('backbone'), modelFile);
@@ -110,7 +115,6 @@ export async function runTest(args: ParsedArgs): Promise<number> {
     await writeFileAtomicAsync(reportFile, Buffer.from(html));
   }
   staged?.commit();
-  const mean = json.mean;
-  out(`mean over ${Object.keys(perClass).length} classes: image AUROC ${mean.image_auroc?.toFixed(3)}, pixel AUROC ${mean.pixel_auroc?.toFixed(3)}, AUPRO ${mean.aupro?.toFixed(3)} (${kind})\n`);
+  out(`${describeMean(perClass)} (${kind})\n`);
   return 0;
 }

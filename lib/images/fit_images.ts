@@ -67,7 +67,7 @@ export interface FitImagesOptions extends ModelAndCacheOptions {
   std?: [number, number, number];
   /** images per backbone run during extraction (default 8) */
   extractBatchSize?: number;
-  /** leave unreadable training images out (listed in the result) instead of failing */
+  /** leave unreadable training images, and unreadable test images or masks, out (listed in the result) instead of failing */
   skipUnreadable?: boolean;
   /** accept images of different sizes or modes within a class */
   allowMixed?: boolean;
@@ -81,6 +81,8 @@ export interface FitImagesResult {
   cache: { dir: string; reused: boolean };
   /** training images left out (only with skipUnreadable) */
   skipped: SkippedImage[];
+  /** test images whose image or mask cannot be read (only with skipUnreadable; fit does not use them) */
+  skippedTest: SkippedImage[];
 }
 
 export function defaultCacheDir(): string {
@@ -172,7 +174,7 @@ export async function fitImages(options: FitImagesOptions): Promise<FitImagesRes
   const model = HGAD.create(config, train.seed ?? 0, o);
   const onProgress = o.onProgress;
   const summary = await model.fitSource({ kind: 'cache', dir }, { ...train, onProgress: onProgress && ((p) => onProgress({ phase: 'train', ...p })) });
-  return { model, summary, index, cache: { dir, reused }, skipped: meta.skipped };
+  return { model, summary, index, cache: { dir, reused }, skipped: meta.skipped, skippedTest: inspection.skippedTest };
 }
 
 export interface FitFeatureMapsOptions extends ModelAndCacheOptions {

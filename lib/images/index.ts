@@ -3,7 +3,7 @@
 export { indexDataset, IMAGE_SUFFIXES } from './dataset';
 export type { DatasetIndex, ImageEntry, TestImage, IndexOptions } from './dataset';
 export { inspectDataset, inspectTestSet } from './inspect';
-export type { Inspection, InspectOptions, SkippedImage } from './inspect';
+export type { Inspection, InspectOptions, SkippedImage, TestInspection } from './inspect';
 export { loadImage, loadMask, inspectImage, checkPreprocessing, resizeGeometry, IMAGENET_MEAN, IMAGENET_STD } from './preprocess';
 export type { Preprocessing, ImageInfo } from './preprocess';
 export { Backbone, demoBackbonePath, sha256File, PYRAMID_SCALES } from './backbone';

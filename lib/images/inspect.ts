@@ -3,15 +3,15 @@
 // sizes or modes within a class, or a mask that does not match its image are
 // reported at once, naming the files, before a cache or model is written.
 import { FormatError } from '../errors';
-import { DatasetIndex, ImageEntry } from './dataset';
+import { DatasetIndex, ImageEntry, TestImage } from './dataset';
 import { ImageInfo, inspectImage } from './preprocess';
 
 export interface InspectOptions {
-  /** leave unreadable training images out (listed in the result) instead of failing */
+  /** leave unreadable training images, and unreadable test images or masks, out (listed in the result) instead of failing */
   skipUnreadable?: boolean;
   /** accept images of different sizes or modes within a class (all are resized and made RGB) */
   allowMixed?: boolean;
-  /** check the test images and their masks too (default true) */
+  /** check the test images and their masks too (default true); fit never reads them, so skipping applies to them too */
   test?: boolean;
 }
 
@@ -24,6 +24,8 @@ export interface Inspection {
   /** the training images to extract (the index's, less the skipped ones) */
   train: ImageEntry[];
   skipped: SkippedImage[];
+  /** test images left out (only with skipUnreadable): the image or its mask cannot be read */
+  skippedTest: SkippedImage[];
 }
 
 /** Maps `items` through `fn` with at most `width` calls in flight, keeping the order. */
@@ -93,18 +95,44 @@ export async function inspectDataset(index: DatasetIndex, options: InspectOption
       }
     });
   }
-  if (options.test !== false) await inspectTestSet(index);
-  return { train, skipped };
+  const skippedTest = options.test !== false ? (await inspectTestSet(index, { skipUnreadable: options.skipUnreadable })).skipped : [];
+  return { train, skipped, skippedTest };
 }
 
-/** Checks that every test image is readable and each mask has its image's size. */
-export async function inspectTestSet(index: DatasetIndex): Promise<void> {
-  await mapLimited(index.test, 8, async (t) => {
-    const image = await inspectImage(t.path);
-    if (t.maskPath === null) return;
-    const mask = await inspectImage(t.maskPath);
-    if (mask.width !== image.width || mask.height !== image.height) {
-      throw new FormatError(t.maskPath, `mask of ${mask.width}x${mask.height} for the image ${t.path} of ${image.width}x${image.height}; a mask must have its image's size`);
+export interface TestInspection {
+  /** the test images to score (the index's, less the skipped ones) */
+  test: TestImage[];
+  /** unreadable test images, or images whose mask is unreadable (only with skipUnreadable) */
+  skipped: SkippedImage[];
+}
+
+/**
+ * Reads the header of every test image and mask (no pixel is decoded, so a
+ * huge mask costs no more than a small one): a mask of another size than its
+ * image fails naming both files; an unreadable image or mask fails naming it,
+ * or with skipUnreadable is left out and listed.
+ */
+export async function inspectTestSet(index: DatasetIndex, options: { skipUnreadable?: boolean } = {}): Promise<TestInspection> {
+  const results = await mapLimited(index.test, 8, async (t): Promise<SkippedImage | null> => {
+    const image = await header(t.path);
+    if ('error' in image) return { path: t.path, reason: image.error.message.slice(t.path.length + 2) };
+    if (t.maskPath === null) return null;
+    const mask = await header(t.maskPath);
+    if ('error' in mask) return { path: t.path, reason: `its mask ${mask.error.message}` };
+    const [a, b] = [image.info, mask.info];
+    if (a.width !== b.width || a.height !== b.height) {
+      throw new FormatError(t.maskPath, `mask of ${b.width}x${b.height} for the image ${t.path} of ${a.width}x${a.height}; a mask must have its image's size`);
     }
+    return null;
   });
+  const skipped = results.filter((r): r is SkippedImage => r !== null);
+  if (skipped.length > 0 && !options.skipUnreadable) {
+    throw new FormatError(
+      skipped[0].path,
+      `${skipped.length} unreadable test image${skipped.length === 1 ? '' : 's'} or mask${skipped.length === 1 ? '' : 's'}: ${listFiles(skipped)}. ` +
+        'Remove or replace them, or allow skipping them (--skip-unreadable, skipUnreadable: true)',
+    );
+  }
+  const left = new Set(skipped.map((s) => s.path));
+  return { test: index.test.filter((t) => !left.has(t.path)), skipped };
 }

@@ -3,8 +3,10 @@
 // centre-crop `crop` x `crop`, scale to [0, 1], subtract the mean and divide by
 // the standard deviation per channel (ImageNet's by default). Greyscale images
 // become RGB (the grey value in all three channels), an alpha channel is
-// dropped, as PIL's convert('RGB') does. Masks are resized nearest-neighbour
-// and cropped the same way, so a mask stays aligned with its image.
+// dropped, as PIL's convert('RGB') does. Masks are read as the reference's
+// `mask > 0` (any non-zero colour value is a defect), resized
+// nearest-neighbour and cropped the same way, so a mask stays aligned with
+// its image.
 import sharp from 'sharp';
 import { expectedRange, expectedType, FormatError, isPositiveInteger } from '../errors';
 
@@ -117,21 +119,54 @@ export async function loadImage(file: string, p: Preprocessing, out?: Float32Arr
 }
 
 /**
- * Loads a ground-truth mask aligned with its preprocessed image: nearest-neighbour
- * resize and the same crop. Any non-zero pixel (of the first channel) is a defect.
+ * The defect pixels of a mask at its own size, as the reference's `mask > 0`:
+ * a pixel is a defect when any of its colour channels is non-zero, at the
+ * file's own depth (a 16-bit mask of 1s, a grey mask of 1s, an RGB mask drawn
+ * in green, a palette PNG whose defect colour is not black are all read).
+ * An alpha channel is not a colour: it is dropped first.
+ * -> (height, width) of 0/255, one channel
+ */
+async function maskDefects(file: string): Promise<{ data: Buffer; width: number; height: number }> {
+  const img = sharp(file);
+  const m = await img.metadata();
+  if (!m.width || !m.height) throw new Error('no size in its header');
+  // Decoded in the file's own colour space and depth: no conversion may turn a small value into 0.
+  let pipeline = img.removeAlpha();
+  if (m.space) pipeline = pipeline.toColourspace(m.space);
+  const { data, info } = await pipeline.raw(m.depth ? { depth: m.depth } : {}).toBuffer({ resolveWithObject: true });
+  const pixels = info.width * info.height;
+  if (info.width !== m.width || info.height !== m.height || data.length % pixels !== 0) throw new Error(`decoded to ${info.width}x${info.height} in ${data.length} bytes`);
+  // Every byte of a pixel's colour samples: a sample is zero when all its bytes are.
+  const stride = data.length / pixels;
+  const out = Buffer.alloc(pixels);
+  for (let i = 0; i < pixels; ++i) {
+    for (let b = i * stride, end = b + stride; b < end; ++b) {
+      if (data[b] !== 0) {
+        out[i] = 255;
+        break;
+      }
+    }
+  }
+  return { data: out, width: info.width, height: info.height };
+}
+
+/**
+ * Loads a ground-truth mask aligned with its preprocessed image: the defect
+ * pixels (any non-zero colour value, see maskDefects), nearest-neighbour
+ * resized and cropped as the image.
  * -> (crop, crop) of 0/1
  */
 export async function loadMask(file: string, p: Preprocessing): Promise<Uint8Array> {
   try {
-    const info = await sharp(file).metadata();
-    if (!info.width || !info.height) throw new Error('no size in its header');
-    const g = resizeGeometry(info.width, info.height, p);
-    const { data } = await sharp(file)
-      .extractChannel(0)
+    const mask = await maskDefects(file);
+    const g = resizeGeometry(mask.width, mask.height, p);
+    const { data } = await sharp(mask.data, { raw: { width: mask.width, height: mask.height, channels: 1 } })
       .resize(g.width, g.height, { fit: 'fill', kernel: 'nearest' })
       .extract({ left: g.left, top: g.top, width: p.crop, height: p.crop })
+      .toColourspace('b-w')
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
+    if (data.length !== p.crop * p.crop) throw new Error(`resized to ${data.length} values`);
     const out = new Uint8Array(p.crop * p.crop);
     for (let i = 0; i < out.length; ++i) out[i] = data[i] > 127 ? 1 : 0;
     return out;

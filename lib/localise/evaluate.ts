@@ -1,14 +1,14 @@
 // One image-trained model on the test split of an indexed data set, class by
-// class: maps of every test image, ground-truth masks (checked binary), and
-// the localisation metrics. `hgad test` and the defect benchmark use it; a
+// class: maps of every test image, ground-truth masks, and the localisation
+// metrics, each image labelled by its folder as the reference (test/good is
+// normal, any other is anomalous, even with an empty mask). `hgad test` and the defect benchmark use it; a
 // callback sees each class's maps (to write them or build a report).
 import type { HGAD } from '../hgad';
 import type { Backbone } from '../images/backbone';
 import type { DatasetIndex, TestImage } from '../images/dataset';
-import type { Preprocessing } from '../images/preprocess';
+import { loadMask, Preprocessing } from '../images/preprocess';
 import { LocalisationMetrics, localisationMetrics } from '../metrics/localisation';
 import type { MapKind } from './map_kind';
-import { readBinaryMask } from './outputs';
 import { scoreImagePositions } from './score_images';
 import { mapCalibration } from './score_maps';
 
@@ -59,9 +59,10 @@ export async function evaluateImages(
     });
     const masks = new Uint8Array(images.length * S * S);
     for (let i = 0; i < images.length; ++i) {
-      if (images[i].maskPath) masks.set(await readBinaryMask(images[i].maskPath!, preprocessing), i * S * S);
+      if (images[i].maskPath) masks.set(await loadMask(images[i].maskPath!, preprocessing), i * S * S);
     }
-    const metrics = localisationMetrics({ maps, masks, n: images.length, height: S, width: S, imageScores: scores }, { curves: options.curves });
+    const imageLabels = images.map((t) => (t.defect === 'good' ? 0 : 1));
+    const metrics = localisationMetrics({ maps, masks, n: images.length, height: S, width: S, imageScores: scores, imageLabels }, { curves: options.curves });
     perClass[cls] = metrics;
     await onClass?.({ name: cls, images, maps, scores, masks, metrics, seconds: (Date.now() - started) / 1000 });
   }

@@ -1,35 +1,11 @@
-// Files of a localisation run: ground-truth masks checked to be binary, the
-// inspected image as displayed under its heat map, and a folder of maps that
-// appears whole or not at all.
+// Files of a localisation run: the inspected image as displayed under its
+// heat map, and a folder of maps that appears whole or not at all.
 import * as fs from 'fs';
 import * as path from 'path';
 import sharp from 'sharp';
-import { FormatError } from '../errors';
-import { loadMask, Preprocessing, resizeGeometry } from '../images/preprocess';
+import { Preprocessing, resizeGeometry } from '../images/preprocess';
 import { removeStaleFolders, tempFolderName } from '../io/stale_temps';
 import type { RgbImage } from '../maps/heatmap';
-
-/**
- * A ground-truth mask aligned with its preprocessed image, (crop, crop) of
- * 0/1. The file must be binary: 0 and one defect value (255 or 1); a grey
- * level in between is refused rather than thresholded silently.
- */
-export async function readBinaryMask(file: string, p: Preprocessing): Promise<Uint8Array> {
-  let levels: Set<number>;
-  try {
-    const { data, info } = await sharp(file).extractChannel(0).raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
-    if (info.channels !== 1) throw new Error(`${info.channels} channels after extraction`);
-    levels = new Set<number>();
-    for (let i = 0; i < data.length && levels.size <= 2; ++i) levels.add(data[i]);
-  } catch (e) {
-    throw new FormatError(file, `cannot read the mask (${e instanceof Error ? e.message.split('\n')[0] : String(e)})`);
-  }
-  const values = [...levels].sort((a, b) => a - b);
-  if (values.length > 2 || (values.length === 2 && values[0] !== 0)) {
-    throw new FormatError(file, `not a binary mask: it holds the grey levels ${values.slice(0, 3).join(', ')}${values.length > 2 ? ', …' : ''} (expected 0 and one defect value)`);
-  }
-  return loadMask(file, p);
-}
 
 /** The image as the model saw it (resized and centre-cropped), in RGB bytes, for overlays. */
 export async function displayImage(file: string, p: Preprocessing): Promise<RgbImage> {

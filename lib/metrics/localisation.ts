@@ -1,5 +1,6 @@
 // Image- and pixel-level metrics of anomaly maps against ground-truth masks:
-// image AUROC and F1-max (image score against "the mask has a defect"),
+// image AUROC and F1-max (image score against the image labels: given, as the
+// reference's folder labels, or else "the mask has a defect"),
 // pixel AUROC and F1-max over every pixel of every image, and AUPRO, the
 // area under the per-region overlap curve of the MVTec AD paper up to a
 // false-positive rate of 0.3, normalised so that a perfect map gives 1.
@@ -17,6 +18,13 @@ export interface LocalisationInput {
   width: number;
   /** (n) image scores; the maximum of each map when absent */
   imageScores?: ArrayLike<number>;
+  /**
+   * (n) image labels, 0 (normal) or 1 (anomalous), as the reference's (by
+   * folder: an image of a defect type with an empty mask is anomalous and
+   * adds only normal pixels); when absent, an image is anomalous when its
+   * mask has a defect pixel
+   */
+  imageLabels?: ArrayLike<number>;
 }
 
 export interface LocalisationMetrics {
@@ -70,6 +78,27 @@ export function checkLocalisationInput(input: LocalisationInput): void {
   if (imageScores !== undefined && (typeof imageScores !== 'object' || imageScores === null || imageScores.length !== n)) {
     throw expectedType(`an array of ${n} image scores`, 'imageScores', imageScores);
   }
+  const labels = input.imageLabels;
+  if (labels !== undefined) {
+    if (typeof labels !== 'object' || labels === null || labels.length !== n) throw expectedType(`an array of ${n} image labels`, 'imageLabels', labels);
+    for (let i = 0; i < n; ++i) {
+      if (labels[i] !== 0 && labels[i] !== 1) throw expectedRange('image labels 0 (normal) or 1 (anomalous)', `imageLabels[${i}]`, labels[i]);
+    }
+  }
+}
+
+/** (n) 1 where the image's mask has a defect pixel. */
+function labelsFromMasks(masks: Uint8Array, n: number, area: number): Uint8Array {
+  const labels = new Uint8Array(n);
+  for (let i = 0; i < n; ++i) {
+    for (let p = i * area; p < (i + 1) * area; ++p) {
+      if (masks[p]) {
+        labels[i] = 1;
+        break;
+      }
+    }
+  }
+  return labels;
 }
 
 /** The maximum of each (height, width) map: (n) */
@@ -156,15 +185,7 @@ export function localisationMetrics(input: LocalisationInput, options: Localisat
   const { maps, masks, n, height, width } = input;
   const area = height * width;
   const imageScores = input.imageScores ?? mapMaxima(maps, n, area);
-  const imageLabels = new Uint8Array(n);
-  for (let i = 0; i < n; ++i) {
-    for (let p = i * area; p < (i + 1) * area; ++p) {
-      if (masks[p]) {
-        imageLabels[i] = 1;
-        break;
-      }
-    }
-  }
+  const imageLabels = input.imageLabels ? Uint8Array.from(input.imageLabels) : labelsFromMasks(masks, n, area);
   const image = binaryCurve(sweepRanks(imageScores, 'imageScores'), imageLabels);
   const pixelSweep = sweepRanks(maps, 'maps');
   const pixel = binaryCurve(pixelSweep, masks);

@@ -30,6 +30,31 @@ export function meanOverClasses(perClass: Record<string, LocalisationMetrics>): 
   return mean;
 }
 
+const plural = (k: number) => `${k} class${k === 1 ? '' : 'es'}`;
+
+/**
+ * One line of the means with the classes each actually averages: "mean over
+ * 2 classes: image AUROC 0.778, ..." when every class defines every rate;
+ * a rate some class leaves undefined says how many classes it averages and
+ * which were undefined ("mean over 1 class: image AUROC 0.778 (undefined for
+ * pullover), pixel AUROC 0.912 (over 2 classes), ...").
+ */
+export function describeMean(perClass: Record<string, LocalisationMetrics>): string {
+  const names = Object.keys(perClass);
+  const mean = meanOverClasses(perClass);
+  const defined = (key: (typeof RATES)[number]) => names.filter((c) => Number.isFinite(perClass[c][key]));
+  const head = defined('imageAuroc').length;
+  const rate = (label: string, key: (typeof RATES)[number]) => {
+    const used = defined(key);
+    const value = Number.isFinite(mean[key]) ? mean[key].toFixed(3) : 'undefined';
+    const notes: string[] = [];
+    if (used.length !== head) notes.push(`over ${plural(used.length)}`);
+    if (used.length < names.length) notes.push(`undefined for ${names.filter((c) => !used.includes(c)).join(', ')}`);
+    return `${label} ${value}${notes.length ? ` (${notes.join('; ')})` : ''}`;
+  };
+  return `mean over ${plural(head)}: ${rate('image AUROC', 'imageAuroc')}, ${rate('pixel AUROC', 'pixelAuroc')}, ${rate('AUPRO', 'aupro')}`;
+}
+
 export interface MetricsJsonRow {
   image_auroc: number | null;
   pixel_auroc: number | null;
