@@ -117,7 +117,7 @@ test('test: --maps refuses two test images whose maps would share a name (000.pn
   t.is(JSON.parse(fs.readFileSync(json, 'utf8')).classes.bottle.n_normal, 3);
 });
 
-test('a name too long for its temporary name is refused before any work (fit --out, test --json, predict --out)', async (t) => {
+test('a name too long for its temporary name is refused before any work (fit --out, test --json, predict --out and its map names)', async (t) => {
   const { data, model } = await prepared();
   const dir = tempDir();
   const cache = tempDir();
@@ -128,6 +128,10 @@ test('a name too long for its temporary name is refused before any work (fit --o
   await expectFailure(t, ['test', '--model', model, '--data', data, '--json', longJson], 1, { match: /^hgad: --json .*: the name is too long/m });
   const image = path.join(data, 'bottle', 'test', 'good', '000.png');
   await expectFailure(t, ['predict', '--model', model, '--class', 'bottle', '--out', path.join(dir, 'd'.repeat(250)), image], 1, { match: /^hgad: --out .*: the name is too long/m });
+  t.deepEqual(fs.readdirSync(dir), []);
+  const longImage = path.join(tempDir(), `${'i'.repeat(236)}.png`);
+  fs.copyFileSync(image, longImage);
+  await expectFailure(t, ['predict', '--model', model, '--class', 'bottle', '--out', path.join(dir, 'maps'), longImage], 1, { match: /^hgad: --out .*maps: a map name would be too long for its temporary name \(2\d\d bytes, the limit is 255\), that of .*iii/m });
   t.deepEqual(fs.readdirSync(dir), []);
   // a name that fits with its temporary name is written
   const ok = path.join(dir, `${'j'.repeat(200)}.json`);

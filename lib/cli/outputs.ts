@@ -28,6 +28,8 @@ export interface Input {
 }
 
 const MAX_SYMLINK_HOPS = 40;
+/** The longest file name of the usual file systems (ext4, xfs, btrfs, tmpfs), in bytes. */
+const NAME_MAX = 255;
 
 /** The real path of `p`, existing or not: symlinks followed (dangling ones to where they point), the missing tail appended to its nearest existing parent's real path. */
 export function realPathOf(p: string): string {
@@ -38,7 +40,12 @@ export function realPathOf(p: string): string {
     } catch {
       // missing, or a dangling symlink: follow the link by hand, else resolve the parent
     }
-    const st = fs.lstatSync(abs, { throwIfNoEntry: false });
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.lstatSync(abs, { throwIfNoEntry: false });
+    } catch {
+      // unreadable: compared as written
+    }
     if (st?.isSymbolicLink()) {
       abs = path.resolve(path.dirname(abs), fs.readlinkSync(abs));
       continue;
@@ -74,7 +81,7 @@ function probe(o: Output, real: string): void {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENAMETOOLONG') {
-      throw new CliError(`${o.flag} ${o.path}: the name is too long (${Buffer.byteLength(path.basename(real))} bytes; hgad writes it through a temporary name ${Buffer.byteLength(path.basename(tmp)) - Buffer.byteLength(path.basename(real))} bytes longer, the limit is 255)`);
+      throw new CliError(`${o.flag} ${o.path}: the name is too long (${Buffer.byteLength(path.basename(real))} bytes; hgad writes it through a temporary name ${Buffer.byteLength(path.basename(tmp)) - Buffer.byteLength(path.basename(real))} bytes longer, the limit is ${NAME_MAX})`);
     }
     throw new CliError(`${o.flag} ${o.path}: the folder ${dir} does not exist or is not writable (${code ?? (e as Error).message})`);
   }
@@ -138,11 +145,18 @@ export async function backboneInput(flag: string | undefined): Promise<Input> {
   return { what: 'backbone (shipped)', path: demoBackbonePath() };
 }
 
-/** Refuses two images whose maps would get the same name in one folder (same stem, e.g. 000.png and 000.jpg): the second would overwrite the first. */
+/**
+ * Refuses two images whose maps would get the same name in one folder (same
+ * stem, e.g. 000.png and 000.jpg: the second would overwrite the first), and
+ * a stem too long for its map's temporary name (<stem>.npy written atomically).
+ */
 export function checkMapNames(flag: string, dir: string, images: readonly { path: string; folder: string }[]): void {
   const seen = new Map<string, string>();
   for (const image of images) {
-    const key = path.join(image.folder, path.basename(image.path, path.extname(image.path)));
+    const stem = path.basename(image.path, path.extname(image.path));
+    const temp = Buffer.byteLength(temporaryName(`${stem}.npy`, 'file'));
+    if (temp > NAME_MAX) throw new CliError(`${flag} ${dir}: a map name would be too long for its temporary name (${temp} bytes, the limit is ${NAME_MAX}), that of ${image.path}`);
+    const key = path.join(image.folder, stem);
     const first = seen.get(key);
     if (first !== undefined) throw new CliError(`${flag} ${dir}: ${first} and ${image.path} share the name ${path.basename(key)}; their maps would overwrite each other`);
     seen.set(key, image.path);
