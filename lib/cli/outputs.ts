@@ -60,6 +60,15 @@ function inside(child: string, parent: string): boolean {
   return child !== parent && child.startsWith(parent.endsWith(path.sep) ? parent : parent + path.sep);
 }
 
+/** The file's status, or undefined when it is missing or cannot be examined (its own check reports why). */
+function statOf(p: string): fs.Stats | undefined {
+  try {
+    return fs.statSync(p, { throwIfNoEntry: false });
+  } catch {
+    return undefined;
+  }
+}
+
 function sameFile(a: fs.Stats | undefined, b: fs.Stats | undefined): boolean {
   return a !== undefined && b !== undefined && a.dev === b.dev && a.ino === b.ino;
 }
@@ -97,10 +106,10 @@ function checkTarget(o: Output): void {
       throw new CliError(`${o.flag} ${(e as Error).message}`);
     }
   } else if (o.kind === 'folder') {
-    const st = fs.statSync(o.path, { throwIfNoEntry: false });
+    const st = statOf(o.path);
     if (st && (!st.isDirectory() || fs.readdirSync(o.path).length > 0)) throw new CliError(`${o.flag} ${o.path}: exists and is not an empty folder`);
   } else {
-    const st = fs.statSync(o.path, { throwIfNoEntry: false });
+    const st = statOf(o.path);
     if (st && !st.isDirectory()) throw new CliError(`${o.flag} ${o.path}: exists and is not a folder`);
   }
 }
@@ -109,12 +118,12 @@ function checkTarget(o: Output): void {
  * Refuses, with one line naming both paths, an output that is an input or
  * lies inside one, an output folder that holds an input, and two outputs that
  * are the same file or one inside the other's folder; then checks what each
- * output would replace and that its temporary name can be created. Undefined entries (flags not given)
- * are skipped.
+ * output would replace and that its temporary name can be created. Undefined
+ * entries (flags not given) are skipped.
  */
 export function checkOutputs(outputs: (Output | undefined)[], inputs: (Input | undefined)[]): void {
-  const outs = outputs.filter((o): o is Output => o !== undefined).map((o) => ({ ...o, real: realPathOf(o.path), stat: fs.statSync(o.path, { throwIfNoEntry: false }) }));
-  const ins = inputs.filter((i): i is Input => i !== undefined).map((i) => ({ ...i, real: realPathOf(i.path), stat: fs.statSync(i.path, { throwIfNoEntry: false }) }));
+  const outs = outputs.filter((o): o is Output => o !== undefined).map((o) => ({ ...o, real: realPathOf(o.path), stat: statOf(o.path) }));
+  const ins = inputs.filter((i): i is Input => i !== undefined).map((i) => ({ ...i, real: realPathOf(i.path), stat: statOf(i.path) }));
   for (const o of outs) {
     const name = `${o.flag} ${o.path}`;
     for (const i of ins) {
