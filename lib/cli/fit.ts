@@ -5,7 +5,7 @@
 import { ParsedArgs } from './args';
 import { Command, err, out } from './command';
 import { CliError, UsageError } from './errors';
-import { checkOutput } from './inputs';
+import { backboneInput, checkOutputs, Input, Output } from './outputs';
 import { checkDevice, DEVICE_FLAGS, deviceOptions } from './model_file';
 import { ProgressBar, progressMode } from './progress';
 import { MODEL_KINDS, ModelKind } from '../hgad/config';
@@ -100,6 +100,12 @@ function asCliError(e: unknown): unknown {
   return e instanceof TypeError || e instanceof RangeError ? new CliError(e.message.replace(/options\.(\w+)/g, (_, k: string) => `--${flagOf(k)}`)) : e;
 }
 
+/** fit's outputs: the model and the feature cache folder (its default when --cache is not given). */
+async function fitOutputs(outFile: string, cache: string | undefined): Promise<Output[]> {
+  const { defaultCacheDir } = await import('../images/fit_images');
+  return [{ flag: '--out', path: outFile, kind: 'file' }, { flag: '--cache', path: cache ?? defaultCacheDir(), kind: 'cache' }];
+}
+
 async function runFit(args: ParsedArgs): Promise<number> {
   const outFile = args.need('out');
   const featureMaps = args.list('feature-maps');
@@ -122,7 +128,7 @@ async function runFit(args: ParsedArgs): Promise<number> {
     ...deviceOptions(args),
   };
   const quiet = args.flag('quiet');
-  await checkOutput(outFile, [options.backbone]);
+  checkOutputs(await fitOutputs(outFile, options.cacheDir), [{ what: '--data', path: options.data }, await backboneInput(options.backbone)]);
   await checkDevice(options);
 
   const { HGAD } = await import('../hgad');
@@ -178,7 +184,7 @@ async function runFeatureMaps(args: ParsedArgs, outFile: string, featureMaps: st
     ...deviceOptions(args),
   };
   const names = args.list('class-names');
-  await checkOutput(outFile, [...featureMaps, labelsFile]);
+  checkOutputs(await fitOutputs(outFile, args.string('cache')), [...featureMaps.map((f): Input => ({ what: '--feature-maps', path: f })), { what: '--labels', path: labelsFile }]);
   await checkDevice(options);
   const { readNpyAsync, toInt32Labels } = await import('../io/npy');
   const labels = toInt32Labels(await readNpyAsync(labelsFile), labelsFile);

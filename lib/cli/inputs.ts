@@ -1,8 +1,6 @@
-// Reading and checking the CLI's input files (.npy arrays), and checking that
-// an output path can be written before any long computation starts. Every
-// problem is a CliError whose message names the file.
+// Reading and checking the CLI's input files (.npy arrays). Every problem is
+// a CliError whose message names the file. (Outputs are checked in outputs.ts.)
 import * as fs from 'fs';
-import * as path from 'path';
 import { CliError } from './errors';
 import type { NpyArray } from '../io/npy';
 
@@ -100,38 +98,6 @@ export async function readScores(file: string, n?: number, against?: string): Pr
   const bad = firstNonFinite(data);
   if (bad >= 0) throw new CliError(`${file}: non-finite score (${data[bad]}) at index ${bad}`);
   return Float64Array.from(data);
-}
-
-/**
- * Fails early when `file` cannot be written: its directory must exist, the
- * path must be (or lead through symlinks to) a writable regular file or
- * nothing, and it must not be one of the command's `inputs` (which the
- * output would destroy). Called before training or scoring so that a long run
- * is not lost to a typo in --out.
- */
-export async function checkOutput(file: string, inputs: (string | undefined)[] = [], flag = '--out'): Promise<void> {
-  const { resolveOutput } = await import('../io/atomic');
-  let resolved: string;
-  try {
-    resolved = resolveOutput(file).file;
-  } catch (e) {
-    throw new CliError(`${flag} ${(e as Error).message}`);
-  }
-  const dir = path.dirname(resolved);
-  try {
-    await fs.promises.access(dir, fs.constants.W_OK);
-  } catch {
-    throw new CliError(`${flag} ${file}: directory ${dir} is not writable`);
-  }
-  const out = await fs.promises.stat(resolved).catch(() => null);
-  if (out === null) return;
-  for (const input of inputs) {
-    if (input === undefined) continue;
-    const st = await fs.promises.stat(input).catch(() => null);
-    if (st !== null && st.dev === out.dev && st.ino === out.ino) {
-      throw new CliError(`${flag} ${file}: is the same file as the input ${input}; writing it would destroy that input`);
-    }
-  }
 }
 
 export async function checkInputExists(file: string): Promise<void> {

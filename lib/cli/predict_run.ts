@@ -12,6 +12,7 @@ import { out } from './command';
 import { CliError, UsageError } from './errors';
 import { checkDevice, deviceOptions, loadModel } from './model_file';
 import { levelCalibrations, openStaged, runImageCommand } from './image_run';
+import { backboneInput, checkMapNames, checkOutputs } from './outputs';
 
 
 export async function runPredict(args: ParsedArgs): Promise<number> {
@@ -27,8 +28,12 @@ export async function runPredict(args: ParsedArgs): Promise<number> {
     if (!fs.statSync(f, { throwIfNoEntry: false })?.isFile()) throw new CliError(`${f}: no such image file`);
   }
   const stems = images.map((f) => path.basename(f, path.extname(f)));
-  const dup = stems.find((s, i) => stems.indexOf(s) !== i);
-  if (outDir !== undefined && dup !== undefined) throw new CliError(`--out ${outDir}: two images share the name ${dup}; their maps would overwrite each other`);
+  if (outDir !== undefined) checkMapNames('--out', outDir, images.map((f) => ({ path: f, folder: '' })));
+  checkOutputs([outDir === undefined ? undefined : { flag: '--out', path: outDir, kind: 'folder' }], [
+    { what: '--model', path: modelFile },
+    await backboneInput(args.string('backbone')),
+    ...images.map((f) => ({ what: 'IMAGE', path: f })),
+  ]);
   await checkDevice(device);
   const model = await loadModel(modelFile, device);
   if (!model.config.features) {

@@ -4,7 +4,8 @@ import type { LevelScores } from '../hgad/model';
 import { ParsedArgs } from './args';
 import { Command, err, out } from './command';
 import { CliError, UsageError } from './errors';
-import { checkOutput, readLabels, readMatrix } from './inputs';
+import { readLabels, readMatrix } from './inputs';
+import { checkOutputs } from './outputs';
 import { checkDevice, DEVICE_FLAGS, deviceOptions, loadModel, MODEL_FLAG, resolveClass, singleLevel } from './model_file';
 
 export const SCORE_KINDS = ['calibrated', 'fusion', 'logp', 'neg-entropy'] as const;
@@ -52,7 +53,12 @@ async function runScore(args: ParsedArgs): Promise<number> {
   if ((classArg === undefined) === (labelsFile === undefined)) {
     throw new UsageError(classArg === undefined ? 'one of --class or --labels is required' : '--class and --labels cannot be used together', 'score');
   }
-  await checkOutput(outFile, [modelFile, featuresFile, labelsFile, condFile]);
+  checkOutputs([{ flag: '--out', path: outFile, kind: 'file' }], [
+    { what: '--model', path: modelFile },
+    { what: '--features', path: featuresFile },
+    labelsFile === undefined ? undefined : { what: '--labels', path: labelsFile },
+    condFile === undefined ? undefined : { what: '--cond', path: condFile },
+  ]);
   await checkDevice(device);
 
   const model = await loadModel(modelFile, device);

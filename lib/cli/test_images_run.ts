@@ -17,7 +17,7 @@ import { renderReport, ReportClass, ReportExample } from '../report/html';
 import { ParsedArgs } from './args';
 import { err, out } from './command';
 import { CliError } from './errors';
-import { checkOutput } from './inputs';
+import { backboneInput, checkMapNames, checkOutputs } from './outputs';
 import { checkDevice, deviceOptions, loadModel } from './model_file';
 import { levelCalibrations, openStaged, runImageCommand } from './image_run';
 
@@ -54,8 +54,10 @@ export async function runTest(args: ParsedArgs): Promise<number> {
   const sigma = args.number('sigma', { min: 0, fallback: 4 })!;
   const batchSize = args.int('batch-size', { min: 1, fallback: 8 })!;
   const device = deviceOptions(args);
-  await checkOutput(jsonFile, [modelFile], '--json');
-  if (reportFile !== undefined) await checkOutput(reportFile, [modelFile], '--report');
+  checkOutputs(
+    [{ flag: '--json', path: jsonFile, kind: 'file' }, reportFile === undefined ? undefined : { flag: '--report', path: reportFile, kind: 'file' }, mapsDir === undefined ? undefined : { flag: '--maps', path: mapsDir, kind: 'folder' }],
+    [{ what: '--model', path: modelFile }, { what: '--data', path: dataDir }, await backboneInput(args.string('backbone'))],
+  );
   await checkDevice(device);
 
   const model = await loadModel(modelFile, device);
@@ -71,6 +73,7 @@ export async function runTest(args: ParsedArgs): Promise<number> {
   const inspected = await inspectTestSet(found, { skipUnreadable: args.flag('skip-unreadable') });
   for (const s of inspected.skipped) err(`hgad: warning: skipped ${s.path}: ${s.reason}\n`);
   const index = { ...found, test: inspected.test };
+  if (mapsDir !== undefined) checkMapNames('--maps', mapsDir, index.test.map((i) => ({ path: i.path, folder: path.join(index.classNames[i.classId], i.defect) })));
   levelCalibrations(model, kind, modelFile);
   const staged = openStaged(mapsDir, '--maps');
   const { backbone, preprocessing } = await openModelBackbone(model, args.string('backbone'), modelFile);

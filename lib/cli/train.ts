@@ -3,7 +3,8 @@
 import { ParsedArgs } from './args';
 import { Command, err, out } from './command';
 import { CliError, UsageError } from './errors';
-import { checkOutput, readLabels, readMatrix } from './inputs';
+import { readLabels, readMatrix } from './inputs';
+import { checkOutputs } from './outputs';
 import { ProgressBar, progressMode } from './progress';
 import { checkDevice, DEVICE_FLAGS, deviceOptions } from './model_file';
 
@@ -59,7 +60,11 @@ async function runTrain(args: ParsedArgs): Promise<number> {
   const intraCentres = args.int('intra-centres', { min: 1, fallback: DEFAULT_MODEL.intraCentres })!;
   const quiet = args.flag('quiet');
   const device = deviceOptions(args);
-  await checkOutput(outFile, [featuresFile, labelsFile, condFile]);
+  checkOutputs([{ flag: '--out', path: outFile, kind: 'file' }], [
+    { what: '--features', path: featuresFile },
+    { what: '--labels', path: labelsFile },
+    condFile === undefined ? undefined : { what: '--cond', path: condFile },
+  ]);
   await checkDevice(device);
 
   const features = await readMatrix(featuresFile, 'features', 2);
