@@ -2,36 +2,7 @@
   "targets": [
     {
       "target_name": "hgad",
-      "sources": [
-        "native/napi/addon.cc",
-        "native/napi/args.cc",
-        "native/napi/gemm_binding.cc",
-        "native/napi/elementwise_binding.cc",
-        "native/napi/half_binding.cc",
-        "native/napi/anomaly_map_binding.cc",
-        "native/napi/rows_binding.cc",
-        "native/napi/orthogonal_binding.cc",
-        "native/napi/cuda_resources.cc",
-        "native/napi/coupling_binding.cc",
-        "native/napi/mixture_binding.cc",
-        "native/napi/fold_binding.cc",
-        "native/napi/batch_binding.cc",
-        "native/napi/adam_binding.cc",
-        "native/ops/threadpool.cc",
-        "native/cpu/gemm.cc",
-        "native/cpu/gemm_select.cc",
-        "native/cpu/coupling.cc",
-        "native/cpu/elementwise.cc",
-        "native/cpu/mixture_head.cc",
-        "native/cpu/fold.cc",
-        "native/cpu/batch.cc",
-        "native/cpu/adam.cc",
-        "native/cpu/half.cc",
-        "native/cpu/anomaly_map.cc",
-        "native/cpu/rows.cc",
-        "native/cpu/orthogonal.cc",
-        "native/cpu/device_none.cc"
-      ],
+      "sources": ["<!@(node scripts/native_sources.js addon)"],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "native/ops"
@@ -50,13 +21,7 @@
     {
       "target_name": "device_lifetimes_test",
       "type": "executable",
-      "sources": [
-        "native/cuda/allocator.cc",
-        "native/cuda/handle_cache.cc",
-        "native/cuda/resources.cc",
-        "native/cuda/staging.cc",
-        "native/test/device_lifetimes_test.cc"
-      ],
+      "sources": ["<!@(node scripts/native_sources.js device)", "native/test/device_lifetimes_test.cc"],
       "include_dirs": ["native/ops", "native/cuda"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],

@@ -90,7 +90,7 @@ for (const kernel of supported) {
   });
 }
 
-test.serial('forcing another kernel really changes the arithmetic (FMA against separate multiply and add)', (t) => {
+test.serial('forcing another kernel really changes the arithmetic (other tile and K blocks than the portable kernel)', (t) => {
   const fma = supported.find((k) => k !== 'portable');
   if (!fma) {
     t.log('this CPU has no FMA kernel: nothing to compare with the portable one');
@@ -139,3 +139,35 @@ test('an unknown HGAD_CPU_KERNEL is a one-line error naming the variable', async
   t.is(r.stdout, '');
   t.is(r.stderr.trim(), 'hgad: Expected one of "auto", "avx512", "avx2", "portable" for HGAD_CPU_KERNEL but received "neon"');
 });
+
+// Every kernel rounds acc + a * b once (a fused multiply-add, or its exact
+// emulation on the portable kernel): -(1 + 2^-11) + (1 + 2^-12)^2 is exactly
+// 2^-24, which a separate multiply (rounding the square to 1 + 2^-11) turns
+// into 0. Each row of A is [-(1 + 2^-11), 1 + 2^-12, 0, ...] and each column
+// of B [1, 1 + 2^-12, 0, ...], on the shared packed schedule (K = 512) and the
+// deep per-thread one (K = 8192, M < N: K split between threads); beta = 1
+// adds C0 = 0 last.
+for (const kernel of supported) {
+  test.serial(`the ${kernel} kernel rounds each multiply-add once, as a fused multiply-add does`, (t) => {
+    withCpuKernel(kernel, () => {
+      for (const [M, N, K] of [[64, 64, 512], [24, 96, 8192]]) {
+        const A = new Float32Array(M * K);
+        const B = new Float32Array(K * N);
+        for (let i = 0; i < M; ++i) {
+          A[i * K] = -(1 + 2 ** -11);
+          A[i * K + 1] = 1 + 2 ** -12;
+        }
+        for (let j = 0; j < N; ++j) {
+          B[j] = 1;
+          B[N + j] = 1 + 2 ** -12;
+        }
+        for (const beta of [0, 1]) {
+          const C = new Float32Array(M * N);
+          native.gemm(false, false, M, N, K, A, K, B, N, beta, C, N, null, false);
+          const wrong = C.filter((v) => v !== 2 ** -24).length;
+          t.is(wrong, 0, `${M}x${N}x${K} beta=${beta}: ${wrong} of ${M * N} entries differ from 2^-24 (first ${C[0]})`);
+        }
+      }
+    });
+  });
+}

@@ -72,16 +72,32 @@ async function createSession(file: string, device: 'cpu' | 'cuda' | 'auto'): Pro
   }
 }
 
-/** Bilinear resize of one (3, S, S) image to (3, s, s), align_corners = false (F.interpolate's). */
+/**
+ * What the pyramid's resize is, part of the feature cache key (lib/images/extract.ts):
+ * caches extracted with another resize are never reused.
+ */
+export const PYRAMID_RESIZE = 'bilinear-align-corners-floor';
+
+/** The side of the pyramid level at `scale` of an S x S image: floor(S * scale), as F.interpolate(scale_factor) sizes it. */
+export function pyramidSize(S: number, scale: number): number {
+  return Math.max(1, Math.floor(S * scale));
+}
+
+/**
+ * Bilinear resize of one (3, S, S) image to (3, s, s) with align_corners = true,
+ * as the reference's Encoder.forward runs F.interpolate(..., mode='bilinear',
+ * align_corners=True): output pixel y samples input row y (S - 1) / (s - 1), so
+ * the corner pixels map onto each other (s = 1: the top-left pixel).
+ */
 export function resizeBilinear(x: Float32Array, S: number, s: number, out: Float32Array = new Float32Array(3 * s * s)): Float32Array {
-  const scale = S / s;
+  const scale = s > 1 ? (S - 1) / (s - 1) : 0;
   for (let y = 0; y < s; ++y) {
-    const sy = Math.max(0, (y + 0.5) * scale - 0.5);
+    const sy = y * scale;
     const y0 = Math.min(Math.floor(sy), S - 1);
     const y1 = Math.min(y0 + 1, S - 1);
     const fy = sy - y0;
     for (let xx = 0; xx < s; ++xx) {
-      const sx = Math.max(0, (xx + 0.5) * scale - 0.5);
+      const sx = xx * scale;
       const x0 = Math.min(Math.floor(sx), S - 1);
       const x1 = Math.min(x0 + 1, S - 1);
       const fx = sx - x0;
@@ -150,7 +166,7 @@ export class Backbone {
     if (!this.pyramid) return this.runOnce(images, B, S, this.outputs);
     const levels: FeatureMaps[] = [];
     for (const scale of PYRAMID_SCALES) {
-      const s = Math.max(1, Math.round(S * scale));
+      const s = pyramidSize(S, scale);
       let x: Float32Array = images;
       if (s !== S) {
         x = new Float32Array(B * 3 * s * s);

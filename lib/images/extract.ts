@@ -9,7 +9,7 @@ import * as fs from 'fs';
 import { FormatError } from '../errors';
 import { CacheWriter, cacheFolder, findCache } from '../data/cache_writer';
 import { CACHE_FORMAT, CACHE_VERSION, CacheDType, CachedImage, CacheLevel, CacheMeta } from '../data/feature_cache';
-import { Backbone } from './backbone';
+import { Backbone, PYRAMID_RESIZE } from './backbone';
 import { ImageEntry } from './dataset';
 import { mapLimited, SkippedImage } from './inspect';
 import { loadImage, Preprocessing } from './preprocess';
@@ -64,7 +64,7 @@ async function describeImages(images: readonly ImageEntry[]): Promise<CachedImag
 /** The key: everything the stored features depend on. */
 export function cacheKey(images: readonly CachedImage[], classNames: readonly string[], backbone: Backbone, p: Preprocessing, dtype: CacheDType): string {
   const h = crypto.createHash('sha256');
-  h.update(JSON.stringify({ format: CACHE_FORMAT, version: CACHE_VERSION, dtype, classNames, backbone: backbone.sha256, outputs: backbone.outputs, pyramid: backbone.pyramid, p }));
+  h.update(JSON.stringify({ format: CACHE_FORMAT, version: CACHE_VERSION, dtype, classNames, backbone: backbone.sha256, outputs: backbone.outputs, pyramid: backbone.pyramid ? PYRAMID_RESIZE : false, p }));
   for (const im of images) h.update(`\n${im.classId}\t${im.size}\t${im.mtimeMs}\t${im.path}`);
   return h.digest('hex');
 }
