@@ -63,6 +63,7 @@ export async function runTest(args: ParsedArgs): Promise<number> {
     throw new CliError(`${modelFile}: the model was trained on feature vectors, not on images; hgad test needs a model from hgad fit (it records the backbone and preprocessing)`);
   }
   const index = await indexDataset(dataDir, { classes: args.list('classes') });
+  for (const s of index.skipped) process.stderr.write(`hgad: warning: skipped ${s.path}: ${s.reason}\n`);
   for (const cls of index.classNames) {
     if (!names.includes(cls)) throw new CliError(`${dataDir}: class ${cls} is not a class of the model (${names.join(', ')})`);
   }
