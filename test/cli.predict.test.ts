@@ -183,7 +183,7 @@ test('hgad predict --manifest --jsonl: kill -9 mid-run, a torn line, then --resu
   const changed = await runCli(['predict', '--model', model, '--class', '02', '--manifest', manifest, '--jsonl', jsonl, '--resume']);
   t.regex(changed.stdout, /^scored 1 image \(39 already in/);
   // a manifest line that is not an image file names the line
-  fs.writeFileSync(manifest, `${rel[0]}\n${path.basename(dir)}\n`);
+  fs.writeFileSync(manifest, `${rel[0]}\n.\n`);
   await expectFailure(t, ['predict', '--model', model, '--class', '02', '--manifest', manifest], 1, { match: /list\.txt:2: .*: is a directory/ });
   await expectFailure(t, ['predict', '--model', model, '--class', '02', '--manifest', manifest, '--score', 'fused'], 2, { match: /relative to the whole set/ });
 });

@@ -132,13 +132,10 @@ export async function runPredict(args: ParsedArgs): Promise<number> {
         await emit(b, await scoreImagePositions(model, backbone, preprocessing, b.map((g) => g.image), classId, BATCH));
       };
       for await (const item of source) {
-        if (appender) {
-          const key = itemKey(item);
-          if (done.has(key)) {
-            ++skipped;
-            continue;
-          }
-          done.add(key);
+        // only the earlier run's keys are held: memory does not grow with this run's images
+        if (done.size > 0 && done.has(itemKey(item))) {
+          ++skipped;
+          continue;
         }
         batch.push(item);
         if (batch.length === BATCH) await flush();

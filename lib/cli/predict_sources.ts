@@ -6,6 +6,7 @@
 // (fsync) so that a kill loses at most the batch in flight; and, for
 // --resume, the images it already holds (a torn last line, left by a kill
 // mid-write, is cut off).
+import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as readline from 'readline';
@@ -43,9 +44,13 @@ export function imageItem(file: string, where = ''): ImageItem {
   return { image: file, size: st.size, mtimeMs: st.mtimeMs };
 }
 
-/** The key by which --resume recognises an image already scored: its path and identity. */
+/**
+ * The key by which --resume recognises an image already scored: a 96-bit
+ * hash of its path and identity (16 characters, whatever the path's length,
+ * so that the keys of a long earlier run stay small).
+ */
 export function itemKey(item: { image: string; size: number; mtimeMs: number }): string {
-  return `${item.image}\0${item.size}\0${item.mtimeMs}`;
+  return crypto.createHash('sha256').update(`${item.image}\0${item.size}\0${item.mtimeMs}`).digest('base64').slice(0, 16);
 }
 
 /** The manifest's images, read line by line (memory flat in the manifest's length). */
