@@ -9,7 +9,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { lookupClass } from '../lib/hgad/class_lookup';
 import { indexDataset } from '../lib/images/dataset';
-import { writeNpy } from '../lib/io/npy';
+import { readNpy, writeNpy } from '../lib/io/npy';
 import { CLI, expectFailure, runCli } from './helpers/cli_run';
 import { tempDir } from './helpers/mvtec';
 
@@ -153,7 +153,8 @@ test('hgad predict --manifest --jsonl: kill -9 mid-run, a torn line, then --resu
   const rel = images.map((p) => path.relative(dir, p));
   fs.writeFileSync(manifest, ['# the pool', '', ...rel.slice(0, 20), '   ', '# more', ...rel.slice(20)].join('\n') + '\n');
   const jsonl = path.join(dir, 'out.jsonl');
-  const child = spawn(process.execPath, [CLI, 'predict', '--model', model, '--class', '02', '--manifest', manifest, '--jsonl', jsonl], { env: { ...process.env, HGAD_NUM_THREADS: '1' }, stdio: 'ignore' });
+  const maps = path.join(dir, 'maps');
+  const child = spawn(process.execPath, [CLI, 'predict', '--model', model, '--class', '02', '--manifest', manifest, '--jsonl', jsonl, '--out', maps], { env: { ...process.env, HGAD_NUM_THREADS: '1' }, stdio: 'ignore' });
   await waitForLines(jsonl, 8, child);
   child.kill('SIGKILL');
   await new Promise((resolve) => child.on('close', resolve));
@@ -164,7 +165,9 @@ test('hgad predict --manifest --jsonl: kill -9 mid-run, a torn line, then --resu
   // a kill in the middle of an append leaves a torn last line
   fs.appendFileSync(jsonl, '{"image":"' + images[39].slice(0, 10));
   await expectFailure(t, ['predict', '--model', model, '--class', '02', '--manifest', manifest, '--jsonl', jsonl], 1, { match: /out\.jsonl: exists; pass --resume/ });
-  const r = await runCli(['predict', '--model', model, '--class', '02', '--manifest', manifest, '--jsonl', jsonl, '--resume']);
+  // the batch in flight may have written maps before the kill: --resume replaces them
+  fs.writeFileSync(path.join(maps, 'img039.npy'), 'left by the batch in flight');
+  const r = await runCli(['predict', '--model', model, '--class', '02', '--manifest', manifest, '--jsonl', jsonl, '--out', maps, '--resume']);
   t.is(r.code, 0, r.stderr);
   t.regex(r.stderr, /dropped a torn last line/);
   t.regex(r.stdout, new RegExp(`^scored ${40 - before} images \\(${before} already in .*out\\.jsonl\\)`));
@@ -174,13 +177,16 @@ test('hgad predict --manifest --jsonl: kill -9 mid-run, a torn line, then --resu
     t.is(l.class, '02');
     t.true(Number.isFinite(l.score));
     t.is(l.size, fs.statSync(l.image).size);
+    t.is(l.map, path.join(maps, `${path.basename(l.image, '.png')}.npy`));
+    t.true(fs.existsSync(l.map) && fs.existsSync(l.png));
   }
+  t.deepEqual(readNpy(path.join(maps, 'img039.npy')).shape, [56, 56]);
   // nothing left to do; a changed image is scored again
   const again = await runCli(['predict', '--model', model, '--class', '02', '--manifest', manifest, '--jsonl', jsonl, '--resume']);
   t.regex(again.stdout, /^scored 0 images \(40 already in/);
   const later = new Date(Date.now() + 5000);
   fs.utimesSync(images[3], later, later);
-  const changed = await runCli(['predict', '--model', model, '--class', '02', '--manifest', manifest, '--jsonl', jsonl, '--resume']);
+  const changed = await runCli(['predict', '--model', model, '--class', '02', '--manifest', manifest, '--jsonl', jsonl, '--out', maps, '--resume']);
   t.regex(changed.stdout, /^scored 1 image \(39 already in/);
   // a manifest line that is not an image file names the line
   fs.writeFileSync(manifest, `${rel[0]}\n.\n`);

@@ -100,7 +100,8 @@ export async function runPredict(args: ParsedArgs): Promise<number> {
       let files: { npy: string; png: string } | null = null;
       if (mapsDir !== null) {
         const stem = path.join(mapsDir, path.basename(image, path.extname(image)));
-        if (manifest !== undefined && fs.existsSync(`${stem}.npy`)) {
+        // DIR started empty, so an existing map is another image's of the same name; on --resume it may be one the batch in flight of a killed run wrote, and is replaced
+        if (!resume && fs.existsSync(`${stem}.npy`)) {
           throw new CliError(`--out ${outDir}: ${stem}.npy exists; two images share the name ${path.basename(stem)} and their maps would overwrite each other`);
         }
         files = await writeMapFiles(stem, { map: maps.subarray(i * S * S, (i + 1) * S * S), width: S, height: S, image: await displayImage(image, preprocessing) });
