@@ -160,7 +160,7 @@ async function runFit(args: ParsedArgs): Promise<number> {
   } finally {
     bar.finish();
   }
-  for (const s of result.skipped) err(`hgad: warning: skipped ${s.path}: ${s.reason}\n`);
+  for (const s of [...(result.index.skipped ?? []), ...result.skipped]) err(`hgad: warning: skipped ${s.path}: ${s.reason}\n`);
   for (const s of result.skippedTest) err(`hgad: warning: unreadable test image (not used by fit) ${s.path}: ${s.reason}\n`);
   await result.model.save(outFile);
   const seconds = (Date.now() - started) / 1000;
@@ -187,9 +187,11 @@ async function runFeatureMaps(args: ParsedArgs, outFile: string, featureMaps: st
   checkOutputs(await fitOutputs(outFile, args.string('cache')), [...featureMaps.map((f): Input => ({ what: '--feature-maps', path: f })), { what: '--labels', path: labelsFile }]);
   await checkDevice(options);
   const { readNpyAsync, toInt32Labels } = await import('../io/npy');
+  const { labelClassNames } = await import('../data/labels');
   const labels = toInt32Labels(await readNpyAsync(labelsFile), labelsFile);
-  const K = names ? names.length : Math.max(-1, ...labels) + 1;
-  const classNames = names ?? Array.from({ length: K }, (_, k) => String(k));
+  // checked before anything is built from them: a huge id is an error, not a class list that long
+  const classNames = labelClassNames(labels, labelsFile, names);
+  const K = classNames.length;
   const { HGAD } = await import('../hgad');
   const bar = new ProgressBar(process.stderr, progressMode(process.stderr, args.flag('quiet')));
   const started = Date.now();

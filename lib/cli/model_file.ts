@@ -1,5 +1,6 @@
 // Loading a model file for the CLI, and resolving --class (an id or a name).
 import type { DeviceOptions, HGAD } from '../hgad';
+import { lookupClass, shownClasses } from '../hgad/class_lookup';
 import type { FlagSpec, ParsedArgs } from './args';
 import { CliError, UsageError } from './errors';
 import { checkInputExists } from './inputs';
@@ -58,18 +59,16 @@ export function singleLevel(model: HGAD, file: string): { channels: number; cond
 }
 
 /**
- * The class id named by `value`: a class name of the model (exact match
- * first), else a class id in [0, K).
+ * The class id named by `value`: a class name of the model first, "#N" the
+ * class id N, a plain number an id only when no class bears that name (see
+ * lib/hgad/class_lookup.ts).
  */
 export function resolveClass(value: string, classNames: readonly string[], command: string): number {
-  const byName = classNames.indexOf(value);
-  if (byName >= 0) return byName;
+  const r = lookupClass(classNames, value);
+  if (r.id !== undefined) return r.id;
   const K = classNames.length;
-  const shown = classNames.slice(0, 12).map((n) => JSON.stringify(n)).join(', ') + (K > 12 ? ', ...' : '');
-  if (/^[+-]?\d+$/.test(value.trim())) {
-    const id = Number(value);
-    if (id >= 0 && id < K) return id;
-    throw new UsageError(`--class ${value}: class id out of range, the model has ${K} class${K === 1 ? '' : 'es'} (ids 0..${K - 1}: ${shown})`, command);
+  if (r.error === 'id out of range') {
+    throw new UsageError(`--class ${value}: class id out of range, the model has ${K} class${K === 1 ? '' : 'es'} (ids 0..${K - 1}: ${shownClasses(classNames)})`, command);
   }
-  throw new UsageError(`--class ${JSON.stringify(value)}: no class of that name; the model's classes are ${shown}`, command);
+  throw new UsageError(`--class ${JSON.stringify(value)}: no class of that name; the model's classes are ${shownClasses(classNames)} (or name one by id: "#0")`, command);
 }

@@ -7,16 +7,25 @@ import { DEVICE_FLAGS, IMAGE_MODEL_FLAG, IMAGE_SCORING_FLAGS } from './model_fil
 export const predict: Command = {
   name: 'predict',
   summary: 'anomaly score and map of images with an image-trained model (one JSON line per image)',
-  usage: ['hgad predict --model M.safetensors --class NAME [--out DIR] [options] IMAGE...'],
+  usage: [
+    'hgad predict --model M.safetensors --class NAME [--out DIR] [options] IMAGE...',
+    'hgad predict --model M.safetensors --class NAME --manifest LIST.txt [--jsonl OUT.jsonl [--resume]] [--out DIR] [options]',
+  ],
   positional: 'IMAGE...',
   flags: [
     IMAGE_MODEL_FLAG,
-    { name: 'class', value: 'NAME', required: true, help: 'the class the images are of (a class name of the model, or its id)' },
-    { name: 'out', value: 'DIR', help: 'write each map as DIR/<stem>.npy (float32) and DIR/<stem>.png (heat map over the image); DIR must be new or empty' },
+    { name: 'class', value: 'NAME', required: true, help: 'the class the images are of: a class name of the model (names first), "#N" for the class id N, or a plain id when no class bears that name' },
+    { name: 'out', value: 'DIR', help: 'write each map as DIR/<stem>.npy (float32) and DIR/<stem>.png (heat map over the image), batch by batch; DIR must be new or empty (with --resume it may hold the maps of the earlier run)' },
+    { name: 'manifest', value: 'LIST.txt', help: 'score the images listed in LIST.txt (one path a line, read as it goes; blank lines and # comments ignored; relative paths are relative to its folder) instead of IMAGE...' },
+    { name: 'jsonl', value: 'OUT.jsonl', help: 'append the lines to OUT.jsonl, each batch flushed to disk (fsync), with each image\'s size and mtime; an existing OUT.jsonl is refused without --resume' },
+    { name: 'resume', help: 'with --jsonl: continue OUT.jsonl, skipping the images it holds (same path, size and mtime); a torn last line left by a kill is dropped' },
     { name: 'score', value: 'KIND', help: `${MAP_KINDS.join(', ')}: calibrated (default, per class and position) and class-calibrated are the same for an image alone or in any batch; fused and logp are relative to the images given` },
     ...IMAGE_SCORING_FLAGS,
     ...DEVICE_FLAGS,
   ],
-  notes: ['Each line: {"image": PATH, "class": NAME, "score": S, "map": NPY or null, "png": PNG or null}.'],
+  notes: [
+    'Each line: {"image": PATH, "class": NAME, "score": S, "map": NPY or null, "png": PNG or null}; with --jsonl also "size" and "mtime" (ms).',
+    'Lines come out batch by batch (8 images) as they are scored; --score fused and logp wait for every image and refuse --manifest and --jsonl.',
+  ],
   run: async (args) => (await import('./predict_run')).runPredict(args),
 };

@@ -22,7 +22,7 @@ export const score: Command = {
   flags: [
     MODEL_FLAG,
     { name: 'features', value: 'F.npy', required: true, help: 'vectors to score, an (N, C) array with the C of the model' },
-    { name: 'class', value: 'K', help: 'score every vector as this class: a class name of the model, or a class id' },
+    { name: 'class', value: 'K', help: 'score every vector as this class: a class name of the model (names first), "#N" for the class id N, or a plain id when no class bears that name' },
     { name: 'labels', value: 'L.npy', help: 'score each vector as its own class: an (N,) array of class ids' },
     { name: 'cond', value: 'C.npy', help: 'conditions (N, P), required by (and only by) conditional models' },
     {

@@ -67,6 +67,7 @@ export async function runTest(args: ParsedArgs): Promise<number> {
   }
   const found = await indexDataset(dataDir, { classes: args.list('classes') });
   for (const cls of found.classNames) {
+  for (const s of found.skipped) err(`hgad: warning: skipped ${s.path}: ${s.reason}\n`);
     if (!names.includes(cls)) throw new CliError(`${dataDir}: class ${cls} is not a class of the model (${names.join(', ')})`);
   }
   // Every test image and mask header before any scoring: a mask of another size, an unreadable file fail here.

@@ -11,6 +11,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { expectedType, FormatError } from '../errors';
+import { kindOf } from '../io/reader';
 
 /** File suffixes read as images (sharp decides at decode time whether it can). */
 export const IMAGE_SUFFIXES = ['.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp', '.webp'];
@@ -38,6 +39,14 @@ export interface DatasetIndex {
   train: ImageEntry[];
   /** test images, class by class, defect type by defect type, sorted by name */
   test: TestImage[];
+  /** entries named like images that are not image files (folders, FIFOs, dangling links, link loops), with why */
+  skipped: SkippedEntry[];
+}
+
+/** An entry of an image folder that is named like an image but cannot be one. */
+export interface SkippedEntry {
+  path: string;
+  reason: string;
 }
 
 export interface IndexOptions {
@@ -62,14 +71,31 @@ async function isDirectory(p: string): Promise<boolean> {
   }
 }
 
-async function imagesIn(dir: string): Promise<string[]> {
+/** Why a symbolic link named like an image is not one, or null when it leads to a regular file (followed, as a user who links a data set expects). */
+async function brokenLink(p: string): Promise<string | null> {
+  try {
+    const st = await fs.promises.stat(p);
+    return st.isFile() ? null : `is a symbolic link to ${kindOf(st)}`;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP') return 'is a symbolic link loop';
+    if (code === 'ENOENT') return `is a dangling symbolic link (to ${await fs.promises.readlink(p).catch(() => '?')})`;
+    return `is a symbolic link that cannot be followed (${code})`;
+  }
+}
+
+/** The image files of `dir`, sorted; entries named like images that are not files go to `skipped`. */
+async function imagesIn(dir: string, skipped: SkippedEntry[]): Promise<string[]> {
   const entries = await listDir(dir);
   const files: string[] = [];
   for (const e of entries) {
     if (!isImageFile(e.name)) continue;
     const p = path.join(dir, e.name);
-    // Symbolic links to images are followed, as a user who links a data set would expect.
-    if (e.isFile() || (e.isSymbolicLink() && (await fs.promises.stat(p).catch(() => null))?.isFile())) files.push(p);
+    let why: string | null = null;
+    if (e.isSymbolicLink()) why = await brokenLink(p);
+    else if (!e.isFile()) why = `is ${kindOf(await fs.promises.lstat(p))}, not an image file`;
+    if (why === null) files.push(p);
+    else skipped.push({ path: p, reason: why });
   }
   return files;
 }
@@ -85,11 +111,11 @@ async function findMask(classDir: string, defect: string, image: string): Promis
   throw new FormatError(image, `defect image without its ground-truth mask (expected ${candidates[0]})`);
 }
 
-async function indexClass(root: string, name: string, classId: number, train: ImageEntry[], test: TestImage[]): Promise<void> {
+async function indexClass(root: string, name: string, classId: number, train: ImageEntry[], test: TestImage[], skipped: SkippedEntry[]): Promise<void> {
   const classDir = path.join(root, name);
   const goodDir = path.join(classDir, 'train', 'good');
   if (!(await isDirectory(goodDir))) throw new FormatError(classDir, 'class folder without train/good (expected the MVTec AD layout <class>/train/good/*)');
-  const images = await imagesIn(goodDir);
+  const images = await imagesIn(goodDir, skipped);
   if (images.length === 0) throw new FormatError(goodDir, `no training images (expected files ending in ${IMAGE_SUFFIXES.join(', ')})`);
   for (const p of images) train.push({ path: p, classId });
   const testDir = path.join(classDir, 'test');
@@ -97,7 +123,7 @@ async function indexClass(root: string, name: string, classId: number, train: Im
   for (const e of await listDir(testDir)) {
     const dir = path.join(testDir, e.name);
     if (e.name.startsWith('.') || !(await isDirectory(dir))) continue;
-    for (const p of await imagesIn(dir)) {
+    for (const p of await imagesIn(dir, skipped)) {
       const maskPath = e.name === 'good' ? null : await findMask(classDir, e.name, p);
       test.push({ path: p, classId, defect: e.name, maskPath });
     }
@@ -133,6 +159,7 @@ export async function indexDataset(root: string, options: IndexOptions = {}): Pr
   }
   const train: ImageEntry[] = [];
   const test: TestImage[] = [];
-  for (let k = 0; k < classNames.length; ++k) await indexClass(abs, classNames[k], k, train, test);
-  return { root: abs, classNames, train, test };
+  const skipped: SkippedEntry[] = [];
+  for (let k = 0; k < classNames.length; ++k) await indexClass(abs, classNames[k], k, train, test, skipped);
+  return { root: abs, classNames, train, test, skipped };
 }

@@ -5,13 +5,14 @@
 // caller's thread only waits on Promises.
 import { expectedRange, expectedType, FormatError, isPositiveInteger } from '../errors';
 import type { HGAD } from '../hgad';
+import { classIdOf } from '../hgad/class_lookup';
 import { Backbone, demoBackbonePath } from '../images/backbone';
 import { checkFeatureOrigin, modelPreprocessing } from '../images/origin';
 import { loadImage, Preprocessing } from '../images/preprocess';
 import { mapCalibration, concatPositionScores, FeatureMapLevel, ImageMaps, MapKind, PositionScores } from './score_maps';
 
 export interface ScoreImagesOptions {
-  /** the class the images are of: a class name of the model or its id */
+  /** the class the images are of: a class name of the model, "#id", or an id (see lib/hgad/class_lookup.ts) */
   class: string | number;
   /** which map (default 'calibrated', batch-independent) */
   kind?: MapKind;
@@ -36,16 +37,9 @@ export interface ImageScores extends ImageMaps {
   positions: PositionScores;
 }
 
+/** The class id of `cls` (a class name first, "#N" an id, a number string an id only when no class bears that name; see lib/hgad/class_lookup.ts). */
 export function resolveClassId(model: HGAD, cls: string | number): number {
-  const names = model.config.classNames;
-  if (typeof cls === 'number') {
-    if (!Number.isInteger(cls) || cls < 0 || cls >= names.length) throw expectedRange(`a class id in 0..${names.length - 1}`, 'class', cls);
-    return cls;
-  }
-  if (typeof cls !== 'string') throw expectedType('a class name or id', 'class', cls);
-  const id = names.indexOf(cls);
-  if (id < 0) throw expectedRange(`a class of the model (${names.join(', ')})`, 'class', cls);
-  return id;
+  return classIdOf(model.config.classNames, cls);
 }
 
 /** Opens the backbone a model was trained with (checked by its sha256) and returns it with the model's preprocessing. */
