@@ -11,6 +11,8 @@ import { ParsedArgs } from './args';
 import { out } from './command';
 import { CliError, UsageError } from './errors';
 import { checkDevice, deviceOptions, loadModel } from './model_file';
+import { classFreeRule } from './class_free_flag';
+import { classFreeMapCalibration } from '../localise/class_free_maps';
 import { levelCalibrations, openStaged, runImageCommand } from './image_run';
 
 
@@ -34,21 +36,27 @@ export async function runPredict(args: ParsedArgs): Promise<number> {
   if (!model.config.features) {
     throw new CliError(`${modelFile}: the model was trained on feature vectors, not on images; hgad predict needs a model from hgad fit`);
   }
-  let classId: number;
-  const raw = args.need('class');
-  try {
-    classId = resolveClassId(model, /^\d+$/.test(raw) ? Number(raw) : raw);
-  } catch {
-    throw new CliError(`--class ${raw}: not a class of the model (${model.config.classNames.join(', ')})`);
+  let classId: number | undefined;
+  const raw = args.string('class');
+  if (raw !== undefined) {
+    if (args.string('rule') !== undefined) throw new UsageError('give --class or --rule (class-free), not both', 'predict');
+    try {
+      classId = resolveClassId(model, /^\d+$/.test(raw) ? Number(raw) : raw);
+    } catch {
+      throw new CliError(`--class ${raw}: not a class of the model (${model.config.classNames.join(', ')})`);
+    }
   }
+  const rule = classId === undefined ? classFreeRule(args, model, modelFile) : undefined;
   const calibrations = levelCalibrations(model, kind, modelFile);
   const staged = openStaged(outDir, '--out');
   const { backbone, preprocessing } = await openModelBackbone(model, args.string('backbone'), modelFile);
   const S = preprocessing.crop;
   const lines: string[] = [];
   await runImageCommand(staged, backbone, model, async () => {
-    const positions = await scoreImagePositions(model, backbone, preprocessing, images, classId);
-    const { maps, scores } = await model.imageMaps(positions, mapCalibration(calibrations, classId, kind), { height: S, width: S, kind, sigma, topK, flow: model.config.kind === 'flow' });
+    const positions = await scoreImagePositions(model, backbone, preprocessing, images, classId, 8, rule);
+    const cf = positions.classFree;
+    const calibration = cf ? classFreeMapCalibration(calibrations, cf, kind, positions.logp) : mapCalibration(calibrations, classId!, kind);
+    const { maps, scores } = await model.imageMaps(positions, calibration, { height: S, width: S, kind, sigma, topK, flow: model.config.kind === 'flow' });
     for (let i = 0; i < images.length; ++i) {
       let files: { npy: string; png: string } | null = null;
       if (staged) {
@@ -56,7 +64,9 @@ export async function runPredict(args: ParsedArgs): Promise<number> {
         await writeMapFiles(staged.file(stems[i]), { map, width: S, height: S, image: await displayImage(images[i], preprocessing) });
         files = { npy: path.join(staged.target, `${stems[i]}.npy`), png: path.join(staged.target, `${stems[i]}.png`) };
       }
-      lines.push(JSON.stringify({ image: images[i], class: model.config.classNames[classId], score: scores[i], map: files?.npy ?? null, png: files?.png ?? null }));
+      const names = model.config.classNames;
+      const inferred = cf ? { class: names[cf.classes[i]], posterior: cf.posterior[i], rule: cf.rule, ...(cf.clusters ? { cluster: names[cf.clusters[i]] } : {}) } : { class: names[classId!] };
+      lines.push(JSON.stringify({ image: images[i], ...inferred, score: scores[i], map: files?.npy ?? null, png: files?.png ?? null }));
     }
     staged?.commit();
   });
