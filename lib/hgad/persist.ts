@@ -145,8 +145,8 @@ export function modelFromTensors(config: ModelConfig, tensors: TensorMap, file =
       if (Object.hasOwn(tensors, `level${l}.marginal.mean`)) {
         const marginal = readCalibration(`level${l}.marginal`, 1);
         const [a, b] = [calibration.positions, marginal.positions];
-        if (!!a !== !!b || (a && b && (a.height !== b.height || a.width !== b.width))) {
-          throw new FormatError(file, `level${l}.marginal positions must match those of level${l}.calibration`);
+        if (a && b && (a.height !== b.height || a.width !== b.width)) {
+          throw new FormatError(file, `level${l}.marginal.positionMean must have the h x w of level${l}.calibration.positionMean`);
         }
         calibration.marginal = marginal;
       }
