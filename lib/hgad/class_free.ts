@@ -10,7 +10,7 @@
 // h*w rows at each level).
 import { noGrad } from '../autograd/tape';
 import { Arena, IntStorage, Storage } from '../backend/types';
-import { expectedRange, received } from '../errors';
+import { expectedRange, expectedType, received } from '../errors';
 import { Tensor } from '../tensor';
 import { calibratedScores, classCalibrated, referenceFusion, uncalibratedClasses } from './calibration';
 import { unshared } from './checks';
@@ -125,6 +125,19 @@ export function inferClasses(levels: AllClassScores[], rows: readonly number[], 
     posterior[b] = 1 / z;
   }
   return { classes, posterior };
+}
+
+/** How to score without class ids: the rule (see lib/hgad/class_free.ts). */
+export interface ClassFreeOptions {
+  classFree?: ClassFreeRule;
+}
+
+export function classFreeOption(options: ClassFreeOptions | undefined): ClassFreeRule | undefined {
+  if (options === undefined || options === null) return undefined;
+  if (typeof options !== 'object') throw expectedType('an options object {classFree?}', 'options', options);
+  const rule = options.classFree;
+  if (rule !== undefined && !CLASS_FREE_RULES.includes(rule)) throw expectedRange(`one of ${CLASS_FREE_RULES.join(', ')}`, 'options.classFree', rule);
+  return rule;
 }
 
 /** The one-line error of the marginal rule on a model without its calibration (files from before it was fitted). */

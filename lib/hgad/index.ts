@@ -3,9 +3,8 @@
 // weights are replaced only when fit succeeds.
 import * as path from 'path';
 import { Worker } from 'worker_threads';
-import { FormatError, expectedRange, expectedType, received } from '../errors';
-import { CLASS_FREE_RULES } from './class_free';
-import type { ClassFreeRule } from './types';
+import { FormatError, expectedType, received } from '../errors';
+import { ClassFreeOptions, classFreeOption } from './class_free';
 import type { ImageClassFree } from '../localise/class_free_maps';
 import { FeatureSourceSpec, MemoryFeatureSource } from '../data/feature_source';
 import type { TrainSummary } from './trainer';
@@ -66,19 +65,6 @@ function checkShared(spec: FeatureSourceSpec): void {
     }
   }
   new MemoryFeatureSource(spec);
-}
-
-/** How to score without class ids: the rule (see lib/hgad/class_free.ts). */
-export interface ClassFreeOptions {
-  classFree?: ClassFreeRule;
-}
-
-function classFreeOption(options: ClassFreeOptions | undefined): ClassFreeRule | undefined {
-  if (options === undefined || options === null) return undefined;
-  if (typeof options !== 'object') throw expectedType('an options object {classFree?}', 'options', options);
-  const rule = options.classFree;
-  if (rule !== undefined && !CLASS_FREE_RULES.includes(rule)) throw expectedRange(`one of ${CLASS_FREE_RULES.join(', ')}`, 'options.classFree', rule);
-  return rule;
 }
 
 export interface FitOptions extends Partial<TrainConfig> {
@@ -409,4 +395,5 @@ export class HGAD {
 
 export type { ModelConfig, TrainConfig, LevelConfig } from './config';
 export type { SourceFitOptions } from './model';
+export type { ClassFreeOptions } from './class_free';
 export type { FitProgress, FitSummary, LevelData, LevelInput, Scores, LevelScores, Calibration, ClassFree, ClassFreeRule } from './model';
