@@ -7,6 +7,9 @@
 //        [--also KIND,...] (more map kinds on the same trained models, under "also") [--meta-epochs 4]
 //        [--sub-epochs 2] [--image-size 56] [--cond-channels 64] [--couplings 8] [--intra-centres 10]
 //        [--lr 2e-4] [--seed 0] [--backbone F.onnx] [--cache DIR]
+//        [--settings labelled,flow,labelfree,labelfree-true] (the trainings: labelled HGAD, the flow,
+//        label-free HGAD with K chosen and with K = the true class count) [--class-free] (also score the
+//        labelled models without class ids: rules inferred and marginal; label-free models always are)
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -17,7 +20,8 @@ import { indexDataset } from '../lib/images/dataset';
 import { evaluateImages } from '../lib/localise/evaluate';
 import { MAP_KINDS, MapKind } from '../lib/localise/map_kind';
 import { openModelBackbone } from '../lib/localise/score_images';
-import type { LocalisationMetrics } from '../lib/metrics/localisation';
+import type { ClassFreeRule } from '../lib/hgad/types';
+import { clusterAgreement, evaluateClassFree, rates } from './class_free_eval';
 import { meanOverClasses } from '../lib/metrics/summary';
 
 function arg(name: string, fallback?: string): string | undefined {
@@ -32,7 +36,7 @@ function num(name: string, fallback: number, integer = true): number {
   return v;
 }
 
-const rates = (m: LocalisationMetrics) => ({ image_auroc: m.imageAuroc, pixel_auroc: m.pixelAuroc, aupro: m.aupro });
+const SETTINGS = ['labelled', 'flow', 'labelfree', 'labelfree-true'];
 
 async function main(): Promise<void> {
   const data = arg('data');
@@ -57,41 +61,62 @@ async function main(): Promise<void> {
     backbone: arg('backbone'),
     cacheDir: arg('cache', path.join(os.tmpdir(), 'hgad-eval-defects-cache')),
   };
+  const settings = (arg('settings', 'labelled,flow') as string).split(',').filter((k) => k !== '');
+  for (const k of settings) if (!SETTINGS.includes(k)) throw new RangeError(`Expected settings among ${SETTINGS.join(', ')} for --settings but received ${k}`);
+  const classFree = process.argv.includes('--class-free');
   const index = await indexDataset(data);
   const result: Record<string, unknown> = { classes: index.classNames, score, settings: { ...train, threads: threads() } };
   const seconds: Record<string, number> = {};
-  for (const [kind, key] of [['hgad', 'hgad'], ['flow', 'baseline']] as [ModelKind, string][]) {
-    // both read the same feature cache (the first run fills it); the time is the training loop's
-    const fitted = await HGAD.fitImages({ data: index, kind, ...train });
+  const rows: Record<string, unknown> = {};
+  for (const setting of settings) {
+    const kind: ModelKind = setting === 'flow' ? 'flow' : 'hgad';
+    const key = setting === 'labelled' ? 'hgad' : setting === 'flow' ? 'baseline' : setting;
+    const labelFree = setting.startsWith('labelfree');
+    // every setting reads the same feature cache (the first run fills it); the time is the training loop's
+    const fitted = await HGAD.fitImages({ data: index, kind, ...train, ...(labelFree ? { pseudoLabels: setting === 'labelfree-true' ? { K: index.classNames.length } : true } : {}) });
     seconds[key] = fitted.summary.seconds;
     const { backbone, preprocessing } = await openModelBackbone(fitted.model, train.backbone, `${kind} model`);
-    let perClass: Record<string, LocalisationMetrics>;
     try {
-      perClass = await evaluateImages(fitted.model, index, backbone, preprocessing, { kind: score });
-      for (const k of also) {
-        const other = await evaluateImages(fitted.model, index, backbone, preprocessing, { kind: k });
-        const t: Record<string, unknown> = {};
-        for (const [cls, m] of Object.entries(other)) t[cls] = rates(m);
-        t.mean = rates(meanOverClasses(other));
-        extra[k][key] = t;
-        const mm = t.mean as ReturnType<typeof rates>;
-        console.error(`${kind} (${k}): mean image AUROC ${mm.image_auroc.toFixed(3)}, pixel AUROC ${mm.pixel_auroc.toFixed(3)}, AUPRO ${mm.aupro.toFixed(3)}`);
+      const names = fitted.model.config.classNames;
+      const agreement = labelFree ? clusterAgreement(fitted) : null;
+      const truthOf = agreement ? (cls: string) => agreement.majority[cls] : (cls: string) => names.indexOf(cls);
+      if (agreement) console.error(`${setting}: K = ${agreement.K}, ARI ${agreement.ari.toFixed(3)} (silhouettes ${agreement.silhouettes.map((v) => v.toFixed(3)).join(', ')})`);
+      const out: Record<string, unknown> = { train_seconds: seconds[key], ...(agreement ? { clusters: agreement } : {}) };
+      if (!labelFree) {
+        const perClass = await evaluateImages(fitted.model, index, backbone, preprocessing, { kind: score });
+        const table: Record<string, unknown> = {};
+        for (const [cls, m] of Object.entries(perClass)) table[cls] = rates(m);
+        table.mean = rates(meanOverClasses(perClass));
+        result[key] = table;
+        out.given = table.mean;
+        const mean = table.mean as ReturnType<typeof rates>;
+        console.error(`${setting}: trained in ${seconds[key].toFixed(1)} s; class given: mean image AUROC ${mean.image_auroc.toFixed(3)}, pixel AUROC ${mean.pixel_auroc.toFixed(3)}, AUPRO ${mean.aupro.toFixed(3)}`);
+        for (const k of also) {
+          const other = await evaluateImages(fitted.model, index, backbone, preprocessing, { kind: k });
+          const t: Record<string, unknown> = {};
+          for (const [cls, m] of Object.entries(other)) t[cls] = rates(m);
+          t.mean = rates(meanOverClasses(other));
+          extra[k][key] = t;
+        }
       }
+      if (classFree || labelFree) {
+        for (const rule of (kind === 'flow' ? ['marginal'] : ['inferred', 'marginal']) as ClassFreeRule[]) {
+          const row = await evaluateClassFree(fitted.model, index, backbone, preprocessing, score, rule, truthOf);
+          out[rule] = row;
+          console.error(`${setting} class-free ${rule}: mean image AUROC ${row.mean.image_auroc.toFixed(3)}, pixel AUROC ${row.mean.pixel_auroc.toFixed(3)}, AUPRO ${row.mean.aupro.toFixed(3)}; inferred class right on ${(100 * row.inference!.normal).toFixed(1)} % of normal, ${(100 * row.inference!.defective).toFixed(1)} % of defective images`);
+        }
+      }
+      rows[setting] = out;
     } finally {
       await backbone.close();
       fitted.model.close();
     }
-    const table: Record<string, unknown> = {};
-    for (const [cls, m] of Object.entries(perClass)) table[cls] = rates(m);
-    table.mean = rates(meanOverClasses(perClass));
-    result[key] = table;
-    const mean = table.mean as ReturnType<typeof rates>;
-    console.error(`${kind}: trained in ${seconds[key].toFixed(1)} s; mean image AUROC ${mean.image_auroc.toFixed(3)}, pixel AUROC ${mean.pixel_auroc.toFixed(3)}, AUPRO ${mean.aupro.toFixed(3)}`);
   }
   result.train_seconds = seconds;
+  result.rows = rows;
   if (also.length > 0) result.also = extra;
   fs.writeFileSync(jsonFile, JSON.stringify(result, null, 2) + '\n');
-  console.log(JSON.stringify({ hgad: (result.hgad as Record<string, unknown>).mean, baseline: (result.baseline as Record<string, unknown>).mean, train_seconds: seconds }));
+  console.log(JSON.stringify({ rows: Object.fromEntries(Object.entries(rows).map(([k, v]) => [k, Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([r, x]) => [r, (x as { mean?: unknown })?.mean ?? x]))])), train_seconds: seconds }));
 }
 
 main().catch((e) => {

@@ -4,6 +4,8 @@
 //   npm run eval:fmnist -- [--data DIR] [--normal-classes 0,2,4,6,8] [--json FILE]
 //                          [--epochs 6] [--seed 0] [--couplings 8]
 //                          [--device cpu|cuda] [--precision fp32|tf32] [--no-baseline]
+//                          [--class-free] (also: the model scored without class ids, and models
+//                          trained on k-means++ clusters instead of the classes: K chosen, K = true)
 // --device cuda trains and scores HGAD on the GPU (the baseline stays on the
 // CPU); HGAD_BENCH_EMULATE=1 runs that path over the emulated CUDA surface
 // (CPU kernels, TF32 GEMM inputs rounded as the tensor cores round them).
@@ -18,6 +20,8 @@ import { threads } from '../lib/backend/index';
 import { cpu } from '../lib/backend/cpu';
 import { Backend } from '../lib/backend/types';
 import { cudaBackends } from './scenarios';
+import type { ClassFreeRule } from '../lib/hgad/types';
+import { agreement, classFreeRow, clusterVectors, FmnistTest } from './fmnist_class_free';
 
 function arg(name: string, fallback?: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -115,7 +119,25 @@ function main(): void {
     }
     console.log(`  class ${cls}: AUROC fusion ${results.fusion[k].toFixed(3)}  logp ${results.logp[k].toFixed(3)}  calibrated ${results.calibrated[k].toFixed(3)}${baseline ? `  baseline ${results.baseline[k].toFixed(3)}` : ''}`);
   });
+  const classFree: Record<string, unknown> = {};
+  if (process.argv.includes('--class-free')) {
+    const test: FmnistTest = { normal: normal.map((cls) => standardise(pooledFeatures(data.test.images, indicesOf(data.test.labels, [cls])), stdz)), anomalous: anomFeatures, D };
+    const identity = normal.map((_, k) => k);
+    for (const rule of ['inferred', 'marginal'] as ClassFreeRule[]) classFree[`labelled_${rule}`] = classFreeRow(model, test, rule, identity);
+    for (const [name, K] of [['labelfree', undefined], ['labelfree_true', normal.length]] as [string, number | undefined][]) {
+      const clusters = clusterVectors(features, labels.length, D, seed, K);
+      const agree = agreement(labels, clusters.assignment, normal.length, clusters.K);
+      const lf = HgadModel.create({ levels: [{ channels: D, condChannels: 0 }], classNames: Array.from({ length: clusters.K }, (_, k) => `cluster-${k}`), couplings, clamp: 1.9, intraCentres: 10 }, seed).to(be);
+      const started = Date.now();
+      lf.fitSync([{ features, labels: clusters.assignment }], train);
+      const row: Record<string, unknown> = { K: clusters.K, silhouettes: clusters.silhouettes, ari: agree.ari, train_seconds: (Date.now() - started) / 1000 };
+      for (const rule of ['inferred', 'marginal'] as ClassFreeRule[]) row[rule] = classFreeRow(lf, test, rule, agree.majority);
+      classFree[name] = row;
+    }
+    for (const [k, v] of Object.entries(classFree)) console.log(`  class-free ${k}: ${JSON.stringify(v, (_key, x) => (typeof x === 'number' ? Number(x.toFixed(4)) : x))}`);
+  }
   const summary = {
+    ...(Object.keys(classFree).length > 0 ? { class_free: classFree } : {}),
     normal_classes: normal,
     auroc: Object.fromEntries(Object.entries(results).filter(([, v]) => v.length > 0).map(([k, v]) => [k, { per_class: v, mean: mean(v) }])),
     train_seconds: { hgad: hgadSeconds, baseline: baseline ? baselineSeconds : null },

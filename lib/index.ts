@@ -1,7 +1,7 @@
 // hgad: unified anomaly detection with hierarchical Gaussian mixture
 // normalizing flows, for Node.js.
 export { HGAD } from './hgad';
-export type { DeviceOptions, FitOptions, SourceFitOptionsWithProgress, ModelInfo, ModelConfig, TrainConfig, LevelConfig, FitProgress, FitSummary, LevelData, LevelInput, Scores, LevelScores } from './hgad';
+export type { DeviceOptions, FitOptions, SourceFitOptionsWithProgress, ModelInfo, ModelConfig, TrainConfig, LevelConfig, FitProgress, FitSummary, LevelData, LevelInput, Scores, LevelScores, ClassFree, ClassFreeRule, ClassFreeOptions } from './hgad';
 export { HgadModel, referenceFusion } from './hgad/model';
 export { DEFAULT_MODEL, DEFAULT_TRAIN } from './hgad/config';
 export { trainFromSource, DEFAULT_SOURCE_TRAIN } from './hgad/trainer';

@@ -18,7 +18,7 @@ export const fit: Command = {
     { name: 'kind', value: 'K', help: 'hgad (default: the hierarchical Gaussian mixture) or flow (the single-Gaussian conditional flow, CFLOW-style, same flows and loop)' },
     { name: 'data', value: 'DIR', help: 'data set root: DIR/<class>/train/good/* (and test/, ground_truth/ as in MVTec AD)' },
     { name: 'feature-maps', value: 'a.npy,b.npy', help: 'instead of --data: precomputed feature maps, one (N, C, H, W) .npy per level' },
-    { name: 'labels', value: 'L.npy', help: 'with --feature-maps: the (N,) class ids' },
+    { name: 'labels', value: 'L.npy', help: 'with --feature-maps: the (N,) class ids; with --data: auto or auto:K, train without labels (class folders ignored, a flat DIR/train/good/* accepted): the images are clustered, K chosen by the silhouette or given' },
     { name: 'class-names', value: 'a,b', help: 'with --feature-maps: the class names (default "0".."K-1")' },
     { name: 'out', value: 'M.safetensors', required: true, help: 'where to write the model (written only when training succeeds)' },
     { name: 'classes', value: 'a,b', help: 'class folders to train on (default: every folder of DIR)' },
@@ -111,7 +111,9 @@ async function runFit(args: ParsedArgs): Promise<number> {
   const featureMaps = args.list('feature-maps');
   if ((args.string('data') === undefined) === (featureMaps === undefined)) throw new UsageError('give either --data DIR or --feature-maps a.npy,... (with --labels)', 'fit');
   if (featureMaps !== undefined) return runFeatureMaps(args, outFile, featureMaps);
+  const pseudoLabels = labelFreeOption(args.string('labels'));
   const options = {
+    ...(pseudoLabels ? { pseudoLabels } : {}),
     kind: args.choice('kind', MODEL_KINDS, 'hgad') as ModelKind,
     data: args.need('data'),
     classes: args.list('classes'),
@@ -166,12 +168,27 @@ async function runFit(args: ParsedArgs): Promise<number> {
   const seconds = (Date.now() - started) / 1000;
   const info = result.model.info();
   const images = result.index.train.length - result.skipped.length;
+  if (result.clusters) {
+    const c = result.clusters;
+    out(`label-free: ${c.K} cluster${c.K === 1 ? '' : 's'} (${c.chosenBy === 'given' ? 'K given' : `K chosen by the silhouette${c.silhouettes.length ? `, K = 2..${c.silhouettes.length + 1}: ${c.silhouettes.map((v) => v.toFixed(3)).join(' ')}` : ''}`}); images per cluster ${Array.from({ length: c.K }, (_, k) => c.assignment.filter((a) => a === k).length).join(' ')}\n`);
+  }
   out(
     `trained ${info.classNames.length} class${info.classNames.length === 1 ? '' : 'es'} on ${images} images ` +
       `(${info.levels.length} levels, C=${info.levels.map((l) => l.channels).join('/')}) in ${seconds.toFixed(1)} s; ` +
       `features ${result.cache.reused ? 'from' : 'cached in'} ${result.cache.dir}; wrote ${outFile}\n`,
   );
   return 0;
+}
+
+/** --labels with --data: auto (K chosen) or auto:K. */
+function labelFreeOption(raw: string | undefined): true | { K: number } | undefined {
+  if (raw === undefined) return undefined;
+  const m = /^auto(?::(\d+))?$/.exec(raw);
+  if (!m) throw new UsageError(`--labels with --data takes auto or auto:K (K a positive integer), not ${raw}`, 'fit');
+  if (m[1] === undefined) return true;
+  const K = Number(m[1]);
+  if (!(K >= 1)) throw new UsageError(`--labels auto:K needs K >= 1, not ${m[1]}`, 'fit');
+  return { K };
 }
 
 async function runFeatureMaps(args: ParsedArgs, outFile: string, featureMaps: string[]): Promise<number> {

@@ -18,6 +18,13 @@ export const IMAGE_SCORING_FLAGS: FlagSpec[] = [
   { name: 'backbone', value: 'F.onnx', help: 'the backbone the model was trained with (default the shipped demo backbone)' },
 ];
 
+/** --rule of the image commands: how they score without a class (lib/cli/class_free_flag.ts reads it). */
+export const RULE_FLAG: FlagSpec = {
+  name: 'rule',
+  value: 'RULE',
+  help: 'class-free scoring: inferred (the class with the highest mean posterior, scored as that class) or marginal (the mixture over every class, with its own calibration; the default when the model holds it)',
+};
+
 /** The --device and --precision flags of the commands that compute. */
 export const DEVICE_FLAGS: FlagSpec[] = [
   { name: 'device', value: 'D', help: 'cpu (default), cuda (fails when no usable GPU) or auto (the GPU when there is one)' },

@@ -21,6 +21,8 @@ import { levelCalibrations, runImageCommand } from './image_run';
 import { backboneInput, checkMapNames, checkOutputs } from './outputs';
 import { checkDevice, deviceOptions, loadModel } from './model_file';
 import { ImageItem, imageItem, itemKey, LineAppender, manifestItems, resumeKeys } from './predict_sources';
+import { classFreeRule } from './class_free_flag';
+import { classFreeMapCalibration } from '../localise/class_free_maps';
 
 /** Images per backbone run and per streamed batch of lines. */
 const BATCH = 8;
@@ -78,15 +80,21 @@ export async function runPredict(args: ParsedArgs): Promise<number> {
   if (!model.config.features) {
     throw new CliError(`${modelFile}: the model was trained on feature vectors, not on images; hgad predict needs a model from hgad fit`);
   }
-  const raw = args.need('class');
-  const found = lookupClass(model.config.classNames, raw);
-  if (found.id === undefined) {
-    const what = found.error === 'id out of range' ? 'class id out of range' : 'not a class of the model';
-    throw new CliError(`--class ${raw}: ${what} (${shownClasses(model.config.classNames)}; "#N" names the class id N)`);
+  let classId: number | undefined;
+  const raw = args.string('class');
+  if (raw !== undefined) {
+    if (args.string('rule') !== undefined) throw new UsageError('give --class or --rule (class-free), not both', 'predict');
+    const found = lookupClass(model.config.classNames, raw);
+    if (found.id === undefined) {
+      const what = found.error === 'id out of range' ? 'class id out of range' : 'not a class of the model';
+      throw new CliError(`--class ${raw}: ${what} (${shownClasses(model.config.classNames)}; "#N" names the class id N)`);
+    }
+    classId = found.id;
   }
-  const classId = found.id;
-  const className = model.config.classNames[classId];
-  const calibration = mapCalibration(levelCalibrations(model, kind, modelFile), classId, kind);
+  // without --class each image is scored class-free (its class inferred, lib/hgad/class_free.ts)
+  const rule = classId === undefined ? classFreeRule(args, model, modelFile) : undefined;
+  const names = model.config.classNames;
+  const calibrations = levelCalibrations(model, kind, modelFile);
   const done = jsonl !== undefined && resume ? await resumeKeys(jsonl) : new Set<string>();
   const mapsDir = outDir !== undefined ? openMapsFolder(outDir, resume) : null;
   const { backbone, preprocessing } = await openModelBackbone(model, args.string('backbone'), modelFile);
@@ -98,6 +106,8 @@ export async function runPredict(args: ParsedArgs): Promise<number> {
 
   /** Maps, map files and lines of one batch from its position scores; the lines go out at once. */
   const emit = async (batch: ImageItem[], positions: PositionScores): Promise<void> => {
+    const cf = positions.classFree;
+    const calibration = cf ? classFreeMapCalibration(calibrations, cf, kind, positions.logp) : mapCalibration(calibrations, classId!, kind);
     const { maps, scores } = await model.imageMaps(positions, calibration, mapOptions);
     const lines: string[] = [];
     for (let i = 0; i < batch.length; ++i) {
@@ -111,7 +121,8 @@ export async function runPredict(args: ParsedArgs): Promise<number> {
         }
         files = await writeMapFiles(stem, { map: maps.subarray(i * S * S, (i + 1) * S * S), width: S, height: S, image: await displayImage(image, preprocessing) });
       }
-      const line: Record<string, unknown> = { image, class: className, score: scores[i], map: files?.npy ?? null, png: files?.png ?? null };
+      const inferred = cf ? { class: names[cf.classes[i]], posterior: cf.posterior[i], rule: cf.rule, ...(cf.clusters ? { cluster: names[cf.clusters[i]] } : {}) } : { class: names[classId!] };
+      const line: Record<string, unknown> = { image, ...inferred, score: scores[i], map: files?.npy ?? null, png: files?.png ?? null };
       if (appender) Object.assign(line, { size, mtime: mtimeMs });
       lines.push(JSON.stringify(line));
     }
@@ -126,7 +137,7 @@ export async function runPredict(args: ParsedArgs): Promise<number> {
       if (!isCalibratedKind(kind)) {
         // set-relative maps: every image's positions first (small), then the maps batch by batch over the whole set's scores
         const parts: PositionScores[] = [];
-        for (let i = 0; i < given.length; i += BATCH) parts.push(await scoreImagePositions(model, backbone, preprocessing, given.slice(i, i + BATCH).map((g) => g.image), classId, BATCH));
+        for (let i = 0; i < given.length; i += BATCH) parts.push(await scoreImagePositions(model, backbone, preprocessing, given.slice(i, i + BATCH).map((g) => g.image), classId, BATCH, rule));
         await emit(given, concatPositionScores(parts));
         return;
       }
@@ -135,7 +146,7 @@ export async function runPredict(args: ParsedArgs): Promise<number> {
         if (batch.length === 0) return;
         const b = batch;
         batch = [];
-        await emit(b, await scoreImagePositions(model, backbone, preprocessing, b.map((g) => g.image), classId, BATCH));
+        await emit(b, await scoreImagePositions(model, backbone, preprocessing, b.map((g) => g.image), classId, BATCH, rule));
       };
       for await (const item of source) {
         // only the earlier run's keys are held: memory does not grow with this run's images

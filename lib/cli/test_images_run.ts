@@ -19,6 +19,7 @@ import { err, out } from './command';
 import { CliError } from './errors';
 import { backboneInput, checkMapNames, checkOutputs } from './outputs';
 import { checkDevice, deviceOptions, loadModel } from './model_file';
+import { classFreeRule } from './class_free_flag';
 import { levelCalibrations, openStaged, runImageCommand } from './image_run';
 
 const EXAMPLES = 4;
@@ -41,6 +42,15 @@ async function examples(items: Scored[], preprocessing: Parameters<typeof displa
       png: await heatmapPng({ map: s.map, width: S, height: S, range, image: await displayImage(s.image.path, preprocessing), mask: s.image.maskPath ? s.mask : undefined }),
     })),
   );
+}
+
+/** Shares of normal and defective images whose inferred class is `want` (NaN where there are none; null values when want < 0). */
+function inferenceAccuracy(images: TestImage[], classes: Int32Array, want: number): { normal: number; defective: number } {
+  const share = (normal: boolean) => {
+    const idx = images.map((im, i) => ((im.maskPath === null) === normal ? i : -1)).filter((i) => i >= 0);
+    return idx.filter((i) => classes[i] === want).length / idx.length;
+  };
+  return want < 0 ? { normal: NaN, defective: NaN } : { normal: share(true), defective: share(false) };
 }
 
 export async function runTest(args: ParsedArgs): Promise<number> {
@@ -66,23 +76,27 @@ export async function runTest(args: ParsedArgs): Promise<number> {
     throw new CliError(`${modelFile}: the model was trained on feature vectors, not on images; hgad test needs a model from hgad fit (it records the backbone and preprocessing)`);
   }
   const found = await indexDataset(dataDir, { classes: args.list('classes') });
-  for (const cls of found.classNames) {
   for (const s of found.skipped) err(`hgad: warning: skipped ${s.path}: ${s.reason}\n`);
-    if (!names.includes(cls)) throw new CliError(`${dataDir}: class ${cls} is not a class of the model (${names.join(', ')})`);
+  const classFree = args.flag('class-free') ? classFreeRule(args, model, modelFile) : undefined;
+  if (!classFree && args.string('rule') !== undefined) throw new CliError('--rule needs --class-free');
+  for (const cls of found.classNames) {
+    if (!classFree && !names.includes(cls)) throw new CliError(`${dataDir}: class ${cls} is not a class of the model (${names.join(', ')}); use --class-free to score without it`);
   }
   // Every test image and mask header before any scoring: a mask of another size, an unreadable file fail here.
   const inspected = await inspectTestSet(found, { skipUnreadable: args.flag('skip-unreadable') });
   for (const s of inspected.skipped) err(`hgad: warning: skipped ${s.path}: ${s.reason}\n`);
   const index = { ...found, test: inspected.test };
   if (mapsDir !== undefined) checkMapNames('--maps', mapsDir, index.test.map((i) => ({ path: i.path, folder: path.join(index.classNames[i.classId], i.defect) })));
+  const inferredRight: Record<string, { normal: number; defective: number }> = {};
   levelCalibrations(model, kind, modelFile);
   const staged = openStaged(mapsDir, '--maps');
   const { backbone, preprocessing } = await openModelBackbone(model, args.string('backbone'), modelFile);
   const S = preprocessing.crop;
   const sections: ReportClass[] = [];
   const perClass: Record<string, LocalisationMetrics> = await runImageCommand(staged, backbone, model, () =>
-    evaluateImages(model, index, backbone, preprocessing, { kind, sigma, topK, batchSize, curves: reportFile !== undefined }, async (r) => {
+    evaluateImages(model, index, backbone, preprocessing, { kind, sigma, topK, batchSize, curves: reportFile !== undefined, classFree }, async (r) => {
       const { name: cls, images, maps, scores, masks, metrics: m } = r;
+      if (r.classFree) inferredRight[cls] = inferenceAccuracy(images, r.classFree.classes, names.indexOf(cls));
       err(`${cls}: ${images.length} images in ${r.seconds.toFixed(1)} s; image AUROC ${m.imageAuroc.toFixed(3)}, pixel AUROC ${m.pixelAuroc.toFixed(3)}, AUPRO ${m.aupro.toFixed(3)}\n`);
       const scored: Scored[] = images.map((image, i) => ({ image, score: scores[i], map: maps.subarray(i * S * S, (i + 1) * S * S), mask: masks.subarray(i * S * S, (i + 1) * S * S) }));
       let lo = Infinity;
@@ -106,7 +120,9 @@ export async function runTest(args: ParsedArgs): Promise<number> {
       }
     }),
   );
-  const json = metricsJson(perClass, kind);
+  const json: ReturnType<typeof metricsJson> & { class_free?: unknown } = metricsJson(perClass, kind);
+  // Share of each class's normal and defective test images whose inferred class is the folder's (null: not a class of the model).
+  if (classFree) json.class_free = { rule: classFree, inferred_class_right: inferredRight };
   await writeFileAtomicAsync(jsonFile, Buffer.from(JSON.stringify(json, null, 2) + '\n'));
   if (reportFile !== undefined) {
     const html = renderReport({

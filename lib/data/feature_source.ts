@@ -8,6 +8,7 @@
 // (image, y, x) order of the reference's training loop.
 import { expectedRange, expectedType, isPositiveInteger, received } from '../errors';
 import { CacheFeatureSource, CacheSourceSpec } from './feature_cache';
+import { RelabelledFeatureSource, RelabelledSourceSpec } from './relabelled_source';
 
 /** Shape of one feature level: a (height, width) map of C-vectors. */
 export interface LevelShape {
@@ -46,7 +47,7 @@ export interface FeatureSource {
  * the data set never crosses threads by copy: 'memory' shares its buffers
  * (SharedArrayBuffer), other kinds name files.
  */
-export type FeatureSourceSpec = MemorySourceSpec | CacheSourceSpec;
+export type FeatureSourceSpec = MemorySourceSpec | CacheSourceSpec | RelabelledSourceSpec;
 
 export interface MemorySourceSpec {
   kind: 'memory';
@@ -143,7 +144,17 @@ export function openFeatureSource(spec: FeatureSourceSpec): FeatureSource {
     case 'cache':
       if (typeof spec.dir !== 'string' || spec.dir === '') throw expectedType('a feature cache folder path', 'source.dir', spec.dir);
       return new CacheFeatureSource(spec.dir);
+    case 'relabelled': {
+      if (spec.source?.kind === 'relabelled') throw expectedRange("an inner source kind ('memory' or 'cache')", 'source.source.kind', 'relabelled');
+      const inner = openFeatureSource(spec.source);
+      try {
+        return new RelabelledFeatureSource(inner, spec.labels);
+      } catch (err) {
+        inner.close();
+        throw err;
+      }
+    }
     default:
-      throw expectedRange("a feature source kind ('memory' or 'cache')", 'source.kind', (spec as { kind?: unknown }).kind);
+      throw expectedRange("a feature source kind ('memory', 'cache' or 'relabelled')", 'source.kind', (spec as { kind?: unknown }).kind);
   }
 }

@@ -30,6 +30,35 @@ export interface ModelConfig {
   kind?: ModelKind;
   /** For a model trained on images: the feature extractor it was trained with (scoring must use the same). */
   features?: FeatureOrigin;
+  /** For a model trained without labels: its classes are these clusters of the training images. */
+  pseudoLabels?: PseudoLabels;
+}
+
+/**
+ * The clusters of a label-free model (class k is cluster k): an image is
+ * pooled into one vector (each level's mean over its positions, divided by
+ * its Euclidean norm, levels concatenated: D = the sum of the levels'
+ * channels) and belongs to the nearest centroid.
+ */
+export interface PseudoLabels {
+  pooling: 'level-mean-l2';
+  /** (K, D) row-major */
+  centroids: number[];
+  /** K given, or chosen by the silhouette (see lib/hgad/kmeans.ts) */
+  chosenBy: 'given' | 'silhouette';
+}
+
+function validatePseudoLabels(p: unknown, levels: LevelConfig[], K: number): PseudoLabels {
+  const name = 'config.pseudoLabels';
+  if (typeof p !== 'object' || p === null) throw expectedType('an object {pooling, centroids, chosenBy}', name, p);
+  const { pooling, centroids, chosenBy } = p as PseudoLabels;
+  if (pooling !== 'level-mean-l2') throw expectedRange('"level-mean-l2"', `${name}.pooling`, pooling);
+  if (chosenBy !== 'given' && chosenBy !== 'silhouette') throw expectedRange('"given" or "silhouette"', `${name}.chosenBy`, chosenBy);
+  const D = levels.reduce((s, l) => s + l.channels, 0);
+  if (!Array.isArray(centroids) || centroids.length !== K * D || !centroids.every((v) => typeof v === 'number' && Number.isFinite(v))) {
+    throw expectedType(`${K * D} finite numbers (${K} classes x ${D} pooled channels)`, `${name}.centroids`, Array.isArray(centroids) ? `${centroids.length} values` : centroids);
+  }
+  return { pooling, centroids: [...centroids], chosenBy };
 }
 
 /** The backbone and preprocessing that turned images into a model's feature vectors. */
@@ -186,6 +215,7 @@ export function validateModelConfig(input: unknown): ModelConfig {
     hidden: c.hidden === undefined ? undefined : capped(positiveInt(c.hidden, 'config.hidden'), LIMITS.hidden, 'config.hidden'),
     ...(c.kind === undefined || c.kind === 'hgad' ? {} : { kind: modelKind(c.kind) }),
     ...(c.features === undefined ? {} : { features: validateFeatureOrigin(c.features, levels.length) }),
+    ...(c.pseudoLabels === undefined ? {} : { pseudoLabels: validatePseudoLabels(c.pseudoLabels, levels, c.classNames.length) }),
   };
 }
 

@@ -4,6 +4,8 @@
 import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { FormatError, expectedType, received } from '../errors';
+import { ClassFreeOptions, classFreeOption } from './class_free';
+import type { ImageClassFree } from '../localise/class_free_maps';
 import { FeatureSourceSpec, MemoryFeatureSource } from '../data/feature_source';
 import type { TrainSummary } from './trainer';
 import type { TrainProgress } from './types';
@@ -297,20 +299,24 @@ export class HGAD {
 
   /**
    * Scores vectors as the given class ids (one per vector) or one class id for
-   * all. The first call starts a worker thread holding the weights; later
+   * all; without class ids (undefined), class-free: each vector's class is
+   * inferred and the scores follow options.classFree (see class_free.ts;
+   * default 'marginal' when the model holds its calibration, else 'inferred'),
+   * reported in Scores.classFree. The first call starts a worker thread holding the weights; later
    * calls reuse it (until fit changes the weights or close() is called).
    */
-  score(inputs: LevelInput[], classes: Int32Array | number): Promise<Scores> {
-    return this.order.read(() => this.scoreNow(inputs, classes));
+  score(inputs: LevelInput[], classes?: Int32Array | number, options?: ClassFreeOptions): Promise<Scores> {
+    return this.order.read(() => this.scoreNow(inputs, classes, options));
   }
 
-  private async scoreNow(inputs: LevelInput[], classes: Int32Array | number): Promise<Scores> {
+  private async scoreNow(inputs: LevelInput[], classes: Int32Array | number | undefined, options: ClassFreeOptions | undefined): Promise<Scores> {
+    const rule = classFreeOption(options);
     const transfer: ArrayBuffer[] = [];
     const posted = Array.isArray(inputs)
       ? inputs.map((d) => (d && typeof d === 'object' ? { ...d, features: forPosting(d.features, transfer), cond: d.cond && forPosting(d.cond, transfer) } : d))
       : inputs;
     const ids = classes instanceof Int32Array ? forPosting(classes, transfer) : classes;
-    const result = await this.scoreRequest<{ scores: Scores }>({ task: 'score', inputs: posted, classes: ids }, transfer);
+    const result = await this.scoreRequest<{ scores: Scores }>({ task: 'score', inputs: posted, classes: ids, rule }, transfer);
     return result.scores;
   }
 
@@ -320,12 +326,13 @@ export class HGAD {
    * the rows, the positional conditions and the flows all run in the scoring
    * worker. Shares score()'s call order.
    */
-  scoreFeatureMaps(levels: FeatureMapLevel[], images: number, classId: number): Promise<PositionScores> {
+  scoreFeatureMaps(levels: FeatureMapLevel[], images: number, classId?: number, options?: ClassFreeOptions): Promise<PositionScores> {
     return this.order.read(async () => {
+      const rule = classFreeOption(options);
       const transfer: ArrayBuffer[] = [];
       const posted = Array.isArray(levels) ? levels.map((lv) => (lv && typeof lv === 'object' ? { ...lv, data: forPosting(lv.data, transfer) } : lv)) : levels;
-      const result = await this.scoreRequest<{ positions: PositionScores }>({ task: 'scoreFeatureMaps', levels: posted, images, classId }, transfer);
-      return result.positions;
+      const result = await this.scoreRequest<{ positions: PositionScores; classFree?: ImageClassFree }>({ task: 'scoreFeatureMaps', levels: posted, images, classId, rule }, transfer);
+      return result.classFree ? { ...result.positions, classFree: result.classFree } : result.positions;
     });
   }
 
@@ -388,4 +395,5 @@ export class HGAD {
 
 export type { ModelConfig, TrainConfig, LevelConfig } from './config';
 export type { SourceFitOptions } from './model';
-export type { FitProgress, FitSummary, LevelData, LevelInput, Scores, LevelScores, Calibration } from './model';
+export type { ClassFreeOptions } from './class_free';
+export type { FitProgress, FitSummary, LevelData, LevelInput, Scores, LevelScores, Calibration, ClassFree, ClassFreeRule } from './model';

@@ -14,6 +14,7 @@ import { checkLabels, checkLevelArrays, classIds, unshared } from './checks';
 import { stageOneOnlyWarning } from './divergence';
 import { ModelConfig, TrainConfig, validateModelConfig, validateTrainConfig } from './config';
 import { scoreLevel } from './scoring';
+import { allClassScores, checkClassFreeRule, scoreClassFree } from './class_free';
 import { fitVectors } from './vector_training';
 import { FeatureSource } from '../data/feature_source';
 import { calibrateFromSource } from './source_calibration';
@@ -22,9 +23,9 @@ import { TrainProgress } from './types';
 
 /** Options of fit on a feature source: the loop's, and whether to fit the calibration after it (true). */
 export type SourceFitOptions = Partial<SourceTrainConfig> & { calibrate?: boolean };
-import { FitProgress, FitSummary, Level, LevelData, LevelInput, Scores } from './types';
+import { ClassFreeRule, FitProgress, FitSummary, Level, LevelData, LevelInput, Scores } from './types';
 
-export type { Calibration, FitProgress, FitSummary, Level, LevelData, LevelInput, LevelScores, Scores } from './types';
+export type { Calibration, ClassFree, ClassFreeRule, FitProgress, FitSummary, Level, LevelData, LevelInput, LevelScores, Scores } from './types';
 export { referenceFusion } from './calibration';
 
 export class HgadModel {
@@ -117,8 +118,10 @@ export class HgadModel {
     const warnings: string[] = [];
     if (opts.epochs <= opts.stage1Epochs) warnings.push(stageOneOnlyWarning(opts.epochs, opts.stage1Epochs));
     for (let l = 0; l < this.levels.length; ++l) {
-      const { logp } = scoreLevel(this, l, data[l], data[l].labels);
-      this.levels[l].calibration = fitCalibration(logp, data[l].labels, this.classes);
+      const all = allClassScores(this, l, data[l]);
+      const labels = unshared(data[l].labels);
+      const logp = Float32Array.from(labels, (k, i) => all.logp[k * all.N + i]);
+      this.levels[l].calibration = { ...fitCalibration(logp, labels, this.classes), marginal: fitCalibration(all.marginal, new Int32Array(all.N), 1) };
     }
     warnings.push(...calibrationWarnings(this.levels[0].calibration!, this.config.classNames));
     return { seconds: (Date.now() - started) / 1000, finalLosses, warnings };
@@ -146,14 +149,22 @@ export class HgadModel {
   /**
    * Scores every level's vectors as the given classes (one id per vector of
    * the first level; every level must then hold the same number of vectors
-   * for the combined scores, else those are null).
+   * for the combined scores, else those are null). Without classes (undefined)
+   * every vector is scored class-free by `rule` (default: 'marginal' when the
+   * model holds its calibration, else 'inferred'; see class_free.ts): every
+   * level must hold the same number of vectors, one item each.
    */
-  scoreSync(inputs: LevelInput[], classes: Int32Array | number): Scores {
+  scoreSync(inputs: LevelInput[], classes?: Int32Array | number, rule?: ClassFreeRule): Scores {
     if (!Array.isArray(inputs) || inputs.length !== this.levels.length) {
       throw expectedType(`an array of ${this.levels.length} level inputs`, 'inputs', inputs);
     }
     inputs = inputs.map((d) => (d && typeof d === 'object' ? { features: unshared(d.features), cond: unshared(d.cond) } : d));
     const sizes = inputs.map((d, l) => checkLevelArrays(this.config, l, d?.features, d?.cond, 'inputs'));
+    if (classes === undefined) {
+      const chosen = checkClassFreeRule(rule, this);
+      if (!sizes.every((n) => n === sizes[0])) throw expectedRange(`${sizes[0]} vectors at every level (class-free scoring infers one class per vector)`, 'inputs', received(sizes.join(', ')));
+      return scoreClassFree(this, inputs, sizes.map(() => 1), sizes[0], chosen);
+    }
     const ids = sizes.map((N) => classIds(classes, N, this.classes));
     const levels = inputs.map((input, l) => scoreLevel(this, l, input, ids[l]));
     const sameN = sizes.every((n) => n === sizes[0]);

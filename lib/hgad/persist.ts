@@ -28,6 +28,16 @@ export function modelTensors(model: HgadModel): TensorMap {
   const put = (name: string, t: Tensor | { shape: readonly number[]; data: ArrayLike<number> }) => {
     out[name] = { shape: [...t.shape], data: Float32Array.from(t instanceof Tensor ? t.toHost() : t.data) };
   };
+  const putCalibration = (prefix: string, cal: Calibration, K: number) => {
+    put(`${prefix}.mean`, { shape: [K], data: cal.mean });
+    put(`${prefix}.std`, { shape: [K], data: cal.std });
+    if (cal.count) put(`${prefix}.count`, { shape: [K], data: cal.count });
+    const pos = cal.positions;
+    if (pos) {
+      put(`${prefix}.positionMean`, { shape: [K, pos.height, pos.width], data: pos.mean });
+      put(`${prefix}.positionStd`, { shape: [K, pos.height, pos.width], data: pos.std });
+    }
+  };
   model.levels.forEach((level, l) => {
     level.flow.blocks.forEach((b, i) => {
       put(`level${l}.flow.${i}.wPerm`, b.wPerm);
@@ -38,14 +48,8 @@ export function modelTensors(model: HgadModel): TensorMap {
     put(`level${l}.phiInter`, level.mixture.phiInter);
     put(`level${l}.phiIntra`, level.mixture.phiIntra);
     if (level.calibration) {
-      put(`level${l}.calibration.mean`, { shape: [model.classes], data: level.calibration.mean });
-      put(`level${l}.calibration.std`, { shape: [model.classes], data: level.calibration.std });
-      if (level.calibration.count) put(`level${l}.calibration.count`, { shape: [model.classes], data: level.calibration.count });
-      const pos = level.calibration.positions;
-      if (pos) {
-        put(`level${l}.calibration.positionMean`, { shape: [model.classes, pos.height, pos.width], data: pos.mean });
-        put(`level${l}.calibration.positionStd`, { shape: [model.classes, pos.height, pos.width], data: pos.std });
-      }
+      putCalibration(`level${l}.calibration`, level.calibration, model.classes);
+      if (level.calibration.marginal) putCalibration(`level${l}.marginal`, level.calibration.marginal, 1);
     }
   });
   return out;
@@ -96,6 +100,16 @@ export function modelFromTensors(config: ModelConfig, tensors: TensorMap, file =
     }
     return Tensor.from(t.data, shape);
   };
+  const readCalibration = (prefix: string, K: number): Calibration => {
+    // Files written before per-class counts were recorded hold none: counts unknown.
+    const countName = `${prefix}.count`;
+    const count = Object.hasOwn(tensors, countName) ? Float64Array.from(take(countName, [K]).data) : null;
+    if (count && count.some((c) => !(c >= 0) || !Number.isInteger(c))) throw new FormatError(file, `${countName} must hold non-negative integers`);
+    const cal: Calibration = { mean: Float64Array.from(take(`${prefix}.mean`, [K]).data), std: Float64Array.from(take(`${prefix}.std`, [K]).data), count };
+    if (cal.std.some((v) => !(v > 0))) throw new FormatError(file, `${prefix}.std must be positive`);
+    cal.positions = positionCalibration(tensors, `${prefix}.position`, K, take, file);
+    return cal;
+  };
   const levels = cfg.levels.map((lc, l) => {
     const C = lc.channels;
     const C1 = Math.ceil(C / 2);
@@ -125,18 +139,19 @@ export function modelFromTensors(config: ModelConfig, tensors: TensorMap, file =
       take(`level${l}.phiIntra`, [K, M]),
     );
     let calibration: Calibration | null = null;
-    if (tensors[`level${l}.calibration.mean`]) {
-      // Files written before per-class counts were recorded hold none: counts unknown.
-      const countName = `level${l}.calibration.count`;
-      const count = Object.hasOwn(tensors, countName) ? Float64Array.from(take(countName, [K]).data) : null;
-      if (count && count.some((c) => !(c >= 0) || !Number.isInteger(c))) throw new FormatError(file, `${countName} must hold non-negative integers`);
-      calibration = {
-        mean: Float64Array.from(take(`level${l}.calibration.mean`, [K]).data),
-        std: Float64Array.from(take(`level${l}.calibration.std`, [K]).data),
-        count,
-      };
-      if (calibration.std.some((s) => !(s > 0))) throw new FormatError(file, `level${l}.calibration.std must be positive`);
-      calibration.positions = positionCalibration(tensors, `level${l}.calibration.position`, K, take, file);
+    if (Object.hasOwn(tensors, `level${l}.calibration.mean`)) {
+      calibration = readCalibration(`level${l}.calibration`, K);
+      // Files written before class-free scoring hold no marginal: its rule is then unavailable.
+      if (Object.hasOwn(tensors, `level${l}.marginal.mean`)) {
+        const marginal = readCalibration(`level${l}.marginal`, 1);
+        const [a, b] = [calibration.positions, marginal.positions];
+        if (a && b && (a.height !== b.height || a.width !== b.width)) {
+          throw new FormatError(file, `level${l}.marginal.positionMean must have the h x w of level${l}.calibration.positionMean`);
+        }
+        calibration.marginal = marginal;
+      }
+    } else if (Object.hasOwn(tensors, `level${l}.marginal.mean`)) {
+      throw new FormatError(file, `holds level${l}.marginal without level${l}.calibration`);
     }
     return { flow, mixture, calibration };
   });

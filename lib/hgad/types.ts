@@ -32,6 +32,24 @@ export interface Calibration {
    * level's h x w positions, or absent (vector-trained models, older files).
    */
   positions?: PositionCalibration | null;
+  /**
+   * The class-free marginal's normalisers (one class: mean, std, count of 1
+   * value each, positions (1, h, w) on images), fitted on every training
+   * vector; absent in files from before class-free scoring.
+   */
+  marginal?: Calibration | null;
+}
+
+/** How a model scores without a class id (see lib/hgad/class_free.ts). */
+export type ClassFreeRule = 'inferred' | 'marginal';
+
+/** What class-free scoring inferred, per scored item (vector or image). */
+export interface ClassFree {
+  rule: ClassFreeRule;
+  /** the class with the highest mean log-posterior */
+  classes: Int32Array;
+  /** its probability: softmax over classes of the mean log-posteriors */
+  posterior: Float32Array;
 }
 
 export interface PositionCalibration {
@@ -106,4 +124,6 @@ export interface Scores {
   uncalibratedClasses: number[];
   /** The reference's fusion: (max P - P) * (max E - E) with P, E the level sums of exp(x - max x) of logp and negEntropy, over this batch. */
   fusion: Float32Array | null;
+  /** Present when scored without class ids: the rule and the inferred classes. */
+  classFree?: ClassFree;
 }

@@ -8,6 +8,8 @@ import { FeatureSourceSpec, openFeatureSource } from '../data/feature_source';
 import { HgadModel, LevelData, LevelInput, SourceFitOptions } from './model';
 import { modelFromTensors, modelTensors } from './persist';
 import type { ModelConfig, TrainConfig } from './config';
+import type { ClassFreeRule } from './types';
+import { scoreImagesClassFree } from '../localise/class_free_maps';
 import { FeatureMapLevel, levelInputs, MapCalibration, mapsFromScores, MapsOptions, PositionScores, positionScores } from '../localise/score_maps';
 
 export type TensorMap = Record<string, { shape: number[]; data: Float32Array }>;
@@ -25,8 +27,8 @@ export interface Placement {
 export type WorkerRequest =
   | { id: number; task: 'fit'; model: ModelState; placement: Placement; data: LevelData[]; options: Partial<TrainConfig> }
   | { id: number; task: 'fitSource'; model: ModelState; placement: Placement; source: FeatureSourceSpec; options: SourceFitOptions }
-  | { id: number; task: 'score'; model?: ModelState; placement: Placement; inputs: LevelInput[]; classes: Int32Array | number }
-  | { id: number; task: 'scoreFeatureMaps'; model?: ModelState; placement: Placement; levels: FeatureMapLevel[]; images: number; classId: number }
+  | { id: number; task: 'score'; model?: ModelState; placement: Placement; inputs: LevelInput[]; classes?: Int32Array | number; rule?: ClassFreeRule }
+  | { id: number; task: 'scoreFeatureMaps'; model?: ModelState; placement: Placement; levels: FeatureMapLevel[]; images: number; classId?: number; rule?: ClassFreeRule }
   | { id: number; task: 'maps'; model?: ModelState; placement: Placement; positions: PositionScores; calibration: MapCalibration[] | null; options: Omit<MapsOptions, 'backend'> };
 
 export interface WorkerError {
@@ -77,14 +79,19 @@ function handle(request: WorkerRequest): void {
       // The NCHW -> rows transpose and the positional conditions are built
       // here too, not on the caller's thread.
       const { levels, images, classId } = request;
-      const scores = loaded.scoreSync(levelInputs(loaded.config, levels, images), classId);
-      port.postMessage({ id, type: 'done', positions: positionScores(scores, levels, images) });
+      if (classId === undefined) {
+        const result = scoreImagesClassFree(loaded, levels, images, request.rule);
+        port.postMessage({ id, type: 'done', positions: positionScores(result.scores, levels, images), classFree: result.classFree });
+      } else {
+        const scores = loaded.scoreSync(levelInputs(loaded.config, levels, images), classId);
+        port.postMessage({ id, type: 'done', positions: positionScores(scores, levels, images) });
+      }
     } else if (request.task === 'maps') {
       // On the model's device: the CUDA map kernels when the model runs on a GPU.
       const maps = mapsFromScores(request.positions, request.calibration, { ...request.options, backend: loaded.backend });
       port.postMessage({ id, type: 'done', maps }, [maps.maps.buffer as ArrayBuffer, maps.scores.buffer as ArrayBuffer]);
     } else {
-      port.postMessage({ id, type: 'done', scores: loaded.scoreSync(request.inputs, request.classes) });
+      port.postMessage({ id, type: 'done', scores: loaded.scoreSync(request.inputs, request.classes, request.rule) });
     }
   } catch (err) {
     const e = err as Error;

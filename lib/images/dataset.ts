@@ -5,6 +5,9 @@
 //   ROOT/<class>/test/<good | defect type>/*        test images
 //   ROOT/<class>/ground_truth/<defect type>/<stem>_mask.png
 //
+// or flat, ROOT/{train/good, test, ground_truth}/... (one product, or a mixed
+// heap for label-free training): one class named after ROOT.
+//
 // indexDataset lists it (folder names only, no image is opened) into a typed
 // index that every later stage takes: feature extraction reads `train`,
 // scoring and localisation read `test` with its defect types and mask paths.
@@ -137,6 +140,14 @@ export async function indexDataset(root: string, options: IndexOptions = {}): Pr
   const abs = path.resolve(root);
   if (!(await isDirectory(abs))) throw new FormatError(abs, 'no such folder (expected a data set in the MVTec AD layout)');
   let classNames: string[];
+  if (options.classes === undefined && (await isDirectory(path.join(abs, 'train', 'good')))) {
+    // The flat layout, ROOT/train/good/* (one product, or a mixed heap): one class named after ROOT.
+    const train: ImageEntry[] = [];
+    const test: TestImage[] = [];
+    const skipped: SkippedEntry[] = [];
+    await indexClass(path.dirname(abs), path.basename(abs), 0, train, test, skipped);
+    return { root: abs, classNames: [path.basename(abs)], train, test, skipped };
+  }
   if (options.classes !== undefined) {
     if (!Array.isArray(options.classes) || options.classes.length === 0 || !options.classes.every((c) => typeof c === 'string' && c !== '')) {
       throw expectedType('a non-empty array of class folder names', 'classes', options.classes);

@@ -18,6 +18,9 @@ import { DatasetIndex, indexDataset } from './dataset';
 import { extractFeatures, ExtractProgress } from './extract';
 import { inspectDataset, SkippedImage } from './inspect';
 import { featureOrigin } from './origin';
+import { checkPseudoLabelOptions, clusterSource, PseudoLabelOptions } from './pseudo_labels';
+import { CacheFeatureSource } from '../data/feature_cache';
+import type { FeatureSourceSpec } from '../data/feature_source';
 import { checkPreprocessing, IMAGENET_MEAN, IMAGENET_STD, Preprocessing } from './preprocess';
 
 /** Default side of the resized images (and of the crop): 5,376 positions per image with the demo backbone. */
@@ -72,6 +75,12 @@ export interface FitImagesOptions extends ModelAndCacheOptions {
   /** accept images of different sizes or modes within a class */
   allowMixed?: boolean;
   onProgress?: (p: FitImagesProgress) => void;
+  /**
+   * Train without labels: the class folders are ignored, the training images
+   * are clustered (see lib/images/pseudo_labels.ts) and the clusters are the
+   * model's classes (cluster-0, ...). true: K chosen by the silhouette.
+   */
+  pseudoLabels?: true | PseudoLabelOptions;
 }
 
 export interface FitImagesResult {
@@ -83,6 +92,8 @@ export interface FitImagesResult {
   skipped: SkippedImage[];
   /** test images whose image or mask cannot be read (only with skipUnreadable; fit does not use them) */
   skippedTest: SkippedImage[];
+  /** with pseudoLabels: each training image's cluster (in the feature cache's order, images), K and the silhouettes tried */
+  clusters?: { K: number; chosenBy: 'given' | 'silhouette'; silhouettes: number[]; assignment: Int32Array; images: string[] };
 }
 
 export function defaultCacheDir(): string {
@@ -93,7 +104,7 @@ export function defaultCacheDir(): string {
 const IMAGE_KEYS = new Set([
   'kind', 'data', 'classes', 'backbone', 'levels', 'pyramid', 'imageSize', 'crop', 'mean', 'std', 'condChannels', 'couplings', 'clamp',
   'intraCentres', 'cacheDir', 'cacheDtype', 'extractBatchSize', 'skipUnreadable', 'allowMixed', 'onProgress', 'device', 'precision',
-  'featureMaps', 'labels', 'classNames', 'rebuildCache', 'onWarning',
+  'featureMaps', 'labels', 'classNames', 'rebuildCache', 'onWarning', 'pseudoLabels',
 ]);
 
 function splitOptions(o: object): Partial<SourceTrainConfig> {
@@ -145,6 +156,7 @@ export async function fitImages(options: FitImagesOptions): Promise<FitImagesRes
   if (o.cacheDtype !== undefined && o.cacheDtype !== 'float16' && o.cacheDtype !== 'float32') throw expectedRange('"float16" or "float32"', 'options.cacheDtype', o.cacheDtype);
   if (o.cacheDir !== undefined && (typeof o.cacheDir !== 'string' || o.cacheDir === '')) throw expectedType('a folder path', 'options.cacheDir', o.cacheDir);
   const cache = cacheOptions(o);
+  const pseudo = o.pseudoLabels === undefined ? null : checkPseudoLabelOptions(o.pseudoLabels);
   const { HGAD } = await import('../hgad');
   // The model's device is resolved now, so that asking for an absent GPU fails before any extraction.
   const probeDevice = HGAD.create({ levels: [{ channels: 2, condChannels: 0 }], classNames: ['check'], couplings: 1, clamp: 1, intraCentres: 1 }, 0, o);
@@ -164,17 +176,33 @@ export async function fitImages(options: FitImagesOptions): Promise<FitImagesRes
     await backbone.close();
   }
   const { meta, dir, reused } = extracted;
+  const labelFree = pseudo ? labelFreeClasses(dir, pseudo, train.seed ?? 0) : null;
   const config = {
     levels: meta.levels.map((l) => ({ channels: l.channels, condChannels: P })),
-    classNames: [...index.classNames],
+    classNames: labelFree ? labelFree.classNames : [...index.classNames],
     ...modelShape,
     kind,
     features: featureOrigin(backbone, prep),
+    ...(labelFree ? { pseudoLabels: labelFree.pseudoLabels } : {}),
   };
   const model = HGAD.create(config, train.seed ?? 0, o);
   const onProgress = o.onProgress;
-  const summary = await model.fitSource({ kind: 'cache', dir }, { ...train, onProgress: onProgress && ((p) => onProgress({ phase: 'train', ...p })) });
-  return { model, summary, index, cache: { dir, reused }, skipped: meta.skipped, skippedTest: inspection.skippedTest };
+  const source: FeatureSourceSpec = labelFree ? { kind: 'relabelled', source: { kind: 'cache', dir }, labels: labelFree.clusters.assignment } : { kind: 'cache', dir };
+  const summary = await model.fitSource(source, { ...train, onProgress: onProgress && ((p) => onProgress({ phase: 'train', ...p })) });
+  const clusters = labelFree
+    ? { K: labelFree.clusters.K, chosenBy: labelFree.clusters.chosenBy, silhouettes: labelFree.clusters.silhouettes, assignment: labelFree.clusters.assignment, images: meta.images.map((im) => im.path) }
+    : undefined;
+  return { model, summary, index, cache: { dir, reused }, skipped: meta.skipped, skippedTest: inspection.skippedTest, ...(clusters ? { clusters } : {}) };
+}
+
+/** Clusters the cached training images (label-free training), reading the cache on this thread. */
+function labelFreeClasses(dir: string, options: PseudoLabelOptions, seed: number) {
+  const source = new CacheFeatureSource(dir);
+  try {
+    return clusterSource(source, options, seed);
+  } finally {
+    source.close();
+  }
 }
 
 export interface FitFeatureMapsOptions extends ModelAndCacheOptions {

@@ -11,6 +11,8 @@ import { LocalisationMetrics, localisationMetrics } from '../metrics/localisatio
 import type { MapKind } from './map_kind';
 import { scoreImagePositions } from './score_images';
 import { mapCalibration } from './score_maps';
+import type { ClassFreeRule } from '../hgad/types';
+import { classFreeMapCalibration, type ImageClassFree } from './class_free_maps';
 
 export interface EvaluateOptions {
   kind: MapKind;
@@ -19,6 +21,8 @@ export interface EvaluateOptions {
   batchSize?: number;
   /** also compute the ROC and PRO curves */
   curves?: boolean;
+  /** score every image without its class, by this rule (the data set's classes need not be the model's) */
+  classFree?: ClassFreeRule;
 }
 
 /** What one class's evaluation produced, for callers that write maps or reports. */
@@ -33,6 +37,8 @@ export interface ClassResult {
   masks: Uint8Array;
   metrics: LocalisationMetrics;
   seconds: number;
+  /** with options.classFree: each image's inferred class (and cluster) */
+  classFree?: ImageClassFree;
 }
 
 export async function evaluateImages(
@@ -50,11 +56,13 @@ export async function evaluateImages(
   for (const cls of index.classNames) {
     const images = index.test.filter((t) => index.classNames[t.classId] === cls);
     if (images.length === 0) continue;
-    const classId = names.indexOf(cls);
-    if (classId < 0) throw new RangeError(`Expected a class of the model (${names.join(', ')}) for the test class but received ${cls}`);
+    const classId = options.classFree ? undefined : names.indexOf(cls);
+    if (classId !== undefined && classId < 0) throw new RangeError(`Expected a class of the model (${names.join(', ')}) for the test class but received ${cls}`);
     const started = Date.now();
-    const positions = await scoreImagePositions(model, backbone, preprocessing, images.map((t) => t.path), classId, options.batchSize ?? 8);
-    const { maps, scores } = await model.imageMaps(positions, mapCalibration(calibrations, classId, options.kind ?? 'calibrated'), {
+    const positions = await scoreImagePositions(model, backbone, preprocessing, images.map((t) => t.path), classId, options.batchSize ?? 8, options.classFree);
+    const kind = options.kind ?? 'calibrated';
+    const calibration = positions.classFree ? classFreeMapCalibration(calibrations, positions.classFree, kind, positions.logp) : mapCalibration(calibrations, classId!, kind);
+    const { maps, scores } = await model.imageMaps(positions, calibration, {
       height: S, width: S, kind: options.kind, sigma: options.sigma, topK: options.topK, flow: model.config.kind === 'flow',
     });
     const masks = new Uint8Array(images.length * S * S);
@@ -64,7 +72,7 @@ export async function evaluateImages(
     const imageLabels = images.map((t) => (t.defect === 'good' ? 0 : 1));
     const metrics = localisationMetrics({ maps, masks, n: images.length, height: S, width: S, imageScores: scores, imageLabels }, { curves: options.curves });
     perClass[cls] = metrics;
-    await onClass?.({ name: cls, images, maps, scores, masks, metrics, seconds: (Date.now() - started) / 1000 });
+    await onClass?.({ name: cls, images, maps, scores, masks, metrics, seconds: (Date.now() - started) / 1000, classFree: positions.classFree });
   }
   return perClass;
 }

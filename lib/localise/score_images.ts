@@ -9,11 +9,16 @@ import { classIdOf } from '../hgad/class_lookup';
 import { Backbone, demoBackbonePath } from '../images/backbone';
 import { checkFeatureOrigin, modelPreprocessing } from '../images/origin';
 import { loadImage, Preprocessing } from '../images/preprocess';
+import { checkClassFreeRule } from '../hgad/class_free';
+import type { ClassFreeRule } from '../hgad/types';
+import { classFreeMapCalibration } from './class_free_maps';
 import { mapCalibration, concatPositionScores, FeatureMapLevel, ImageMaps, MapKind, PositionScores } from './score_maps';
 
 export interface ScoreImagesOptions {
-  /** the class the images are of: a class name of the model, "#id", or an id (see lib/hgad/class_lookup.ts) */
-  class: string | number;
+  /** the class the images are of: a class name of the model, "#id", or an id (see lib/hgad/class_lookup.ts); undefined: class-free (each image's class inferred) */
+  class?: string | number;
+  /** the class-free rule (without class): 'inferred' or 'marginal' (default when the model holds its calibration; see lib/hgad/class_free.ts) */
+  classFree?: ClassFreeRule;
   /** which map (default 'calibrated', batch-independent) */
   kind?: MapKind;
   /** Gaussian smoothing of the maps (default 4) */
@@ -32,7 +37,8 @@ export interface ImageScores extends ImageMaps {
   /** side of the square maps (the model's crop) */
   height: number;
   width: number;
-  classId: number;
+  /** the class given, or null when scored class-free (positions.classFree then holds each image's inferred class) */
+  classId: number | null;
   /** per level, the per-position scores behind the maps */
   positions: PositionScores;
 }
@@ -58,16 +64,18 @@ export async function openModelBackbone(model: HGAD, file: string | undefined, m
 }
 
 /**
- * Position scores of image files of one class: batches through the backbone,
- * each batch scored by the model's worker (the event loop stays free).
+ * Position scores of image files of one class (classId undefined: class-free,
+ * by `rule`): batches through the backbone, each batch scored by the model's
+ * worker (the event loop stays free).
  */
 export async function scoreImagePositions(
   model: HGAD,
   backbone: Backbone,
   preprocessing: Preprocessing,
   files: readonly string[],
-  classId: number,
+  classId: number | undefined,
   batchSize = 8,
+  rule?: ClassFreeRule,
 ): Promise<PositionScores> {
   if (!Array.isArray(files) || files.length === 0 || !files.every((f) => typeof f === 'string')) throw expectedType('a non-empty array of image paths', 'images', files);
   if (!isPositiveInteger(batchSize)) throw expectedRange('a positive integer', 'batchSize', batchSize);
@@ -79,7 +87,7 @@ export async function scoreImagePositions(
     const pixels = new Float32Array(B * 3 * S * S);
     for (let b = 0; b < B; ++b) await loadImage(batch[b], preprocessing, pixels.subarray(b * 3 * S * S, (b + 1) * 3 * S * S));
     const levels: FeatureMapLevel[] = await backbone.run(pixels, B, S);
-    parts.push(await model.scoreFeatureMaps(levels, B, classId));
+    parts.push(await model.scoreFeatureMaps(levels, B, classId, rule === undefined ? undefined : { classFree: rule }));
   }
   return concatPositionScores(parts);
 }
@@ -87,18 +95,21 @@ export async function scoreImagePositions(
 /** Maps (crop x crop) and image scores of image files of one class; see ScoreImagesOptions. */
 export async function scoreImages(model: HGAD, files: readonly string[], options: ScoreImagesOptions): Promise<ImageScores> {
   if (options === null || typeof options !== 'object') throw expectedType('an options object {class, ...}', 'options', options);
-  const classId = resolveClassId(model, options.class);
+  const classId = options.class === undefined ? null : resolveClassId(model, options.class);
   const modelFile = options.modelFile ?? 'the model';
   const kind = options.kind ?? 'calibrated';
-  const calibration = mapCalibration(model.core.levels.map((l) => l.calibration), classId, kind);
+  const calibrations = model.core.levels.map((l) => l.calibration);
+  const rule = classId === null ? checkClassFreeRule(options.classFree, model.core) : undefined;
+  const calibration = classId === null ? null : mapCalibration(calibrations, classId, kind);
   const { backbone, preprocessing } = await openModelBackbone(model, options.backbone, modelFile);
   let positions: PositionScores;
   try {
-    positions = await scoreImagePositions(model, backbone, preprocessing, files, classId, options.batchSize ?? 8);
+    positions = await scoreImagePositions(model, backbone, preprocessing, files, classId ?? undefined, options.batchSize ?? 8, rule);
   } finally {
     await backbone.close();
   }
   const S = preprocessing.crop;
-  const maps = await model.imageMaps(positions, calibration, { height: S, width: S, kind, sigma: options.sigma, topK: options.topK, flow: model.config.kind === 'flow' });
+  const mapCal = positions.classFree ? classFreeMapCalibration(calibrations, positions.classFree, kind, positions.logp) : calibration;
+  const maps = await model.imageMaps(positions, mapCal, { height: S, width: S, kind, sigma: options.sigma, topK: options.topK, flow: model.config.kind === 'flow' });
   return { ...maps, height: S, width: S, classId, positions };
 }

@@ -9,6 +9,7 @@ import type { Calibration, LevelInput, Scores } from '../hgad/types';
 import { calibratedMaps, fusedReferenceMaps, imageScoresFromMaps, LevelMap, referenceMaps } from '../maps/anomaly_map';
 import { positionalConditions } from '../nn/positional_encoding';
 import { isCalibratedKind, MAP_KINDS, MapKind } from './map_kind';
+import { concatClassFree, type ImageClassFree } from './class_free_maps';
 
 /** One level of B images: data (B, C, h, w), NCHW, as backbones return it. */
 export interface FeatureMapLevel {
@@ -22,6 +23,8 @@ export interface FeatureMapLevel {
 export interface PositionScores {
   logp: LevelMap[];
   negEntropy: LevelMap[];
+  /** images scored without a class: the rule, the inferred classes (logp is then the rule's) */
+  classFree?: ImageClassFree;
 }
 
 /**
@@ -104,7 +107,7 @@ export function positionScores(scores: Scores, levels: FeatureMapLevel[], B: num
 /** Concatenates the position scores of several batches of the same class (for set-relative maps). */
 export function concatPositionScores(parts: PositionScores[]): PositionScores {
   if (parts.length === 1) return parts[0];
-  const join = (key: keyof PositionScores, l: number): LevelMap => {
+  const join = (key: 'logp' | 'negEntropy', l: number): LevelMap => {
     const first = parts[0][key][l];
     const b = parts.reduce((s, p) => s + p[key][l].b, 0);
     const data = new Float32Array(b * first.h * first.w);
@@ -116,10 +119,12 @@ export function concatPositionScores(parts: PositionScores[]): PositionScores {
     return { data, b, h: first.h, w: first.w };
   };
   const L = parts[0].logp.length;
-  return {
+  const out: PositionScores = {
     logp: Array.from({ length: L }, (_, l) => join('logp', l)),
     negEntropy: Array.from({ length: L }, (_, l) => join('negEntropy', l)),
   };
+  if (parts[0].classFree) out.classFree = concatClassFree(parts.map((p) => p.classFree!));
+  return out;
 }
 
 /** One level's normalisers for a map: one mean and std for every position, or one per position (h*w). */

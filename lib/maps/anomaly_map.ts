@@ -137,7 +137,8 @@ export function fusedReferenceMaps(logp: LevelMap[], negEntropy: LevelMap[], opt
 
 /**
  * Standardisation of one level's log-likelihoods from training data: per
- * position (h*w values each) or one value for every position (length 1).
+ * position (h*w values each), one value for every position (length 1), or
+ * per image and position (B*h*w).
  */
 export interface LevelCalibration {
   mean: Float32Array | Float64Array;
@@ -162,13 +163,16 @@ export function calibratedMaps(logp: LevelMap[], calibration: LevelCalibration[]
     const { mean, std } = calibration[l] ?? ({} as LevelCalibration);
     const area = level.h * level.w;
     for (const [k, v] of [['mean', mean], ['std', std]] as const) {
-      if (!(v instanceof Float32Array || v instanceof Float64Array) || (v.length !== 1 && v.length !== area)) {
-        throw expectedType(`a Float32Array or Float64Array of 1 or ${area} values (h*w)`, `calibration[${l}].${k}`, v);
+      if (!(v instanceof Float32Array || v instanceof Float64Array) || (v.length !== 1 && v.length !== area && v.length !== B * area)) {
+        throw expectedType(`a Float32Array or Float64Array of 1, ${area} (h*w) or ${B * area} (B*h*w) values`, `calibration[${l}].${k}`, v);
       }
     }
     const z = dtype === 'float64' ? new Float64Array(level.data.length) : new Float32Array(level.data.length);
+    // Per image and position (B*h*w): images scored class-free, each with its inferred class's normalisers.
+    if (std.length !== mean.length) throw expectedRange(`${mean.length} values (as mean)`, `calibration[${l}].std`, `${std.length} values`);
+    const perImage = mean.length === B * area;
     for (let i = 0; i < z.length; ++i) {
-      const p = i % area;
+      const p = perImage ? i : i % area;
       const m = mean.length === 1 ? mean[0] : mean[p];
       const s = std.length === 1 ? std[0] : std[p];
       z[i] = (m - level.data[i]) / (s > 0 ? s : 1);

@@ -183,6 +183,49 @@ export class GaussianMixture {
     return { logp, negEntropy: entropy };
   }
 
+  /**
+   * Class-free scores on the mixture's backend (not waiting), from one pass
+   * of the head per class k: logp[k] (N) as scoreStorage with every sample
+   * taken as class k, and mi[k] (N) = log p(y = k | z) - log pi_k, the
+   * inter-class posterior less its log-prior (add lpi_k to get the posterior);
+   * negEntropy (N) as scoreStorage. labels[k] (N) must hold k and Y[k] (N, K)
+   * the one-hot rows of k, staged by the caller. The single-Gaussian flow
+   * has no classes: every logp[k] is its logp and every mi[k] is 0.
+   */
+  classFreeStorage(z: Tensor, logdet: Tensor, labels: IntStorage[], Y: Storage[]): { logp: Storage[]; mi: Storage[]; negEntropy: Storage } {
+    const { C, K, M } = this;
+    const N = z.shape[0];
+    const be = this.backend;
+    if (this.single) {
+      const s = this.singleScore(z, logdet);
+      const zero = be.alloc(N, z.dtype, 0);
+      return { logp: Array.from({ length: K }, () => s.logp), mi: Array.from({ length: K }, () => zero), negEntropy: s.negEntropy };
+    }
+    const { lpi, lpa } = this.logPriors();
+    const cent = this.centresStorage();
+    const entropy = be.alloc(N, z.dtype);
+    const logp: Storage[] = [];
+    const mi: Storage[] = [];
+    for (let k = 0; k < K; ++k) {
+      logp.push(be.alloc(N, z.dtype));
+      mi.push(be.alloc(N, z.dtype));
+      be.mixtureHeadForward(N, C, K, M, z.storage, logdet.storage, labels[k], Y[k], cent, lpi, lpa, null, k === 0 ? entropy : null, mi[k], null, logp[k]);
+    }
+    be.scale(-1, entropy, entropy);
+    return { logp, mi, negEntropy: entropy };
+  }
+
+  /** log_softmax(phi_inter) (K) on the host: the inter-class log-priors log pi_k. */
+  logPriorsHost(): Float64Array {
+    const phi = this.phiInter.toHost();
+    let mx = -Infinity;
+    for (const v of phi) mx = Math.max(mx, v);
+    let s = 0;
+    for (const v of phi) s += Math.exp(v - mx);
+    const lse = mx + Math.log(s);
+    return Float64Array.from(phi, (v) => v - lse);
+  }
+
   /** scoreStorage() with the results as host arrays (waits); on a device its buffers are freed at once. */
   score(z: Tensor, logdet: Tensor, classes: IntStorage): { logp: FloatArray; negEntropy: FloatArray } {
     const be = this.backend;
