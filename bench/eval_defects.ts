@@ -7,6 +7,7 @@
 //        [--also KIND,...] (more map kinds on the same trained models, under "also") [--meta-epochs 4]
 //        [--sub-epochs 2] [--image-size 56] [--cond-channels 64] [--couplings 8] [--intra-centres 10]
 //        [--lr 2e-4] [--seed 0] [--backbone F.onnx] [--cache DIR]
+//        [--positions-per-image N|1/16] (position sampling) [--preset reference|fast] [--kinds hgad,flow]
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -14,6 +15,8 @@ import { threads } from '../lib/backend/index';
 import { HGAD } from '../lib/hgad';
 import type { ModelKind } from '../lib/hgad/config';
 import { indexDataset } from '../lib/images/dataset';
+import { parsePositions } from '../lib/hgad/position_sampling';
+import { PRESET_NAMES, PresetName } from '../lib/hgad/presets';
 import { evaluateImages } from '../lib/localise/evaluate';
 import { MAP_KINDS, MapKind } from '../lib/localise/map_kind';
 import { openModelBackbone } from '../lib/localise/score_images';
@@ -56,14 +59,21 @@ async function main(): Promise<void> {
     seed: Number(arg('seed', '0')),
     backbone: arg('backbone'),
     cacheDir: arg('cache', path.join(os.tmpdir(), 'hgad-eval-defects-cache')),
+    ...(arg('positions-per-image') === undefined ? {} : parsePositions(arg('positions-per-image')!, '--positions-per-image')),
+    ...(arg('preset') === undefined ? {} : { preset: arg('preset') as PresetName }),
   };
+  if (train.preset !== undefined && !PRESET_NAMES.includes(train.preset)) throw new RangeError(`Expected one of ${PRESET_NAMES.join(', ')} for --preset but received ${train.preset}`);
+  const kinds = (arg('kinds', 'hgad,flow') as string).split(',');
+  for (const k of kinds) if (k !== 'hgad' && k !== 'flow') throw new RangeError(`Expected hgad and/or flow for --kinds but received ${k}`);
   const index = await indexDataset(data);
   const result: Record<string, unknown> = { classes: index.classNames, score, settings: { ...train, threads: threads() } };
   const seconds: Record<string, number> = {};
-  for (const [kind, key] of [['hgad', 'hgad'], ['flow', 'baseline']] as [ModelKind, string][]) {
+  const schedules: Record<string, unknown> = {};
+  for (const [kind, key] of ([['hgad', 'hgad'], ['flow', 'baseline']] as [ModelKind, string][]).filter(([k]) => kinds.includes(k))) {
     // both read the same feature cache (the first run fills it); the time is the training loop's
     const fitted = await HGAD.fitImages({ data: index, kind, ...train });
     seconds[key] = fitted.summary.seconds;
+    schedules[key] = fitted.summary.schedule;
     const { backbone, preprocessing } = await openModelBackbone(fitted.model, train.backbone, `${kind} model`);
     let perClass: Record<string, LocalisationMetrics>;
     try {
@@ -89,9 +99,10 @@ async function main(): Promise<void> {
     console.error(`${kind}: trained in ${seconds[key].toFixed(1)} s; mean image AUROC ${mean.image_auroc.toFixed(3)}, pixel AUROC ${mean.pixel_auroc.toFixed(3)}, AUPRO ${mean.aupro.toFixed(3)}`);
   }
   result.train_seconds = seconds;
+  result.schedules = schedules;
   if (also.length > 0) result.also = extra;
   fs.writeFileSync(jsonFile, JSON.stringify(result, null, 2) + '\n');
-  console.log(JSON.stringify({ hgad: (result.hgad as Record<string, unknown>).mean, baseline: (result.baseline as Record<string, unknown>).mean, train_seconds: seconds }));
+  console.log(JSON.stringify({ hgad: (result.hgad as Record<string, unknown> | undefined)?.mean, baseline: (result.baseline as Record<string, unknown> | undefined)?.mean, train_seconds: seconds }));
 }
 
 main().catch((e) => {

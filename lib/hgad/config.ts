@@ -30,6 +30,24 @@ export interface ModelConfig {
   kind?: ModelKind;
   /** For a model trained on images: the feature extractor it was trained with (scoring must use the same). */
   features?: FeatureOrigin;
+  /** For a model trained on a feature source: the schedule it ran (informative; see TrainedSchedule). */
+  training?: TrainingRecord;
+}
+
+/** The schedule a model was trained with: meta-epochs, positions per image, ... (numbers, or per-level arrays of numbers). */
+export type TrainingRecord = Record<string, number | number[]>;
+
+function validateTrainingRecord(t: unknown): TrainingRecord {
+  const name = 'config.training';
+  if (typeof t !== 'object' || t === null || Array.isArray(t)) throw expectedType('a training record object', name, t);
+  const out: TrainingRecord = {};
+  for (const [k, v] of Object.entries(t)) {
+    const ok = (x: unknown) => typeof x === 'number' && Number.isFinite(x);
+    if (ok(v)) out[k] = v as number;
+    else if (Array.isArray(v) && v.length <= LIMITS.levels && v.every(ok)) out[k] = [...(v as number[])];
+    else throw expectedType('a finite number or an array of them', `${name}.${k}`, v);
+  }
+  return out;
 }
 
 /** The backbone and preprocessing that turned images into a model's feature vectors. */
@@ -186,6 +204,7 @@ export function validateModelConfig(input: unknown): ModelConfig {
     hidden: c.hidden === undefined ? undefined : capped(positiveInt(c.hidden, 'config.hidden'), LIMITS.hidden, 'config.hidden'),
     ...(c.kind === undefined || c.kind === 'hgad' ? {} : { kind: modelKind(c.kind) }),
     ...(c.features === undefined ? {} : { features: validateFeatureOrigin(c.features, levels.length) }),
+    ...(c.training === undefined ? {} : { training: validateTrainingRecord(c.training) }),
   };
 }
 

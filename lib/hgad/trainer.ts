@@ -42,7 +42,7 @@ export interface TrainSummary {
 }
 
 /** What a model records of the run that trained it. */
-export interface TrainedSchedule {
+export type TrainedSchedule = {
   metaEpochs: number;
   subEpochs: number;
   warmEpochs: number;
@@ -55,7 +55,7 @@ export interface TrainedSchedule {
   vectors: number;
   /** the budget the schedule was cut to, in seconds */
   timeBudget?: number;
-}
+};
 
 /** The ids of every batch of one sub-epoch. */
 function subEpochBatches(opts: SourceTrainConfig, numImages: number, rng: Random): Int32Array[] {

@@ -12,6 +12,8 @@ import { DEFAULT_MODEL, MODEL_KINDS, ModelKind, validateModelConfig } from '../h
 import type { TrainSummary } from '../hgad/trainer';
 import { SourceTrainConfig, validateSourceTrainConfig } from '../hgad/train_options';
 import type { TrainProgress } from '../hgad/types';
+import type { FitEstimate } from '../hgad/fit_estimate';
+import { PresetName, withPreset } from '../hgad/presets';
 import { Backbone, demoBackbonePath } from './backbone';
 import { importFeatureMaps } from '../data/import_feature_maps';
 import { DatasetIndex, indexDataset } from './dataset';
@@ -40,6 +42,10 @@ export interface ModelAndCacheOptions extends Partial<SourceTrainConfig>, Device
   cacheDir?: string;
   /** storage type of the cache (default float16) */
   cacheDtype?: 'float16' | 'float32';
+  /** 'reference' (default: every position, the reference's schedule) or 'fast' (see the README); explicit options win */
+  preset?: PresetName;
+  /** with preview, dryRun or timeBudget: the estimate (vectors, FLOPs, ETA), before training starts */
+  onPreview?: (e: FitEstimate) => void;
 }
 
 export interface FitImagesOptions extends ModelAndCacheOptions {
@@ -87,13 +93,14 @@ export function defaultCacheDir(): string {
 const IMAGE_KEYS = new Set([
   'kind', 'data', 'classes', 'backbone', 'levels', 'pyramid', 'imageSize', 'crop', 'mean', 'std', 'condChannels', 'couplings', 'clamp',
   'intraCentres', 'cacheDir', 'cacheDtype', 'extractBatchSize', 'skipUnreadable', 'allowMixed', 'onProgress', 'device', 'precision',
-  'featureMaps', 'labels', 'classNames',
+  'featureMaps', 'labels', 'classNames', 'preset', 'onPreview',
 ]);
 
-function splitOptions(o: object): Partial<SourceTrainConfig> {
+function splitOptions(o: ModelAndCacheOptions): Partial<SourceTrainConfig> {
   const train: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(o)) if (!IMAGE_KEYS.has(k) && v !== undefined) train[k] = v;
-  return train as Partial<SourceTrainConfig>;
+  if (o.onPreview !== undefined && typeof o.onPreview !== 'function') throw expectedType('a function', 'options.onPreview', o.onPreview);
+  return withPreset(o.preset, train as Partial<SourceTrainConfig>);
 }
 
 function optionalBoolean(v: unknown, name: string): boolean {
@@ -160,8 +167,20 @@ export async function fitImages(options: FitImagesOptions): Promise<FitImagesRes
   };
   const model = HGAD.create(config, train.seed ?? 0, o);
   const onProgress = o.onProgress;
-  const summary = await model.fitSource({ kind: 'cache', dir }, { ...train, onProgress: onProgress && ((p) => onProgress({ phase: 'train', ...p })) });
+  const summary = await model.fitSource({ kind: 'cache', dir }, { ...train, onPreview: o.onPreview, onProgress: onProgress && ((p) => onProgress({ phase: 'train', ...p })) });
   return { model, summary, index, cache: { dir, reused }, skipped: meta.skipped };
+}
+
+/**
+ * The preview of fitImages(options) without the training: the features are
+ * extracted (or found in the cache), the first steps timed, the weights
+ * left as they were. Returns the counts and the ETA.
+ */
+export async function estimateFit(options: FitImagesOptions): Promise<FitEstimate> {
+  if (options === null || typeof options !== 'object') throw expectedType('an options object', 'options', options);
+  const { model, summary } = await fitImages({ ...options, dryRun: true });
+  model.close();
+  return summary.estimate!;
 }
 
 export interface FitFeatureMapsOptions extends ModelAndCacheOptions {
@@ -196,6 +215,6 @@ export async function fitFeatureMaps(o: FitFeatureMapsOptions): Promise<{ model:
   const { dir, meta, reused } = await importFeatureMaps({ files: o.featureMaps, labels: o.labels, classNames: o.classNames, cacheDir: o.cacheDir ?? defaultCacheDir(), dtype: o.cacheDtype });
   const model = HGAD.create({ levels: meta.levels.map((l) => ({ channels: l.channels, condChannels: P })), classNames: [...o.classNames], ...modelShape, kind }, train.seed ?? 0, o);
   const onProgress = o.onProgress;
-  const summary = await model.fitSource({ kind: 'cache', dir }, { ...train, onProgress: onProgress && ((p) => onProgress({ phase: 'train', ...p })) });
+  const summary = await model.fitSource({ kind: 'cache', dir }, { ...train, onPreview: o.onPreview, onProgress: onProgress && ((p) => onProgress({ phase: 'train', ...p })) });
   return { model, summary, cache: { dir, reused } };
 }
