@@ -55,6 +55,8 @@ export type TrainedSchedule = {
   vectors: number;
   /** the budget the schedule was cut to, in seconds */
   timeBudget?: number;
+  /** 1 when the budget ran out before the schedule's end (a machine slower than at the timing); vectors then counts those trained */
+  stoppedAtBudget?: number;
 };
 
 /** The ids of every batch of one sub-epoch. */
@@ -123,9 +125,14 @@ export function trainFromSource(model: HgadModel, source: FeatureSource, options
     ...(opts.timeBudget === undefined ? {} : { timeBudget: opts.timeBudget }),
   };
   if (opts.dryRun) return { seconds: 0, steps: 0, finalLosses: [], vectorsPerSecond: 0, schedule, estimate };
-  const run = runLoop(model, source, opts, perImage, onProgress);
+  const run = runLoop(model, source, opts, perImage, onProgress, undefined, estimate?.probeSeconds ?? 0);
+  if (run.stoppedEarly) Object.assign(schedule, { vectors: run.vectorsDone, stoppedAtBudget: 1 });
   return { seconds: run.seconds, steps: run.steps, finalLosses: run.finalLosses, vectorsPerSecond: run.vectorsDone / Math.max(1e-3, run.seconds), schedule, estimate };
 }
+
+/** A probe times at least this long (seconds), unless it reaches PROBE_MAX iterations first. */
+const PROBE_SECONDS = 1;
+const PROBE_MAX = 1000;
 
 interface LoopResult {
   seconds: number;
@@ -135,6 +142,8 @@ interface LoopResult {
   /** mean seconds of the iterations after the first */
   secondsPerIteration: number;
   timed: number;
+  /** the time budget ran out before the schedule's end */
+  stoppedEarly: boolean;
 }
 
 /**
@@ -144,7 +153,7 @@ interface LoopResult {
  * restores the weights.
  */
 function runLoop(model: HgadModel, source: FeatureSource, opts: SourceTrainConfig, perImage: number[],
-  onProgress?: (p: TrainProgress) => void, probe?: number): LoopResult {
+  onProgress?: (p: TrainProgress) => void, probe?: number, budgetUsed = 0): LoopResult {
   const L = model.levels.length;
   const N = source.numImages;
   const labels = source.labels;
@@ -191,6 +200,7 @@ function runLoop(model: HgadModel, source: FeatureSource, opts: SourceTrainConfi
   let vectorsDone = 0;
   let step = 0;
   let done = 0;
+  let stoppedEarly = false;
   const finalLosses: StepLosses[] = new Array(L);
   const guard = new DivergenceGuard(model.config);
   try {
@@ -200,7 +210,8 @@ function runLoop(model: HgadModel, source: FeatureSource, opts: SourceTrainConfi
       for (let se = 0; se < opts.subEpochs; ++se) {
         const batches = me === 0 && se === 0 ? first : subEpochBatches(opts, N, rng);
         for (let it = 0; it < batches.length; ++it) {
-          if (done === totalIterations) break loop;
+          // a probe runs its iterations, and on until it has timed PROBE_SECONDS (so that a fast step is not timed once)
+          if (done >= totalIterations && (probe === undefined || done >= PROBE_MAX || Date.now() - timedFrom >= PROBE_SECONDS * 1000)) break loop;
           if (probe !== undefined && done === 1) {
             if (be.device !== 'cpu') be.synchronize();
             timedFrom = Date.now();
@@ -227,14 +238,19 @@ function runLoop(model: HgadModel, source: FeatureSource, opts: SourceTrainConfi
                 vectorsPerSecond: rows / Math.max(1e-3, (now - t0) / 1000),
                 etaSeconds: Math.max(0, totalVectors - vectorsDone) / rate,
                 step, steps, epoch: me, epochs: opts.metaEpochs,
-                ...(opts.timeBudget === undefined ? {} : { budgetLeftSeconds: opts.timeBudget - (now - started) / 1000 }),
+                ...(opts.timeBudget === undefined ? {} : { budgetLeftSeconds: opts.timeBudget - budgetUsed - (now - started) / 1000 }),
               });
             }
             step += 1;
           }
           done += 1;
+          // the budget is a hard limit too: a machine slower than at the timing stops at it
+          if (probe === undefined && opts.timeBudget !== undefined && budgetUsed + (Date.now() - started) / 1000 >= opts.timeBudget && done < totalIterations) {
+            stoppedEarly = true;
+            break loop;
+          }
           // a probe cycles through the first sub-epoch's batches
-          if (probe !== undefined && it === batches.length - 1 && done < totalIterations) it = -1;
+          if (probe !== undefined && it === batches.length - 1) it = -1;
         }
       }
     }
@@ -252,7 +268,7 @@ function runLoop(model: HgadModel, source: FeatureSource, opts: SourceTrainConfi
   const seconds = (now - started) / 1000;
   const timed = Math.max(1, done - 1);
   const secondsPerIteration = (done > 1 ? now - timedFrom : now - started) / 1000 / timed;
-  return { seconds, steps: step, finalLosses, vectorsDone, secondsPerIteration, timed: done > 1 ? done - 1 : 1 };
+  return { seconds, steps: step, finalLosses, vectorsDone, secondsPerIteration, timed: done > 1 ? done - 1 : 1, stoppedEarly };
 }
 
 /** One level's optimizer step on one image batch: forward, loss, backward, Adam. */
