@@ -18,6 +18,7 @@ import { trainFromSource } from '../lib/hgad/trainer';
 import { writeNpy } from '../lib/io/npy';
 import { positionalConditions } from '../lib/nn/positional_encoding';
 import { Random } from '../lib/random';
+import { emulatedBackend } from './helpers/device';
 
 const C = 6;
 const P = 8;
@@ -184,4 +185,21 @@ test('presets: fast is the measured setting, the caller\'s options win, a count 
   t.deepEqual(withPreset('fast', { positionsPerImage: 100 }), { positionsPerImage: 100, metaEpochs: 8, subEpochs: 2 });
   t.deepEqual(withPreset(undefined, { metaEpochs: 3 }), { metaEpochs: 3 });
   t.throws(() => withPreset('slow', {}), { message: /Expected one of reference, fast for options.preset but received "slow"/ });
+});
+
+test('the sampled loop on the CUDA backend\'s path (emulated surface: device buffers, gatherRows on the stream) trains the CPU\'s weights', (t) => {
+  const spec = source(6);
+  const config = { levels: [{ channels: C, condChannels: P }], classNames: ['a', 'b', 'c'], couplings: 2, clamp: 1.9, intraCentres: 2 };
+  const options = { metaEpochs: 2, subEpochs: 1, imagesPerBatch: 3, lr: 1e-3, seed: 2, positionsPerImage: 6 };
+  const onCpu = HgadModel.create(config, 4);
+  const onDev = HgadModel.create(config, 4).to(emulatedBackend());
+  trainFromSource(onCpu, new MemoryFeatureSource(spec), options);
+  trainFromSource(onDev, new MemoryFeatureSource(spec), options);
+  const a = onCpu.levels[0].flow.blocks[1].w2.data;
+  const b = onDev.levels[0].flow.blocks[1].w2.toHost();
+  let worst = 0;
+  for (let i = 0; i < a.length; ++i) worst = Math.max(worst, Math.abs(a[i] - b[i]));
+  t.true(worst < 1e-5, `worst |difference| ${worst}`);
+  t.notDeepEqual(Array.from(a), Array.from(HgadModel.create(config, 4).levels[0].flow.blocks[1].w2.data), 'it trained');
+  onDev.release();
 });

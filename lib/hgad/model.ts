@@ -136,6 +136,8 @@ export class HgadModel {
     const { calibrate = true, ...train } = options ?? {};
     if (typeof calibrate !== 'boolean') throw expectedType('a boolean', 'options.calibrate', calibrate);
     const summary = trainFromSource(this, source, train, onProgress, onPreview);
+    // The model records the schedule it ran (after a time budget cut it).
+    if (!train.dryRun) (this as { config: ModelConfig }).config = validateModelConfig({ ...this.config, training: summary.schedule });
     if (calibrate && !train.dryRun) {
       const cal = calibrateFromSource(this, source, train.imagesPerBatch ?? DEFAULT_SOURCE_TRAIN.imagesPerBatch);
       cal.forEach((c, l) => {
