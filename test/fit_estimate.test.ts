@@ -87,20 +87,20 @@ test('a time budget: the passes, warm-up and stage 1 cut to fit, or a clear erro
 
 test('a budget is kept within 20% on a small set, progress shows what is left, and the model records the schedule', async (t) => {
   const source = spec(24, 5);
-  // one pass is a few tens of ms here: a 3 s budget is many passes, far fewer than the 25 x 8 asked
+  // one pass is a few ms to tens of ms here: a 3 s budget is many passes, far fewer than the 200 x 8 asked
   const budget = 3;
   const model = HGAD.create(config, 1);
   const left: number[] = [];
   let estimate: FitEstimate | undefined;
   const started = Date.now();
   const summary = await model.fitSource(source, {
-    metaEpochs: 25, subEpochs: 8, imagesPerBatch: 4, lr: 1e-3, timeBudget: budget, calibrate: false,
+    metaEpochs: 200, subEpochs: 8, imagesPerBatch: 4, lr: 1e-3, timeBudget: budget, calibrate: false,
     onProgress: (p) => left.push(p.budgetLeftSeconds!), onPreview: (e) => { estimate = e; },
   });
   const wall = (Date.now() - started) / 1000;
   t.truthy(estimate);
   const passes = summary.schedule.metaEpochs * summary.schedule.subEpochs;
-  t.true(passes < 200 || summary.schedule.stoppedAtBudget === 1, `cut to ${passes} passes`);
+  t.true(passes < 1600 || summary.schedule.stoppedAtBudget === 1, `cut to ${passes} passes`);
   const trained = summary.seconds + estimate!.probeSeconds;
   t.log(`probe ${estimate!.timedIterations} x ${estimate!.secondsPerIteration.toFixed(4)} s, ${estimate!.iterationsPerPass} per pass; budget ${budget} s: ${passes} passes, trained ${summary.seconds.toFixed(2)} s + timing ${estimate!.probeSeconds.toFixed(2)} s (${wall.toFixed(2)} s with the worker)`);
   // The upper side is the budget's promise (a hard stop backs the plan); the lower side depends on how
