@@ -10,6 +10,7 @@
 //        [--settings labelled,flow,labelfree,labelfree-true] (the trainings: labelled HGAD, the flow,
 //        label-free HGAD with K chosen and with K = the true class count) [--class-free] (also score the
 //        labelled models without class ids: rules inferred and marginal; label-free models always are)
+//        [--positions-per-image N|1/16] (position sampling) [--preset reference|fast] [--kinds hgad,flow]
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -17,6 +18,8 @@ import { threads } from '../lib/backend/index';
 import { HGAD } from '../lib/hgad';
 import type { ModelKind } from '../lib/hgad/config';
 import { indexDataset } from '../lib/images/dataset';
+import { parsePositions } from '../lib/hgad/position_sampling';
+import { PRESET_NAMES, PresetName } from '../lib/hgad/presets';
 import { evaluateImages } from '../lib/localise/evaluate';
 import { MAP_KINDS, MapKind } from '../lib/localise/map_kind';
 import { openModelBackbone } from '../lib/localise/score_images';
@@ -60,14 +63,21 @@ async function main(): Promise<void> {
     seed: Number(arg('seed', '0')),
     backbone: arg('backbone'),
     cacheDir: arg('cache', path.join(os.tmpdir(), 'hgad-eval-defects-cache')),
+    ...(arg('positions-per-image') === undefined ? {} : parsePositions(arg('positions-per-image')!, '--positions-per-image')),
+    ...(arg('preset') === undefined ? {} : { preset: arg('preset') as PresetName }),
   };
-  const settings = (arg('settings', 'labelled,flow') as string).split(',').filter((k) => k !== '');
+  if (train.preset !== undefined && !PRESET_NAMES.includes(train.preset)) throw new RangeError(`Expected one of ${PRESET_NAMES.join(', ')} for --preset but received ${train.preset}`);
+  const kinds = arg('kinds');
+  for (const k of (kinds ?? '').split(',').filter((x) => x !== '')) if (k !== 'hgad' && k !== 'flow') throw new RangeError(`Expected hgad and/or flow for --kinds but received ${k}`);
+  // --kinds hgad,flow is --settings labelled,flow
+  const settings = (kinds !== undefined ? kinds.replace('hgad', 'labelled') : (arg('settings', 'labelled,flow') as string)).split(',').filter((k) => k !== '');
   for (const k of settings) if (!SETTINGS.includes(k)) throw new RangeError(`Expected settings among ${SETTINGS.join(', ')} for --settings but received ${k}`);
   const classFree = process.argv.includes('--class-free');
   const index = await indexDataset(data);
   const result: Record<string, unknown> = { classes: index.classNames, score, settings: { ...train, threads: threads() } };
   const seconds: Record<string, number> = {};
   const rows: Record<string, unknown> = {};
+  const schedules: Record<string, unknown> = {};
   for (const setting of settings) {
     const kind: ModelKind = setting === 'flow' ? 'flow' : 'hgad';
     const key = setting === 'labelled' ? 'hgad' : setting === 'flow' ? 'baseline' : setting;
@@ -75,6 +85,7 @@ async function main(): Promise<void> {
     // every setting reads the same feature cache (the first run fills it); the time is the training loop's
     const fitted = await HGAD.fitImages({ data: index, kind, ...train, ...(labelFree ? { pseudoLabels: setting === 'labelfree-true' ? { K: index.classNames.length } : true } : {}) });
     seconds[key] = fitted.summary.seconds;
+    schedules[setting] = fitted.summary.schedule;
     const { backbone, preprocessing } = await openModelBackbone(fitted.model, train.backbone, `${kind} model`);
     try {
       const names = fitted.model.config.classNames;
@@ -114,6 +125,7 @@ async function main(): Promise<void> {
   }
   result.train_seconds = seconds;
   result.rows = rows;
+  result.schedules = schedules;
   if (also.length > 0) result.also = extra;
   fs.writeFileSync(jsonFile, JSON.stringify(result, null, 2) + '\n');
   console.log(JSON.stringify({ rows: Object.fromEntries(Object.entries(rows).map(([k, v]) => [k, Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([r, x]) => [r, (x as { mean?: unknown })?.mean ?? x]))])), train_seconds: seconds }));

@@ -184,6 +184,10 @@ async function main(): Promise<void> {
     console.log(`  fit_memory_vectors: ${fmt(r.data_mb_large as number, 3)} MB of vectors: peak RSS grows ${fmt(r.growth_large as number, 3)}x the data ` +
       `over the RSS before fit (${fmt(r.growth_small as number, 3)}x at a quarter of the size), ${fmt(r.growth_large_shared as number, 3)}x when they are already shared`);
   }
+  if (!cuda && (wanted('fit_sampled') || wanted('fit_preview') || wanted('fit_profile'))) {
+    const { fitSampledBench } = await import('./fit_sampled');
+    for (const r of await fitSampledBench(quick, quick ? 2 : 5)) records.push({ ...r, quick: quick || undefined } as unknown as BenchRecord);
+  }
   const fitImages = records.find((r) => r.scenario === 'fit_images');
   const step = records.find((r) => r.scenario === 'train_step_paper');
   if (fitImages && step) console.log(`  fit_images / train_step_paper (vectors/s): ${fmt(fitImages.vectors_per_s / step.vectors_per_s, 3)}`);

@@ -5,7 +5,12 @@ export type { DeviceOptions, FitOptions, SourceFitOptionsWithProgress, ModelInfo
 export { HgadModel, referenceFusion } from './hgad/model';
 export { DEFAULT_MODEL, DEFAULT_TRAIN } from './hgad/config';
 export { trainFromSource, DEFAULT_SOURCE_TRAIN } from './hgad/trainer';
-export type { SourceTrainConfig, TrainProgress, TrainSummary, StepLosses } from './hgad/trainer';
+export type { SourceTrainConfig, TrainProgress, TrainSummary, TrainedSchedule, StepLosses } from './hgad/trainer';
+export { budgetSchedule, fitCounts, forwardFlopsPerVector } from './hgad/fit_estimate';
+export type { FitCounts, FitEstimate, ScheduleLengths } from './hgad/fit_estimate';
+export { parsePositions, PositionSampler, sampledPositions } from './hgad/position_sampling';
+export { PRESETS, PRESET_NAMES } from './hgad/presets';
+export type { PresetName } from './hgad/presets';
 export { MemoryFeatureSource, openFeatureSource } from './data/feature_source';
 export type { FeatureSource, FeatureSourceSpec, MemorySourceSpec, LevelShape } from './data/feature_source';
 export { Tensor } from './tensor';

@@ -9,6 +9,7 @@ import { backboneInput, checkOutputs, Input, Output } from './outputs';
 import { checkDevice, DEVICE_FLAGS, deviceOptions } from './model_file';
 import { ProgressBar, progressMode } from './progress';
 import { MODEL_KINDS, ModelKind } from '../hgad/config';
+import { previewLine, SCHEDULE_FLAGS, scheduleOptions } from './fit_schedule';
 
 export const fit: Command = {
   name: 'fit',
@@ -20,7 +21,7 @@ export const fit: Command = {
     { name: 'feature-maps', value: 'a.npy,b.npy', help: 'instead of --data: precomputed feature maps, one (N, C, H, W) .npy per level' },
     { name: 'labels', value: 'L.npy', help: 'with --feature-maps: the (N,) class ids; with --data: auto or auto:K, train without labels (class folders ignored, a flat DIR/train/good/* accepted): the images are clustered, K chosen by the silhouette or given' },
     { name: 'class-names', value: 'a,b', help: 'with --feature-maps: the class names (default "0".."K-1")' },
-    { name: 'out', value: 'M.safetensors', required: true, help: 'where to write the model (written only when training succeeds)' },
+    { name: 'out', value: 'M.safetensors', help: 'where to write the model (written only when training succeeds; required but with --dry-run)' },
     { name: 'classes', value: 'a,b', help: 'class folders to train on (default: every folder of DIR)' },
     { name: 'backbone', value: 'F.onnx', help: 'frozen feature extractor (default: the shipped demo backbone, see the README)' },
     { name: 'levels', value: 'o1,o2', help: 'backbone outputs used as feature levels (default: all outputs)' },
@@ -33,6 +34,7 @@ export const fit: Command = {
     { name: 'sub-epochs', value: 'S', help: 'passes over the data per meta-epoch (default 8)' },
     { name: 'batch-images', value: 'B', help: 'images per batch, all their positions (default 8)' },
     { name: 'lr', value: 'X', help: 'peak learning rate (default 2e-4)' },
+    ...SCHEDULE_FLAGS,
     { name: 'couplings', value: 'L', help: 'coupling blocks per flow (default 12)' },
     { name: 'cond-channels', value: 'P', help: 'positional-encoding channels per level, a multiple of 4 (default 256)' },
     { name: 'intra-centres', value: 'M', help: 'intra-class centres per class (default 10)' },
@@ -64,7 +66,7 @@ function triple(args: ParsedArgs, name: string): [number, number, number] | unde
   return [v[0], v[1], v[2]];
 }
 
-const RENAMED: Record<string, string> = { imagesPerBatch: 'batch-images', cacheDir: 'cache', cacheDtype: 'cache-float32', rebuildCache: 'rebuild-cache' };
+const RENAMED: Record<string, string> = { imagesPerBatch: 'batch-images', cacheDir: 'cache', cacheDtype: 'cache-float32', rebuildCache: 'rebuild-cache', positionFraction: 'positions-per-image' };
 
 /** The flag of an option name in fitImages' errors. */
 function flagOf(option: string): string {
@@ -92,6 +94,7 @@ function trainingOptions(args: ParsedArgs) {
     cacheDtype: args.flag('cache-float32') ? ('float32' as const) : undefined,
     rebuildCache: args.flag('rebuild-cache') || undefined,
     onWarning: (message: string) => err(`hgad: warning: ${message}\n`),
+    ...scheduleOptions(args),
   };
 }
 
@@ -101,13 +104,15 @@ function asCliError(e: unknown): unknown {
 }
 
 /** fit's outputs: the model and the feature cache folder (its default when --cache is not given). */
-async function fitOutputs(outFile: string, cache: string | undefined): Promise<Output[]> {
+async function fitOutputs(outFile: string | undefined, cache: string | undefined): Promise<Output[]> {
   const { defaultCacheDir } = await import('../images/fit_images');
-  return [{ flag: '--out', path: outFile, kind: 'file' }, { flag: '--cache', path: cache ?? defaultCacheDir(), kind: 'cache' }];
+  const cacheOut: Output = { flag: '--cache', path: cache ?? defaultCacheDir(), kind: 'cache' };
+  // --dry-run without --out writes only the cache
+  return outFile === undefined ? [cacheOut] : [{ flag: '--out', path: outFile, kind: 'file' }, cacheOut];
 }
 
 async function runFit(args: ParsedArgs): Promise<number> {
-  const outFile = args.need('out');
+  const outFile = args.flag('dry-run') ? args.string('out') : args.need('out');
   const featureMaps = args.list('feature-maps');
   if ((args.string('data') === undefined) === (featureMaps === undefined)) throw new UsageError('give either --data DIR or --feature-maps a.npy,... (with --labels)', 'fit');
   if (featureMaps !== undefined) return runFeatureMaps(args, outFile, featureMaps);
@@ -142,6 +147,7 @@ async function runFit(args: ParsedArgs): Promise<number> {
   try {
     result = await HGAD.fitImages({
       ...options,
+      onPreview: (e) => (options.dryRun ? out : quiet ? () => {} : err)(previewLine(e)),
       onProgress: (p) => {
         if (p.phase === 'train') {
           bar.update(p);
@@ -164,7 +170,8 @@ async function runFit(args: ParsedArgs): Promise<number> {
   }
   for (const s of [...(result.index.skipped ?? []), ...result.skipped]) err(`hgad: warning: skipped ${s.path}: ${s.reason}\n`);
   for (const s of result.skippedTest) err(`hgad: warning: unreadable test image (not used by fit) ${s.path}: ${s.reason}\n`);
-  await result.model.save(outFile);
+  if (options.dryRun) return 0;
+  await result.model.save(outFile!);
   const seconds = (Date.now() - started) / 1000;
   const info = result.model.info();
   const images = result.index.train.length - result.skipped.length;
@@ -191,7 +198,7 @@ function labelFreeOption(raw: string | undefined): true | { K: number } | undefi
   return { K };
 }
 
-async function runFeatureMaps(args: ParsedArgs, outFile: string, featureMaps: string[]): Promise<number> {
+async function runFeatureMaps(args: ParsedArgs, outFile: string | undefined, featureMaps: string[]): Promise<number> {
   const labelsFile = args.string('labels');
   if (labelsFile === undefined) throw new UsageError('--feature-maps needs --labels L.npy', 'fit');
   const options = {
@@ -214,13 +221,17 @@ async function runFeatureMaps(args: ParsedArgs, outFile: string, featureMaps: st
   const started = Date.now();
   let result;
   try {
-    result = await HGAD.fitFeatureMaps({ ...options, labels, classNames, onProgress: (p) => bar.update(p) });
+    result = await HGAD.fitFeatureMaps({
+      ...options, labels, classNames, onProgress: (p) => bar.update(p),
+      onPreview: (e) => (options.dryRun ? out : args.flag('quiet') ? () => {} : err)(previewLine(e)),
+    });
   } catch (e) {
     throw asCliError(e);
   } finally {
     bar.finish();
   }
-  await result.model.save(outFile);
+  if (options.dryRun) return 0;
+  await result.model.save(outFile!);
   out(`trained ${K} class${K === 1 ? '' : 'es'} on ${labels.length} images of precomputed maps in ${((Date.now() - started) / 1000).toFixed(1)} s; wrote ${outFile}\n`);
   return 0;
 }

@@ -72,7 +72,8 @@ export class ProgressBar {
   line(p: FitProgress): string {
     const fraction = ProgressBar.fraction(p);
     const level = p.levels > 1 ? `level ${p.level + 1}/${p.levels} ` : '';
-    const eta = p.step + 1 < p.steps && Number.isFinite(p.etaSeconds) ? `  eta ${formatSeconds(p.etaSeconds)}` : '';
+    const eta = (p.step + 1 < p.steps && Number.isFinite(p.etaSeconds) ? `  eta ${formatSeconds(p.etaSeconds)}` : '') +
+      (p.budgetLeftSeconds === undefined ? '' : `  budget left ${formatSeconds(Math.max(0, p.budgetLeftSeconds))}`);
     return (
       `${level}${ProgressBar.epochLabel(p)} [${bar(fraction)}] ${String(Math.floor(fraction * 100)).padStart(3)}%` +
       `  loss ${formatLoss(p.losses.loss)}  lr ${p.lr.toExponential(1)}  ${Math.round(this.rate)} vec/s${eta}`
@@ -92,7 +93,8 @@ export class ProgressBar {
       this.epochStarted = t;
       this.stream.write(
         `epoch ${p.epoch + 1}/${p.epochs}  loss ${this.lossText(p)}  lr ${p.lr.toExponential(1)}` +
-          `  ${Math.round(this.rate)} vec/s  ${seconds.toFixed(1)} s\n`,
+          `  ${Math.round(this.rate)} vec/s  ${seconds.toFixed(1)} s` +
+          (p.budgetLeftSeconds === undefined ? '' : `  budget left ${formatSeconds(Math.max(0, p.budgetLeftSeconds))}`) + '\n',
       );
       return;
     }

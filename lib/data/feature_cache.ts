@@ -16,7 +16,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { halfToFloat } from '../backend/host';
 import { expectedRange, FormatError, received } from '../errors';
-import type { FeatureSource, LevelShape } from './feature_source';
+import { checkRowRead, FeatureSource, LevelShape } from './feature_source';
 
 export const CACHE_FORMAT = 'hgad-feature-cache';
 export const CACHE_VERSION = 1;
@@ -151,6 +151,35 @@ export class CacheFeatureSource implements FeatureSource {
         readFully(this.fds[level], raw, position, levelFile(this.dir, level));
         halfToFloat(per, new Uint16Array(raw.buffer, raw.byteOffset, per), dst);
       }
+    }
+  }
+
+  /**
+   * The rows of the sampled positions only (see FeatureSource.readRows): each
+   * run of consecutive positions of an image is one read (positions sorted
+   * per image read fewest), the float16 rows are widened all at once.
+   */
+  readRows(level: number, ids: Int32Array, positions: Int32Array, n: number, out: Float32Array): void {
+    if (!Number.isInteger(level) || level < 0 || level >= this.levels.length) throw expectedRange(`a level in [0, ${this.levels.length})`, 'level', level);
+    const { channels: C, height, width } = this.levels[level];
+    const hw = height * width;
+    checkRowRead(hw, C, this.numImages, ids, positions, n, out);
+    const bpv = bytesPerValue(this.meta.dtype);
+    const rowBytes = C * bpv;
+    const file = levelFile(this.dir, level);
+    const fd = this.fds[level];
+    // float32 rows land in `out` directly; float16 rows in the scratch buffer, n rows of an image at a time
+    const start = this.scratch.byteOffset % 2;
+    for (let j = 0; j < ids.length; ++j) {
+      const image = ids[j] * hw;
+      const dst = bpv === 4 ? new Uint8Array(out.buffer, out.byteOffset + j * n * rowBytes, n * rowBytes) : this.scratch.subarray(start, start + n * rowBytes);
+      for (let r = 0; r < n; ) {
+        let end = r + 1;
+        while (end < n && positions[j * n + end] === positions[j * n + end - 1] + 1) ++end;
+        readFully(fd, dst.subarray(r * rowBytes, end * rowBytes), (image + positions[j * n + r]) * rowBytes, file);
+        r = end;
+      }
+      if (bpv === 2) halfToFloat(n * C, new Uint16Array(dst.buffer, dst.byteOffset, n * C), out.subarray(j * n * C, (j + 1) * n * C));
     }
   }
 

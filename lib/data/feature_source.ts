@@ -38,6 +38,15 @@ export interface FeatureSource {
    * (ids.length * height * width * P floats) with those positions' conditions.
    */
   readConditions?(level: number, ids: Int32Array, out: Float32Array): void;
+  /**
+   * Position sampling: fills `out` (ids.length * n * channels floats) with the
+   * rows of level `level` at `positions` (ids.length * n, image after image,
+   * each in [0, height*width)), reading only those rows. Optional: without
+   * it, the trainer reads whole images and keeps the sampled rows.
+   */
+  readRows?(level: number, ids: Int32Array, positions: Int32Array, n: number, out: Float32Array): void;
+  /** As readRows, for the conditions of a level with condChannels P > 0: (ids.length * n * P) floats. */
+  readConditionRows?(level: number, ids: Int32Array, positions: Int32Array, n: number, out: Float32Array): void;
   /** Releases files or memory the source holds. */
   close(): void;
 }
@@ -123,6 +132,18 @@ export class MemoryFeatureSource implements FeatureSource {
     this.copyRows(cond, height * width * condChannels, ids, out);
   }
 
+  readRows(level: number, ids: Int32Array, positions: Int32Array, n: number, out: Float32Array): void {
+    const { channels, height, width } = this.levels[level];
+    gatherImageRows(this.spec.data[level], height * width, channels, this.numImages, ids, positions, n, out);
+  }
+
+  readConditionRows(level: number, ids: Int32Array, positions: Int32Array, n: number, out: Float32Array): void {
+    const { height, width, condChannels } = this.levels[level];
+    const cond = this.spec.cond?.[level];
+    if (!condChannels || !cond) throw expectedRange('a level with condChannels', 'level', level);
+    gatherImageRows(cond, height * width, condChannels, this.numImages, ids, positions, n, out);
+  }
+
   private copyRows(data: Float32Array, per: number, ids: Int32Array, out: Float32Array): void {
     if (out.length !== ids.length * per) throw expectedRange(`${ids.length * per} values`, 'out', received(`${out.length} values`));
     for (let j = 0; j < ids.length; ++j) {
@@ -133,6 +154,38 @@ export class MemoryFeatureSource implements FeatureSource {
   }
 
   close(): void {}
+}
+
+/**
+ * Checks a sampled read's arguments: `positions` holds ids.length * n
+ * positions in [0, hw) and `out` ids.length * n * C values.
+ */
+export function checkRowRead(hw: number, C: number, numImages: number, ids: Int32Array, positions: Int32Array, n: number, out: Float32Array): void {
+  if (!Number.isInteger(n) || n < 1 || n > hw) throw expectedRange(`a count in [1, ${hw}]`, 'n', n);
+  if (!(positions instanceof Int32Array) || positions.length !== ids.length * n) {
+    throw expectedType(`an Int32Array of ${ids.length * n} positions`, 'positions', positions);
+  }
+  if (out.length !== ids.length * n * C) throw expectedRange(`${ids.length * n * C} values`, 'out', received(`${out.length} values`));
+  for (let j = 0; j < ids.length; ++j) {
+    const i = ids[j];
+    if (!Number.isInteger(i) || i < 0 || i >= numImages) throw expectedRange(`image ids in [0, ${numImages})`, 'ids', i);
+  }
+  for (let k = 0; k < positions.length; ++k) {
+    if (!(positions[k] >= 0 && positions[k] < hw)) throw expectedRange(`positions in [0, ${hw})`, 'positions', positions[k]);
+  }
+}
+
+/** out[j*n + r] = data[(ids[j]*hw + positions[j*n + r]) rows of C]: the sampled rows of images in memory. */
+export function gatherImageRows(data: Float32Array, hw: number, C: number, numImages: number, ids: Int32Array,
+  positions: Int32Array, n: number, out: Float32Array): void {
+  checkRowRead(hw, C, numImages, ids, positions, n, out);
+  for (let j = 0; j < ids.length; ++j) {
+    const base = ids[j] * hw;
+    for (let r = 0; r < n; ++r) {
+      const src = (base + positions[j * n + r]) * C;
+      out.set(data.subarray(src, src + C), (j * n + r) * C);
+    }
+  }
 }
 
 /** Opens the source a spec describes (in whichever thread calls it). */

@@ -32,6 +32,8 @@ export interface ModelConfig {
   features?: FeatureOrigin;
   /** For a model trained without labels: its classes are these clusters of the training images. */
   pseudoLabels?: PseudoLabels;
+  /** For a model trained on a feature source: the schedule it ran (informative; see TrainedSchedule). */
+  training?: TrainingRecord;
 }
 
 /**
@@ -59,6 +61,22 @@ function validatePseudoLabels(p: unknown, levels: LevelConfig[], K: number): Pse
     throw expectedType(`${K * D} finite numbers (${K} classes x ${D} pooled channels)`, `${name}.centroids`, Array.isArray(centroids) ? `${centroids.length} values` : centroids);
   }
   return { pooling, centroids: [...centroids], chosenBy };
+}
+
+/** The schedule a model was trained with: meta-epochs, positions per image, ... (numbers, or per-level arrays of numbers). */
+export type TrainingRecord = Record<string, number | number[]>;
+
+function validateTrainingRecord(t: unknown): TrainingRecord {
+  const name = 'config.training';
+  if (typeof t !== 'object' || t === null || Array.isArray(t)) throw expectedType('a training record object', name, t);
+  const out: TrainingRecord = {};
+  for (const [k, v] of Object.entries(t)) {
+    const ok = (x: unknown) => typeof x === 'number' && Number.isFinite(x);
+    if (ok(v)) out[k] = v as number;
+    else if (Array.isArray(v) && v.length <= LIMITS.levels && v.every(ok)) out[k] = [...(v as number[])];
+    else throw expectedType('a finite number or an array of them', `${name}.${k}`, v);
+  }
+  return out;
 }
 
 /** The backbone and preprocessing that turned images into a model's feature vectors. */
@@ -216,6 +234,7 @@ export function validateModelConfig(input: unknown): ModelConfig {
     ...(c.kind === undefined || c.kind === 'hgad' ? {} : { kind: modelKind(c.kind) }),
     ...(c.features === undefined ? {} : { features: validateFeatureOrigin(c.features, levels.length) }),
     ...(c.pseudoLabels === undefined ? {} : { pseudoLabels: validatePseudoLabels(c.pseudoLabels, levels, c.classNames.length) }),
+    ...(c.training === undefined ? {} : { training: validateTrainingRecord(c.training) }),
   };
 }
 

@@ -8,6 +8,7 @@ import { ClassFreeOptions, classFreeOption } from './class_free';
 import type { ImageClassFree } from '../localise/class_free_maps';
 import { FeatureSourceSpec, MemoryFeatureSource } from '../data/feature_source';
 import type { TrainSummary } from './trainer';
+import type { FitEstimate } from './fit_estimate';
 import type { TrainProgress } from './types';
 import { ModelConfig, TrainConfig } from './config';
 import { FitProgress, FitSummary, HgadModel, LevelData, LevelInput, Scores, SourceFitOptions } from './model';
@@ -50,6 +51,8 @@ function resolvePlacement(options: DeviceOptions | undefined): Placement {
 export type SourceFitOptionsWithProgress = SourceFitOptions & {
   /** Called after every optimizer step (on the main thread). */
   onProgress?: (p: TrainProgress) => void;
+  /** With preview, dryRun or timeBudget: the estimate, before training starts (on the main thread). */
+  onPreview?: (e: FitEstimate) => void;
 };
 
 /** A memory source crosses to the worker only as shared memory. */
@@ -196,6 +199,12 @@ export class HGAD {
   }
 
   /** Trains on precomputed feature maps (.npy, N x C x H x W per level) through the same cache and loop. */
+  /** The preview of fitImages: vectors, FLOPs and an ETA from a timing of the first steps, without training (see estimateFit). */
+  static async estimateFit(options: FitImagesOptions): Promise<FitEstimate> {
+    const { estimateFit } = await import('../images/fit_images');
+    return estimateFit(options);
+  }
+
   static async fitFeatureMaps(options: FitFeatureMapsOptions): Promise<{ model: HGAD; summary: TrainSummary; cache: { dir: string; reused: boolean } }> {
     const { fitFeatureMaps } = await import('../images/fit_images');
     return fitFeatureMaps(options);
@@ -274,10 +283,16 @@ export class HGAD {
 
   private async fitSourceNow(source: FeatureSourceSpec, options: SourceFitOptionsWithProgress): Promise<TrainSummary> {
     if (options === null || typeof options !== 'object') throw expectedType('an options object', 'options', options);
-    const { onProgress, ...train } = options;
+    const { onProgress, onPreview, ...train } = options;
     if (onProgress !== undefined && typeof onProgress !== 'function') throw expectedType('a function', 'options.onProgress', onProgress);
+    if (onPreview !== undefined && typeof onPreview !== 'function') throw expectedType('a function', 'options.onPreview', onPreview);
     checkShared(source);
-    return this.trainInWorker<TrainSummary>({ task: 'fitSource', model: this.state(), placement: this.placement, source, options: train }, onProgress);
+    const events = (p: FitProgress | { preview: FitEstimate }) => ('preview' in p ? onPreview?.(p.preview) : onProgress?.(p));
+    const summary = await this.trainInWorker<TrainSummary>({ task: 'fitSource', model: this.state(), placement: this.placement, source, options: train },
+      events as (p: FitProgress) => void);
+    // The model records the schedule it ran (after a time budget cut it).
+    if (!train.dryRun) this.model = new HgadModel({ ...this.model.config, training: summary.schedule }, this.model.levels);
+    return summary;
   }
 
   /**

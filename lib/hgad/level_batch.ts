@@ -3,6 +3,10 @@
 // backend. Positional conditions are never materialised per vector: the level
 // keeps one (h*w, P) table on the device and a batch gathers its rows there.
 //
+// With position sampling (loadSampled), the batch holds n of each image's
+// positions: only their rows are read from the source, and their conditions
+// are gathered from the level's table by the backend's gatherRows.
+//
 // Memory per level: the host staging buffer (B*h*w, C) floats and the table
 // (h*w, P), allocated once; the batch tensors live in the step's arena.
 import { Backend, IntStorage, Storage } from '../backend/types';
@@ -93,6 +97,45 @@ export class LevelBatch {
     const Y = be.alloc(n * K, 'float32');
     be.oneHot(n, K, lab, smoothing, Y);
     return { x, cond, labels: lab, Y, rows: n };
+  }
+
+  /**
+   * As load, but only the positions `positions` of each image (ids.length * n,
+   * image after image, each in [0, h*w)): rows in (image, sampled position) order.
+   */
+  loadSampled(ids: Int32Array, positions: Int32Array, n: number, labels: Int32Array, K: number, smoothing: number): BatchTensors {
+    const { be, positions: hw } = this;
+    const { channels: C } = this.shape;
+    const P = this.condChannels;
+    const rows = ids.length * n;
+    const host = this.features.subarray(0, rows * C);
+    if (this.source.readRows) {
+      this.source.readRows(this.level, ids, positions, n, host);
+    } else {
+      // whole images, then the sampled rows moved forward in place (positions are sorted per image)
+      this.source.read(this.level, ids, this.features.subarray(0, ids.length * hw * C));
+      for (let k = 0; k < rows; ++k) {
+        const from = (Math.floor(k / n) * hw + positions[k]) * C;
+        this.features.copyWithin(k * C, from, from + C);
+      }
+    }
+    const x = new Tensor(be.device === 'cpu' ? host : be.fromHost(host, 'float32'), [rows, C]);
+    let cond: Tensor | null = null;
+    if (P > 0 && this.sourceCond) {
+      const c = this.sourceCond.subarray(0, rows * P);
+      if (!this.source.readConditionRows) throw expectedRange('a source with readConditionRows (position sampling of its own conditions)', 'source', received('none'));
+      this.source.readConditionRows(this.level, ids, positions, n, c);
+      cond = new Tensor(be.device === 'cpu' ? c : be.fromHost(c, 'float32'), [rows, P]);
+    } else if (P > 0) {
+      cond = Tensor.empty([rows, P], 'float32', be);
+      be.gatherRows(rows, P, this.table!, be.intFromHost(positions), cond.storage);
+    }
+    const rowLabels = this.rowLabels.subarray(0, rows);
+    for (let j = 0; j < ids.length; ++j) rowLabels.fill(labels[ids[j]], j * n, (j + 1) * n);
+    const lab = be.intFromHost(rowLabels);
+    const Y = be.alloc(rows * K, 'float32');
+    be.oneHot(rows, K, lab, smoothing, Y);
+    return { x, cond, labels: lab, Y, rows };
   }
 
   release(): void {

@@ -20,6 +20,7 @@ import { FeatureSource } from '../data/feature_source';
 import { calibrateFromSource } from './source_calibration';
 import { DEFAULT_SOURCE_TRAIN, SourceTrainConfig, trainFromSource, TrainSummary } from './trainer';
 import { TrainProgress } from './types';
+import type { FitEstimate } from './fit_estimate';
 
 /** Options of fit on a feature source: the loop's, and whether to fit the calibration after it (true). */
 export type SourceFitOptions = Partial<SourceTrainConfig> & { calibrate?: boolean };
@@ -133,11 +134,14 @@ export class HgadModel {
    * calibration on the source's positions. On an error the weights are
    * those from before the call.
    */
-  fitSourceSync(source: FeatureSource, options?: SourceFitOptions, onProgress?: (p: TrainProgress) => void): TrainSummary {
+  fitSourceSync(source: FeatureSource, options?: SourceFitOptions, onProgress?: (p: TrainProgress) => void,
+    onPreview?: (e: FitEstimate) => void): TrainSummary {
     const { calibrate = true, ...train } = options ?? {};
     if (typeof calibrate !== 'boolean') throw expectedType('a boolean', 'options.calibrate', calibrate);
-    const summary = trainFromSource(this, source, train, onProgress);
-    if (calibrate) {
+    const summary = trainFromSource(this, source, train, onProgress, onPreview);
+    // The model records the schedule it ran (after a time budget cut it).
+    if (!train.dryRun) (this as { config: ModelConfig }).config = validateModelConfig({ ...this.config, training: summary.schedule });
+    if (calibrate && !train.dryRun) {
       const cal = calibrateFromSource(this, source, train.imagesPerBatch ?? DEFAULT_SOURCE_TRAIN.imagesPerBatch);
       cal.forEach((c, l) => {
         this.levels[l].calibration = c;

@@ -49,6 +49,26 @@ export interface SourceTrainConfig {
    * sub-epoch instead of shuffled batches (to replay a recorded run).
    */
   batches?: number[][];
+  /**
+   * Position sampling: positions trained per image and level at each step
+   * (capped at the level's h*w), drawn stratified over passes (see
+   * position_sampling.ts). Absent with positionFraction absent: every position (the reference).
+   */
+  positionsPerImage?: number;
+  /** Position sampling as a fraction of each level's h*w, in (0, 1]. */
+  positionFraction?: number;
+  /**
+   * Seconds the training may take: the passes (and with them the warm-up,
+   * the cosine and stage 1) are cut to what fits, from a timing of the first
+   * steps. The model records the schedule it ran.
+   */
+  timeBudget?: number;
+  /** Time the first steps and report the estimate (onPreview) before training. */
+  preview?: boolean;
+  /** Stop after the preview: no training, weights unchanged. */
+  dryRun?: boolean;
+  /** Image batches the preview times (after one untimed batch; default 2). */
+  probeIterations?: number;
 }
 
 export const DEFAULT_SOURCE_TRAIN: SourceTrainConfig = {
@@ -95,6 +115,14 @@ function bool(v: unknown, name: string): boolean {
   return v;
 }
 
+function samplingOptions(count: unknown, fraction: unknown, o: string): { positionsPerImage?: number; positionFraction?: number } {
+  if (count !== undefined && fraction !== undefined) throw expectedRange('positionsPerImage or positionFraction, not both', `${o}positionFraction`, fraction);
+  if (count !== undefined) return { positionsPerImage: positiveInt(count, `${o}positionsPerImage`) };
+  if (fraction === undefined) return {};
+  if (typeof fraction !== 'number' || !(fraction > 0 && fraction <= 1)) throw expectedRange('a fraction in (0, 1]', `${o}positionFraction`, fraction);
+  return { positionFraction: fraction };
+}
+
 /** The options with the defaults filled in, or a TypeError/RangeError naming the first bad one. */
 export function validateSourceTrainConfig(input: unknown, numImages: number): SourceTrainConfig {
   if (input !== undefined && (typeof input !== 'object' || input === null)) throw expectedType('an options object', 'options', input);
@@ -124,7 +152,16 @@ export function validateSourceTrainConfig(input: unknown, numImages: number): So
   } else if (c.dropLast && imagesPerBatch > numImages) {
     throw expectedRange(`at most ${numImages} images per batch (the data set's size) or dropLast false`, `${o}imagesPerBatch`, imagesPerBatch);
   }
+  const sampling = samplingOptions(c.positionsPerImage, c.positionFraction, o);
+  const timing = {
+    ...(c.timeBudget === undefined ? {} : { timeBudget: finite(c.timeBudget, `${o}timeBudget`, 0, true) }),
+    ...(c.preview === undefined ? {} : { preview: bool(c.preview, `${o}preview`) }),
+    ...(c.dryRun === undefined ? {} : { dryRun: bool(c.dryRun, `${o}dryRun`) }),
+    ...(c.probeIterations === undefined ? {} : { probeIterations: positiveInt(c.probeIterations, `${o}probeIterations`) }),
+  };
   return {
+    ...sampling,
+    ...timing,
     metaEpochs: positiveInt(c.metaEpochs, `${o}metaEpochs`),
     subEpochs: positiveInt(c.subEpochs, `${o}subEpochs`),
     imagesPerBatch,

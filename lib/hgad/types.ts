@@ -94,6 +94,8 @@ export interface TrainProgress {
   /** 0-based optimizer step, out of `steps` */
   step: number;
   steps: number;
+  /** with a time budget: seconds of it left */
+  budgetLeftSeconds?: number;
   /** the same as metaEpoch / metaEpochs, for progress displays of plain epochs */
   epoch: number;
   epochs: number;

@@ -64,7 +64,7 @@ function handle(request: WorkerRequest): void {
           // shared, a file source is read here; nothing is copied across.
           const source = openFeatureSource(request.source);
           try {
-            summary = model.fitSourceSync(source, request.options, progress);
+            summary = model.fitSourceSync(source, request.options, progress, (preview) => progress({ preview }));
           } finally {
             source.close();
           }

@@ -12,6 +12,8 @@ import { DEFAULT_MODEL, MODEL_KINDS, ModelKind, validateModelConfig } from '../h
 import type { TrainSummary } from '../hgad/trainer';
 import { SourceTrainConfig, validateSourceTrainConfig } from '../hgad/train_options';
 import type { TrainProgress } from '../hgad/types';
+import type { FitEstimate } from '../hgad/fit_estimate';
+import { PresetName, withPreset } from '../hgad/presets';
 import { Backbone, demoBackbonePath } from './backbone';
 import { importFeatureMaps } from '../data/import_feature_maps';
 import { DatasetIndex, indexDataset } from './dataset';
@@ -47,6 +49,10 @@ export interface ModelAndCacheOptions extends Partial<SourceTrainConfig>, Device
   rebuildCache?: boolean;
   /** one line per broken cache found (and rebuilt) or stale temporary folders removed (default: process.emitWarning) */
   onWarning?: (message: string) => void;
+  /** 'reference' (default: every position, the reference's schedule) or 'fast' (see the README); explicit options win */
+  preset?: PresetName;
+  /** with preview, dryRun or timeBudget: the estimate (vectors, FLOPs, ETA), before training starts */
+  onPreview?: (e: FitEstimate) => void;
 }
 
 export interface FitImagesOptions extends ModelAndCacheOptions {
@@ -104,13 +110,14 @@ export function defaultCacheDir(): string {
 const IMAGE_KEYS = new Set([
   'kind', 'data', 'classes', 'backbone', 'levels', 'pyramid', 'imageSize', 'crop', 'mean', 'std', 'condChannels', 'couplings', 'clamp',
   'intraCentres', 'cacheDir', 'cacheDtype', 'extractBatchSize', 'skipUnreadable', 'allowMixed', 'onProgress', 'device', 'precision',
-  'featureMaps', 'labels', 'classNames', 'rebuildCache', 'onWarning', 'pseudoLabels',
+  'featureMaps', 'labels', 'classNames', 'rebuildCache', 'onWarning', 'pseudoLabels', 'preset', 'onPreview',
 ]);
 
-function splitOptions(o: object): Partial<SourceTrainConfig> {
+function splitOptions(o: ModelAndCacheOptions): Partial<SourceTrainConfig> {
   const train: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(o)) if (!IMAGE_KEYS.has(k) && v !== undefined) train[k] = v;
-  return train as Partial<SourceTrainConfig>;
+  if (o.onPreview !== undefined && typeof o.onPreview !== 'function') throw expectedType('a function', 'options.onPreview', o.onPreview);
+  return withPreset(o.preset, train as Partial<SourceTrainConfig>);
 }
 
 /** rebuildCache and onWarning, checked. */
@@ -188,7 +195,7 @@ export async function fitImages(options: FitImagesOptions): Promise<FitImagesRes
   const model = HGAD.create(config, train.seed ?? 0, o);
   const onProgress = o.onProgress;
   const source: FeatureSourceSpec = labelFree ? { kind: 'relabelled', source: { kind: 'cache', dir }, labels: labelFree.clusters.assignment } : { kind: 'cache', dir };
-  const summary = await model.fitSource(source, { ...train, onProgress: onProgress && ((p) => onProgress({ phase: 'train', ...p })) });
+  const summary = await model.fitSource(source, { ...train, onPreview: o.onPreview, onProgress: onProgress && ((p) => onProgress({ phase: 'train', ...p })) });
   const clusters = labelFree
     ? { K: labelFree.clusters.K, chosenBy: labelFree.clusters.chosenBy, silhouettes: labelFree.clusters.silhouettes, assignment: labelFree.clusters.assignment, images: meta.images.map((im) => im.path) }
     : undefined;
@@ -203,6 +210,18 @@ function labelFreeClasses(dir: string, options: PseudoLabelOptions, seed: number
   } finally {
     source.close();
   }
+}
+
+/**
+ * The preview of fitImages(options) without the training: the features are
+ * extracted (or found in the cache), the first steps timed, the weights
+ * left as they were. Returns the counts and the ETA.
+ */
+export async function estimateFit(options: FitImagesOptions): Promise<FitEstimate> {
+  if (options === null || typeof options !== 'object') throw expectedType('an options object', 'options', options);
+  const { model, summary } = await fitImages({ ...options, dryRun: true });
+  model.close();
+  return summary.estimate!;
 }
 
 export interface FitFeatureMapsOptions extends ModelAndCacheOptions {
@@ -238,6 +257,6 @@ export async function fitFeatureMaps(o: FitFeatureMapsOptions): Promise<{ model:
   const { dir, meta, reused } = await importFeatureMaps({ files: o.featureMaps, labels: o.labels, classNames: o.classNames, cacheDir: o.cacheDir ?? defaultCacheDir(), dtype: o.cacheDtype, ...cache });
   const model = HGAD.create({ levels: meta.levels.map((l) => ({ channels: l.channels, condChannels: P })), classNames: [...o.classNames], ...modelShape, kind }, train.seed ?? 0, o);
   const onProgress = o.onProgress;
-  const summary = await model.fitSource({ kind: 'cache', dir }, { ...train, onProgress: onProgress && ((p) => onProgress({ phase: 'train', ...p })) });
+  const summary = await model.fitSource({ kind: 'cache', dir }, { ...train, onPreview: o.onPreview, onProgress: onProgress && ((p) => onProgress({ phase: 'train', ...p })) });
   return { model, summary, cache: { dir, reused } };
 }
