@@ -94,7 +94,7 @@ export async function scoreImagePositions(
  * scoring pass in the model's worker.
  * pixels: (B, 3, S, S) as loadImage writes them
  */
-export async function scorePixelBatch(model: HGAD, backbone: Backbone, pixels: Float32Array, B: number, S: number, classId: number): Promise<PositionScores> {
+export async function scorePixelBatch(model: HGAD, backbone: Pick<Backbone, 'run'>, pixels: Float32Array, B: number, S: number, classId: number): Promise<PositionScores> {
   const levels: FeatureMapLevel[] = await backbone.run(pixels, B, S);
   return model.scoreFeatureMaps(levels, B, classId);
 }

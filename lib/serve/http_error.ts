@@ -17,10 +17,10 @@ export function httpErrorOf(e: unknown): { status: number; message: string } {
   const line = err.message.split('\n')[0];
   if (err instanceof HttpError) return { status: err.statusCode, message: line };
   if (err instanceof QueueFullError) return { status: 429, message: line };
-  // A bad image, an unknown class, a missing class: the client's mistake.
-  if (err instanceof FormatError || err instanceof ClassRequiredError || err instanceof TypeError || err instanceof RangeError) return { status: 400, message: line };
   // Fastify's own errors (body too large, unsupported media type, bad multipart) carry their status.
   const status = (err as { statusCode?: number }).statusCode;
   if (typeof status === 'number' && status >= 400 && status < 600) return { status, message: line };
+  // A bad image, an unknown class, a missing class: the client's mistake.
+  if (err instanceof FormatError || err instanceof ClassRequiredError || err instanceof TypeError || err instanceof RangeError) return { status: 400, message: line };
   return { status: 500, message: line };
 }

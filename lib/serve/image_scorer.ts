@@ -1,18 +1,18 @@
 // One image-trained model and its backbone, open for the lifetime of a
 // service or a queue worker, scoring images as they arrive: each image is
 // decoded on its own (a bad one fails alone), then images of one class are
-// micro-batched (one backbone run, one scoring pass in the model's worker
-// thread, so the event loop stays free). Only batch-independent map kinds
+// micro-batched (one backbone run in its thread, one scoring pass in the
+// model's worker thread, so the event loop stays free). Only batch-independent map kinds
 // are served, so an answer equals the image scored alone.
 import sharp from 'sharp';
 import { expectedRange, expectedType, FormatError } from '../errors';
 import type { DeviceOptions, HGAD } from '../hgad';
 import type { Calibration } from '../hgad/types';
-import type { Backbone } from '../images/backbone';
 import { loadImage, Preprocessing } from '../images/preprocess';
 import { isCalibratedKind, MapKind } from '../localise/map_kind';
 import { openModelBackbone, resolveClassId, scorePixelBatch } from '../localise/score_images';
 import { mapCalibration } from '../localise/score_maps';
+import { BackboneThread } from './backbone_thread';
 import { BatcherOptions, MicroBatcher } from './batcher';
 
 export interface ImageScorerOptions extends BatcherOptions {
@@ -56,7 +56,7 @@ export class ImageScorer {
   private constructor(
     readonly model: HGAD,
     readonly modelFile: string,
-    private readonly backbone: Backbone,
+    private readonly backbone: BackboneThread,
     readonly preprocessing: Preprocessing,
     private readonly calibrations: (Calibration | null)[],
     readonly kind: MapKind,
@@ -81,7 +81,10 @@ export class ImageScorer {
     try {
       const calibrations = model.core.levels.map((l) => l.calibration);
       if (calibrations.some((c) => !c)) throw new FormatError(options.model, 'the model holds no calibration; the service scores calibrated maps only');
-      const { backbone, preprocessing } = await openModelBackbone(model, options.backbone, options.model);
+      // Checked against the model here, then run in a thread of its own (see backbone_thread.ts).
+      const { backbone: checked, preprocessing } = await openModelBackbone(model, options.backbone, options.model);
+      await checked.close();
+      const backbone = await BackboneThread.open(checked.file, { levels: checked.outputs, pyramid: checked.pyramid, device: checked.device });
       return new ImageScorer(model, options.model, backbone, preprocessing, calibrations, kind, options.sigma ?? 4, options.topK ?? 1, maxPixels, options);
     } catch (e) {
       model.close();
