@@ -55,17 +55,19 @@ test.serial('concurrent requests are scored together, and each answer equals the
   }
 });
 
-test.serial('a full queue answers 429 with Retry-After; every request ends as 200 or 429', async (t) => {
+test.serial('200 concurrent requests on a queue of 8: each ends as 200 or 429 (with Retry-After), and the service goes on', async (t) => {
   const { images } = await scoringModel();
-  const { url } = await start(t, { maxBatch: 1, maxPending: 2, maxWaitMs: 0 });
+  const { url } = await start(t, { maxBatch: 4, maxPending: 8, maxWaitMs: 0 });
   const body = fs.readFileSync(images.a[0]);
-  const rs = await Promise.all(Array.from({ length: 24 }, () => post(url, body)));
+  const rs = await Promise.all(Array.from({ length: 200 }, () => post(url, body)));
   const statuses = rs.map((r) => r.status);
   t.true(statuses.every((s) => s === 200 || s === 429), String(statuses));
   t.true(statuses.includes(429) && statuses.includes(200), String(statuses));
   const refused = rs.find((r) => r.status === 429)!;
   t.is(refused.headers.get('retry-after'), '1');
   t.regex(((await refused.json()) as { error: string }).error, /queue is full/);
+  t.is((await fetch(`${url}/healthz`)).status, 200);
+  t.is((await post(url, body)).status, 200);
 });
 
 test.serial('--token: the scoring routes need the bearer token, /healthz and /readyz do not', async (t) => {
