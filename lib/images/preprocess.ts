@@ -81,7 +81,8 @@ export function resizeGeometry(width: number, height: number, p: Preprocessing):
 }
 
 /**
- * Decodes, resizes, crops and normalises one image.
+ * Decodes, resizes, crops and normalises one image: a file, or its encoded
+ * bytes (`name` is how errors call it).
  * -> out: (3, crop, crop) float32, channel-major (the NCHW layout of a backbone input)
  */
 export async function loadImage(file: string | Buffer, p: Preprocessing, out?: Float32Array, name = typeof file === 'string' ? file : 'the image'): Promise<Float32Array> {
