@@ -43,7 +43,7 @@ test.serial('/healthz answers in under 10 ms (median) while another process satu
   });
   await healthz();
   const script = `const img = require('fs').readFileSync(${JSON.stringify(images.a[0])});
-    (async () => { const s = []; for (let k = 0; k < 3; k++) s.push(...await Promise.all(Array.from({ length: 64 }, () =>
+    (async () => { const s = []; for (let k = 0; k < 2; k++) s.push(...await Promise.all(Array.from({ length: 64 }, () =>
       fetch(${JSON.stringify(url)} + '/v1/predict?class=a', { method: 'POST', body: img, headers: { 'content-type': 'image/png' } }).then((r) => r.status))));
       process.stdout.write(JSON.stringify(s)); })()`;
   const loader = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -60,7 +60,7 @@ test.serial('/healthz answers in under 10 ms (median) while another process satu
     await new Promise((r) => setTimeout(r, 20));
   }
   const statuses = JSON.parse(out) as number[];
-  t.is(statuses.length, 192);
+  t.is(statuses.length, 128);
   t.true(statuses.every((s) => s === 200), String(statuses));
   t.true(times.length >= 10, `only ${times.length} answers while saturated`);
   times.sort((a, b) => a - b);
