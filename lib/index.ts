@@ -43,3 +43,7 @@ export type {
 } from './backend/index';
 export { Random } from './random';
 export * from './images/index';
+export { createServer } from './serve/server';
+export type { ServeOptions, HgadServer } from './serve/server';
+export { createWorker, addImages, queueStatus } from './queue/index';
+export type { WorkerOptions, HgadWorker, AddOptions, QueueCounts } from './queue/index';

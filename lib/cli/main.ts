@@ -10,11 +10,13 @@ import { evaluate } from './eval';
 import { fit } from './fit';
 import { devicesCommand, info } from './info';
 import { predict } from './predict';
+import { queueCommand, workerCommand } from './queue';
 import { score } from './score';
+import { serve } from './serve';
 import { testImages } from './test_images';
 import { train } from './train';
 
-export const COMMANDS: Command[] = [fit, train, score, testImages, predict, evaluate, info, devicesCommand, demo];
+export const COMMANDS: Command[] = [fit, train, score, testImages, predict, evaluate, serve, queueCommand, workerCommand, info, devicesCommand, demo];
 
 function version(): string {
   try {

@@ -83,10 +83,11 @@ export function resizeGeometry(width: number, height: number, p: Preprocessing):
 }
 
 /**
- * Decodes, resizes, crops and normalises one image.
+ * Decodes, resizes, crops and normalises one image: a file, or its encoded
+ * bytes (`name` is how errors call it).
  * -> out: (3, crop, crop) float32, channel-major (the NCHW layout of a backbone input)
  */
-export async function loadImage(file: string, p: Preprocessing, out?: Float32Array): Promise<Float32Array> {
+export async function loadImage(file: string | Buffer, p: Preprocessing, out?: Float32Array, name = typeof file === 'string' ? file : 'the image'): Promise<Float32Array> {
   const n = p.crop * p.crop;
   if (out !== undefined && out.length !== 3 * n) throw expectedRange(`${3 * n} values`, 'out', out.length);
   let data: Buffer;
@@ -106,7 +107,7 @@ export async function loadImage(file: string, p: Preprocessing, out?: Float32Arr
     if (r.info.channels !== 3 || r.data.length !== 3 * n) throw new Error(`decoded to ${r.info.channels} channels of ${r.info.width}x${r.info.height}`);
     data = r.data;
   } catch (err) {
-    throw unreadable(file, err);
+    throw unreadable(name, err);
   }
   const x = out ?? new Float32Array(3 * n);
   for (let c = 0; c < 3; ++c) {

@@ -86,10 +86,28 @@ export async function scoreImagePositions(
     const B = batch.length;
     const pixels = new Float32Array(B * 3 * S * S);
     for (let b = 0; b < B; ++b) await loadImage(batch[b], preprocessing, pixels.subarray(b * 3 * S * S, (b + 1) * 3 * S * S));
-    const levels: FeatureMapLevel[] = await backbone.run(pixels, B, S);
-    parts.push(await model.scoreFeatureMaps(levels, B, classId, rule === undefined ? undefined : { classFree: rule }));
+    parts.push(await scorePixelBatch(model, backbone, pixels, B, S, classId, rule));
   }
   return concatPositionScores(parts);
+}
+
+/**
+ * Position scores of one batch of preprocessed images: one backbone run, one
+ * scoring pass in the model's worker.
+ * pixels: (B, 3, S, S) as loadImage writes them
+ */
+export async function scorePixelBatch(
+  model: HGAD,
+  backbone: Pick<Backbone, 'run'>,
+  pixels: Float32Array,
+  B: number,
+  S: number,
+  classId: number | undefined,
+  rule?: ClassFreeRule,
+): Promise<PositionScores> {
+  const levels: FeatureMapLevel[] = await backbone.run(pixels, B, S);
+  // without a class id: class-free, by `rule` (the model's default when undefined)
+  return model.scoreFeatureMaps(levels, B, classId, rule === undefined ? undefined : { classFree: rule });
 }
 
 /** Maps (crop x crop) and image scores of image files of one class; see ScoreImagesOptions. */

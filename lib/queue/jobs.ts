@@ -1,0 +1,59 @@
+// The images a queue add names (a manifest, a folder, or paths) and the job
+// id of each: derived from the image's absolute path, size and modification
+// time, so adding the same images twice queues them once, and an image
+// rewritten since is scored again.
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as path from 'path';
+import { FormatError } from '../errors';
+import { readFileWhole } from '../io/atomic';
+
+export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.tif', '.tiff', '.webp'];
+
+/** What a job carries: the image to score and its class (absent: the scoring decides). */
+export interface ImageJob {
+  image: string;
+  class?: string;
+}
+
+/** The job id of an image file; throws naming the file when it is not a readable regular file. */
+export function jobIdOf(file: string): string {
+  const abs = path.resolve(file);
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(abs);
+  } catch (e) {
+    throw new FormatError(file, (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such image file' : `cannot read it (${(e as Error).message.split('\n')[0]})`);
+  }
+  if (!st.isFile()) throw new FormatError(file, 'is not a regular file');
+  const h = crypto.createHash('sha256').update(`${abs}\0${st.size}\0${st.mtimeMs}`).digest('hex');
+  return `img-${h.slice(0, 32)}`;
+}
+
+/** The image paths of a manifest: one a line, relative to the manifest's folder; blank lines and # comments skipped. */
+export function readManifest(file: string): string[] {
+  const text = readFileWhole(file).toString('utf8');
+  if (text.includes('\0')) throw new FormatError(file, 'is not a text manifest (it holds NUL bytes)');
+  const dir = path.dirname(path.resolve(file));
+  const out: string[] = [];
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    out.push(path.resolve(dir, line));
+  }
+  if (out.length === 0) throw new FormatError(file, 'names no image');
+  return out;
+}
+
+/** The images directly in `dir` (by extension), sorted. */
+export function listImageDir(dir: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch (e) {
+    throw new FormatError(dir, (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such folder' : `cannot list it (${(e as Error).message.split('\n')[0]})`);
+  }
+  const out = names.filter((n) => IMAGE_EXTENSIONS.includes(path.extname(n).toLowerCase())).sort().map((n) => path.resolve(dir, n));
+  if (out.length === 0) throw new FormatError(dir, `holds no image (${IMAGE_EXTENSIONS.join(', ')})`);
+  return out;
+}
