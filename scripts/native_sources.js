@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // The native source lists of the node-gyp build, computed with the glob rules
 // of CMakeLists.txt so that the two builds cannot drift apart:
-//   addon   the N-API addon, CPU only: native/napi/*.cc, native/cpu/*.cc,
-//           native/ops/*.cc (CMake's HGAD_NAPI_SOURCES and HGAD_CPU_SOURCES
-//           without CUDA, device_none.cc included)
-//   device  the device bookkeeping: native/cuda/*.cc (CMake's HGAD_DEVICE_SOURCES)
+//   addon   the N-API addon, CPU only: native/napi/*.cc, native/cpu/*.cc
+//           (CMake's HGAD_NAPI_SOURCES and HGAD_CPU_SOURCES without CUDA,
+//           device_none.cc included; native/ops holds headers only)
+//   device  the device bookkeeping: native/device/*.cc (CMake's HGAD_DEVICE_SOURCES)
 // `node scripts/native_sources.js addon` prints one path per line, relative
 // to the repository root with '/' separators, sorted; binding.gyp expands it
 // with <!@(...). test/native_sources.test.ts checks it against CMakeLists.txt.
@@ -15,8 +15,8 @@ const path = require('path');
 const root = path.join(__dirname, '..');
 
 const GROUPS = {
-  addon: [['native/napi', '.cc'], ['native/cpu', '.cc'], ['native/ops', '.cc']],
-  device: [['native/cuda', '.cc']],
+  addon: [['native/napi', '.cc'], ['native/cpu', '.cc']],
+  device: [['native/device', '.cc']],
 };
 
 // Non-recursive `dir/*ext`, as CMake's file(GLOB) does.

@@ -1,7 +1,7 @@
 // The CUDA resources' lifetime rules (cuBLAS handles released with their
 // stream, the device carried with the stream, frees that wait for every stream
 // that used a block, Staging's failure path) run here without a GPU: the
-// bookkeeping in native/cuda is plain C++ over a Runtime interface, and
+// bookkeeping in native/device is plain C++ over a Runtime interface, and
 // build/Release/device_lifetimes_test drives it over a fake runtime
 // (native/test/fake_runtime.h) that simulates two devices, reused stream
 // addresses, events that complete later and allocation failures.

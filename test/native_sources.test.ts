@@ -90,6 +90,32 @@ test('every C++ source outside native/test is in the addon or the device bookkee
   t.deepEqual(all.filter((f) => !built.has(f)), []);
 });
 
+// The layout ARCHITECTURE.md describes: the op ABI folder holds headers only,
+// the kernels folder holds kernels and their helpers only (an op's kernel is
+// native/cuda/<family>.cu), the device resources live in native/device.
+function filesOf(dir: string): string[] {
+  return fs.readdirSync(path.join(root, dir), { withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name);
+}
+
+test('native/ops holds only the op ABI headers', (t) => {
+  const files = filesOf('native/ops');
+  t.true(files.includes('gemm.h') && files.includes('stream.h'), files.join(' '));
+  t.deepEqual(files.filter((f) => !f.endsWith('.h')), []);
+});
+
+test('native/cuda holds only kernels (.cu) and their helpers (.cuh)', (t) => {
+  const files = filesOf('native/cuda');
+  t.true(files.includes('gemm.cu') && files.includes('cuda_common.cuh'), files.join(' '));
+  t.deepEqual(files.filter((f) => !/\.cuh?$/.test(f)), []);
+});
+
+test('native/device holds the device resources: their API, bookkeeping and runtime', (t) => {
+  const files = filesOf('native/device');
+  for (const f of ['device_api.h', 'device_api.cu', 'runtime.h', 'runtime_cuda.cu', 'allocator.cc', 'resources.cc']) t.true(files.includes(f), `${f} in native/device`);
+  // No kernel among them: kernels go in native/cuda.
+  t.deepEqual(files.filter((f) => /__global__/.test(fs.readFileSync(path.join(root, 'native/device', f), 'utf8'))), []);
+});
+
 test('scripts/native_sources.js answers an unknown group with one error line', (t) => {
   const r = spawnSync(process.execPath, [path.join(root, 'scripts', 'native_sources.js'), 'cuda'], { encoding: 'utf8' });
   t.is(r.status, 1);

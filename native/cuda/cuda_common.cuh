@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <string>
 
-#include "cuda_ops.h"
+#include "device_api.h"
 #include "runtime.h"
 
 namespace hgad {

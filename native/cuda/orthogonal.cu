@@ -6,7 +6,7 @@
 // the identity, and the signs and the transpose to row-major come last. It
 // runs once per coupling block at model creation: about 3C launches.
 #include "cuda_common.cuh"
-#include "cuda_ops.h"
+#include "device_api.h"
 #include "orthogonal.h"
 
 namespace hgad {

@@ -1,4 +1,4 @@
-// N-API surface of the CUDA resources (native/cuda/cuda_ops.h): streams and
+// N-API surface of the CUDA resources (native/device/device_api.h): streams and
 // device buffers with an explicit dispose() and a finalizer as the safety
 // net, host<->device copies, fills and device-to-device copies, device
 // selection and allocator statistics. The ops take device buffers through

@@ -10,7 +10,7 @@
 #include <string>
 
 #include "args.h"
-#include "cuda_ops.h"
+#include "device_api.h"
 
 namespace hgad::napi {
 

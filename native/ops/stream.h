@@ -6,7 +6,7 @@
 // takes the CPU op's arguments on float device pointers plus a trailing
 // Stream, enqueues its work there and returns without waiting (except where a
 // result comes back to the host, as its header says). Every CUDA failure
-// throws cuda::CudaError (a std::runtime_error, native/cuda/cuda_ops.h) naming
+// throws cuda::CudaError (a std::runtime_error, native/device/device_api.h) naming
 // the op, its sizes and cudaGetErrorString; a kernel that fails
 // asynchronously surfaces at the next call that checks (usually a stream
 // synchronize), and an illegal address poisons the CUDA context for good.

@@ -1,4 +1,4 @@
-// The device resources' bookkeeping (native/cuda: allocator, staging, stream
+// The device resources' bookkeeping (native/device: allocator, staging, stream
 // registry, cuBLAS handle cache) driven over a fake runtime
 // (fake_runtime.h), so that the lifetime rules run without a GPU or a driver:
 //   cublas_handles: a stream's cuBLAS handles go with the stream, a new

@@ -5,7 +5,7 @@
 // ran (what is left is their share of the caches and memory), so these rates
 // hold to a few percent where wall-clock ones do not.
 // Build: g++ -O3 -fno-trapping-math -std=gnu++17 -pthread -I native/ops -I native/cpu
-//          native/cpu/gemm.cc native/cpu/gemm_deep.cc native/cpu/gemm_select.cc native/ops/threadpool.cc
+//          native/cpu/gemm.cc native/cpu/gemm_deep.cc native/cpu/gemm_select.cc native/cpu/threadpool.cc
 //          native/test/gemm_cpu_bench.cc -ldl
 //          -o /tmp/gemm_cpu_bench
 // Usage: [OPENBLAS_CORETYPE=Haswell] [HGAD_BENCH_ONLY=dW] gemm_cpu_bench [runs] [libopenblas path]

@@ -1,7 +1,7 @@
 // Standalone check of the float GEMM against gemmReference<float> (which
 // accumulates in double), followed by a benchmark on the flow's layer shapes.
-// Build: g++ -O3 -std=c++17 -pthread -I native/ops native/cpu/gemm.cc
-//          native/cpu/gemm_deep.cc native/cpu/gemm_select.cc native/ops/threadpool.cc native/test/gemm_test.cc
+// Build: g++ -O3 -std=c++17 -pthread -I native/ops -I native/cpu native/cpu/gemm.cc
+//          native/cpu/gemm_deep.cc native/cpu/gemm_select.cc native/cpu/threadpool.cc native/test/gemm_test.cc
 //          -o /tmp/gemm_test
 // Usage: gemm_test [--no-bench] [--bench-only]
 #include <algorithm>

@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "cuda_ops.h"
+#include "device_api.h"
 #include "gemm.h"
 
 namespace parity {

@@ -11,7 +11,7 @@
 #include <sstream>
 #include <string>
 
-#include "cuda_ops.h"
+#include "device_api.h"
 
 namespace hgad {
 namespace cuda {

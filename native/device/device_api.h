@@ -1,4 +1,5 @@
-// The device resources as the CUDA kernels and the bindings see them: the
+// The device API: the device resources as the CUDA kernels and the bindings
+// see them (implemented over the CUDA runtime by device_api.cu): the
 // error type, the caching allocator, copies and streams. Plain C++ (no CUDA
 // header needed); a stream is an opaque `Stream` (native/ops/stream.h). The
 // device ops themselves are declared with their CPU references in

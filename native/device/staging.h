@@ -1,6 +1,6 @@
 // Page-locked host memory: the cache of pinned buffers and the two staging
 // chunks (with their events) that a staged copy cycles through. Plain C++
-// over `Runtime` (runtime.h); the copies themselves are in memory.cu.
+// over `Runtime` (runtime.h); the copies themselves are in device_api.cu.
 #pragma once
 #include <cstddef>
 #include <mutex>

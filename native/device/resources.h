@@ -2,7 +2,7 @@
 // allocator and the pinned cache, a stream's life (created on the current
 // device; destroyed with its device current, after its cuBLAS handles and the
 // allocator have let it go) and the ordering of two streams. The addon holds
-// one over the CUDA runtime (memory.cu); the native test holds one over a
+// one over the CUDA runtime (device_api.cu); the native test holds one over a
 // fake runtime.
 #pragma once
 #include <functional>

@@ -1,5 +1,6 @@
-// Device memory, pinned staging memory, copies and streams over the CUDA
-// runtime. The bookkeeping (caching allocator, pinned cache, staging chunks,
+// The device API (device_api.h) over the CUDA runtime: device memory, pinned
+// staging memory, copies and streams.
+// The bookkeeping (caching allocator, pinned cache, staging chunks,
 // stream registry, stream waits) is plain C++ over `Runtime` (allocator.cc,
 // staging.cc, resources.cc), held here as one DeviceResources over the CUDA
 // runtime; this file makes the calls that need no bookkeeping (copies, host
