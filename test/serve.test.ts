@@ -55,6 +55,30 @@ test.serial('concurrent requests are scored together, and each answer equals the
   }
 });
 
+test.serial('without ?class an image is scored class-free: its inferred class, posterior and rule, equal to scoreImages class-free on the image alone', async (t) => {
+  const { images, model } = await scoringModel();
+  const { url } = await start(t, { maxBatch: 4, maxWaitMs: 100 });
+  const files = [images.a[0], images.a[1], images.b[0]];
+  const answers = await Promise.all(files.map(async (f) => {
+    const r = await post(url, fs.readFileSync(f), '');
+    t.is(r.status, 200);
+    return (await r.json()) as { class: string; posterior: number; rule: string; score: number };
+  }));
+  const m = await HGAD.load(model);
+  try {
+    for (let i = 0; i < files.length; ++i) {
+      const alone = await scoreImages(m, [files[i]], {});
+      const cf = alone.positions.classFree!;
+      t.is(answers[i].class, m.config.classNames[cf.classes[0]]);
+      t.is(answers[i].rule, cf.rule);
+      t.true(Math.abs(answers[i].posterior - cf.posterior[0]) <= 1e-5, `${answers[i].posterior} vs ${cf.posterior[0]}`);
+      t.true(Math.abs(answers[i].score - alone.scores[0]) <= 1e-4 * Math.max(1, Math.abs(alone.scores[0])), `${files[i]}: ${answers[i].score} vs ${alone.scores[0]}`);
+    }
+  } finally {
+    m.close();
+  }
+});
+
 test.serial('200 concurrent requests on a queue of 8: each ends as 200 or 429 (with Retry-After), and the service goes on', async (t) => {
   const { images } = await scoringModel();
   const { url } = await start(t, { maxBatch: 4, maxPending: 8, maxWaitMs: 0 });
@@ -90,7 +114,6 @@ test.serial('bad requests get a one-line error and a 4xx, never a crash', async 
   const cases: [string, Promise<Response>, number, RegExp][] = [
     ['garbage bytes', post(url, Buffer.from('not an image at all')), 400, /cannot read the image/],
     ['unknown class', post(url, body, 'class=zebra'), 400, /class of the model/],
-    ['no class (the scoring takes one)', post(url, body, ''), 400, /Expected a class of the model for \?class but received none/],
     ['bad map format', post(url, body, 'class=a&map=gif'), 400, /png, npy or none/],
     ['too many pixels', post(url, big), 400, /more than the 10000 pixels/],
     ['body too large', post(url, Buffer.alloc(100 << 10, 1)), 413, /.+/],

@@ -118,7 +118,11 @@ export async function queueStatus(options: { redis: string; queue: string }): Pr
 export interface JobResult {
   job: string;
   image: string;
+  /** the class given, or (a job without one) the class inferred */
   class: string;
+  /** class-free only: the inferred class's posterior and the rule */
+  posterior?: number;
+  rule?: string;
   score: number;
   map: string;
 }
@@ -139,7 +143,8 @@ async function processJob(job: Job<ImageJob>, scorer: ImageScorer, out: string):
   const r = await scorer.score(data.class, data.image, data.image);
   const mapFile = path.join(out, 'maps', `${id}.npy`);
   await writeFileAtomicAsync(mapFile, encodeNpy({ dtype: 'float32', shape: [r.height, r.width], data: r.map }));
-  const result: JobResult = { job: id, image: data.image, class: r.className, score: r.score, map: mapFile };
+  const inferred = r.rule !== undefined ? { posterior: r.posterior, rule: r.rule } : {};
+  const result: JobResult = { job: id, image: data.image, class: r.className, ...inferred, score: r.score, map: mapFile };
   await writeFileAtomicAsync(resultFile, Buffer.from(JSON.stringify(result) + '\n'));
   return result;
 }

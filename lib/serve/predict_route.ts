@@ -32,7 +32,9 @@ async function encodeMap(r: ImageResult, format: MapFormat): Promise<object | un
 
 async function answer(r: ImageResult, format: MapFormat, name?: string): Promise<object> {
   const map = await encodeMap(r, format);
-  return { ...(name !== undefined ? { image: name } : {}), class: r.className, score: r.score, ...(map ? { map } : {}) };
+  // class-free (no ?class): the inferred class with its posterior and the rule
+  const inferred = r.rule !== undefined ? { posterior: r.posterior, rule: r.rule } : {};
+  return { ...(name !== undefined ? { image: name } : {}), class: r.className, ...inferred, score: r.score, ...(map ? { map } : {}) };
 }
 
 /** The images of a request: the body, or every file part of a multipart body. */
