@@ -11,7 +11,7 @@ import type { DatasetIndex } from '../lib/images/dataset';
 import type { FitImagesResult } from '../lib/images/fit_images';
 import type { Preprocessing } from '../lib/images/preprocess';
 import { evaluateImages } from '../lib/localise/evaluate';
-import type { MapKind } from '../lib/localise/map_kind';
+import type { MapKind } from '../lib/hgad/map_kind';
 import type { LocalisationMetrics } from '../lib/metrics/localisation';
 import { meanOverClasses } from '../lib/metrics/summary';
 

@@ -15,17 +15,17 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { threads } from '../lib/backend/index';
-import { HGAD } from '../lib/hgad';
 import type { ModelKind } from '../lib/hgad/config';
 import { indexDataset } from '../lib/images/dataset';
 import { parsePositions } from '../lib/hgad/position_sampling';
 import { PRESET_NAMES, PresetName } from '../lib/hgad/presets';
 import { evaluateImages } from '../lib/localise/evaluate';
-import { MAP_KINDS, MapKind } from '../lib/localise/map_kind';
+import { MAP_KINDS, MapKind } from '../lib/hgad/map_kind';
 import { openModelBackbone } from '../lib/localise/score_images';
 import type { ClassFreeRule } from '../lib/hgad/types';
 import { clusterAgreement, evaluateClassFree, rates } from './class_free_eval';
 import { meanOverClasses } from '../lib/metrics/summary';
+import { fitImages } from '../lib/images/fit_images';
 
 function arg(name: string, fallback?: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -83,7 +83,7 @@ async function main(): Promise<void> {
     const key = setting === 'labelled' ? 'hgad' : setting === 'flow' ? 'baseline' : setting;
     const labelFree = setting.startsWith('labelfree');
     // every setting reads the same feature cache (the first run fills it); the time is the training loop's
-    const fitted = await HGAD.fitImages({ data: index, kind, ...train, ...(labelFree ? { pseudoLabels: setting === 'labelfree-true' ? { K: index.classNames.length } : true } : {}) });
+    const fitted = await fitImages({ data: index, kind, ...train, ...(labelFree ? { pseudoLabels: setting === 'labelfree-true' ? { K: index.classNames.length } : true } : {}) });
     seconds[key] = fitted.summary.seconds;
     schedules[setting] = fitted.summary.schedule;
     const { backbone, preprocessing } = await openModelBackbone(fitted.model, train.backbone, `${kind} model`);

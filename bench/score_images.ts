@@ -11,7 +11,7 @@ import { HGAD } from '../lib/hgad';
 import { Backbone, demoBackbonePath } from '../lib/images/backbone';
 import { featureOrigin } from '../lib/images/origin';
 import { IMAGENET_MEAN, IMAGENET_STD, loadImage, Preprocessing } from '../lib/images/preprocess';
-import { classCalibration, levelInputs, mapsFromScores, positionScores } from '../lib/localise/score_maps';
+import { classCalibration, levelInputs, mapsFromScores, positionScores } from '../lib/hgad/score_maps';
 import { Random } from '../lib/random';
 import { BenchRecord, median } from './timing';
 

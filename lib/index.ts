@@ -11,7 +11,8 @@ export type { FitCounts, FitEstimate, ScheduleLengths } from './hgad/fit_estimat
 export { parsePositions, PositionSampler, sampledPositions } from './hgad/position_sampling';
 export { PRESETS, PRESET_NAMES } from './hgad/presets';
 export type { PresetName } from './hgad/presets';
-export { MemoryFeatureSource, openFeatureSource } from './data/feature_source';
+export { MemoryFeatureSource } from './data/feature_source';
+export { openFeatureSource } from './data/open_source';
 export type { FeatureSource, FeatureSourceSpec, MemorySourceSpec, LevelShape } from './data/feature_source';
 export { Tensor } from './tensor';
 export type { DType } from './tensor';
@@ -47,3 +48,5 @@ export { createServer } from './serve/server';
 export type { ServeOptions, HgadServer } from './serve/server';
 export { createWorker, addImages, queueStatus } from './queue/index';
 export type { WorkerOptions, HgadWorker, AddOptions, QueueCounts } from './queue/index';
+export { scoreImages } from './localise/score_images';
+export type { ScoreImagesOptions, ImageScores } from './localise/score_images';

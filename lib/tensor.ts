@@ -4,12 +4,12 @@
 // on the autograd tape.
 import { FloatArray, hostAlloc } from './backend/host';
 import { describe, expectedRange, expectedType, received } from './errors';
-import type { GradNode } from './autograd/tape';
 import { cpu } from './backend/cpu';
 import { Backend, Device, DeviceRequest, isDeviceArray, Storage } from './backend/types';
 import { backendFor } from './backend/index';
 
-export type DType = 'float32' | 'float64';
+export type { DType } from './backend/types';
+import type { DType } from './backend/types';
 
 export function sizeOf(shape: readonly number[]): number {
   let n = 1;
@@ -23,6 +23,15 @@ function dtypeOf(a: FloatArray): DType {
 
 export function allocFloat(length: number, dtype: DType, fill?: number): FloatArray {
   return hostAlloc(length, dtype, fill);
+}
+
+/** A recorded op of the autograd tape (lib/autograd/tape.ts): declared here, where a tensor keeps its own. */
+export interface GradNode {
+  name: string;
+  inputs: (Tensor | null)[];
+  outputs: Tensor[];
+  /** Gradients of the inputs (null where an input needs none) from those of the outputs (null: unused output). */
+  backward(gradOutputs: (Storage | null)[]): (Storage | null)[];
 }
 
 export class Tensor {

@@ -9,13 +9,13 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { CacheWriter } from '../lib/data/cache_writer';
 import { CACHE_META, CacheMeta, levelFile } from '../lib/data/feature_cache';
-import { HGAD } from '../lib/hgad';
 import { Backbone, demoBackbonePath } from '../lib/images/backbone';
 import { DatasetIndex, indexDataset } from '../lib/images/dataset';
 import sharp from 'sharp';
 import { extractFeatures, ExtractOptions } from '../lib/images/extract';
 import { IMAGENET_MEAN, IMAGENET_STD, Preprocessing } from '../lib/images/preprocess';
 import { makeMvtec, tempDir } from './helpers/mvtec';
+import { fitImages } from '../lib/images/fit_images';
 
 const prep: Preprocessing = { imageSize: 40, crop: 32, mean: IMAGENET_MEAN, std: IMAGENET_STD };
 
@@ -112,10 +112,10 @@ test('fitImages: rebuildCache must be a boolean and re-extracts when true', asyn
   const root = await makeMvtec({ grid: { train: 2 } }, { size: 32 });
   const cacheDir = tempDir();
   const small = { data: root, cacheDir, imageSize: 32, condChannels: 8, couplings: 1, intraCentres: 1, metaEpochs: 1, subEpochs: 1, imagesPerBatch: 2 };
-  await t.throwsAsync(HGAD.fitImages({ ...small, rebuildCache: 'yes' as unknown as boolean }), { message: 'Expected a boolean for options.rebuildCache but received "yes"' });
-  const a = await HGAD.fitImages(small);
-  const b = await HGAD.fitImages(small);
-  const c = await HGAD.fitImages({ ...small, rebuildCache: true });
+  await t.throwsAsync(fitImages({ ...small, rebuildCache: 'yes' as unknown as boolean }), { message: 'Expected a boolean for options.rebuildCache but received "yes"' });
+  const a = await fitImages(small);
+  const b = await fitImages(small);
+  const c = await fitImages({ ...small, rebuildCache: true });
   t.deepEqual([a.cache.reused, b.cache.reused, c.cache.reused], [false, true, false]);
   for (const r of [a, b, c]) r.model.close();
 });

@@ -11,6 +11,7 @@ import { readNpy } from '../lib/io/npy';
 import { localisationMetrics } from '../lib/metrics/localisation';
 import { expectFailure, runCli } from './helpers/cli_run';
 import { tempDir, writePng } from './helpers/mvtec';
+import { scoreImages } from '../lib/localise/score_images';
 
 const root = path.join(__dirname, '..', '..');
 const small = ['--image-size', '56', '--cond-channels', '8', '--couplings', '1', '--intra-centres', '2', '--meta-epochs', '2', '--sub-epochs', '1', '--batch-images', '4', '--quiet'];
@@ -104,13 +105,13 @@ test('hgad predict: one JSON line per image; a calibrated score is the same alon
   // the API: model.scoreImages gives the same score and map
   const { HGAD } = await import('../lib/hgad');
   const m = await HGAD.load(model);
-  const api = await m.scoreImages([a, b], { class: 'tshirt' });
+  const api = await scoreImages(m, [a, b], { class: 'tshirt' });
   m.close();
   t.is(api.kind, 'calibrated');
   t.deepEqual([api.height, api.width, api.maps.length], [56, 56, 2 * 56 * 56]);
   t.true(Math.abs(api.scores[0] - lines[0].score) <= 1e-6 * Math.abs(api.scores[0]));
   t.deepEqual(Array.from(api.maps.subarray(0, 56 * 56)), Array.from(readNpy(lines[0].map).data as Float32Array));
-  await t.throwsAsync(() => m.scoreImages([a], { class: 'coat' }), { instanceOf: RangeError, message: /Expected a class of the model \(pullover, tshirt\) for class but received "coat"/ });
+  await t.throwsAsync(() => scoreImages(m, [a], { class: 'coat' }), { instanceOf: RangeError, message: /Expected a class of the model \(pullover, tshirt\) for class but received "coat"/ });
   const f = await runCli(['predict', '--model', flow, '--class', 'pullover', '--score', 'fused', a, b]);
   t.is(f.code, 0, f.stderr);
   t.is(f.stdout.trim().split('\n').length, 2);
@@ -120,7 +121,7 @@ test.serial('scoreImages keeps the event loop free: a timer is never late by the
   const { data, model } = await prepared();
   const { HGAD } = await import('../lib/hgad');
   const { openModelBackbone, scoreImagePositions } = await import('../lib/localise/score_images');
-  const { mapCalibration, mapsFromScores } = await import('../lib/localise/score_maps');
+  const { mapCalibration, mapsFromScores } = await import('../lib/hgad/score_maps');
   const m = await HGAD.load(model);
   t.teardown(() => m.close());
   // one batch of many images and a wide smoothing, so that the maps are a
@@ -154,7 +155,7 @@ test.serial('scoreImages keeps the event loop free: a timer is never late by the
     }, 2);
     let result;
     try {
-      result = await m.scoreImages(files, opts);
+      result = await scoreImages(m, files, opts);
       // a block at the very end would otherwise go unseen: no tick after it
       late = Math.max(late, performance.now() - last);
     } finally {
@@ -200,13 +201,13 @@ test('per-position calibration: the training logp per class and position, saved 
   // one image alone and inside a batch: the same calibrated map
   const a = path.join(data, 'tshirt', 'test', 'stain', '000.png');
   const others = ['good/000.png', 'good/001.png', 'scratch/000.png'].map((f) => path.join(data, 'tshirt', 'test', f));
-  const alone = await m.scoreImages([a], { class: 'tshirt' });
-  const inBatch = await m.scoreImages([others[0], others[1], a, others[2]], { class: 'tshirt' });
+  const alone = await scoreImages(m, [a], { class: 'tshirt' });
+  const inBatch = await scoreImages(m, [others[0], others[1], a, others[2]], { class: 'tshirt' });
   const S = alone.height;
   const mine = inBatch.maps.subarray(2 * S * S, 3 * S * S);
   t.true(alone.maps.every((v, i) => Math.abs(v - mine[i]) <= 1e-4 + 1e-4 * Math.abs(mine[i])), 'the calibrated map depends on the batch');
   t.true(Math.abs(alone.scores[0] - inBatch.scores[2]) <= 1e-4 + 1e-4 * Math.abs(inBatch.scores[2]));
-  const perClass = await m.scoreImages([a], { class: 'tshirt', kind: 'class-calibrated' });
+  const perClass = await scoreImages(m, [a], { class: 'tshirt', kind: 'class-calibrated' });
   t.false(perClass.maps.every((v, i) => v === alone.maps[i]), 'the per-position normalisers are not used');
   // a model without them still loads and falls back to per-class
   const dir = tempDir('hgad-poscal-');
@@ -215,7 +216,7 @@ test('per-position calibration: the training logp per class and position, saved 
   await plain.save(path.join(dir, 'plain.safetensors'));
   const old = await HGAD.load(path.join(dir, 'plain.safetensors'));
   t.teardown(() => old.close());
-  t.deepEqual(Array.from((await old.scoreImages([a], { class: 'tshirt' })).maps), Array.from(perClass.maps));
+  t.deepEqual(Array.from((await scoreImages(old, [a], { class: 'tshirt' })).maps), Array.from(perClass.maps));
   // a non-positive std is refused on load with one line
   const bad = await HGAD.load(model);
   bad.core.levels[0].calibration!.positions!.std[5] = 0;

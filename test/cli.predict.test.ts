@@ -12,6 +12,7 @@ import { indexDataset } from '../lib/images/dataset';
 import { readNpy, writeNpy } from '../lib/io/npy';
 import { CLI, expectFailure, runCli } from './helpers/cli_run';
 import { tempDir } from './helpers/mvtec';
+import { scoreImages } from '../lib/localise/score_images';
 
 const root = path.join(__dirname, '..', '..');
 const small = ['--image-size', '56', '--cond-channels', '8', '--couplings', '1', '--intra-centres', '2', '--meta-epochs', '1', '--sub-epochs', '1', '--batch-images', '4', '--quiet'];
@@ -71,8 +72,8 @@ test('hgad predict --class 01 scores class "01" of a model whose classes are "01
   const { HGAD } = await import('../lib/hgad');
   const m = await HGAD.load(model);
   t.teardown(() => m.close());
-  t.is((await m.scoreImages([images[0]], { class: '01' })).classId, 0);
-  t.is((await m.scoreImages([images[0]], { class: '#1' })).classId, 1);
+  t.is((await scoreImages(m, [images[0]], { class: '01' })).classId, 0);
+  t.is((await scoreImages(m, [images[0]], { class: '#1' })).classId, 1);
 });
 
 test('hgad predict streams: the first batch of lines comes out while later batches are still being scored', async (t) => {

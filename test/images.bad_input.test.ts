@@ -4,13 +4,13 @@ import test from 'ava';
 import * as fs from 'fs';
 import * as path from 'path';
 import { FormatError } from '../lib/errors';
-import { HGAD } from '../lib/hgad';
 import { Backbone, demoBackbonePath } from '../lib/images/backbone';
 import { indexDataset } from '../lib/images/dataset';
 import * as disk from '../lib/io/disk';
 import { inspectDataset } from '../lib/images/inspect';
 import { Random } from '../lib/random';
 import { makeMvtec, tempDir, texture, writePng } from './helpers/mvtec';
+import { fitImages } from '../lib/images/fit_images';
 
 const small = { imageSize: 32, condChannels: 8, couplings: 1, intraCentres: 2, metaEpochs: 1, subEpochs: 1, imagesPerBatch: 2 };
 const flatOnnx = path.join(__dirname, '..', '..', 'test', 'fixtures', 'onnx', 'flat_output.onnx');
@@ -20,9 +20,9 @@ function escape(s: string): string {
 }
 
 /** Runs fitImages expecting a failure; checks that the cache folder holds nothing afterwards. */
-async function failsCleanly(t: import('ava').ExecutionContext, options: Parameters<typeof HGAD.fitImages>[0], message: RegExp): Promise<Error> {
+async function failsCleanly(t: import('ava').ExecutionContext, options: Parameters<typeof fitImages>[0], message: RegExp): Promise<Error> {
   const cacheDir = tempDir();
-  const err = await t.throwsAsync(HGAD.fitImages({ cacheDir, ...small, ...options }), { message });
+  const err = await t.throwsAsync(fitImages({ cacheDir, ...small, ...options }), { message });
   t.deepEqual(fs.readdirSync(cacheDir), [], 'nothing written to the cache folder');
   return err!;
 }
@@ -34,7 +34,7 @@ test('an unreadable image is listed and fails the run, unless skipping is allowe
   const err = await failsCleanly(t, { data: root }, new RegExp(`^${escape(bad)}: 1 unreadable training image: ${escape(bad)} \\(cannot read the image .*\\)\\. .*--skip-unreadable`));
   t.true(err instanceof FormatError);
 
-  const r = await HGAD.fitImages({ data: root, cacheDir: tempDir(), ...small, skipUnreadable: true });
+  const r = await fitImages({ data: root, cacheDir: tempDir(), ...small, skipUnreadable: true });
   t.deepEqual(r.skipped.map((s) => s.path), [bad]);
   t.regex(r.skipped[0].reason, /^cannot read the image/);
 
@@ -42,7 +42,7 @@ test('an unreadable image is listed and fails the run, unless skipping is allowe
   const whole = fs.readFileSync(path.join(root, 'carpet', 'train', 'good', '001.png'));
   fs.writeFileSync(bad, whole.subarray(0, Math.floor(whole.length * 0.6)));
   await failsCleanly(t, { data: root }, new RegExp(`^${escape(bad)}: cannot read the image`));
-  const skipped = await HGAD.fitImages({ data: root, cacheDir: tempDir(), ...small, skipUnreadable: true });
+  const skipped = await fitImages({ data: root, cacheDir: tempDir(), ...small, skipUnreadable: true });
   t.deepEqual(skipped.skipped.map((s) => s.path), [bad], 'skipped at decode time, recorded with the cache');
 });
 
@@ -72,7 +72,7 @@ test('images of mixed sizes or modes within a class are refused naming the file,
   const index = await indexDataset(root);
   const ok = await inspectDataset(index, { allowMixed: true });
   t.is(ok.train.length, 4, 'allowed: the grey image is made RGB at decode');
-  const r = await HGAD.fitImages({ data: root, cacheDir: tempDir(), ...small, allowMixed: true });
+  const r = await fitImages({ data: root, cacheDir: tempDir(), ...small, allowMixed: true });
   t.is(r.model.info().levels.length, 3);
 });
 
@@ -96,7 +96,7 @@ test('too little free disk for the cache is refused before extraction, naming th
   (disk as { checkFreeSpace: typeof original }).checkFreeSpace = (dir, need, what) => original(dir, need, what, () => 1024 * 1024);
   try {
     const cacheDir = tempDir();
-    await t.throwsAsync(HGAD.fitImages({ data: root, cacheDir, ...small }), {
+    await t.throwsAsync(fitImages({ data: root, cacheDir, ...small }), {
       message: new RegExp(`^${escape(cacheDir)}: too little free disk for the feature cache: it needs [0-9.]+ MB \\(plus 16\\.0 MB spare\\) and 1\\.0 MB are free`),
     });
     t.deepEqual(fs.readdirSync(cacheDir), []);

@@ -4,7 +4,7 @@
 import test from 'ava';
 import * as fs from 'fs';
 import { native } from '../lib/binding';
-import { openFeatureSource } from '../lib/data/feature_source';
+import { openFeatureSource } from '../lib/data/open_source';
 import { Backbone, demoBackbonePath } from '../lib/images/backbone';
 import { indexDataset } from '../lib/images/dataset';
 import { extractFeatures, ExtractProgress } from '../lib/images/extract';

@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { HGAD } from '../lib/hgad';
 import { Backbone, demoBackbonePath } from '../lib/images/backbone';
-import { FitImagesProgress } from '../lib/images/fit_images';
+import { FitImagesProgress, fitImages, fitFeatureMaps } from '../lib/images/fit_images';
 import { checkFeatureOrigin, modelPreprocessing } from '../lib/images/origin';
 import { sha256File } from '../lib/images/backbone';
 import { makeMvtec, tempDir } from './helpers/mvtec';
@@ -17,7 +17,7 @@ test('fitImages extracts once, trains every level from the cache, records the ba
   const root = await makeMvtec({ grid: { train: 4 }, wood: { train: 4, good: 1, defects: { hole: 1 } } }, { size: 40 });
   const cacheDir = tempDir();
   const progress: FitImagesProgress[] = [];
-  const r = await HGAD.fitImages({ data: root, cacheDir, ...small, onProgress: (p) => progress.push(p) });
+  const r = await fitImages({ data: root, cacheDir, ...small, onProgress: (p) => progress.push(p) });
   t.false(r.cache.reused);
   t.deepEqual(r.index.classNames, ['grid', 'wood']);
   const extract = progress.filter((p) => p.phase === 'extract');
@@ -54,21 +54,21 @@ test('fitImages extracts once, trains every level from the cache, records the ba
   t.regex(err!.message, new RegExp(`^${file.replace(/[.]/g, '\\.')}: the model was trained with the backbone demo_backbone\\.onnx \\(sha256 [0-9a-f]{12}…\\) but .*other\\.onnx \\(sha256 [0-9a-f]{12}…\\) was given`));
   await other.close();
 
-  const again = await HGAD.fitImages({ data: root, cacheDir, ...small, metaEpochs: 1, lr: 1e-4, onProgress: (p) => t.not(p.phase, 'extract') });
+  const again = await fitImages({ data: root, cacheDir, ...small, metaEpochs: 1, lr: 1e-4, onProgress: (p) => t.not(p.phase, 'extract') });
   t.true(again.cache.reused, 'other flow settings reuse the features');
   t.is(again.cache.dir, r.cache.dir);
 });
 
 test('fitImages checks its options before reading any image', async (t) => {
   const data = tempDir();
-  await t.throwsAsync(HGAD.fitImages({ data, imageSize: 0 }), { instanceOf: RangeError, message: /Expected an integer image size in \[1, 8192\] for options.imageSize but received 0/ });
-  await t.throwsAsync(HGAD.fitImages({ data, imageSize: 32, crop: 40 }), { instanceOf: RangeError, message: /crop size in \[1, imageSize = 32\] for options.crop but received 40/ });
-  await t.throwsAsync(HGAD.fitImages({ data, condChannels: 6 }), { instanceOf: RangeError, message: /multiple of 4 .* for options.condChannels but received 6/ });
-  await t.throwsAsync(HGAD.fitImages({ data, lr: -1 }), { instanceOf: RangeError, message: /for options.lr but received -1/ });
-  await t.throwsAsync(HGAD.fitImages({ data, couplings: 0 }), { instanceOf: RangeError, message: /config.couplings/ });
-  await t.throwsAsync(HGAD.fitImages({ data: 3 as never }), { instanceOf: TypeError, message: /Expected a data set folder or a DatasetIndex for options.data but received 3/ });
-  await t.throwsAsync(HGAD.fitImages({ data, device: 'gpu' as never }), { instanceOf: RangeError, message: /options.device/ });
-  await t.throwsAsync(HGAD.fitImages({ data }), { message: new RegExp(`${data}: no class folders`) });
+  await t.throwsAsync(fitImages({ data, imageSize: 0 }), { instanceOf: RangeError, message: /Expected an integer image size in \[1, 8192\] for options.imageSize but received 0/ });
+  await t.throwsAsync(fitImages({ data, imageSize: 32, crop: 40 }), { instanceOf: RangeError, message: /crop size in \[1, imageSize = 32\] for options.crop but received 40/ });
+  await t.throwsAsync(fitImages({ data, condChannels: 6 }), { instanceOf: RangeError, message: /multiple of 4 .* for options.condChannels but received 6/ });
+  await t.throwsAsync(fitImages({ data, lr: -1 }), { instanceOf: RangeError, message: /for options.lr but received -1/ });
+  await t.throwsAsync(fitImages({ data, couplings: 0 }), { instanceOf: RangeError, message: /config.couplings/ });
+  await t.throwsAsync(fitImages({ data: 3 as never }), { instanceOf: TypeError, message: /Expected a data set folder or a DatasetIndex for options.data but received 3/ });
+  await t.throwsAsync(fitImages({ data, device: 'gpu' as never }), { instanceOf: RangeError, message: /options.device/ });
+  await t.throwsAsync(fitImages({ data }), { message: new RegExp(`${data}: no class folders`) });
 });
 
 test('fitFeatureMaps trains on precomputed .npy maps (N, C, H, W per level) through the cache; bad files are named', async (t) => {
@@ -82,11 +82,11 @@ test('fitFeatureMaps trains on precomputed .npy maps (N, C, H, W per level) thro
   writeNpy(path.join(dir, 'b.npy'), { dtype: 'float32', shape: [6, 6, 2, 2], data: b });
   const labels = Int32Array.from([0, 0, 0, 1, 1, 1]);
   const cacheDir = tempDir();
-  const r = await HGAD.fitFeatureMaps({ featureMaps: [path.join(dir, 'a.npy'), path.join(dir, 'b.npy')], labels, classNames: ['x', 'y'], cacheDir, ...small });
+  const r = await fitFeatureMaps({ featureMaps: [path.join(dir, 'a.npy'), path.join(dir, 'b.npy')], labels, classNames: ['x', 'y'], cacheDir, ...small });
   t.deepEqual(r.model.info().levels, [{ channels: 4, condChannels: 8 }, { channels: 6, condChannels: 8 }]);
   t.is(r.model.config.features, undefined, 'no backbone recorded');
   // The cache holds the maps transposed to rows, as float16.
-  const { openFeatureSource } = await import('../lib/data/feature_source');
+  const { openFeatureSource } = await import('../lib/data/open_source');
   const source = openFeatureSource({ kind: 'cache', dir: r.cache.dir });
   const out = new Float32Array(3 * 3 * 4);
   source.read(0, Int32Array.from([4]), out);
@@ -96,11 +96,11 @@ test('fitFeatureMaps trains on precomputed .npy maps (N, C, H, W per level) thro
   source.close();
 
   writeNpy(path.join(dir, 'c.npy'), { dtype: 'float32', shape: [5, 6, 2, 2], data: maps(5, 6, 2, 2) });
-  await t.throwsAsync(HGAD.fitFeatureMaps({ featureMaps: [path.join(dir, 'a.npy'), path.join(dir, 'c.npy')], labels, classNames: ['x', 'y'], cacheDir, ...small }),
+  await t.throwsAsync(fitFeatureMaps({ featureMaps: [path.join(dir, 'a.npy'), path.join(dir, 'c.npy')], labels, classNames: ['x', 'y'], cacheDir, ...small }),
     { message: /c\.npy: holds 5 images but .*a\.npy holds 6/ });
   writeNpy(path.join(dir, 'd.npy'), { dtype: 'float32', shape: [6, 36], data: a.subarray(0, 216) });
-  await t.throwsAsync(HGAD.fitFeatureMaps({ featureMaps: [path.join(dir, 'd.npy')], labels, classNames: ['x', 'y'], cacheDir, ...small }),
+  await t.throwsAsync(fitFeatureMaps({ featureMaps: [path.join(dir, 'd.npy')], labels, classNames: ['x', 'y'], cacheDir, ...small }),
     { message: /d\.npy: expected feature maps of shape \(N, C, H, W\) but found \(6, 36\)/ });
-  await t.throwsAsync(HGAD.fitFeatureMaps({ featureMaps: [path.join(dir, 'a.npy')], labels: Int32Array.from([0, 0, 0, 1, 1, 2]), classNames: ['x', 'y'], cacheDir, ...small }),
+  await t.throwsAsync(fitFeatureMaps({ featureMaps: [path.join(dir, 'a.npy')], labels: Int32Array.from([0, 0, 0, 1, 1, 2]), classNames: ['x', 'y'], cacheDir, ...small }),
     { instanceOf: RangeError, message: /Expected class ids in \[0, 2\) for labels\[5\] but received 2/ });
 });

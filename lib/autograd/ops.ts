@@ -1,6 +1,7 @@
 // The differentiable ops: each calls native kernels forward and states its
 // gradient rule once, here. Shapes use the fixed letters
 // N (rows), I (in), O (out), C (channels), P (condition).
+import { cpu } from '../backend/cpu';
 import { FloatArray, IntStorage, isDeviceArray, Storage } from '../backend/types';
 import { expectedRange, expectedType, received } from '../errors';
 import { allocFloat, sizeOf, Tensor } from '../tensor';
@@ -309,4 +310,16 @@ export function standardNormalLoss(z: Tensor, logdet: Tensor, cent: Storage, lpi
     },
   });
   return { loss, value };
+}
+
+/**
+ * Q of the QR of a (C, C) column-major Gaussian matrix with R's diagonal made
+ * positive, one column negated when det Q = -1: a Haar rotation, row-major
+ * (native/ops/orthogonal.h), on the CPU in float64. Not differentiable (an
+ * initialisation).
+ */
+export function haarOrthogonal(C: number, a: Float64Array): Float64Array {
+  const q = new Float64Array(C * C);
+  cpu.haarOrthogonal(C, a, q);
+  return q;
 }

@@ -9,13 +9,8 @@ import { Backend, FloatArray, Storage } from '../backend/types';
 import { expectedRange, received } from '../errors';
 import { Tensor } from '../tensor';
 
-export interface GradNode {
-  name: string;
-  inputs: (Tensor | null)[];
-  outputs: Tensor[];
-  /** Gradients of the inputs (null where an input needs none) from those of the outputs (null: unused output). */
-  backward(gradOutputs: (Storage | null)[]): (Storage | null)[];
-}
+export type { GradNode } from '../tensor';
+import type { GradNode } from '../tensor';
 
 let enabled = true;
 

@@ -1,7 +1,7 @@
 // The CPU backend: host arrays (64-byte aligned, float32 or float64) and the
 // native CPU kernels (native/cpu), every op one call of the addon.
 import { FloatArray, native } from '../binding';
-import type { DType } from '../tensor';
+import type { DType } from './types';
 import { expectedType, received } from '../errors';
 import { ArenaStack } from './arena_stack';
 import { Arena, Backend, IntStorage, isDeviceArray, Storage } from './types';

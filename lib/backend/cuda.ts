@@ -8,7 +8,7 @@
 // than waiting for the garbage collector.
 import { FloatArray, native } from '../binding';
 import type { CudaStream, DeviceBuffer, DeviceSurface } from '../binding';
-import type { DType } from '../tensor';
+import type { DType } from './types';
 import { expectedRange, expectedType, received } from '../errors';
 import { ArenaStack } from './arena_stack';
 import { Arena, Backend, DeviceArray, IntStorage, isDeviceArray, Storage } from './types';

@@ -8,7 +8,8 @@
 import type { FloatArray } from '../binding';
 
 export type { FloatArray };
-import type { DType } from '../tensor';
+/** The float type of a tensor's storage. */
+export type DType = 'float32' | 'float64';
 
 export type Device = 'cpu' | 'cuda';
 export type DeviceRequest = Device | 'auto';

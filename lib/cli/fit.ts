@@ -138,14 +138,14 @@ async function runFit(args: ParsedArgs): Promise<number> {
   checkOutputs(await fitOutputs(outFile, options.cacheDir), [{ what: '--data', path: options.data }, await backboneInput(options.backbone)]);
   await checkDevice(options);
 
-  const { HGAD } = await import('../hgad');
+  const { fitImages } = await import('../images/fit_images');
   const mode = progressMode(process.stderr, quiet);
   const bar = new ProgressBar(process.stderr, mode);
   let lastExtract = 0;
   const started = Date.now();
   let result;
   try {
-    result = await HGAD.fitImages({
+    result = await fitImages({
       ...options,
       onPreview: (e) => (options.dryRun ? out : quiet ? () => {} : err)(previewLine(e)),
       onProgress: (p) => {
@@ -211,17 +211,17 @@ async function runFeatureMaps(args: ParsedArgs, outFile: string | undefined, fea
   checkOutputs(await fitOutputs(outFile, args.string('cache')), [...featureMaps.map((f): Input => ({ what: '--feature-maps', path: f })), { what: '--labels', path: labelsFile }]);
   await checkDevice(options);
   const { readNpyAsync, toInt32Labels } = await import('../io/npy');
-  const { labelClassNames } = await import('../data/labels');
+  const { labelClassNames } = await import('../hgad/labels');
   const labels = toInt32Labels(await readNpyAsync(labelsFile), labelsFile);
   // checked before anything is built from them: a huge id is an error, not a class list that long
   const classNames = labelClassNames(labels, labelsFile, names);
   const K = classNames.length;
-  const { HGAD } = await import('../hgad');
+  const { fitFeatureMaps } = await import('../images/fit_images');
   const bar = new ProgressBar(process.stderr, progressMode(process.stderr, args.flag('quiet')));
   const started = Date.now();
   let result;
   try {
-    result = await HGAD.fitFeatureMaps({
+    result = await fitFeatureMaps({
       ...options, labels, classNames, onProgress: (p) => bar.update(p),
       onPreview: (e) => (options.dryRun ? out : args.flag('quiet') ? () => {} : err)(previewLine(e)),
     });

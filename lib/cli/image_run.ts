@@ -4,7 +4,7 @@
 // closes both.
 import type { HGAD } from '../hgad';
 import type { Calibration } from '../hgad/types';
-import { isCalibratedKind, MapKind } from '../localise/map_kind';
+import { isCalibratedKind, MapKind } from '../hgad/map_kind';
 import { StagedFolder } from '../localise/outputs';
 import { CliError } from './errors';
 

@@ -1,6 +1,6 @@
 // hgad predict: anomaly score and map of single images with an image-trained
 // model; one JSON line per image on stdout, maps as .npy + .png with --out.
-import { MAP_KINDS } from '../localise/map_kind';
+import { MAP_KINDS } from '../hgad/map_kind';
 import { Command } from './command';
 import { DEVICE_FLAGS, IMAGE_MODEL_FLAG, IMAGE_SCORING_FLAGS, RULE_FLAG } from './model_file';
 

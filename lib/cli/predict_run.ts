@@ -10,9 +10,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { lookupClass, shownClasses } from '../hgad/class_lookup';
 import { displayImage } from '../localise/outputs';
-import { isCalibratedKind, MAP_KINDS } from '../localise/map_kind';
+import { isCalibratedKind, MAP_KINDS } from '../hgad/map_kind';
 import { openModelBackbone, scoreImagePositions } from '../localise/score_images';
-import { concatPositionScores, mapCalibration, MapKind, PositionScores } from '../localise/score_maps';
+import { concatPositionScores, mapCalibration, MapKind, PositionScores } from '../hgad/score_maps';
 import { writeMapFiles } from '../maps/heatmap';
 import { ParsedArgs } from './args';
 import { out } from './command';
@@ -22,7 +22,7 @@ import { backboneInput, checkMapNames, checkOutputs } from './outputs';
 import { checkDevice, deviceOptions, loadModel } from './model_file';
 import { ImageItem, imageItem, itemKey, LineAppender, manifestItems, resumeKeys } from './predict_sources';
 import { classFreeRule } from './class_free_flag';
-import { classFreeMapCalibration } from '../localise/class_free_maps';
+import { classFreeMapCalibration } from '../hgad/class_free_maps';
 
 /** Images per backbone run and per streamed batch of lines. */
 const BATCH = 8;

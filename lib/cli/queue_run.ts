@@ -1,6 +1,6 @@
 // The runs of hgad queue add, hgad queue status and hgad worker.
 import * as path from 'path';
-import type { MapKind } from '../localise/map_kind';
+import type { MapKind } from '../hgad/map_kind';
 import { ParsedArgs } from './args';
 import { err, out } from './command';
 import { CliError, UsageError } from './errors';

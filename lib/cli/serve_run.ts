@@ -1,7 +1,7 @@
 // hgad serve: reads the flags and the token file, starts the service, and on
 // SIGTERM (or SIGINT) drains it and exits 0.
 import { readFileWhole } from '../io/atomic';
-import type { MapKind } from '../localise/map_kind';
+import type { MapKind } from '../hgad/map_kind';
 import { ParsedArgs } from './args';
 import { err } from './command';
 import { CliError } from './errors';

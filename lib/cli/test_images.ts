@@ -1,7 +1,7 @@
 // hgad test: an image-trained model on the test split of a data set in the
 // MVTec AD layout: per-class and mean image AUROC, pixel AUROC, AUPRO and
 // F1-max as JSON, optionally an HTML report and every map as .npy + .png.
-import { MAP_KINDS } from '../localise/map_kind';
+import { MAP_KINDS } from '../hgad/map_kind';
 import { Command } from './command';
 import { DEVICE_FLAGS, IMAGE_MODEL_FLAG, IMAGE_SCORING_FLAGS, RULE_FLAG } from './model_file';
 

@@ -1,7 +1,7 @@
 // hgad test: an image-trained model on the test split of a data set in the
 // MVTec AD layout: per-class and mean image AUROC, pixel AUROC, AUPRO and
 // F1-max as JSON, optionally an HTML report and every map as .npy + .png.
-import { MAP_KINDS } from '../localise/map_kind';
+import { MAP_KINDS } from '../hgad/map_kind';
 import * as path from 'path';
 import { writeFileAtomicAsync } from '../io/atomic';
 import { indexDataset, TestImage } from '../images/dataset';
@@ -9,7 +9,7 @@ import { inspectTestSet } from '../images/inspect';
 import { displayImage } from '../localise/outputs';
 import { evaluateImages } from '../localise/evaluate';
 import { openModelBackbone } from '../localise/score_images';
-import type { MapKind } from '../localise/map_kind';
+import type { MapKind } from '../hgad/map_kind';
 import { heatmapPng, writeMapFiles } from '../maps/heatmap';
 import type { LocalisationMetrics } from '../metrics/localisation';
 import { describeMean, meanOverClasses, metricsJson } from '../metrics/summary';

@@ -7,8 +7,8 @@
 // row-major. A batch of images is those blocks one after another, which is the
 // (image, y, x) order of the reference's training loop.
 import { expectedRange, expectedType, isPositiveInteger, received } from '../errors';
-import { CacheFeatureSource, CacheSourceSpec } from './feature_cache';
-import { RelabelledFeatureSource, RelabelledSourceSpec } from './relabelled_source';
+import type { CacheSourceSpec } from './feature_cache';
+import type { RelabelledSourceSpec } from './relabelled_source';
 
 /** Shape of one feature level: a (height, width) map of C-vectors. */
 export interface LevelShape {
@@ -185,29 +185,5 @@ export function gatherImageRows(data: Float32Array, hw: number, C: number, numIm
       const src = (base + positions[j * n + r]) * C;
       out.set(data.subarray(src, src + C), (j * n + r) * C);
     }
-  }
-}
-
-/** Opens the source a spec describes (in whichever thread calls it). */
-export function openFeatureSource(spec: FeatureSourceSpec): FeatureSource {
-  if (typeof spec !== 'object' || spec === null) throw expectedType('a feature source description', 'source', spec);
-  switch (spec.kind) {
-    case 'memory':
-      return new MemoryFeatureSource(spec);
-    case 'cache':
-      if (typeof spec.dir !== 'string' || spec.dir === '') throw expectedType('a feature cache folder path', 'source.dir', spec.dir);
-      return new CacheFeatureSource(spec.dir);
-    case 'relabelled': {
-      if (spec.source?.kind === 'relabelled') throw expectedRange("an inner source kind ('memory' or 'cache')", 'source.source.kind', 'relabelled');
-      const inner = openFeatureSource(spec.source);
-      try {
-        return new RelabelledFeatureSource(inner, spec.labels);
-      } catch (err) {
-        inner.close();
-        throw err;
-      }
-    }
-    default:
-      throw expectedRange("a feature source kind ('memory', 'cache' or 'relabelled')", 'source.kind', (spec as { kind?: unknown }).kind);
   }
 }

@@ -5,7 +5,7 @@ import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { FormatError, expectedType, received } from '../errors';
 import { ClassFreeOptions, classFreeOption } from './class_free';
-import type { ImageClassFree } from '../localise/class_free_maps';
+import type { ImageClassFree } from './class_free_maps';
 import { FeatureSourceSpec, MemoryFeatureSource } from '../data/feature_source';
 import type { TrainSummary } from './trainer';
 import type { FitEstimate } from './fit_estimate';
@@ -17,10 +17,8 @@ import { CallOrder, endWithOwner, forgetOwner, forPosting, inSharedMemory } from
 import type { ModelState, Placement, WorkerError, WorkerRequest } from './worker';
 import { cudaBackend } from '../backend/devices';
 import { checkDeviceRequest } from '../backend/index';
-import type { FitFeatureMapsOptions, FitImagesOptions, FitImagesResult } from '../images/fit_images';
 import type { DeviceRequest, Precision } from '../backend/index';
-import type { ImageScores, ScoreImagesOptions } from '../localise/score_images';
-import type { FeatureMapLevel, ImageMaps, MapCalibration, MapsOptions, PositionScores } from '../localise/score_maps';
+import type { FeatureMapLevel, ImageMaps, MapCalibration, MapsOptions, PositionScores } from './score_maps';
 
 export interface DeviceOptions {
   /**
@@ -187,29 +185,6 @@ export class HGAD {
     return new HGAD(HgadModel.create(config, seed), placement);
   }
 
-  /**
-   * From a folder of images in the MVTec AD layout to a trained model: the
-   * backbone's feature maps are extracted once into the on-disk cache, then
-   * every level is trained with the reference's loop in a worker thread that
-   * reads the cache itself (lib/images/fit_images.ts).
-   */
-  static async fitImages(options: FitImagesOptions): Promise<FitImagesResult> {
-    const { fitImages } = await import('../images/fit_images');
-    return fitImages(options);
-  }
-
-  /** Trains on precomputed feature maps (.npy, N x C x H x W per level) through the same cache and loop. */
-  /** The preview of fitImages: vectors, FLOPs and an ETA from a timing of the first steps, without training (see estimateFit). */
-  static async estimateFit(options: FitImagesOptions): Promise<FitEstimate> {
-    const { estimateFit } = await import('../images/fit_images');
-    return estimateFit(options);
-  }
-
-  static async fitFeatureMaps(options: FitFeatureMapsOptions): Promise<{ model: HGAD; summary: TrainSummary; cache: { dir: string; reused: boolean } }> {
-    const { fitFeatureMaps } = await import('../images/fit_images');
-    return fitFeatureMaps(options);
-  }
-
   static async load(file: string, options?: DeviceOptions): Promise<HGAD> {
     const placement = resolvePlacement(options);
     return new HGAD(await loadModelAsync(file), placement);
@@ -373,17 +348,6 @@ export class HGAD {
       model = this.state();
     }
     return this.scorer.request<T>({ ...message, model, placement: this.placement } as unknown as WithoutId<WorkerRequest>, undefined, transfer);
-  }
-
-  /**
-   * Anomaly maps (crop x crop) and image scores of image files of one class,
-   * for a model trained on images (HGAD.fitImages): preprocessing and backbone
-   * as recorded in the model (another backbone is refused), the flows in the
-   * scoring worker, the maps by the native map ops. See lib/localise/score_images.ts.
-   */
-  async scoreImages(images: readonly string[], options: ScoreImagesOptions): Promise<ImageScores> {
-    const { scoreImages } = await import('../localise/score_images');
-    return scoreImages(this, images, options);
   }
 
   /**

@@ -4,13 +4,14 @@
 // In: {id, task, ...}; out: {id, type: 'progress' | 'done' | 'error', ...}.
 import { parentPort } from 'worker_threads';
 import { FormatError } from '../errors';
-import { FeatureSourceSpec, openFeatureSource } from '../data/feature_source';
+import type { FeatureSourceSpec } from '../data/feature_source';
+import { openFeatureSource } from '../data/open_source';
 import { HgadModel, LevelData, LevelInput, SourceFitOptions } from './model';
 import { modelFromTensors, modelTensors } from './persist';
 import type { ModelConfig, TrainConfig } from './config';
 import type { ClassFreeRule } from './types';
-import { scoreImagesClassFree } from '../localise/class_free_maps';
-import { FeatureMapLevel, levelInputs, MapCalibration, mapsFromScores, MapsOptions, PositionScores, positionScores } from '../localise/score_maps';
+import { scoreImagesClassFree } from './class_free_maps';
+import { FeatureMapLevel, levelInputs, MapCalibration, mapsFromScores, MapsOptions, PositionScores, positionScores } from './score_maps';
 
 export type TensorMap = Record<string, { shape: number[]; data: Float32Array }>;
 export interface ModelState {

@@ -20,7 +20,7 @@ import { DatasetIndex, indexDataset } from './dataset';
 import { extractFeatures, ExtractProgress } from './extract';
 import { inspectDataset, SkippedImage } from './inspect';
 import { featureOrigin } from './origin';
-import { checkPseudoLabelOptions, clusterSource, PseudoLabelOptions } from './pseudo_labels';
+import { checkPseudoLabelOptions, clusterSource, PseudoLabelOptions } from '../hgad/pseudo_labels';
 import { CacheFeatureSource } from '../data/feature_cache';
 import type { FeatureSourceSpec } from '../data/feature_source';
 import { checkPreprocessing, IMAGENET_MEAN, IMAGENET_STD, Preprocessing } from './preprocess';

@@ -10,7 +10,7 @@ export { Backbone, demoBackbonePath, sha256File, PYRAMID_SCALES } from './backbo
 export type { BackboneOptions, BackboneRecord, FeatureMaps } from './backbone';
 export { extractFeatures, cacheKey } from './extract';
 export type { ExtractOptions, ExtractProgress, ExtractResult } from './extract';
-export { fitImages, fitFeatureMaps, defaultCacheDir, DEFAULT_IMAGE_SIZE, DEFAULT_COND_CHANNELS, DEFAULT_IMAGE_COUPLINGS } from './fit_images';
+export { fitImages, fitFeatureMaps, estimateFit, defaultCacheDir, DEFAULT_IMAGE_SIZE, DEFAULT_COND_CHANNELS, DEFAULT_IMAGE_COUPLINGS } from './fit_images';
 export type { FitImagesOptions, FitImagesProgress, FitImagesResult, FitFeatureMapsOptions } from './fit_images';
 export { checkFeatureOrigin, featureOrigin, modelPreprocessing } from './origin';
 export { CacheFeatureSource, readCacheMeta } from '../data/feature_cache';

@@ -8,11 +8,11 @@ import type { Backbone } from '../images/backbone';
 import type { DatasetIndex, TestImage } from '../images/dataset';
 import { loadMask, Preprocessing } from '../images/preprocess';
 import { LocalisationMetrics, localisationMetrics } from '../metrics/localisation';
-import type { MapKind } from './map_kind';
+import type { MapKind } from '../hgad/map_kind';
 import { scoreImagePositions } from './score_images';
-import { mapCalibration } from './score_maps';
+import { mapCalibration } from '../hgad/score_maps';
 import type { ClassFreeRule } from '../hgad/types';
-import { classFreeMapCalibration, type ImageClassFree } from './class_free_maps';
+import { classFreeMapCalibration, type ImageClassFree } from '../hgad/class_free_maps';
 
 export interface EvaluateOptions {
   kind: MapKind;

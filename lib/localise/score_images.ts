@@ -11,8 +11,8 @@ import { checkFeatureOrigin, modelPreprocessing } from '../images/origin';
 import { loadImage, Preprocessing } from '../images/preprocess';
 import { checkClassFreeRule } from '../hgad/class_free';
 import type { ClassFreeRule } from '../hgad/types';
-import { classFreeMapCalibration } from './class_free_maps';
-import { mapCalibration, concatPositionScores, FeatureMapLevel, ImageMaps, MapKind, PositionScores } from './score_maps';
+import { classFreeMapCalibration } from '../hgad/class_free_maps';
+import { mapCalibration, concatPositionScores, FeatureMapLevel, ImageMaps, MapKind, PositionScores } from '../hgad/score_maps';
 
 export interface ScoreImagesOptions {
   /** the class the images are of: a class name of the model, "#id", or an id (see lib/hgad/class_lookup.ts); undefined: class-free (each image's class inferred) */

@@ -8,8 +8,7 @@
 // the log-determinant.
 import { affineFold, affineFoldInverse, coupling, linear, packColumns } from '../autograd/ops';
 import { noGrad } from '../autograd/tape';
-import { cpu } from '../backend/cpu';
-import { Backend } from '../backend/types';
+import type { Backend } from '../backend/types';
 import { Random } from '../random';
 import { DType, Tensor } from '../tensor';
 import { haarRotation, linearInit } from './init';
@@ -35,7 +34,7 @@ export const GLOBAL_SCALE_INIT = 2 * Math.log(Math.exp(5) - 1);
 export class Scratch {
   private buffers = new Map<string, Tensor>();
 
-  get(name: string, shape: number[], dtype: DType, backend: Backend = cpu): Tensor {
+  get(name: string, shape: number[], dtype: DType, backend: Backend): Tensor {
     const t = this.buffers.get(name);
     if (t && t.dtype === dtype && t.backend === backend && t.shape.join(',') === shape.join(',')) return t;
     if (t) t.backend.release(t.storage);

@@ -5,7 +5,7 @@ import { Random } from '../random';
 import { checkFinite, checkMatrix, DType, Tensor } from '../tensor';
 import { isGradEnabled } from '../autograd/tape';
 import { CouplingBlock, Scratch } from './coupling_block';
-import { Backend } from '../backend/types';
+import type { Backend } from '../backend/types';
 
 export interface FlowConfig {
   /** C */

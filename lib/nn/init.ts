@@ -1,6 +1,6 @@
 // Initialisations of the reference: PyTorch's default Linear initialisation
 // and FrEIA's Haar-random rotation from SO(C).
-import { cpu } from '../backend/cpu';
+import { haarOrthogonal } from '../autograd/ops';
 import { Random } from '../random';
 
 /** PyTorch nn.Linear default: weight and bias ~ U(-1/sqrt(fanIn), 1/sqrt(fanIn)). */
@@ -22,7 +22,5 @@ export function linearInit(rng: Random, out: Float64Array | Float32Array, fanIn:
 export function haarRotation(rng: Random, C: number): Float64Array {
   const a = new Float64Array(C * C); // column-major: column k at a[k*C ...]
   for (let i = 0; i < C * C; ++i) a[i] = rng.normal();
-  const out = new Float64Array(C * C);
-  cpu.haarOrthogonal(C, a, out);
-  return out;
+  return haarOrthogonal(C, a);
 }

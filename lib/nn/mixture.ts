@@ -4,9 +4,9 @@
 // phi_intra (K, M). The losses and the scores come from the fused native head
 // (native/ops/mixture_head.h) through the mixtureLoss op of lib/autograd
 // (its gradient rule is there); this file holds the parameters.
-import { FloatArray } from '../backend/host';
+import type { FloatArray } from '../backend/host';
 import { mixtureLoss, standardNormalLoss } from '../autograd/ops';
-import { Backend, IntStorage, Storage } from '../backend/types';
+import type { Backend, IntStorage, Storage } from '../backend/types';
 import { Random } from '../random';
 import { allocFloat, DType, Tensor } from '../tensor';
 import { expectedRange, expectedType, received } from '../errors';

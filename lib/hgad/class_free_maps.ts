@@ -2,10 +2,10 @@
 // per-position scores of a batch with each image's inferred class (and, for
 // a label-free model, its cluster), and the map normalisers that go with the
 // rule: each image's inferred class's, or the marginal's.
-import { checkClassFreeRule, scoreClassFree } from '../hgad/class_free';
-import type { HgadModel } from '../hgad/model';
-import type { Calibration, ClassFree, ClassFreeRule, Scores } from '../hgad/types';
-import { assignClusters } from '../images/pseudo_labels';
+import { checkClassFreeRule, scoreClassFree } from './class_free';
+import type { HgadModel } from './model';
+import type { Calibration, ClassFree, ClassFreeRule, Scores } from './types';
+import { assignClusters } from './pseudo_labels';
 import { isCalibratedKind, MapKind } from './map_kind';
 import { classCalibration, FeatureMapLevel, levelInputs, MapCalibration } from './score_maps';
 
@@ -23,27 +23,6 @@ export function scoreImagesClassFree(model: HgadModel, levels: FeatureMapLevel[]
   const classFree: ImageClassFree = { ...scores.classFree };
   if (model.config.pseudoLabels) classFree.clusters = assignClusters(model.config.pseudoLabels, levels, images);
   return { scores, classFree };
-}
-
-/** Joins the class-free results of consecutive batches. */
-export function concatClassFree(parts: ImageClassFree[]): ImageClassFree {
-  if (parts.length === 1) return parts[0];
-  const join = <T extends Int32Array | Float32Array>(pick: (p: ImageClassFree) => T, make: (n: number) => T): T => {
-    const out = make(parts.reduce((s, p) => s + pick(p).length, 0));
-    let o = 0;
-    for (const p of parts) {
-      out.set(pick(p), o);
-      o += pick(p).length;
-    }
-    return out;
-  };
-  const out: ImageClassFree = {
-    rule: parts[0].rule,
-    classes: join((p) => p.classes, (n) => new Int32Array(n)),
-    posterior: join((p) => p.posterior, (n) => new Float32Array(n)),
-  };
-  if (parts[0].clusters) out.clusters = join((p) => p.clusters!, (n) => new Int32Array(n));
-  return out;
 }
 
 /**

@@ -4,12 +4,12 @@
 // the native ops of lib/maps.
 import type { Backend } from '../backend/types';
 import { expectedRange, expectedType, isPositiveInteger } from '../errors';
-import type { ModelConfig } from '../hgad/config';
-import type { Calibration, LevelInput, Scores } from '../hgad/types';
+import type { ModelConfig } from './config';
+import type { Calibration, LevelInput, Scores } from './types';
 import { calibratedMaps, fusedReferenceMaps, imageScoresFromMaps, LevelMap, referenceMaps } from '../maps/anomaly_map';
 import { positionalConditions } from '../nn/positional_encoding';
 import { isCalibratedKind, MAP_KINDS, MapKind } from './map_kind';
-import { concatClassFree, type ImageClassFree } from './class_free_maps';
+import type { ImageClassFree } from './class_free_maps';
 
 /** One level of B images: data (B, C, h, w), NCHW, as backbones return it. */
 export interface FeatureMapLevel {
@@ -173,4 +173,25 @@ export function mapsFromScores(
   const B = s.logp[0].b;
   const f32 = maps instanceof Float32Array ? maps : Float32Array.from(maps);
   return { maps: f32, scores: imageScoresFromMaps(f32, B, options.height * options.width, options.topK ?? 1), kind };
+}
+
+/** Joins the class-free results of consecutive batches. */
+export function concatClassFree(parts: ImageClassFree[]): ImageClassFree {
+  if (parts.length === 1) return parts[0];
+  const join = <T extends Int32Array | Float32Array>(pick: (p: ImageClassFree) => T, make: (n: number) => T): T => {
+    const out = make(parts.reduce((s, p) => s + pick(p).length, 0));
+    let o = 0;
+    for (const p of parts) {
+      out.set(pick(p), o);
+      o += pick(p).length;
+    }
+    return out;
+  };
+  const out: ImageClassFree = {
+    rule: parts[0].rule,
+    classes: join((p) => p.classes, (n) => new Int32Array(n)),
+    posterior: join((p) => p.posterior, (n) => new Float32Array(n)),
+  };
+  if (parts[0].clusters) out.clusters = join((p) => p.clusters!, (n) => new Int32Array(n));
+  return out;
 }

@@ -5,8 +5,8 @@
 // find its cluster.
 import { expectedRange, expectedType, isPositiveInteger } from '../errors';
 import type { FeatureSource } from '../data/feature_source';
-import type { PseudoLabels } from '../hgad/config';
-import { chooseClusters, ChosenClusters, nearestCentroids } from '../hgad/kmeans';
+import type { PseudoLabels } from './config';
+import { chooseClusters, ChosenClusters, nearestCentroids } from './kmeans';
 
 export interface PseudoLabelOptions {
   /** the number of clusters; default: chosen by the silhouette over 2..kMax, or 1 (see chooseClusters) */

@@ -2,7 +2,7 @@
 // checked in one pass before anything is built from them, so that a stray
 // huge id is a one-line error rather than a class list of that length.
 import { expectedRange } from '../errors';
-import { LIMITS } from '../hgad/config';
+import { LIMITS } from './config';
 
 /**
  * The class names of `labels`: `names` when given (every label must be an id
