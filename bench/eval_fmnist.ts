@@ -11,7 +11,7 @@
 // (CPU kernels, TF32 GEMM inputs rounded as the tensor cores round them).
 import * as fs from 'fs';
 import { HgadModel } from '../lib/hgad/model';
-import { fitSingleGaussianFlow, singleGaussianLogp } from '../lib/hgad/baseline';
+import { fitSingleGaussianFlow, singleGaussianLogp } from './baseline';
 import { Flow } from '../lib/nn/flow';
 import { auroc } from '../lib/metrics/auroc';
 import { DEFAULT_FMNIST_DIR, fitStandardiser, indicesOf, loadFashionMnist, pooledFeatures, standardise } from '../lib/data/fashion_mnist';

@@ -11,7 +11,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import sharp from 'sharp';
 import { DEFAULT_FMNIST_DIR, loadFashionMnist } from '../lib/data/fashion_mnist';
-import { DEFECT_KINDS, DEFECT_SIZE, FMNIST_CLASS_NAMES, makeDefect, upsample2x } from '../lib/data/defects';
+import { DEFECT_KINDS, DEFECT_SIZE, FMNIST_CLASS_NAMES, makeDefect, upsample2x } from './defects';
 import { Random } from '../lib/random';
 
 function arg(name: string, fallback?: string): string | undefined {

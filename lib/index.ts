@@ -1,52 +1,65 @@
 // hgad: unified anomaly detection with hierarchical Gaussian mixture
 // normalizing flows, for Node.js.
+//
+// The public API: what README.md documents. Building blocks (tensors, flows,
+// mixtures, autograd, optimisers, backends, the native addon) are exported
+// from `hgad/internal` (lib/internal.ts) and may change without notice.
+// test/public_api.test.ts holds the list of these names.
+
+// The model, fitting and scoring from vectors and feature sources.
 export { HGAD } from './hgad';
-export type { DeviceOptions, FitOptions, SourceFitOptionsWithProgress, ModelInfo, ModelConfig, TrainConfig, LevelConfig, FitProgress, FitSummary, LevelData, LevelInput, Scores, LevelScores, ClassFree, ClassFreeRule, ClassFreeOptions } from './hgad';
-export { HgadModel, referenceFusion } from './hgad/model';
-export { DEFAULT_MODEL, DEFAULT_TRAIN } from './hgad/config';
-export { trainFromSource, DEFAULT_SOURCE_TRAIN } from './hgad/trainer';
-export type { SourceTrainConfig, TrainProgress, TrainSummary, TrainedSchedule, StepLosses } from './hgad/trainer';
-export { budgetSchedule, fitCounts, forwardFlopsPerVector } from './hgad/fit_estimate';
-export type { FitCounts, FitEstimate, ScheduleLengths } from './hgad/fit_estimate';
-export { parsePositions, PositionSampler, sampledPositions } from './hgad/position_sampling';
-export { PRESETS, PRESET_NAMES } from './hgad/presets';
+export type {
+  DeviceOptions, FitOptions, SourceFitOptions, SourceFitOptionsWithProgress, ModelInfo, ModelConfig, TrainConfig, LevelConfig, FitProgress,
+  FitSummary, LevelData, LevelInput, Scores, LevelScores, ClassFree, ClassFreeRule, ClassFreeOptions,
+} from './hgad';
+export { HgadModel } from './hgad/model';
+export { trainFromSource } from './hgad/trainer';
+export type { SourceTrainConfig, TrainProgress, TrainSummary } from './hgad/trainer';
+export type { FitEstimate } from './hgad/fit_estimate';
 export type { PresetName } from './hgad/presets';
 export { MemoryFeatureSource } from './data/feature_source';
-export { openFeatureSource } from './data/open_source';
 export type { FeatureSource, FeatureSourceSpec, MemorySourceSpec, LevelShape } from './data/feature_source';
-export { Tensor } from './tensor';
-export type { DType } from './tensor';
-export { Flow } from './nn/flow';
-export type { FlowConfig } from './nn/flow';
-export { CouplingBlock } from './nn/coupling_block';
-export { GaussianMixture, smoothedOneHot } from './nn/mixture';
-export { positionalEncoding2d, positionalConditions } from './nn/positional_encoding';
-export { backward, noGrad } from './autograd/tape';
-export { Adam } from './optim/adam';
-export { learningRate, scheduleTable } from './optim/schedule';
-export { auroc } from './metrics/auroc';
+export { positionalConditions } from './nn/positional_encoding';
+
+// Images: data sets, preprocessing, backbones, the feature cache, fitting and scoring.
+export { indexDataset } from './images/dataset';
+export type { DatasetIndex, ImageEntry, TestImage, IndexOptions } from './images/dataset';
+export { inspectDataset } from './images/inspect';
+export type { Inspection, InspectOptions, SkippedImage, TestInspection } from './images/inspect';
+export { loadImage, loadMask, inspectImage } from './images/preprocess';
+export type { Preprocessing, ImageInfo } from './images/preprocess';
+export { Backbone } from './images/backbone';
+export type { BackboneOptions, BackboneRecord, FeatureMaps } from './images/backbone';
+export { extractFeatures } from './images/extract';
+export type { ExtractOptions, ExtractProgress, ExtractResult } from './images/extract';
+export { fitImages, fitFeatureMaps, estimateFit } from './images/fit_images';
+export type { FitImagesOptions, FitImagesProgress, FitImagesResult, FitFeatureMapsOptions } from './images/fit_images';
+export { checkFeatureOrigin, modelPreprocessing } from './images/origin';
+export { CacheFeatureSource } from './data/feature_cache';
+export type { CacheSourceSpec } from './data/feature_cache';
+export { scoreImages } from './localise/score_images';
+export type { ScoreImagesOptions, ImageScores } from './localise/score_images';
+
+// Anomaly maps and metrics.
 export { anomalyMaps, calibratedMaps, fusedReferenceMaps, imageScoresFromMaps, referenceMaps } from './maps/anomaly_map';
 export type { LevelCalibration, LevelMap, MapOptions } from './maps/anomaly_map';
 export { localisationMetrics } from './metrics/localisation';
 export type { LocalisationMetrics } from './metrics/localisation';
+export { auroc } from './metrics/auroc';
 export { meanOverClasses, metricsJson } from './metrics/summary';
-export { readNpy, writeNpy, readNpyAsync, writeNpyAsync, parseNpy, encodeNpy, toFloat32, toInt32Labels } from './io/npy';
+
+// Files and errors.
+export { readNpy, writeNpy, toFloat32, toInt32Labels } from './io/npy';
 export type { NpyArray, NpyDtype } from './io/npy';
-export { readSafetensors, writeSafetensors, parseSafetensors, encodeSafetensors } from './io/safetensors';
+export { readSafetensors, writeSafetensors } from './io/safetensors';
 export { FormatError } from './errors';
-export {
-  cpu, CudaBackend, selectBackend, setThreads, threads, native, setCpuKernel, cpuKernel, CPU_KERNELS, devices, cudaBackend, toDevice,
-  toHost,
-} from './backend/index';
-export type {
-  Backend, BackendOptions, CudaBackendOptions, Device, DeviceRequest, DeviceArray, Precision, Storage, IntStorage, CpuKernel, CudaAddon,
-  CudaStream, DeviceBuffer, DeviceSurface,
-} from './backend/index';
-export { Random } from './random';
-export * from './images/index';
+
+// Devices and CPU threads.
+export { devices, setThreads, threads, setCpuKernel, cpuKernel, CPU_KERNELS } from './backend/index';
+export type { CpuKernel, Device, DeviceRequest, Precision, DeviceReport } from './backend/index';
+
+// The scoring service and the queue.
 export { createServer } from './serve/server';
 export type { ServeOptions, HgadServer } from './serve/server';
 export { createWorker, addImages, queueStatus } from './queue/index';
 export type { WorkerOptions, HgadWorker, AddOptions, QueueCounts } from './queue/index';
-export { scoreImages } from './localise/score_images';
-export type { ScoreImagesOptions, ImageScores } from './localise/score_images';

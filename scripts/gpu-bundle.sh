@@ -13,7 +13,7 @@ cd "$ROOT"
 NODE_BIN="$(command -v node)"
 [ -f build/Release/hgad.node ] || { echo "gpu-bundle: build/Release/hgad.node is missing; run npm install first" >&2; exit 1; }
 [ -f dist/test/ops.cuda.test.js ] || { echo "gpu-bundle: dist/ is missing; run npm run build:ts first" >&2; exit 1; }
-node -e "if(!require('./dist/lib').native.buildInfo().cudaCompiled){console.error('gpu-bundle: the addon was built without CUDA');process.exit(1)}"
+node -e "if(!require('./dist/lib/internal').native.buildInfo().cudaCompiled){console.error('gpu-bundle: the addon was built without CUDA');process.exit(1)}"
 STAGE="$(mktemp -d)"
 trap 'rm -rf "$STAGE"' EXIT
 mkdir -p "$STAGE/gpu-carry" "$STAGE/build/Release" gpu-carry

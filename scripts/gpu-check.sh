@@ -95,7 +95,7 @@ if [ "${1:-}" = "--smoke" ]; then
   fi
   cd "$ROOT"
   timeout 60 "$NODE_BIN" -e "
-    const h = require('./dist/lib');
+    const h = require('./dist/lib/internal');
     const d = h.devices();
     console.log(JSON.stringify({ cudaCompiled: d.cudaCompiled, cudaArchs: d.cudaArchs, devices: d.devices, reason: d.reason }));
     const be = h.selectBackend('cuda');
@@ -149,7 +149,7 @@ COMPARE_RC=skipped
 COMPARE_TF32_RC=skipped
 if [ -n "$NODE_BIN" ] && [ -f "$ROOT/dist/test/ops.cuda.test.js" ] && [ -f "$ROOT/build/Release/hgad.node" ] && [ -d "$ROOT/node_modules/ava" ]; then
   cd "$ROOT"
-  "$NODE_BIN" -e "const h=require('./dist/lib');const d=h.devices();console.log(JSON.stringify({build:h.native.buildInfo(),devices:d.devices,reason:d.reason,cublas:d.devices.length?h.cudaBackend().cudaCublasAvailable():null}))" \
+  "$NODE_BIN" -e "const h=require('./dist/lib/internal');const d=h.devices();console.log(JSON.stringify({build:h.native.buildInfo(),devices:d.devices,reason:d.reason,cublas:d.devices.length?h.cudaBackend().cudaCublasAvailable():null}))" \
     > "$OUTDIR/node-devices.json" 2>&1 || true
   HGAD_TEST_DEVICE=cuda step node-parity 150 "$NODE_BIN" node_modules/ava/entrypoints/cli.mjs --verbose --timeout=120s \
     dist/test/ops.cuda.test.js dist/test/golden.test.js dist/test/backend.test.js

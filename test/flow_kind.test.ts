@@ -6,7 +6,7 @@ import { gaussianNll } from '../lib/autograd/ops';
 import { backward } from '../lib/autograd/tape';
 import { cpu } from '../lib/backend/cpu';
 import { HGAD } from '../lib/hgad';
-import { singleGaussianLogp } from '../lib/hgad/baseline';
+import { singleGaussianLogp } from '../bench/baseline';
 import { validateModelConfig } from '../lib/hgad/config';
 import { GaussianMixture } from '../lib/nn/mixture';
 import { Random } from '../lib/random';

@@ -9,7 +9,8 @@ import * as path from 'path';
 import fc from 'fast-check';
 import sharp from 'sharp';
 import { FormatError } from '../lib/errors';
-import { indexDataset, inspectImage, loadImage, loadMask, Preprocessing } from '../lib/images';
+import { indexDataset } from '../lib/images/dataset';
+import { inspectImage, loadImage, loadMask, Preprocessing } from '../lib/images/preprocess';
 import { tempDir } from './helpers/mvtec';
 
 const BUDGET_MS = Number(process.env.HGAD_FUZZ_MS ?? 8000);

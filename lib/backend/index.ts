@@ -14,12 +14,6 @@ export type { Backend, Device, DeviceRequest, DeviceArray, Storage, IntStorage }
 // The raw native surface and device discovery, for the public API (lib/index.ts) and the layers above.
 export { setThreads, threads, native, setCpuKernel, cpuKernel, CPU_KERNELS } from '../binding';
 export type { CpuKernel, CudaStream, DeviceBuffer, DeviceSurface } from '../binding';
-/**
- * @deprecated The name of the CUDA surface before every op was registered
- * once for host arrays and device buffers: now DeviceSurface, whose ops drop
- * the `cuda` prefix (README "Native surface").
- */
-export type CudaAddon = import('../binding').DeviceSurface;
 export { devices, cudaBackend, toDevice, toHost } from './devices';
 export type { DeviceReport } from './devices';
 

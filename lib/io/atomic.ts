@@ -13,7 +13,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { expectedType } from '../errors';
-import { fileError, kindOf, readFileWith, readFileWithAsync, wholeFile } from './reader';
+import { fileError, kindOf, readFileWith, wholeFile } from './reader';
 
 export type FileData = Buffer | Uint8Array | Uint8Array[];
 
@@ -226,8 +226,4 @@ export async function writeFileAtomicAsync(targetArg: string, data: FileData): P
 /** Reads a whole regular file; errors name the file (ENOENT: "<path>: no such file"). */
 export function readFileWhole(file: string): Buffer {
   return readFileWith(file, wholeFile);
-}
-
-export async function readFileWholeAsync(file: string): Promise<Buffer> {
-  return readFileWithAsync(file, wholeFile);
 }

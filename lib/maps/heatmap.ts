@@ -87,16 +87,6 @@ export async function heatmapPng(input: HeatmapInput): Promise<Buffer> {
     .toBuffer();
 }
 
-/** An image file resized (cover) and centre-cropped to width x height, as RGB bytes. */
-export async function loadRgb(file: string, width: number, height: number): Promise<RgbImage> {
-  const { data, info } = await sharp(file).removeAlpha().toColourspace('srgb').resize(width, height, { fit: 'cover', position: 'centre' })
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  let rgb = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  if (info.channels === 1) rgb = Uint8Array.from({ length: width * height * 3 }, (_, i) => data[Math.floor(i / 3)]);
-  return { data: rgb, width, height };
-}
-
 /** Writes `<stem>.npy` (float32, height x width) and `<stem>.png` (the overlay), each atomically. */
 export async function writeMapFiles(stem: string, input: HeatmapInput): Promise<{ npy: string; png: string }> {
   const png = await heatmapPng(input);

@@ -1,13 +1,13 @@
 // The single-Gaussian flow baseline of the evaluation: the same flow trained
 // with loss mean(0.5 |z|^2 - logdet) / C and the same optimiser and schedule,
 // scored by its log-likelihood per dimension.
-import { gaussianNll } from '../autograd/ops';
-import { backward, noGrad } from '../autograd/tape';
-import { Flow } from '../nn/flow';
-import { Adam } from '../optim/adam';
-import { Random } from '../random';
-import { Tensor } from '../tensor';
-import { TrainConfig, validateTrainConfig, trainingSchedule } from './config';
+import { gaussianNll } from '../lib/autograd/ops';
+import { backward, noGrad } from '../lib/autograd/tape';
+import { Flow } from '../lib/nn/flow';
+import { Adam } from '../lib/optim/adam';
+import { Random } from '../lib/random';
+import { Tensor } from '../lib/tensor';
+import { TrainConfig, validateTrainConfig, trainingSchedule } from '../lib/hgad/config';
 
 export function fitSingleGaussianFlow(flow: Flow, features: Float32Array, options?: Partial<TrainConfig>): number {
   const opts = validateTrainConfig(options);
