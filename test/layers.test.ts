@@ -21,6 +21,7 @@ interface Violation {
 function cruise(cwd: string): Violation[] {
   const r = spawnSync(process.execPath, [CRUISE, 'lib', '--config', path.join(ROOT, '.dependency-cruiser.cjs'), '--output-type', 'json'], { cwd, encoding: 'utf8', maxBuffer: 64 << 20 });
   if (r.error) throw r.error;
+  if (!r.stdout.trim()) throw new Error(`dependency-cruiser printed nothing (exit ${r.status}): ${r.stderr.split('\n').slice(0, 3).join(' ')}`);
   const out = JSON.parse(r.stdout) as { summary: { violations: Violation[]; totalCruised: number } };
   if (out.summary.totalCruised === 0) throw new Error(`nothing cruised in ${cwd}: ${r.stderr}`);
   return out.summary.violations;
