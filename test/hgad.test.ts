@@ -9,24 +9,12 @@ import { auroc } from '../lib/metrics/auroc';
 import { Random } from '../lib/random';
 import { loadModel, saveModel, encodeModel, decodeModel } from '../lib/hgad/persist';
 import { FormatError } from '../lib/errors';
+import { SYNTHETIC_C, SYNTHETIC_K, syntheticClasses } from './helpers/synthetic';
 
-const C = 6;
-const K = 3;
+const C = SYNTHETIC_C;
+const K = SYNTHETIC_K;
 
-/** K classes of Gaussians with different means; anomalies from a shifted one. */
-function synthetic(seed: number, perClass: number, shift = 0) {
-  const rng = new Random(seed);
-  const features = new Float32Array(K * perClass * C);
-  const labels = new Int32Array(K * perClass);
-  for (let k = 0; k < K; ++k) {
-    for (let i = 0; i < perClass; ++i) {
-      const n = k * perClass + i;
-      labels[n] = k;
-      for (let c = 0; c < C; ++c) features[n * C + c] = rng.normal() * 0.5 + (c === k ? 2 : 0) + shift;
-    }
-  }
-  return { features, labels };
-}
+const synthetic = (seed: number, perClass: number, shift = 0) => syntheticClasses(seed, perClass, shift, 2);
 
 const config = { levels: [{ channels: C, condChannels: 0 }], classNames: ['a', 'b', 'c'], couplings: 2, clamp: 1.9, intraCentres: 3 };
 const train = { epochs: 3, batchSize: 64, lr: 3e-3, seed: 1 };

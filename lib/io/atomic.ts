@@ -82,7 +82,8 @@ function tempPathFor(file: string): string {
   return path.join(path.dirname(file), `.${path.basename(file)}.${suffix}.tmp`);
 }
 
-function processAlive(pid: number): boolean {
+/** Whether process `pid` runs (this one always does; EPERM: it runs as another user). */
+export function processAlive(pid: number): boolean {
   if (pid === process.pid) return true;
   try {
     process.kill(pid, 0);

@@ -12,6 +12,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { processAlive } from './atomic';
 
 const NAME = /^\.(.+)\.(\d+)\.([0-9a-f]{16})\.[0-9a-f]{8}\.tmp$/;
 
@@ -50,20 +51,10 @@ export function tempFolderName(base: string): string {
   return `.${base}.${process.pid}.${own}.${crypto.randomBytes(4).toString('hex')}.tmp`;
 }
 
-function alive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Whether a temporary folder of process `pid` with owner tag `owner` was left by a process that is gone. */
 export function isStale(pid: number, owner: string): boolean {
   if (owner.slice(0, 8) !== HOST) return false;
-  if (!alive(pid)) return true;
+  if (!processAlive(pid)) return true;
   return pid !== process.pid && ownerOf(pid) !== owner;
 }
 

@@ -3,18 +3,10 @@
 // job), stopped by the test.
 import { ChildProcess, spawn } from 'child_process';
 import * as net from 'net';
+import { freePort } from '../../bench/serve_setup';
 import { tempDir } from './mvtec';
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
+export { freePort };
 
 function waitForPort(port: number, ms: number): Promise<void> {
   const end = Date.now() + ms;
