@@ -4,6 +4,7 @@
 // command runs.
 import { Command } from './command';
 import { DEVICE_FLAGS, IMAGE_MODEL_FLAG, IMAGE_SCORING_FLAGS } from './model_file';
+import { BATCH_FLAGS, BATCH_SCORE_FLAG } from './batch_flags';
 
 const REDIS_FLAG = { name: 'redis', value: 'URL', required: true, help: 'the Redis server, redis://HOST:PORT[/DB]' };
 const QUEUE_FLAG = { name: 'queue', value: 'Q', required: true, help: 'the queue name (letters, digits, _ . -)' };
@@ -40,10 +41,9 @@ export const workerCommand: Command = {
     IMAGE_MODEL_FLAG,
     { name: 'out', value: 'DIR', required: true, help: 'results as DIR/results/<job>.jsonl (one JSON line each) and maps as DIR/maps/<job>.npy' },
     { name: 'concurrency', value: 'N', help: 'jobs in flight at once, scored together (default --max-batch)' },
-    { name: 'max-batch', value: 'N', help: 'the most images scored together (default 16)' },
-    { name: 'max-wait-ms', value: 'MS', help: 'how long the first image of a batch waits for others (default 10)' },
+    ...BATCH_FLAGS,
     { name: 'stall-ms', value: 'MS', help: 'a dead worker\'s jobs are taken over after this long (default 30000)' },
-    { name: 'score', value: 'KIND', help: 'calibrated (default) or class-calibrated' },
+    BATCH_SCORE_FLAG,
     ...IMAGE_SCORING_FLAGS,
     ...DEVICE_FLAGS,
   ],

@@ -1,6 +1,6 @@
 // The runs of hgad queue add, hgad queue status and hgad worker.
 import * as path from 'path';
-import type { MapKind } from '../hgad/map_kind';
+import { batchScoring } from './batch_flags';
 import { ParsedArgs } from './args';
 import { err, out } from './command';
 import { CliError, UsageError } from './errors';
@@ -55,7 +55,7 @@ export async function runWorker(args: ParsedArgs): Promise<number> {
   const device = deviceOptions(args);
   await checkInputExists(modelFile);
   await checkDevice(device);
-  const maxBatch = args.int('max-batch', { min: 1, fallback: 16 })!;
+  const scoring = batchScoring(args);
   const { createWorker } = await import('../queue/index');
   const w = await createWorker({
     redis: args.need('redis'),
@@ -63,13 +63,9 @@ export async function runWorker(args: ParsedArgs): Promise<number> {
     model: modelFile,
     out: args.need('out'),
     backbone: args.string('backbone'),
-    concurrency: args.int('concurrency', { min: 1, fallback: maxBatch }),
-    maxBatch,
-    maxWaitMs: args.number('max-wait-ms', { min: 0, fallback: 10 }),
+    concurrency: args.int('concurrency', { min: 1, fallback: scoring.maxBatch }),
+    ...scoring,
     stallMs: args.int('stall-ms', { min: 100, fallback: 30_000 }),
-    kind: args.choice('score', ['calibrated', 'class-calibrated'] as const, 'calibrated') as MapKind,
-    sigma: args.number('sigma', { min: 0, fallback: 4 }),
-    topK: args.int('top-k', { min: 1, fallback: 1 }),
     device,
   });
   w.worker.on('failed', (job, e) => err(`hgad worker: ${job?.id ?? 'a job'} (${job?.data?.image ?? '?'}) failed: ${e.message.split('\n')[0]}\n`));

@@ -2,6 +2,7 @@
 // run is in serve_run.ts, loaded only when the command runs.
 import { Command } from './command';
 import { DEVICE_FLAGS, IMAGE_MODEL_FLAG } from './model_file';
+import { BATCH_FLAGS, BATCH_SCORE_FLAG } from './batch_flags';
 
 export const serve: Command = {
   name: 'serve',
@@ -12,14 +13,13 @@ export const serve: Command = {
     { name: 'backbone', value: 'F.onnx', help: 'the backbone the model was trained with (default the shipped demo backbone)' },
     { name: 'host', value: 'ADDR', help: 'the address to bind (default 127.0.0.1: this machine only)' },
     { name: 'port', value: 'N', help: 'the port (default 8080; 0 picks a free one)' },
-    { name: 'max-batch', value: 'N', help: 'the most images scored together (default 16)' },
-    { name: 'max-wait-ms', value: 'MS', help: 'how long the first image of a batch waits for others (default 10)' },
+    ...BATCH_FLAGS,
     { name: 'max-queue', value: 'N', help: 'the most images admitted at once; beyond it 429 with Retry-After (default 256)' },
     { name: 'token-file', value: 'F', help: 'a file holding a token: every route but /healthz and /readyz then needs "Authorization: Bearer TOKEN"' },
     { name: 'max-body-mb', value: 'MB', help: 'the largest request body (default 32)' },
     { name: 'max-pixels', value: 'N', help: 'the most pixels an image may have (default 40000000)' },
     { name: 'request-timeout-ms', value: 'MS', help: 'how long a request may take, its body and its answer (default 30000)' },
-    { name: 'score', value: 'KIND', help: 'calibrated (default) or class-calibrated: the batch-independent kinds' },
+    BATCH_SCORE_FLAG,
     { name: 'sigma', value: 'S', help: 'Gaussian smoothing of the maps (default 4, as the reference)' },
     { name: 'top-k', value: 'K', help: 'image score = mean of the K highest pixels of its map (default 1: the maximum)' },
     ...DEVICE_FLAGS,

@@ -1,7 +1,7 @@
 // hgad serve: reads the flags and the token file, starts the service, and on
 // SIGTERM (or SIGINT) drains it and exits 0.
 import { readFileWhole } from '../io/atomic';
-import type { MapKind } from '../hgad/map_kind';
+import { batchScoring } from './batch_flags';
 import { ParsedArgs } from './args';
 import { err } from './command';
 import { CliError } from './errors';
@@ -25,7 +25,8 @@ export async function runServe(args: ParsedArgs): Promise<number> {
   const modelFile = args.need('model');
   const tokenFile = args.string('token-file');
   const token = tokenFile !== undefined ? readToken(tokenFile) : undefined;
-  const maxBatch = args.int('max-batch', { min: 1, fallback: 16 })!;
+  const scoring = batchScoring(args);
+  const maxBatch = scoring.maxBatch;
   const maxPending = args.int('max-queue', { min: 1, fallback: Math.max(256, maxBatch) })!;
   if (maxPending < maxBatch) throw new CliError(`--max-queue ${maxPending}: expected at least --max-batch (${maxBatch})`);
   const device = deviceOptions(args);
@@ -37,16 +38,12 @@ export async function runServe(args: ParsedArgs): Promise<number> {
     backbone: args.string('backbone'),
     host: args.string('host') ?? '127.0.0.1',
     port: args.int('port', { min: 0, fallback: 8080 }),
-    maxBatch,
-    maxWaitMs: args.number('max-wait-ms', { min: 0, fallback: 10 }),
+    ...scoring,
     maxPending,
     token,
     bodyLimit: Math.round(args.number('max-body-mb', { above: 0, fallback: 32 })! * (1 << 20)),
     maxPixels: args.int('max-pixels', { min: 1, fallback: 40_000_000 }),
     requestTimeoutMs: args.int('request-timeout-ms', { min: 1, fallback: 30_000 }),
-    kind: args.choice('score', ['calibrated', 'class-calibrated'] as const, 'calibrated') as MapKind,
-    sigma: args.number('sigma', { min: 0, fallback: 4 }),
-    topK: args.int('top-k', { min: 1, fallback: 1 }),
     device,
   });
   const url = await server.listen();
