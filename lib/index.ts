@@ -29,7 +29,8 @@ export type { Inspection, InspectOptions, SkippedImage, TestInspection } from '.
 export { loadImage, loadMask, inspectImage } from './images/preprocess';
 export type { Preprocessing, ImageInfo } from './images/preprocess';
 export { Backbone } from './images/backbone';
-export type { BackboneOptions, BackboneRecord, FeatureMaps } from './images/backbone';
+export type { BackboneOptions, BackboneRecord } from './images/backbone';
+export type { FeatureMap } from './hgad/score_maps';
 export { extractFeatures } from './images/extract';
 export type { ExtractOptions, ExtractProgress, ExtractResult } from './images/extract';
 export { fitImages, fitFeatureMaps, estimateFit } from './images/fit_images';

@@ -8,6 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { expectedRange, expectedType, FormatError } from '../errors';
+import type { FeatureMap } from '../hgad/score_maps';
 
 /** The scales of pyramid mode, as the reference runs its extractor. */
 export const PYRAMID_SCALES = [1, 0.5, 0.25];
@@ -30,14 +31,6 @@ export interface BackboneRecord {
   /** output names, one per level (pyramid: the one output) */
   outputs: string[];
   pyramid: boolean;
-}
-
-/** One level's maps of a batch: data (B, C, h, w) float32, row-major. */
-export interface FeatureMaps {
-  channels: number;
-  height: number;
-  width: number;
-  data: Float32Array;
 }
 
 /** The shipped demonstration backbone (see scripts/backbone/README.md): the default. */
@@ -159,12 +152,12 @@ export class Backbone {
 
   /**
    * Runs a batch. images: (B, 3, S, S) float32.
-   * -> one FeatureMaps (B, C, h, w) per level
+   * -> one FeatureMap (B, C, h, w) per level
    */
-  async run(images: Float32Array, B: number, S: number): Promise<FeatureMaps[]> {
+  async run(images: Float32Array, B: number, S: number): Promise<FeatureMap[]> {
     if (images.length !== B * 3 * S * S) throw expectedRange(`${B * 3 * S * S} values (${B} x 3 x ${S} x ${S})`, 'images', images.length);
     if (!this.pyramid) return this.runOnce(images, B, S, this.outputs);
-    const levels: FeatureMaps[] = [];
+    const levels: FeatureMap[] = [];
     for (const scale of PYRAMID_SCALES) {
       const s = pyramidSize(S, scale);
       let x: Float32Array = images;
@@ -177,7 +170,7 @@ export class Backbone {
     return levels;
   }
 
-  private async runOnce(images: Float32Array, B: number, S: number, names: string[]): Promise<FeatureMaps[]> {
+  private async runOnce(images: Float32Array, B: number, S: number, names: string[]): Promise<FeatureMap[]> {
     const ort = await import('onnxruntime-node');
     let result: Record<string, Tensor>;
     try {

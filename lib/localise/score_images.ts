@@ -12,7 +12,7 @@ import { loadImage, Preprocessing } from '../images/preprocess';
 import { checkClassFreeRule } from '../hgad/class_free';
 import type { ClassFreeRule } from '../hgad/types';
 import { classFreeMapCalibration } from '../hgad/class_free_maps';
-import { mapCalibration, concatPositionScores, FeatureMapLevel, ImageMaps, MapKind, PositionScores } from '../hgad/score_maps';
+import { mapCalibration, concatPositionScores, FeatureMap, ImageMaps, MapKind, PositionScores } from '../hgad/score_maps';
 
 export interface ScoreImagesOptions {
   /** the class the images are of: a class name of the model, "#id", or an id (see lib/hgad/class_lookup.ts); undefined: class-free (each image's class inferred) */
@@ -105,7 +105,7 @@ export async function scorePixelBatch(
   classId: number | undefined,
   rule?: ClassFreeRule,
 ): Promise<PositionScores> {
-  const levels: FeatureMapLevel[] = await backbone.run(pixels, B, S);
+  const levels: FeatureMap[] = await backbone.run(pixels, B, S);
   // without a class id: class-free, by `rule` (the model's default when undefined)
   return model.scoreFeatureMaps(levels, B, classId, rule === undefined ? undefined : { classFree: rule });
 }

@@ -6,7 +6,8 @@
 // one run at a time, the images and feature maps moved, not copied.
 import * as path from 'path';
 import { isMainThread, parentPort, Worker, workerData } from 'worker_threads';
-import type { Backbone, BackboneOptions, FeatureMaps } from '../images/backbone';
+import type { Backbone, BackboneOptions } from '../images/backbone';
+import type { FeatureMap } from '../hgad/score_maps';
 
 interface RunRequest {
   id: number;
@@ -15,7 +16,7 @@ interface RunRequest {
   S: number;
 }
 
-type RunReply = { id: number; levels: FeatureMaps[] } | { id: number; error: string; name: string };
+type RunReply = { id: number; levels: FeatureMap[] } | { id: number; error: string; name: string };
 
 interface ThreadData {
   hgadBackboneThread: true;
@@ -26,7 +27,7 @@ interface ThreadData {
 /** The backbone's run() in a worker thread; open() loads the file there. */
 export class BackboneThread {
   private next = 0;
-  private readonly waiting = new Map<number, { resolve: (l: FeatureMaps[]) => void; reject: (e: Error) => void }>();
+  private readonly waiting = new Map<number, { resolve: (l: FeatureMap[]) => void; reject: (e: Error) => void }>();
   private failure: Error | null = null;
 
   private constructor(private readonly worker: Worker) {
@@ -68,9 +69,9 @@ export class BackboneThread {
 
   /**
    * images: (B, 3, S, S) float32, moved to the thread (unusable here afterwards)
-   * -> one FeatureMaps (B, C, h, w) per level
+   * -> one FeatureMap (B, C, h, w) per level
    */
-  run(images: Float32Array, B: number, S: number): Promise<FeatureMaps[]> {
+  run(images: Float32Array, B: number, S: number): Promise<FeatureMap[]> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.next++;
     return new Promise((resolve, reject) => {
