@@ -9,6 +9,7 @@ import * as path from 'path';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { expectedRange, expectedType, FormatError } from '../errors';
 import type { FeatureMap } from '../hgad/score_maps';
+import type { ExtractorRecord, FeatureExtractor } from './feature_extractor';
 
 /** The scales of pyramid mode, as the reference runs its extractor. */
 export const PYRAMID_SCALES = [1, 0.5, 0.25];
@@ -22,16 +23,8 @@ export interface BackboneOptions {
   device?: 'cpu' | 'cuda' | 'auto';
 }
 
-/** What a model file records of the backbone its features came from. */
-export interface BackboneRecord {
-  /** sha256 of the ONNX file, hex */
-  sha256: string;
-  /** file name it was loaded from (informative; the hash identifies it) */
-  file: string;
-  /** output names, one per level (pyramid: the one output) */
-  outputs: string[];
-  pyramid: boolean;
-}
+/** What a model file records of the backbone its features came from: sha256 of the ONNX file, its base name, the outputs taken as levels, pyramid. */
+export type BackboneRecord = ExtractorRecord;
 
 /** The shipped demonstration backbone (see scripts/backbone/README.md): the default. */
 export function demoBackbonePath(): string {
@@ -105,7 +98,8 @@ export function resizeBilinear(x: Float32Array, S: number, s: number, out: Float
   return out;
 }
 
-export class Backbone {
+/** The ONNX feature extractor. */
+export class Backbone implements FeatureExtractor {
   private constructor(
     private readonly session: InferenceSession,
     readonly file: string,

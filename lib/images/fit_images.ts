@@ -19,7 +19,7 @@ import { importFeatureMaps } from '../data/import_feature_maps';
 import { DatasetIndex, indexDataset } from './dataset';
 import { extractFeatures, ExtractProgress } from './extract';
 import { inspectDataset, SkippedImage } from './inspect';
-import { featureOrigin } from './origin';
+import { featureOrigin } from './feature_extractor';
 import { checkPseudoLabelOptions, clusterSource, PseudoLabelOptions } from '../hgad/pseudo_labels';
 import { CacheFeatureSource } from '../data/feature_cache';
 import type { FeatureSourceSpec } from '../data/feature_source';

@@ -7,7 +7,7 @@ import { expectedRange, expectedType, FormatError, isPositiveInteger } from '../
 import type { HGAD } from '../hgad';
 import { classIdOf } from '../hgad/class_lookup';
 import { Backbone, demoBackbonePath } from '../images/backbone';
-import { checkFeatureOrigin, modelPreprocessing } from '../images/origin';
+import { checkFeatureOrigin, FeatureExtractor, modelPreprocessing } from '../images/feature_extractor';
 import { loadImage, Preprocessing } from '../images/preprocess';
 import { checkClassFreeRule } from '../hgad/class_free';
 import type { ClassFreeRule } from '../hgad/types';
@@ -70,7 +70,7 @@ export async function openModelBackbone(model: HGAD, file: string | undefined, m
  */
 export async function scoreImagePositions(
   model: HGAD,
-  backbone: Backbone,
+  backbone: FeatureExtractor,
   preprocessing: Preprocessing,
   files: readonly string[],
   classId: number | undefined,
@@ -98,7 +98,7 @@ export async function scoreImagePositions(
  */
 export async function scorePixelBatch(
   model: HGAD,
-  backbone: Pick<Backbone, 'run'>,
+  backbone: Pick<FeatureExtractor, 'run'>,
   pixels: Float32Array,
   B: number,
   S: number,

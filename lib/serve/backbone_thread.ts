@@ -6,7 +6,8 @@
 // one run at a time, the images and feature maps moved, not copied.
 import * as path from 'path';
 import { isMainThread, parentPort, Worker, workerData } from 'worker_threads';
-import type { Backbone, BackboneOptions } from '../images/backbone';
+import type { BackboneOptions } from '../images/backbone';
+import type { FeatureExtractor } from '../images/feature_extractor';
 import type { FeatureMap } from '../hgad/score_maps';
 
 interface RunRequest {
@@ -25,7 +26,7 @@ interface ThreadData {
 }
 
 /** The backbone's run() in a worker thread; open() loads the file there. */
-export class BackboneThread {
+export class BackboneThread implements Pick<FeatureExtractor, 'run' | 'close'> {
   private next = 0;
   private readonly waiting = new Map<number, { resolve: (l: FeatureMap[]) => void; reject: (e: Error) => void }>();
   private failure: Error | null = null;
@@ -96,7 +97,7 @@ export class BackboneThread {
 async function threadMain(data: ThreadData): Promise<void> {
   const port = parentPort!;
   const { Backbone } = await import('../images/backbone');
-  let backbone: Backbone;
+  let backbone: FeatureExtractor;
   try {
     backbone = await Backbone.open(data.file, data.options);
   } catch (e) {
