@@ -31,7 +31,7 @@ export interface DeviceOptions {
 }
 
 /** Resolves a device request now, so that asking for an absent GPU fails at the call that asked. */
-function resolvePlacement(options: DeviceOptions | undefined): Placement {
+export function resolvePlacement(options: DeviceOptions | undefined): Placement {
   if (options !== undefined && (options === null || typeof options !== 'object')) {
     throw expectedType('an options object', 'options', received(options === null ? 'null' : typeof options));
   }
