@@ -9,7 +9,7 @@ import * as path from 'path';
 import sharp from 'sharp';
 import { HGAD } from '../lib/hgad';
 import { Backbone, demoBackbonePath } from '../lib/images/backbone';
-import { featureOrigin } from '../lib/images/origin';
+import { featureOrigin } from '../lib/images/feature_extractor';
 import { IMAGENET_MEAN, IMAGENET_STD, loadImage, Preprocessing } from '../lib/images/preprocess';
 import { classCalibration, levelInputs, mapsFromScores, positionScores } from '../lib/hgad/score_maps';
 import { Random } from '../lib/random';

@@ -29,12 +29,14 @@ export type { Inspection, InspectOptions, SkippedImage, TestInspection } from '.
 export { loadImage, loadMask, inspectImage } from './images/preprocess';
 export type { Preprocessing, ImageInfo } from './images/preprocess';
 export { Backbone } from './images/backbone';
-export type { BackboneOptions, BackboneRecord, FeatureMaps } from './images/backbone';
+export type { BackboneOptions, BackboneRecord } from './images/backbone';
+export type { FeatureMap } from './hgad/score_maps';
 export { extractFeatures } from './images/extract';
 export type { ExtractOptions, ExtractProgress, ExtractResult } from './images/extract';
 export { fitImages, fitFeatureMaps, estimateFit } from './images/fit_images';
 export type { FitImagesOptions, FitImagesProgress, FitImagesResult, FitFeatureMapsOptions } from './images/fit_images';
-export { checkFeatureOrigin, modelPreprocessing } from './images/origin';
+export { checkFeatureOrigin, modelPreprocessing } from './images/feature_extractor';
+export type { FeatureExtractor, ExtractorRecord } from './images/feature_extractor';
 export { CacheFeatureSource } from './data/feature_cache';
 export type { CacheSourceSpec } from './data/feature_cache';
 export { scoreImages } from './localise/score_images';

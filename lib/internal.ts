@@ -47,7 +47,7 @@ export { checkPreprocessing, resizeGeometry, IMAGENET_MEAN, IMAGENET_STD } from 
 export { demoBackbonePath, sha256File, PYRAMID_SCALES } from './images/backbone';
 export { cacheKey } from './images/extract';
 export { defaultCacheDir, DEFAULT_IMAGE_SIZE, DEFAULT_COND_CHANNELS, DEFAULT_IMAGE_COUPLINGS } from './images/fit_images';
-export { featureOrigin } from './images/origin';
+export { featureOrigin } from './images/feature_extractor';
 export { readCacheMeta } from './data/feature_cache';
 export type { CacheMeta, CacheDType } from './data/feature_cache';
 export { importFeatureMaps } from './data/import_feature_maps';

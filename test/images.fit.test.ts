@@ -7,7 +7,7 @@ import * as path from 'path';
 import { HGAD } from '../lib/hgad';
 import { Backbone, demoBackbonePath } from '../lib/images/backbone';
 import { FitImagesProgress, fitImages, fitFeatureMaps } from '../lib/images/fit_images';
-import { checkFeatureOrigin, modelPreprocessing } from '../lib/images/origin';
+import { checkFeatureOrigin, modelPreprocessing } from '../lib/images/feature_extractor';
 import { sha256File } from '../lib/images/backbone';
 import { makeMvtec, tempDir } from './helpers/mvtec';
 

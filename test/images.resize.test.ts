@@ -9,9 +9,10 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as crypto from 'crypto';
 import { CACHE_FORMAT, CACHE_VERSION } from '../lib/data/feature_cache';
-import { Backbone, PYRAMID_RESIZE, PYRAMID_SCALES, pyramidSize, resizeBilinear } from '../lib/images/backbone';
+import { PYRAMID_RESIZE, PYRAMID_SCALES, pyramidSize, resizeBilinear } from '../lib/images/backbone';
 import { cacheKey } from '../lib/images/extract';
 import { Preprocessing } from '../lib/images/preprocess';
+import type { FeatureExtractor } from '../lib/images/feature_extractor';
 
 interface ResizeCase { size: number; scale: number; out: number; input: number[]; output: number[] }
 
@@ -42,19 +43,20 @@ for (const c of fixture.cases) {
 }
 
 test('a pyramid cache key names the resize, so caches of another resize are not reused', (t) => {
-  const backbone = { sha256: 'ab'.repeat(32), outputs: ['stage3'], pyramid: true } as unknown as Backbone;
+  const record = { sha256: 'ab'.repeat(32), file: 'b.onnx', outputs: ['stage3'], pyramid: true };
+  const backbone = { record } as unknown as FeatureExtractor;
   const images = [{ path: '/data/a.png', size: 10, mtimeMs: 1, classId: 0 }];
   const p: Preprocessing = { imageSize: 64, crop: 64, mean: [0, 0, 0], std: [1, 1, 1] };
   // The key the same extraction had before the resize was recorded in it.
   const h = crypto.createHash('sha256');
-  h.update(JSON.stringify({ format: CACHE_FORMAT, version: CACHE_VERSION, dtype: 'float32', classNames: ['a'], backbone: backbone.sha256, outputs: backbone.outputs, pyramid: true, p }));
+  h.update(JSON.stringify({ format: CACHE_FORMAT, version: CACHE_VERSION, dtype: 'float32', classNames: ['a'], backbone: record.sha256, outputs: record.outputs, pyramid: true, p }));
   for (const im of images) h.update(`\n${im.classId}\t${im.size}\t${im.mtimeMs}\t${im.path}`);
   t.not(cacheKey(images, ['a'], backbone, p, 'float32'), h.digest('hex'));
   t.is(PYRAMID_RESIZE, 'bilinear-align-corners-floor');
   // Without the pyramid the key does not change.
-  const plain = { ...backbone, pyramid: false } as unknown as Backbone;
+  const plain = { record: { ...record, pyramid: false } } as unknown as FeatureExtractor;
   const h2 = crypto.createHash('sha256');
-  h2.update(JSON.stringify({ format: CACHE_FORMAT, version: CACHE_VERSION, dtype: 'float32', classNames: ['a'], backbone: backbone.sha256, outputs: backbone.outputs, pyramid: false, p }));
+  h2.update(JSON.stringify({ format: CACHE_FORMAT, version: CACHE_VERSION, dtype: 'float32', classNames: ['a'], backbone: record.sha256, outputs: record.outputs, pyramid: false, p }));
   for (const im of images) h2.update(`\n${im.classId}\t${im.size}\t${im.mtimeMs}\t${im.path}`);
   t.is(cacheKey(images, ['a'], plain, p, 'float32'), h2.digest('hex'));
 });

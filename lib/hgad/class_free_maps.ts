@@ -7,7 +7,7 @@ import type { HgadModel } from './model';
 import type { Calibration, ClassFree, ClassFreeRule, Scores } from './types';
 import { assignClusters } from './pseudo_labels';
 import { isCalibratedKind, MapKind } from './map_kind';
-import { classCalibration, FeatureMapLevel, levelInputs, MapCalibration } from './score_maps';
+import { classCalibration, FeatureMap, levelInputs, MapCalibration } from './score_maps';
 
 /** What class-free scoring of images inferred: per image, plus the nearest cluster of a label-free model. */
 export interface ImageClassFree extends ClassFree {
@@ -16,7 +16,7 @@ export interface ImageClassFree extends ClassFree {
 }
 
 /** Scores B images' feature maps class-free (in the scoring worker). */
-export function scoreImagesClassFree(model: HgadModel, levels: FeatureMapLevel[], images: number, rule?: ClassFreeRule): { scores: Scores; classFree: ImageClassFree } {
+export function scoreImagesClassFree(model: HgadModel, levels: FeatureMap[], images: number, rule?: ClassFreeRule): { scores: Scores; classFree: ImageClassFree } {
   const chosen = checkClassFreeRule(rule, model);
   const inputs = levelInputs(model.config, levels, images);
   const scores = scoreClassFree(model, inputs, levels.map((lv) => lv.height * lv.width), images, chosen);

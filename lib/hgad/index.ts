@@ -18,7 +18,7 @@ import type { ModelState, Placement, WorkerError, WorkerRequest } from './worker
 import { cudaBackend } from '../backend/devices';
 import { checkDeviceRequest } from '../backend/index';
 import type { DeviceRequest, Precision } from '../backend/index';
-import type { FeatureMapLevel, ImageMaps, MapCalibration, MapsOptions, PositionScores } from './score_maps';
+import type { FeatureMap, ImageMaps, MapCalibration, MapsOptions, PositionScores } from './score_maps';
 
 export interface DeviceOptions {
   /**
@@ -31,7 +31,7 @@ export interface DeviceOptions {
 }
 
 /** Resolves a device request now, so that asking for an absent GPU fails at the call that asked. */
-function resolvePlacement(options: DeviceOptions | undefined): Placement {
+export function resolvePlacement(options: DeviceOptions | undefined): Placement {
   if (options !== undefined && (options === null || typeof options !== 'object')) {
     throw expectedType('an options object', 'options', received(options === null ? 'null' : typeof options));
   }
@@ -316,7 +316,7 @@ export class HGAD {
    * the rows, the positional conditions and the flows all run in the scoring
    * worker. Shares score()'s call order.
    */
-  scoreFeatureMaps(levels: FeatureMapLevel[], images: number, classId?: number, options?: ClassFreeOptions): Promise<PositionScores> {
+  scoreFeatureMaps(levels: FeatureMap[], images: number, classId?: number, options?: ClassFreeOptions): Promise<PositionScores> {
     return this.order.read(async () => {
       const rule = classFreeOption(options);
       const transfer: ArrayBuffer[] = [];

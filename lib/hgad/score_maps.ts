@@ -11,8 +11,8 @@ import { positionalConditions } from '../nn/positional_encoding';
 import { isCalibratedKind, MAP_KINDS, MapKind } from './map_kind';
 import type { ImageClassFree } from './class_free_maps';
 
-/** One level of B images: data (B, C, h, w), NCHW, as backbones return it. */
-export interface FeatureMapLevel {
+/** One level's feature maps of B images: data (B, C, h, w) float32, NCHW, row-major, as extractors return it. */
+export interface FeatureMap {
   data: Float32Array;
   channels: number;
   height: number;
@@ -65,7 +65,7 @@ export interface ImageMaps {
 }
 
 /** The model's per-vector inputs of B images: rows in (image, y, x) order, with the positional conditions. */
-export function levelInputs(config: ModelConfig, levels: FeatureMapLevel[], B: number): LevelInput[] {
+export function levelInputs(config: ModelConfig, levels: FeatureMap[], B: number): LevelInput[] {
   if (!isPositiveInteger(B)) throw expectedRange('a positive integer', 'images', B);
   if (!Array.isArray(levels) || levels.length !== config.levels.length) {
     throw expectedType(`${config.levels.length} feature levels (one per model level)`, 'levels', levels);
@@ -97,7 +97,7 @@ export function levelInputs(config: ModelConfig, levels: FeatureMapLevel[], B: n
 }
 
 /** Splits the model's per-vector scores back into (B, h, w) maps per level. */
-export function positionScores(scores: Scores, levels: FeatureMapLevel[], B: number): PositionScores {
+export function positionScores(scores: Scores, levels: FeatureMap[], B: number): PositionScores {
   return {
     logp: scores.levels.map((s, l) => ({ data: s.logp, b: B, h: levels[l].height, w: levels[l].width })),
     negEntropy: scores.levels.map((s, l) => ({ data: s.negEntropy, b: B, h: levels[l].height, w: levels[l].width })),

@@ -11,7 +11,7 @@ import { modelFromTensors, modelTensors } from './persist';
 import type { ModelConfig, TrainConfig } from './config';
 import type { ClassFreeRule } from './types';
 import { scoreImagesClassFree } from './class_free_maps';
-import { FeatureMapLevel, levelInputs, MapCalibration, mapsFromScores, MapsOptions, PositionScores, positionScores } from './score_maps';
+import { FeatureMap, levelInputs, MapCalibration, mapsFromScores, MapsOptions, PositionScores, positionScores } from './score_maps';
 
 export type TensorMap = Record<string, { shape: number[]; data: Float32Array }>;
 export interface ModelState {
@@ -29,7 +29,7 @@ export type WorkerRequest =
   | { id: number; task: 'fit'; model: ModelState; placement: Placement; data: LevelData[]; options: Partial<TrainConfig> }
   | { id: number; task: 'fitSource'; model: ModelState; placement: Placement; source: FeatureSourceSpec; options: SourceFitOptions }
   | { id: number; task: 'score'; model?: ModelState; placement: Placement; inputs: LevelInput[]; classes?: Int32Array | number; rule?: ClassFreeRule }
-  | { id: number; task: 'scoreFeatureMaps'; model?: ModelState; placement: Placement; levels: FeatureMapLevel[]; images: number; classId?: number; rule?: ClassFreeRule }
+  | { id: number; task: 'scoreFeatureMaps'; model?: ModelState; placement: Placement; levels: FeatureMap[]; images: number; classId?: number; rule?: ClassFreeRule }
   | { id: number; task: 'maps'; model?: ModelState; placement: Placement; positions: PositionScores; calibration: MapCalibration[] | null; options: Omit<MapsOptions, 'backend'> };
 
 export interface WorkerError {

@@ -8,6 +8,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { expectedRange, expectedType, FormatError } from '../errors';
+import type { FeatureMap } from '../hgad/score_maps';
+import type { ExtractorRecord, FeatureExtractor } from './feature_extractor';
 
 /** The scales of pyramid mode, as the reference runs its extractor. */
 export const PYRAMID_SCALES = [1, 0.5, 0.25];
@@ -21,24 +23,8 @@ export interface BackboneOptions {
   device?: 'cpu' | 'cuda' | 'auto';
 }
 
-/** What a model file records of the backbone its features came from. */
-export interface BackboneRecord {
-  /** sha256 of the ONNX file, hex */
-  sha256: string;
-  /** file name it was loaded from (informative; the hash identifies it) */
-  file: string;
-  /** output names, one per level (pyramid: the one output) */
-  outputs: string[];
-  pyramid: boolean;
-}
-
-/** One level's maps of a batch: data (B, C, h, w) float32, row-major. */
-export interface FeatureMaps {
-  channels: number;
-  height: number;
-  width: number;
-  data: Float32Array;
-}
+/** What a model file records of the backbone its features came from: sha256 of the ONNX file, its base name, the outputs taken as levels, pyramid. */
+export type BackboneRecord = ExtractorRecord;
 
 /** The shipped demonstration backbone (see scripts/backbone/README.md): the default. */
 export function demoBackbonePath(): string {
@@ -112,7 +98,8 @@ export function resizeBilinear(x: Float32Array, S: number, s: number, out: Float
   return out;
 }
 
-export class Backbone {
+/** The ONNX feature extractor. */
+export class Backbone implements FeatureExtractor {
   private constructor(
     private readonly session: InferenceSession,
     readonly file: string,
@@ -159,12 +146,12 @@ export class Backbone {
 
   /**
    * Runs a batch. images: (B, 3, S, S) float32.
-   * -> one FeatureMaps (B, C, h, w) per level
+   * -> one FeatureMap (B, C, h, w) per level
    */
-  async run(images: Float32Array, B: number, S: number): Promise<FeatureMaps[]> {
+  async run(images: Float32Array, B: number, S: number): Promise<FeatureMap[]> {
     if (images.length !== B * 3 * S * S) throw expectedRange(`${B * 3 * S * S} values (${B} x 3 x ${S} x ${S})`, 'images', images.length);
     if (!this.pyramid) return this.runOnce(images, B, S, this.outputs);
-    const levels: FeatureMaps[] = [];
+    const levels: FeatureMap[] = [];
     for (const scale of PYRAMID_SCALES) {
       const s = pyramidSize(S, scale);
       let x: Float32Array = images;
@@ -177,7 +164,7 @@ export class Backbone {
     return levels;
   }
 
-  private async runOnce(images: Float32Array, B: number, S: number, names: string[]): Promise<FeatureMaps[]> {
+  private async runOnce(images: Float32Array, B: number, S: number, names: string[]): Promise<FeatureMap[]> {
     const ort = await import('onnxruntime-node');
     let result: Record<string, Tensor>;
     try {

@@ -9,7 +9,8 @@ import * as fs from 'fs';
 import { FormatError } from '../errors';
 import { CacheWriter, cacheFolder, findCache } from '../data/cache_writer';
 import { CACHE_FORMAT, CACHE_VERSION, CacheDType, CachedImage, CacheLevel, CacheMeta } from '../data/feature_cache';
-import { Backbone, PYRAMID_RESIZE } from './backbone';
+import { PYRAMID_RESIZE } from './backbone';
+import type { FeatureExtractor } from './feature_extractor';
 import { ImageEntry } from './dataset';
 import { mapLimited, SkippedImage } from './inspect';
 import { loadImage, Preprocessing } from './preprocess';
@@ -27,7 +28,7 @@ export interface ExtractProgress {
 export interface ExtractOptions {
   images: readonly ImageEntry[];
   classNames: readonly string[];
-  backbone: Backbone;
+  backbone: FeatureExtractor;
   preprocessing: Preprocessing;
   /** folder holding caches, one sub-folder per key */
   cacheDir: string;
@@ -62,9 +63,9 @@ async function describeImages(images: readonly ImageEntry[]): Promise<CachedImag
 }
 
 /** The key: everything the stored features depend on. */
-export function cacheKey(images: readonly CachedImage[], classNames: readonly string[], backbone: Backbone, p: Preprocessing, dtype: CacheDType): string {
+export function cacheKey(images: readonly CachedImage[], classNames: readonly string[], backbone: FeatureExtractor, p: Preprocessing, dtype: CacheDType): string {
   const h = crypto.createHash('sha256');
-  h.update(JSON.stringify({ format: CACHE_FORMAT, version: CACHE_VERSION, dtype, classNames, backbone: backbone.sha256, outputs: backbone.outputs, pyramid: backbone.pyramid ? PYRAMID_RESIZE : false, p }));
+  h.update(JSON.stringify({ format: CACHE_FORMAT, version: CACHE_VERSION, dtype, classNames, backbone: backbone.record.sha256, outputs: backbone.record.outputs, pyramid: backbone.record.pyramid ? PYRAMID_RESIZE : false, p }));
   for (const im of images) h.update(`\n${im.classId}\t${im.size}\t${im.mtimeMs}\t${im.path}`);
   return h.digest('hex');
 }

@@ -19,7 +19,7 @@ import { importFeatureMaps } from '../data/import_feature_maps';
 import { DatasetIndex, indexDataset } from './dataset';
 import { extractFeatures, ExtractProgress } from './extract';
 import { inspectDataset, SkippedImage } from './inspect';
-import { featureOrigin } from './origin';
+import { featureOrigin } from './feature_extractor';
 import { checkPseudoLabelOptions, clusterSource, PseudoLabelOptions } from '../hgad/pseudo_labels';
 import { CacheFeatureSource } from '../data/feature_cache';
 import type { FeatureSourceSpec } from '../data/feature_source';
@@ -164,10 +164,9 @@ export async function fitImages(options: FitImagesOptions): Promise<FitImagesRes
   if (o.cacheDir !== undefined && (typeof o.cacheDir !== 'string' || o.cacheDir === '')) throw expectedType('a folder path', 'options.cacheDir', o.cacheDir);
   const cache = cacheOptions(o);
   const pseudo = o.pseudoLabels === undefined ? null : checkPseudoLabelOptions(o.pseudoLabels);
-  const { HGAD } = await import('../hgad');
+  const { HGAD, resolvePlacement } = await import('../hgad');
   // The model's device is resolved now, so that asking for an absent GPU fails before any extraction.
-  const probeDevice = HGAD.create({ levels: [{ channels: 2, condChannels: 0 }], classNames: ['check'], couplings: 1, clamp: 1, intraCentres: 1 }, 0, o);
-  probeDevice.close();
+  resolvePlacement(o);
 
   const index = typeof o.data === 'string' ? await indexDataset(o.data, { classes: o.classes }) : o.data;
   const inspection = await inspectDataset(index, { skipUnreadable, allowMixed });
@@ -252,8 +251,9 @@ export async function fitFeatureMaps(o: FitFeatureMapsOptions): Promise<{ model:
   validateSourceTrainConfig(train, o.labels?.length ?? 0);
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw expectedType('a function', 'options.onProgress', o.onProgress);
   const cache = cacheOptions(o);
-  const { HGAD } = await import('../hgad');
-  HGAD.create({ levels: [{ channels: 2, condChannels: 0 }], classNames: ['check'], couplings: 1, clamp: 1, intraCentres: 1 }, 0, o).close();
+  const { HGAD, resolvePlacement } = await import('../hgad');
+  // The model's device is resolved now, so that asking for an absent GPU fails before any import.
+  resolvePlacement(o);
   const { dir, meta, reused } = await importFeatureMaps({ files: o.featureMaps, labels: o.labels, classNames: o.classNames, cacheDir: o.cacheDir ?? defaultCacheDir(), dtype: o.cacheDtype, ...cache });
   const model = HGAD.create({ levels: meta.levels.map((l) => ({ channels: l.channels, condChannels: P })), classNames: [...o.classNames], ...modelShape, kind }, train.seed ?? 0, o);
   const onProgress = o.onProgress;

@@ -7,12 +7,12 @@ import { expectedRange, expectedType, FormatError, isPositiveInteger } from '../
 import type { HGAD } from '../hgad';
 import { classIdOf } from '../hgad/class_lookup';
 import { Backbone, demoBackbonePath } from '../images/backbone';
-import { checkFeatureOrigin, modelPreprocessing } from '../images/origin';
+import { checkFeatureOrigin, FeatureExtractor, modelPreprocessing } from '../images/feature_extractor';
 import { loadImage, Preprocessing } from '../images/preprocess';
 import { checkClassFreeRule } from '../hgad/class_free';
 import type { ClassFreeRule } from '../hgad/types';
 import { classFreeMapCalibration } from '../hgad/class_free_maps';
-import { mapCalibration, concatPositionScores, FeatureMapLevel, ImageMaps, MapKind, PositionScores } from '../hgad/score_maps';
+import { mapCalibration, concatPositionScores, FeatureMap, ImageMaps, MapKind, PositionScores } from '../hgad/score_maps';
 
 export interface ScoreImagesOptions {
   /** the class the images are of: a class name of the model, "#id", or an id (see lib/hgad/class_lookup.ts); undefined: class-free (each image's class inferred) */
@@ -70,7 +70,7 @@ export async function openModelBackbone(model: HGAD, file: string | undefined, m
  */
 export async function scoreImagePositions(
   model: HGAD,
-  backbone: Backbone,
+  backbone: FeatureExtractor,
   preprocessing: Preprocessing,
   files: readonly string[],
   classId: number | undefined,
@@ -98,14 +98,14 @@ export async function scoreImagePositions(
  */
 export async function scorePixelBatch(
   model: HGAD,
-  backbone: Pick<Backbone, 'run'>,
+  backbone: Pick<FeatureExtractor, 'run'>,
   pixels: Float32Array,
   B: number,
   S: number,
   classId: number | undefined,
   rule?: ClassFreeRule,
 ): Promise<PositionScores> {
-  const levels: FeatureMapLevel[] = await backbone.run(pixels, B, S);
+  const levels: FeatureMap[] = await backbone.run(pixels, B, S);
   // without a class id: class-free, by `rule` (the model's default when undefined)
   return model.scoreFeatureMaps(levels, B, classId, rule === undefined ? undefined : { classFree: rule });
 }

@@ -6,7 +6,9 @@
 // one run at a time, the images and feature maps moved, not copied.
 import * as path from 'path';
 import { isMainThread, parentPort, Worker, workerData } from 'worker_threads';
-import type { Backbone, BackboneOptions, FeatureMaps } from '../images/backbone';
+import type { BackboneOptions } from '../images/backbone';
+import type { FeatureExtractor } from '../images/feature_extractor';
+import type { FeatureMap } from '../hgad/score_maps';
 
 interface RunRequest {
   id: number;
@@ -15,7 +17,7 @@ interface RunRequest {
   S: number;
 }
 
-type RunReply = { id: number; levels: FeatureMaps[] } | { id: number; error: string; name: string };
+type RunReply = { id: number; levels: FeatureMap[] } | { id: number; error: string; name: string };
 
 interface ThreadData {
   hgadBackboneThread: true;
@@ -24,9 +26,9 @@ interface ThreadData {
 }
 
 /** The backbone's run() in a worker thread; open() loads the file there. */
-export class BackboneThread {
+export class BackboneThread implements Pick<FeatureExtractor, 'run' | 'close'> {
   private next = 0;
-  private readonly waiting = new Map<number, { resolve: (l: FeatureMaps[]) => void; reject: (e: Error) => void }>();
+  private readonly waiting = new Map<number, { resolve: (l: FeatureMap[]) => void; reject: (e: Error) => void }>();
   private failure: Error | null = null;
 
   private constructor(private readonly worker: Worker) {
@@ -68,9 +70,9 @@ export class BackboneThread {
 
   /**
    * images: (B, 3, S, S) float32, moved to the thread (unusable here afterwards)
-   * -> one FeatureMaps (B, C, h, w) per level
+   * -> one FeatureMap (B, C, h, w) per level
    */
-  run(images: Float32Array, B: number, S: number): Promise<FeatureMaps[]> {
+  run(images: Float32Array, B: number, S: number): Promise<FeatureMap[]> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.next++;
     return new Promise((resolve, reject) => {
@@ -95,7 +97,7 @@ export class BackboneThread {
 async function threadMain(data: ThreadData): Promise<void> {
   const port = parentPort!;
   const { Backbone } = await import('../images/backbone');
-  let backbone: Backbone;
+  let backbone: FeatureExtractor;
   try {
     backbone = await Backbone.open(data.file, data.options);
   } catch (e) {

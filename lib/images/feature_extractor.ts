@@ -1,17 +1,38 @@
-// A model trained on images records the feature extractor it was trained with
-// (ModelConfig.features); features from any other backbone, level choice or
+// What fitting and scoring need from a feature extractor, and what a model
+// records of it. Backbone (lib/images/backbone.ts: an ONNX model, its outputs
+// as levels or one output as a pyramid) is the implementation; precomputed
+// feature maps (fitFeatureMaps) come with no extractor: the model records no
+// origin (ModelConfig.features unset) and scores feature maps, not images.
+//
+// A model trained on images records the extractor it was trained with
+// (ModelConfig.features); features from any other extractor, level choice or
 // preprocessing would be scored against flows that never saw them, giving
 // confident nonsense. checkFeatureOrigin refuses that with one clear error.
 import { FormatError } from '../errors';
 import type { FeatureOrigin, ModelConfig } from '../hgad/config';
-import type { Backbone } from './backbone';
+import type { FeatureMap } from '../hgad/score_maps';
 import type { Preprocessing } from './preprocess';
 
-/** The origin record of features extracted by `backbone` with `p`. */
-export function featureOrigin(backbone: Backbone, p: Preprocessing): FeatureOrigin {
+/** What a model file records of the extractor its features came from (ModelConfig.features.backbone). */
+export type ExtractorRecord = FeatureOrigin['backbone'];
+
+export interface FeatureExtractor {
+  /** the file it was loaded from: names it in errors */
+  readonly file: string;
+  /** one name per level, in order (pyramid: output@scale) */
+  readonly levelNames: string[];
+  /** what a model trained on its features records (its sha256 identifies it) */
+  readonly record: ExtractorRecord;
+  /** pixels: (B, 3, S, S) float32, preprocessed -> one FeatureMap (B, C, h, w) per level */
+  run(pixels: Float32Array, B: number, S: number): Promise<FeatureMap[]>;
+  close(): Promise<void>;
+}
+
+/** The origin record of features extracted by `extractor` from images preprocessed with `p`. */
+export function featureOrigin(extractor: FeatureExtractor, p: Preprocessing): FeatureOrigin {
   return {
-    backbone: backbone.record,
-    levels: backbone.levelNames,
+    backbone: extractor.record,
+    levels: extractor.levelNames,
     preprocessing: { imageSize: p.imageSize, crop: p.crop, mean: [...p.mean], std: [...p.std] },
   };
 }
@@ -22,17 +43,17 @@ function short(sha: string): string {
 
 /**
  * Throws a FormatError naming `modelFile` when the model was not trained on
- * features of this backbone (by its sha256), these levels and this
+ * features of this extractor (by its sha256), these levels and this
  * preprocessing; also when the model was trained on vectors, not images.
  */
-export function checkFeatureOrigin(config: ModelConfig, modelFile: string, backbone: Backbone, p: Preprocessing): void {
+export function checkFeatureOrigin(config: ModelConfig, modelFile: string, extractor: FeatureExtractor, p: Preprocessing): void {
   const want = config.features;
   if (!want) throw new FormatError(modelFile, 'the model was trained on feature vectors, not on images: it records no backbone to score images with');
-  const have = featureOrigin(backbone, p);
+  const have = featureOrigin(extractor, p);
   if (want.backbone.sha256 !== have.backbone.sha256) {
     throw new FormatError(
       modelFile,
-      `the model was trained with the backbone ${want.backbone.file} (sha256 ${short(want.backbone.sha256)}…) but ${backbone.file} ` +
+      `the model was trained with the backbone ${want.backbone.file} (sha256 ${short(want.backbone.sha256)}…) but ${extractor.file} ` +
         `(sha256 ${short(have.backbone.sha256)}…) was given; score with the backbone the model was trained with`,
     );
   }
