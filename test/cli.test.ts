@@ -184,10 +184,10 @@ test('hgad --help and hgad help list every command; each command has --help', as
 
 // ---------------------------------------------------------------- demo
 
-test('demo --quick trains on a tiny Fashion-MNIST subset and prints per-class AUROC', async (t) => {
+test('demo --vectors --quick trains on a tiny Fashion-MNIST subset and prints per-class AUROC', async (t) => {
   const dir = path.join(tmp, 'fmnist');
   writeDemoSubset(dir, 40, 10);
-  const r = await runCli(['demo', '--quick'], { HGAD_DEMO_DATA: dir });
+  const r = await runCli(['demo', '--vectors', '--quick'], { HGAD_DEMO_DATA: dir });
   t.is(r.code, 0, r.stderr);
   t.regex(r.stdout, /200 training images, 196 dims\), 2 epochs/);
   const rows = r.stdout.split('\n').filter((l) => /^(\d \S|mean)/.test(l));
@@ -198,7 +198,7 @@ test('demo --quick trains on a tiny Fashion-MNIST subset and prints per-class AU
   }
   t.regex(r.stdout, /training took [\d.]+ s/);
   t.is(r.stderr.trimEnd().split('\n').length, 2, 'one progress line per epoch');
-  await expectFailure(t, ['demo', '--quick'], 1, { env: { HGAD_DEMO_DATA: path.join(tmp, 'missing') }, match: /demo data not found/ });
+  await expectFailure(t, ['demo', '--vectors', '--quick'], 1, { env: { HGAD_DEMO_DATA: path.join(tmp, 'missing') }, match: /demo data not found/ });
 });
 
 // ---------------------------------------------------------------- progress on a terminal

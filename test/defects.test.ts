@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import sharp from 'sharp';
-import { DEFECT_KINDS, makeDefect, upsample2x } from '../bench/defects';
+import { DEFECT_KINDS, makeDefect, upsample2x } from '../lib/images/defects';
 import { loadFashionMnist } from '../lib/data/fashion_mnist';
 import { Random } from '../lib/random';
 

@@ -1,5 +1,6 @@
-// hgad demo: the FMNIST-U protocol on the Fashion-MNIST subset shipped with
-// the package. One unified model on classes 0, 2, 4, 6, 8 (2x2-pooled,
+// hgad demo: by default the image path end to end (demo_images.ts); with
+// --vectors the FMNIST-U protocol on the Fashion-MNIST subset shipped with
+// the package: one unified model on classes 0, 2, 4, 6, 8 (2x2-pooled,
 // standardised pixels); each class's test images are scored as that class
 // together with every test image of classes 1, 3, 5, 7, 9 (the anomalies).
 import * as path from 'path';
@@ -167,24 +168,38 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
 
 export const demo: Command = {
   name: 'demo',
-  summary: 'train and evaluate on the bundled Fashion-MNIST subset (FMNIST-U protocol)',
-  usage: ['hgad demo [--epochs N] [--quick] [--data DIR] [--device cpu|cuda|auto]'],
+  summary: 'the image path end to end on the bundled Fashion-MNIST subset (defects, hgad and flow, report); --vectors: FMNIST-U',
+  usage: [
+    'hgad demo [--out DIR] [--quick] [--epochs N] [--data DIR] [--device cpu|cuda|auto]',
+    'hgad demo --vectors [--epochs N] [--quick] [--data DIR] [--device cpu|cuda|auto]',
+  ],
   flags: [
-    { name: 'epochs', value: 'N', help: 'training epochs (default 6)' },
-    { name: 'quick', help: 'a short run (2 epochs)' },
+    { name: 'out', value: 'DIR', help: 'a new or empty folder for the defect set and report.html (default: a new temporary folder; not with --vectors)' },
+    { name: 'vectors', help: 'the FMNIST-U protocol on 2x2-pooled pixel vectors instead of images' },
+    { name: 'epochs', value: 'N', help: 'training epochs (images: meta-epochs of each fit, default 2; vectors: default 6)' },
+    { name: 'quick', help: 'a short run (images: 2 classes, a few images, 1 meta-epoch; vectors: 2 epochs)' },
     { name: 'data', value: 'DIR', help: 'directory of the Fashion-MNIST IDX files (default $HGAD_DEMO_DATA, else the bundled data/fmnist-subset)' },
     { name: 'quiet', help: 'no progress bar' },
     ...DEVICE_FLAGS,
   ],
   notes: [
-    'Trains one model on classes 0, 2, 4, 6, 8 (8 couplings, clamp 1.9, 10 intra-class centres, batch 256, lr 1e-3), ' +
+    'Images (default): writes DIR/defects, a defect set in the MVTec AD layout (tshirt, coat, bag: 60 training, ' +
+      '10 normal and 15 defective test images each, patch, scratch and stain defects with their masks, 56 px), fits hgad and ' +
+      'the single-Gaussian flow on it with the shipped backbone (4 couplings, P 32, 2 meta-epochs), tests both as hgad test does ' +
+      '(calibrated maps) and prints each kind\'s mean image AUROC, pixel AUROC and AUPRO and the path of DIR/report.html.',
+    'Vectors (--vectors): trains one model on classes 0, 2, 4, 6, 8 (8 couplings, clamp 1.9, 10 intra-class centres, batch 256, lr 1e-3), ' +
       'then scores each class\'s test images together with all test images of classes 1, 3, 5, 7, 9 as that class ' +
       'and prints the AUROC per class (calibrated and -logp scores) and their mean.',
   ],
   run: async (args: ParsedArgs) => {
     const device = deviceOptions(args);
+    const vectors = args.flag('vectors');
+    const outDir = args.string('out');
+    if (vectors && outDir !== undefined) throw new CliError('--out goes with the image demo, not with --vectors');
     await checkDevice(device);
-    await runDemo({ epochs: args.int('epochs', { min: 1 }), quick: args.flag('quick'), dataDir: args.string('data'), quiet: args.flag('quiet'), device });
+    const common = { epochs: args.int('epochs', { min: 1 }), quick: args.flag('quick'), quiet: args.flag('quiet'), device };
+    if (vectors) await runDemo({ ...common, dataDir: args.string('data') });
+    else await (await import('./demo_images')).runImageDemo({ ...common, dataDir: args.string('data') ?? defaultDemoDataDir(), outDir });
     return 0;
   },
 };

@@ -7,7 +7,7 @@ import { writeFileAtomicAsync } from '../io/atomic';
 import { indexDataset, TestImage } from '../images/dataset';
 import { inspectTestSet } from '../images/inspect';
 import { displayImage } from '../localise/outputs';
-import { evaluateImages } from '../localise/evaluate';
+import { ClassResult, evaluateImages } from '../localise/evaluate';
 import { openModelBackbone } from '../localise/score_images';
 import type { MapKind } from '../hgad/map_kind';
 import { heatmapPng, writeMapFiles } from '../maps/heatmap';
@@ -42,6 +42,27 @@ async function examples(items: Scored[], preprocessing: Parameters<typeof displa
       png: await heatmapPng({ map: s.map, width: S, height: S, range, image: await displayImage(s.image.path, preprocessing), mask: s.image.maskPath ? s.mask : undefined }),
     })),
   );
+}
+
+/** One class's section of the report: its metrics, curves, and the highest-scored normal and lowest-scored anomalous images. */
+export async function reportSection(r: ClassResult, preprocessing: Parameters<typeof displayImage>[1], range: [number, number], name: string): Promise<ReportClass> {
+  const S = preprocessing.crop;
+  const scored: Scored[] = r.images.map((image, i) => ({ image, score: r.scores[i], map: r.maps.subarray(i * S * S, (i + 1) * S * S), mask: r.masks.subarray(i * S * S, (i + 1) * S * S) }));
+  const normal = scored.filter((s) => !s.image.maskPath).sort((a, b) => b.score - a.score).slice(0, EXAMPLES);
+  const anomalous = scored.filter((s) => s.image.maskPath).sort((a, b) => a.score - b.score).slice(0, EXAMPLES);
+  const m = r.metrics;
+  return { name, metrics: m, curves: (m as { curves?: ReportClass['curves'] }).curves, topNormal: await examples(normal, preprocessing, range), bottomAnomalous: await examples(anomalous, preprocessing, range) };
+}
+
+/** The range of a class's maps, for one colour scale across its heat maps. */
+export function mapRange(maps: Float32Array): [number, number] {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of maps) {
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return [lo, hi];
 }
 
 /** Shares of normal and defective images whose inferred class is `want` (NaN where there are none; null values when want < 0). */
@@ -99,12 +120,7 @@ export async function runTest(args: ParsedArgs): Promise<number> {
       if (r.classFree) inferredRight[cls] = inferenceAccuracy(images, r.classFree.classes, names.indexOf(cls));
       err(`${cls}: ${images.length} images in ${r.seconds.toFixed(1)} s; image AUROC ${m.imageAuroc.toFixed(3)}, pixel AUROC ${m.pixelAuroc.toFixed(3)}, AUPRO ${m.aupro.toFixed(3)}\n`);
       const scored: Scored[] = images.map((image, i) => ({ image, score: scores[i], map: maps.subarray(i * S * S, (i + 1) * S * S), mask: masks.subarray(i * S * S, (i + 1) * S * S) }));
-      let lo = Infinity;
-      let hi = -Infinity;
-      for (const v of maps) {
-        if (v < lo) lo = v;
-        if (v > hi) hi = v;
-      }
+      const [lo, hi] = mapRange(maps);
       if (staged) {
         for (const s of scored) {
           const stem = path.basename(s.image.path, path.extname(s.image.path));
@@ -113,11 +129,7 @@ export async function runTest(args: ParsedArgs): Promise<number> {
           });
         }
       }
-      if (reportFile !== undefined) {
-        const normal = scored.filter((s) => !s.image.maskPath).sort((a, b) => b.score - a.score).slice(0, EXAMPLES);
-        const anomalous = scored.filter((s) => s.image.maskPath).sort((a, b) => a.score - b.score).slice(0, EXAMPLES);
-        sections.push({ name: cls, metrics: m, curves: (m as { curves?: ReportClass['curves'] }).curves, topNormal: await examples(normal, preprocessing, [lo, hi]), bottomAnomalous: await examples(anomalous, preprocessing, [lo, hi]) });
-      }
+      if (reportFile !== undefined) sections.push(await reportSection(r, preprocessing, [lo, hi], cls));
     }),
   );
   const json: ReturnType<typeof metricsJson> & { class_free?: unknown } = metricsJson(perClass, kind);

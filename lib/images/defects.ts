@@ -6,7 +6,7 @@
 //
 // Images are the 28x28 originals upsampled 2x (bilinear) to 56x56, the size
 // the demonstration backbone was trained at; masks are 56x56 too.
-import { Random } from '../lib/random';
+import { Random } from '../random';
 
 export const DEFECT_SIZE = 56;
 export const DEFECT_KINDS = ['patch', 'scratch', 'stain'] as const;
