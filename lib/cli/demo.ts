@@ -176,16 +176,16 @@ export const demo: Command = {
   flags: [
     { name: 'out', value: 'DIR', help: 'a new or empty folder for the defect set and report.html (default: a new temporary folder; not with --vectors)' },
     { name: 'vectors', help: 'the FMNIST-U protocol on 2x2-pooled pixel vectors instead of images' },
-    { name: 'epochs', value: 'N', help: 'training epochs (images: meta-epochs of each fit, default 2; vectors: default 6)' },
+    { name: 'epochs', value: 'N', help: 'training epochs (images: meta-epochs of each fit, default 4; vectors: default 6)' },
     { name: 'quick', help: 'a short run (images: 2 classes, a few images, 1 meta-epoch; vectors: 2 epochs)' },
     { name: 'data', value: 'DIR', help: 'directory of the Fashion-MNIST IDX files (default $HGAD_DEMO_DATA, else the bundled data/fmnist-subset)' },
     { name: 'quiet', help: 'no progress bar' },
     ...DEVICE_FLAGS,
   ],
   notes: [
-    'Images (default): writes DIR/defects, a defect set in the MVTec AD layout (tshirt, coat, bag: 60 training, ' +
-      '10 normal and 15 defective test images each, patch, scratch and stain defects with their masks, 56 px), fits hgad and ' +
-      'the single-Gaussian flow on it with the shipped backbone (4 couplings, P 32, 2 meta-epochs), tests both as hgad test does ' +
+    'Images (default): writes DIR/defects, a defect set in the MVTec AD layout (tshirt, coat, bag: 100 training, ' +
+      '20 normal and 30 defective test images each, patch, scratch and stain defects with their masks, 56 px), fits hgad and ' +
+      'the single-Gaussian flow on it with the shipped backbone (8 couplings, P 64, M 10, 4 meta-epochs), tests both as hgad test does ' +
       '(calibrated maps) and prints each kind\'s mean image AUROC, pixel AUROC and AUPRO and the path of DIR/report.html.',
     'Vectors (--vectors): trains one model on classes 0, 2, 4, 6, 8 (8 couplings, clamp 1.9, 10 intra-class centres, batch 256, lr 1e-3), ' +
       'then scores each class\'s test images together with all test images of classes 1, 3, 5, 7, 9 as that class ' +

@@ -22,7 +22,7 @@ export interface ImageDemoOptions {
   outDir?: string;
   /** the smallest run (2 classes, a few images, one meta-epoch), for tests */
   quick?: boolean;
-  /** meta-epochs of each fit (default 2, 1 with quick) */
+  /** meta-epochs of each fit (default 4, 1 with quick) */
   epochs?: number;
   seed?: number;
   device?: DeviceOptions;
