@@ -1,7 +1,7 @@
 // hgad: unified anomaly detection with hierarchical Gaussian mixture
 // normalizing flows, for Node.js.
 //
-// The public API: what README.md documents. Building blocks (tensors, flows,
+// The public API: what README.md and docs/ document. Building blocks (tensors, flows,
 // mixtures, autograd, optimisers, backends, the native addon) are exported
 // from `hgad/internal` (lib/internal.ts) and may change without notice.
 // test/public_api.test.ts holds the list of these names.

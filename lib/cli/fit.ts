@@ -23,7 +23,7 @@ export const fit: Command = {
     { name: 'class-names', value: 'a,b', help: 'with --feature-maps: the class names (default "0".."K-1")' },
     { name: 'out', value: 'M.safetensors', help: 'where to write the model (written only when training succeeds; required but with --dry-run)' },
     { name: 'classes', value: 'a,b', help: 'class folders to train on (default: every folder of DIR)' },
-    { name: 'backbone', value: 'F.onnx', help: 'frozen feature extractor (default: the shipped demo backbone, see the README)' },
+    { name: 'backbone', value: 'F.onnx', help: 'frozen feature extractor (default: the shipped demo backbone, see docs/images.md)' },
     { name: 'levels', value: 'o1,o2', help: 'backbone outputs used as feature levels (default: all outputs)' },
     { name: 'pyramid', help: "run one output (--levels o) on the image at scales 1, 1/2, 1/4: the reference's pyramid extractor" },
     { name: 'image-size', value: 'S', help: 'shorter image side after resizing (default 256)' },

@@ -8,7 +8,7 @@ import { parsePositions } from '../hgad/position_sampling';
 import { PRESET_NAMES, PresetName } from '../hgad/presets';
 
 export const SCHEDULE_FLAGS: FlagSpec[] = [
-  { name: 'preset', value: 'P', help: 'reference (default: every position of every image, the reference\'s schedule) or fast (position sampling, see the README\'s accuracy-against-cost table); explicit flags win' },
+  { name: 'preset', value: 'P', help: 'reference (default: every position of every image, the reference\'s schedule) or fast (position sampling, see docs/training.md\'s accuracy-against-cost table); explicit flags win' },
   { name: 'positions-per-image', value: 'N', help: 'train each step on N positions of each image per level (a count, or a fraction such as 1/16), stratified over passes' },
   { name: 'time-budget', value: 'T', help: 'training time (45m, 1.5h, 90s, or seconds): the passes, warm-up, cosine and stage 1 are cut to fit, from a timing of the first steps' },
   { name: 'dry-run', help: 'print the preview (vectors, FLOPs, ETA from a timing of the first steps) and stop: nothing is trained or written' },

@@ -28,7 +28,7 @@ export const RULE_FLAG: FlagSpec = {
 /** The --device and --precision flags of the commands that compute. */
 export const DEVICE_FLAGS: FlagSpec[] = [
   { name: 'device', value: 'D', help: 'cpu (default), cuda (fails when no usable GPU) or auto (the GPU when there is one)' },
-  { name: 'precision', value: 'P', help: 'GEMM precision on a GPU: fp32 (default) or tf32 (tensor cores; see the README for its error)' },
+  { name: 'precision', value: 'P', help: 'GEMM precision on a GPU: fp32 (default) or tf32 (tensor cores; see docs/gpu.md for its error)' },
 ];
 
 /** The device options named by --device and --precision; a CliError when CUDA was asked for and cannot be used. */

@@ -26,7 +26,7 @@ export interface DeviceOptions {
    * usable GPU) or 'auto' (the GPU when there is one, else the CPU).
    */
   device?: DeviceRequest;
-  /** GEMM precision on a GPU: 'fp32' (default) or 'tf32' (tensor cores, see the README for its measured error). */
+  /** GEMM precision on a GPU: 'fp32' (default) or 'tf32' (tensor cores, see docs/gpu.md for its measured error). */
   precision?: Precision;
 }
 
@@ -366,7 +366,7 @@ export class HGAD {
     return { config: this.model.config, tensors: modelTensors(this.model) };
   }
 
-  /** Writes the weights left by the fits called before it (atomically, see the README). */
+  /** Writes the weights left by the fits called before it (atomically, see docs/promises.md). */
   save(file: string): Promise<void> {
     return this.order.read(() => saveModelAsync(this.model, file));
   }

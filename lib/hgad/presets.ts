@@ -1,6 +1,6 @@
 // Named training settings. 'reference': the reference's schedule, every
 // position of every image (the default). 'fast': the cheaper setting picked
-// from the accuracy-against-cost table of the README (defect benchmark):
+// from the accuracy-against-cost table of docs/training.md (defect benchmark):
 // 1/16 of each level's positions per step, 8 meta-epochs x 2 sub-epochs,
 // 1/200 of the reference's vectors (16 passes instead of 200, each 1/16).
 import { expectedRange } from '../errors';

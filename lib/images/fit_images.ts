@@ -49,7 +49,7 @@ export interface ModelAndCacheOptions extends Partial<SourceTrainConfig>, Device
   rebuildCache?: boolean;
   /** one line per broken cache found (and rebuilt) or stale temporary folders removed (default: process.emitWarning) */
   onWarning?: (message: string) => void;
-  /** 'reference' (default: every position, the reference's schedule) or 'fast' (see the README); explicit options win */
+  /** 'reference' (default: every position, the reference's schedule) or 'fast' (see docs/training.md); explicit options win */
   preset?: PresetName;
   /** with preview, dryRun or timeBudget: the estimate (vectors, FLOPs, ETA), before training starts */
   onPreview?: (e: FitEstimate) => void;
