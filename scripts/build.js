@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Builds the native addon: cmake-js when CMake is available (CUDA compiled in
 // when nvcc is found, unless HGAD_CUDA=OFF), otherwise node-gyp with
-// binding.gyp (CPU only, the same sources: scripts/native_sources.js lists
-// them with CMakeLists.txt's glob rules). The result is build/Release/hgad.node
+// binding.gyp (CPU only, the same sources, listed by name: npm run gen:gyp
+// writes them with CMakeLists.txt's glob rules). The result is build/Release/hgad.node
 // either way.
 'use strict';
 const { spawnSync } = require('child_process');

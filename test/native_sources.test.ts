@@ -1,8 +1,8 @@
 // The node-gyp build (binding.gyp) and the CMake build (CMakeLists.txt) must
 // compile the same native sources: a file missing from one of them links (the
 // addon is a shared library) and dies on first use with "undefined symbol".
-// binding.gyp computes its lists with scripts/native_sources.js; this test
-// expands them as gyp does and compares them with the sets CMakeLists.txt's
+// binding.gyp lists its sources by name (written by `npm run gen:gyp`,
+// scripts/native_sources.js); this test reads them as gyp does and compares them with the sets CMakeLists.txt's
 // file(GLOB) statements select for a CPU-only build. scripts/smoke_gyp.sh
 // (.ci/run) builds and runs the gyp addon itself.
 import test from 'ava';
@@ -72,13 +72,13 @@ const sorted = (xs: string[]) => [...xs].sort();
 test('binding.gyp compiles the addon sources a CPU-only CMake build does', (t) => {
   const cmake = sorted([...cmakeSet('HGAD_NAPI_SOURCES'), ...cmakeSet('HGAD_CPU_SOURCES')]);
   t.true(cmake.includes('native/cpu/gemm_deep.cc') && cmake.includes('native/cpu/device_none.cc'), cmake.join(' '));
-  t.deepEqual(sorted(gypSources('hgad')), cmake);
+  t.deepEqual(sorted(gypSources('hgad')), cmake, 'binding.gyp and CMakeLists.txt differ: run npm run gen:gyp');
 });
 
 test('binding.gyp compiles the device bookkeeping test from the sources CMake does', (t) => {
   const cmake = sorted([...cmakeSet('HGAD_DEVICE_SOURCES'), 'native/test/device_lifetimes_test.cc']);
   t.true(cmake.length > 1);
-  t.deepEqual(sorted(gypSources('device_lifetimes_test')), cmake);
+  t.deepEqual(sorted(gypSources('device_lifetimes_test')), cmake, 'binding.gyp and CMakeLists.txt differ: run npm run gen:gyp');
 });
 
 test('every C++ source outside native/test is in the addon or the device bookkeeping', (t) => {
