@@ -10,6 +10,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as readline from 'readline';
+import { manifestEntries } from '../io/manifest';
 import { kindOf } from '../io/reader';
 import { CliError } from './errors';
 
@@ -57,15 +58,7 @@ export function itemKey(item: { image: string; size: number; mtimeMs: number }):
 export async function* manifestItems(manifest: string): AsyncGenerator<ImageItem> {
   const why = notAnImage(manifest);
   if (why !== null) throw new CliError(`--manifest ${manifest}: ${why === 'no such image file' ? 'no such file' : why.replace(', not an image file', '')}`);
-  const dir = path.dirname(path.resolve(manifest));
-  const lines = readline.createInterface({ input: fs.createReadStream(manifest, { encoding: 'utf8' }), crlfDelay: Infinity });
-  let n = 0;
-  for await (const raw of lines) {
-    ++n;
-    const entry = raw.trim();
-    if (entry === '' || entry.startsWith('#')) continue;
-    yield imageItem(path.resolve(dir, entry), `${manifest}:${n}: `);
-  }
+  for await (const entry of manifestEntries(manifest)) yield imageItem(entry.path, `${manifest}:${entry.line}: `);
 }
 
 /**

@@ -14,7 +14,7 @@ async function imagesToAdd(args: ParsedArgs, rest: string[]): Promise<string[]> 
   if (given !== 1) throw new UsageError('give exactly one of --manifest F, --dir DIR or IMAGE...', 'queue');
   const { listImageDir, readManifest } = await import('../queue/jobs');
   try {
-    return manifest !== undefined ? readManifest(manifest) : dir !== undefined ? listImageDir(dir) : rest.map((f) => path.resolve(f));
+    return manifest !== undefined ? await readManifest(manifest) : dir !== undefined ? listImageDir(dir) : rest.map((f) => path.resolve(f));
   } catch (e) {
     throw new CliError((e as Error).message);
   }

@@ -7,8 +7,11 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { FormatError } from '../errors';
 import { readFileWhole } from '../io/atomic';
+import { manifestEntries } from '../io/manifest';
+import { IMAGE_SUFFIXES } from '../images/dataset';
 
-export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.tif', '.tiff', '.webp'];
+/** The image suffixes of a data set, less BMP (this sharp build cannot decode it). */
+export const IMAGE_EXTENSIONS = IMAGE_SUFFIXES.filter((s) => s !== '.bmp');
 
 /** What a job carries: the image to score and its class (absent: the scoring decides). */
 export interface ImageJob {
@@ -30,17 +33,11 @@ export function jobIdOf(file: string): string {
   return `img-${h.slice(0, 32)}`;
 }
 
-/** The image paths of a manifest: one a line, relative to the manifest's folder; blank lines and # comments skipped. */
-export function readManifest(file: string): string[] {
-  const text = readFileWhole(file).toString('utf8');
-  if (text.includes('\0')) throw new FormatError(file, 'is not a text manifest (it holds NUL bytes)');
-  const dir = path.dirname(path.resolve(file));
+/** The image paths of a manifest (lib/io/manifest.ts), after checking the file is a text file. */
+export async function readManifest(file: string): Promise<string[]> {
+  if (readFileWhole(file).includes(0)) throw new FormatError(file, 'is not a text manifest (it holds NUL bytes)');
   const out: string[] = [];
-  for (const raw of text.split(/\r?\n/)) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) continue;
-    out.push(path.resolve(dir, line));
-  }
+  for await (const entry of manifestEntries(file)) out.push(entry.path);
   if (out.length === 0) throw new FormatError(file, 'names no image');
   return out;
 }
