@@ -5,7 +5,7 @@
 import { noGrad, backward } from '../lib/autograd/tape';
 import { CudaBackend } from '../lib/backend/cuda';
 import { Storage } from '../lib/backend/types';
-import { smoothedOneHot } from '../lib/nn/mixture';
+import { smoothedOneHot } from '../lib/nn/heads';
 import { Random } from '../lib/random';
 import { PAPER, SUBNET, Scenario, paperModel } from './scenarios';
 

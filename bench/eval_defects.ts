@@ -7,7 +7,7 @@
 //        [--also KIND,...] (more map kinds on the same trained models, under "also") [--meta-epochs 4]
 //        [--sub-epochs 2] [--image-size 56] [--cond-channels 64] [--couplings 8] [--intra-centres 10]
 //        [--lr 2e-4] [--seed 0] [--backbone F.onnx] [--cache DIR]
-//        [--settings labelled,flow,labelfree,labelfree-true] (the trainings: labelled HGAD, the flow,
+//        [--settings labelled,flow,labelfree,labelfree-true] (the trainings: labelled HGAD, another model kind by name,
 //        label-free HGAD with K chosen and with K = the true class count) [--class-free] (also score the
 //        labelled models without class ids: rules inferred and marginal; label-free models always are)
 //        [--positions-per-image N|1/16] (position sampling) [--preset reference|fast] [--kinds hgad,flow]
@@ -15,7 +15,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { threads } from '../lib/backend/index';
-import type { ModelKind } from '../lib/hgad/config';
+import { MODEL_KINDS, ModelKind } from '../lib/hgad/config';
 import { indexDataset } from '../lib/images/dataset';
 import { parsePositions } from '../lib/hgad/position_sampling';
 import { PRESET_NAMES, PresetName } from '../lib/hgad/presets';
@@ -39,7 +39,8 @@ function num(name: string, fallback: number, integer = true): number {
   return v;
 }
 
-const SETTINGS = ['labelled', 'flow', 'labelfree', 'labelfree-true'];
+// labelled HGAD, every other registered model kind by its name, label-free HGAD (K chosen, K = the true count)
+const SETTINGS = ['labelled', ...MODEL_KINDS.filter((k) => k !== 'hgad'), 'labelfree', 'labelfree-true'];
 
 async function main(): Promise<void> {
   const data = arg('data');
@@ -68,7 +69,7 @@ async function main(): Promise<void> {
   };
   if (train.preset !== undefined && !PRESET_NAMES.includes(train.preset)) throw new RangeError(`Expected one of ${PRESET_NAMES.join(', ')} for --preset but received ${train.preset}`);
   const kinds = arg('kinds');
-  for (const k of (kinds ?? '').split(',').filter((x) => x !== '')) if (k !== 'hgad' && k !== 'flow') throw new RangeError(`Expected hgad and/or flow for --kinds but received ${k}`);
+  for (const k of (kinds ?? '').split(',').filter((x) => x !== '')) if (!(MODEL_KINDS as readonly string[]).includes(k)) throw new RangeError(`Expected kinds among ${MODEL_KINDS.join(', ')} for --kinds but received ${k}`);
   // --kinds hgad,flow is --settings labelled,flow
   const settings = (kinds !== undefined ? kinds.replace('hgad', 'labelled') : (arg('settings', 'labelled,flow') as string)).split(',').filter((k) => k !== '');
   for (const k of settings) if (!SETTINGS.includes(k)) throw new RangeError(`Expected settings among ${SETTINGS.join(', ')} for --settings but received ${k}`);
@@ -79,8 +80,8 @@ async function main(): Promise<void> {
   const rows: Record<string, unknown> = {};
   const schedules: Record<string, unknown> = {};
   for (const setting of settings) {
-    const kind: ModelKind = setting === 'flow' ? 'flow' : 'hgad';
-    const key = setting === 'labelled' ? 'hgad' : setting === 'flow' ? 'baseline' : setting;
+    const kind: ModelKind = (MODEL_KINDS as readonly string[]).includes(setting) ? (setting as ModelKind) : 'hgad';
+    const key = setting === 'labelled' ? 'hgad' : setting;
     const labelFree = setting.startsWith('labelfree');
     // every setting reads the same feature cache (the first run fills it); the time is the training loop's
     const fitted = await fitImages({ data: index, kind, ...train, ...(labelFree ? { pseudoLabels: setting === 'labelfree-true' ? { K: index.classNames.length } : true } : {}) });
@@ -111,7 +112,8 @@ async function main(): Promise<void> {
         }
       }
       if (classFree || labelFree) {
-        for (const rule of (kind === 'flow' ? ['marginal'] : ['inferred', 'marginal']) as ClassFreeRule[]) {
+        // A head without an inter-class posterior has nothing to infer a class from.
+        for (const rule of (fitted.model.core.levels[0].head.hasEntropy ? ['inferred', 'marginal'] : ['marginal']) as ClassFreeRule[]) {
           const row = await evaluateClassFree(fitted.model, index, backbone, preprocessing, score, rule, truthOf);
           out[rule] = row;
           console.error(`${setting} class-free ${rule}: mean image AUROC ${row.mean.image_auroc.toFixed(3)}, pixel AUROC ${row.mean.pixel_auroc.toFixed(3)}, AUPRO ${row.mean.aupro.toFixed(3)}; inferred class right on ${(100 * row.inference!.normal).toFixed(1)} % of normal, ${(100 * row.inference!.defective).toFixed(1)} % of defective images`);

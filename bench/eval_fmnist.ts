@@ -1,18 +1,16 @@
 // FMNIST-U: one unified HGAD model on several Fashion-MNIST classes, each
-// evaluated against the images of the other classes, next to a single-Gaussian
-// flow of the same size trained the same way.
+// evaluated against the images of the other classes, next to the model kind
+// 'flow' (the single-Gaussian conditional flow) of the same size trained the
+// same way, through the same code.
 //   npm run eval:fmnist -- [--data DIR] [--normal-classes 0,2,4,6,8] [--json FILE]
 //                          [--epochs 6] [--seed 0] [--couplings 8]
-//                          [--device cpu|cuda] [--precision fp32|tf32] [--no-baseline]
+//                          [--device cpu|cuda] [--precision fp32|tf32] [--no-flow]
 //                          [--class-free] (also: the model scored without class ids, and models
 //                          trained on k-means++ clusters instead of the classes: K chosen, K = true)
-// --device cuda trains and scores HGAD on the GPU (the baseline stays on the
-// CPU); HGAD_BENCH_EMULATE=1 runs that path over the emulated CUDA surface
+// --device cuda trains and scores both kinds on the GPU; HGAD_BENCH_EMULATE=1 runs that path over the emulated CUDA surface
 // (CPU kernels, TF32 GEMM inputs rounded as the tensor cores round them).
 import * as fs from 'fs';
 import { HgadModel } from '../lib/hgad/model';
-import { fitSingleGaussianFlow, singleGaussianLogp } from './baseline';
-import { Flow } from '../lib/nn/flow';
 import { auroc } from '../lib/metrics/auroc';
 import { DEFAULT_FMNIST_DIR, fitStandardiser, indicesOf, loadFashionMnist, pooledFeatures, standardise } from '../lib/data/fashion_mnist';
 import { referenceFusion } from '../lib/hgad/model';
@@ -51,7 +49,7 @@ function main(): void {
   const precision = arg('precision', 'fp32');
   if (device !== 'cpu' && device !== 'cuda') throw new RangeError(`Expected cpu or cuda for --device but received ${device}`);
   if (precision !== 'fp32' && precision !== 'tf32') throw new RangeError(`Expected fp32 or tf32 for --precision but received ${precision}`);
-  const withBaseline = !process.argv.includes('--no-baseline');
+  const withFlow = !process.argv.includes('--no-flow');
   let be: Backend = cpu;
   let deviceLabel = 'cpu';
   if (device === 'cuda') {
@@ -89,15 +87,16 @@ function main(): void {
   const hgadSeconds = (Date.now() - t0) / 1000;
 
   t0 = Date.now();
-  const baseline = withBaseline ? Flow.create({ channels: D, condChannels: 0, couplings, clamp: 1.9 }, seed + 7919) : null;
-  if (baseline) fitSingleGaussianFlow(baseline, features, train);
-  const baselineSeconds = (Date.now() - t0) / 1000;
-  console.log(`  training: hgad ${hgadSeconds.toFixed(1)} s${baseline ? `, baseline ${baselineSeconds.toFixed(1)} s` : ''}`);
+  const flow = withFlow
+    ? HgadModel.create({ levels: [{ channels: D, condChannels: 0 }], classNames: normal.map(String), couplings, clamp: 1.9, intraCentres: 10, kind: 'flow' }, seed + 7919).to(be)
+    : null;
+  if (flow) flow.fitSync([{ features, labels }], train);
+  const flowSeconds = (Date.now() - t0) / 1000;
+  console.log(`  training: hgad ${hgadSeconds.toFixed(1)} s${flow ? `, flow ${flowSeconds.toFixed(1)} s` : ''}`);
 
   const anomIdx = indicesOf(data.test.labels, anomalous);
   const anomFeatures = standardise(pooledFeatures(data.test.images, anomIdx), stdz);
-  const baselineAnom = baseline ? singleGaussianLogp(baseline, anomFeatures) : null;
-  const results = { fusion: [] as number[], logp: [] as number[], calibrated: [] as number[], baseline: [] as number[] };
+  const results = { fusion: [] as number[], logp: [] as number[], calibrated: [] as number[], flow: [] as number[] };
   normal.forEach((cls, k) => {
     const normIdx = indicesOf(data.test.labels, [cls]);
     const normFeatures = standardise(pooledFeatures(data.test.images, normIdx), stdz);
@@ -111,13 +110,9 @@ function main(): void {
     results.logp.push(auroc(Float32Array.from(logp, (v) => -v), truth));
     results.fusion.push(auroc(referenceFusion(s.levels), truth));
     results.calibrated.push(auroc(s.calibrated!, truth));
-    if (baseline && baselineAnom) {
-      const base = new Float32Array(truth.length);
-      base.set(singleGaussianLogp(baseline, normFeatures).map((v) => -v));
-      base.set(baselineAnom.map((v) => -v), normIdx.length);
-      results.baseline.push(auroc(base, truth));
-    }
-    console.log(`  class ${cls}: AUROC fusion ${results.fusion[k].toFixed(3)}  logp ${results.logp[k].toFixed(3)}  calibrated ${results.calibrated[k].toFixed(3)}${baseline ? `  baseline ${results.baseline[k].toFixed(3)}` : ''}`);
+    // One distribution for every class: its logp does not depend on the class id.
+    if (flow) results.flow.push(auroc(Float32Array.from(flow.scoreSync([{ features: all }], k).levels[0].logp, (v) => -v), truth));
+    console.log(`  class ${cls}: AUROC fusion ${results.fusion[k].toFixed(3)}  logp ${results.logp[k].toFixed(3)}  calibrated ${results.calibrated[k].toFixed(3)}${flow ? `  flow ${results.flow[k].toFixed(3)}` : ''}`);
   });
   const classFree: Record<string, unknown> = {};
   if (process.argv.includes('--class-free')) {
@@ -140,10 +135,10 @@ function main(): void {
     ...(Object.keys(classFree).length > 0 ? { class_free: classFree } : {}),
     normal_classes: normal,
     auroc: Object.fromEntries(Object.entries(results).filter(([, v]) => v.length > 0).map(([k, v]) => [k, { per_class: v, mean: mean(v) }])),
-    train_seconds: { hgad: hgadSeconds, baseline: baseline ? baselineSeconds : null },
+    train_seconds: { hgad: hgadSeconds, flow: flow ? flowSeconds : null },
     config: { epochs, couplings, clamp: 1.9, intra_centres: 10, batch_size: 256, lr: 1e-3, seed, threads: threads(), device: deviceLabel },
   };
-  console.log(`  mean AUROC: fusion ${mean(results.fusion).toFixed(3)}  logp ${mean(results.logp).toFixed(3)}  calibrated ${mean(results.calibrated).toFixed(3)}${baseline ? `  baseline ${mean(results.baseline).toFixed(3)}` : ''}`);
+  console.log(`  mean AUROC: fusion ${mean(results.fusion).toFixed(3)}  logp ${mean(results.logp).toFixed(3)}  calibrated ${mean(results.calibrated).toFixed(3)}${flow ? `  flow ${mean(results.flow).toFixed(3)}` : ''}`);
   const out = arg('json');
   if (out) {
     fs.writeFileSync(out, JSON.stringify(summary, null, 2));

@@ -6,7 +6,7 @@ import { backward, noGrad } from '../lib/autograd/tape';
 import { cpu } from '../lib/backend/cpu';
 import { Backend } from '../lib/backend/types';
 import { Flow } from '../lib/nn/flow';
-import { GaussianMixture, smoothedOneHot } from '../lib/nn/mixture';
+import { GaussianMixture, smoothedOneHot } from '../lib/nn/heads';
 import { Adam } from '../lib/optim/adam';
 import { Random } from '../lib/random';
 import { Tensor } from '../lib/tensor';

@@ -11,6 +11,7 @@ import { HgadModel } from '../lib/hgad/model';
 import { Flow } from '../lib/nn/flow';
 import { Random } from '../lib/random';
 import { Tensor } from '../lib/tensor';
+import type { GaussianMixture } from '../lib/nn/heads';
 import { linear } from '../lib/autograd/ops';
 import { noGrad } from '../lib/autograd/tape';
 import { calls, EmuBuffer, roundToTf32 } from './helpers/emulated_cuda';
@@ -107,8 +108,8 @@ function trainAndScoreLikeCpu(t: import('ava').ExecutionContext, be: CudaBackend
   t.is(devLosses.length, cpuLosses.length);
   // Same math in another order (the log-determinant constant is added after the coupling): float32 rounding only.
   close(t, 'losses', devLosses, cpuLosses, 2e-3);
-  const cpuParams = [...onCpu.levels[0].flow.parameters(), ...onCpu.levels[0].mixture.parameters()];
-  const devParams = [...onDev.levels[0].flow.parameters(), ...onDev.levels[0].mixture.parameters()];
+  const cpuParams = [...onCpu.levels[0].flow.parameters(), ...onCpu.levels[0].head.parameters()];
+  const devParams = [...onDev.levels[0].flow.parameters(), ...onDev.levels[0].head.parameters()];
   devParams.forEach((p, i) => close(t, `parameter ${i}`, p.toHost(), cpuParams[i].data, 2e-3));
   onDev.releaseScratch();
   be.trim();
@@ -156,7 +157,7 @@ test('a divergence on the device path stops training with the place, frees the s
   model.releaseScratch();
   be.trim();
   t.is(EmuBuffer.live, live0, 'the failed step returned its buffers');
-  for (const p of [...model.levels[0].flow.parameters(), ...model.levels[0].mixture.parameters()]) {
+  for (const p of [...model.levels[0].flow.parameters(), ...model.levels[0].head.parameters()]) {
     t.true(p.toHost().every(Number.isFinite), 'no step was taken with a non-finite loss');
   }
 });
@@ -206,7 +207,8 @@ test('release() returns every device buffer of a model, weights included', (t) =
 test('GaussianMixture.centres() and score() on a device free their buffers before returning', (t) => {
   const be = emulatedBackend();
   const model = HgadModel.create(config, 4).to(be);
-  const { flow, mixture } = model.levels[0];
+  const { flow } = model.levels[0];
+  const mixture = model.levels[0].head as GaussianMixture;
   const x = Tensor.from(new Float32Array(6 * C).fill(0.5), [6, C], 'float32', false, be);
   const out = noGrad(() => flow.forward(x, null));
   const live0 = EmuBuffer.live;

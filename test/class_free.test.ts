@@ -61,7 +61,7 @@ test('class-free scores match their definitions: the inferred class scored as gi
     const p = inferred.classFree!.posterior[i];
     t.true(p >= 1 / K - 1e-6 && p <= 1);
     for (let l = 0; l < 2; ++l) {
-      const lpi = m.levels[l].mixture.logPriorsHost();
+      const lpi = m.levels[l].head.logPriorsHost();
       const terms = perClass.map((s, kk) => C * s.levels[l].logp[i] + lpi[kk]);
       const mx = Math.max(...terms);
       const want = (mx + Math.log(terms.reduce((a, v) => a + Math.exp(v - mx), 0))) / C;

@@ -266,7 +266,7 @@ test('eval:defects reports both kinds per class and mean, with their training ti
     '--meta-epochs', '1', '--sub-epochs', '1', '--cond-channels', '8', '--couplings', '1', '--intra-centres', '2'], { stdio: 'pipe' });
   const r = JSON.parse(fs.readFileSync(json, 'utf8'));
   t.deepEqual(r.classes, ['pullover', 'tshirt']);
-  for (const kind of ['hgad', 'baseline']) {
+  for (const kind of ['hgad', 'flow']) {
     t.deepEqual(Object.keys(r[kind]).sort(), ['mean', 'pullover', 'tshirt']);
     for (const row of Object.values(r[kind]) as Record<string, number>[]) {
       t.deepEqual(Object.keys(row).sort(), ['aupro', 'image_auroc', 'pixel_auroc']);
@@ -274,5 +274,5 @@ test('eval:defects reports both kinds per class and mean, with their training ti
     }
     t.true(r.train_seconds[kind] > 0);
   }
-  t.notDeepEqual(r.hgad.mean, r.baseline.mean, 'two different models');
+  t.notDeepEqual(r.hgad.mean, r.flow.mean, 'two different models');
 });

@@ -27,7 +27,7 @@ function spec(numImages: number, seed = 1): MemorySourceSpec {
   return { kind: 'memory', levels: shapes.map((s) => ({ ...s })), labels, data };
 }
 
-const weights = (m: HgadModel) => m.levels.flatMap((l) => [...l.flow.parameters(), ...l.mixture.parameters()].map((p) => Array.from(p.data)));
+const weights = (m: HgadModel) => m.levels.flatMap((l) => [...l.flow.parameters(), ...l.head.parameters()].map((p) => Array.from(p.data)));
 
 test('the preview counts exactly what the run trains, and FLOPs from the shapes', (t) => {
   const options = { metaEpochs: 3, subEpochs: 2, imagesPerBatch: 4, lr: 1e-3, seed: 2, positionsPerImage: 7, preview: true };

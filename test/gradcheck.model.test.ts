@@ -10,7 +10,7 @@ import { FloatArray } from '../lib/binding';
 import { backward } from '../lib/autograd/tape';
 import { CouplingBlock, GLOBAL_SCALE_INIT } from '../lib/nn/coupling_block';
 import { Flow } from '../lib/nn/flow';
-import { GaussianMixture, LossWeights, smoothedOneHot } from '../lib/nn/mixture';
+import { GaussianMixture, LossWeights, smoothedOneHot } from '../lib/nn/heads';
 import { Random } from '../lib/random';
 import { Tensor } from '../lib/tensor';
 import { addScalars, checkGradient, weightedSum } from './helpers/gradcheck';

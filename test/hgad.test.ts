@@ -9,6 +9,7 @@ import { auroc } from '../lib/metrics/auroc';
 import { Random } from '../lib/random';
 import { loadModel, saveModel, encodeModel, decodeModel } from '../lib/hgad/persist';
 import { FormatError } from '../lib/errors';
+import type { GaussianMixture } from '../lib/nn/heads';
 import { SYNTHETIC_C, SYNTHETIC_K, syntheticClasses } from './helpers/synthetic';
 
 const C = SYNTHETIC_C;
@@ -158,7 +159,7 @@ test('models round-trip through safetensors files; corrupt and truncated files a
   await t.throwsAsync(HGAD.load(path.join(dir, 'missing.safetensors')), { message: /no such file/ });
   // A tensor of the wrong shape or a non-finite weight is rejected by name.
   const m = loadModel(file);
-  m.levels[0].mixture.mu.data[0] = NaN;
+  (m.levels[0].head as GaussianMixture).mu.data[0] = NaN;
   saveModel(m, path.join(dir, 'nan.safetensors'));
   t.throws(() => decodeModel(fs.readFileSync(path.join(dir, 'nan.safetensors')), 'nan.safetensors'), { instanceOf: FormatError, message: /level0\.mu.*non-finite/ });
   fs.rmSync(dir, { recursive: true });

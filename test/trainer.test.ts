@@ -154,7 +154,7 @@ test('fit on vectors is the same loop with every vector a 1x1 image', (t) => {
   trainFromSource(viaSource, new MemoryFeatureSource({
     kind: 'memory', levels: [{ channels: C, height: 1, width: 1, condChannels: P }], labels, data: [features], cond: [cond],
   }), { metaEpochs: 3, subEpochs: 1, imagesPerBatch: 16, lr: 2e-3, warmEpochs: 1, seed: 4 });
-  const params = (m: HgadModel) => [...m.levels[0].flow.parameters(), ...m.levels[0].mixture.parameters()].map((p) => Array.from(p.data));
+  const params = (m: HgadModel) => [...m.levels[0].flow.parameters(), ...m.levels[0].head.parameters()].map((p) => Array.from(p.data));
   t.deepEqual(params(viaFit), params(viaSource));
   t.is(progress.length, 3 * Math.floor(N / 16));
   t.true(progress.every((p) => p.groupLr.every((lr) => lr === p.lr)), 'one learning rate for every group, the centres included');

@@ -6,7 +6,7 @@ import { spawnSync } from 'child_process';
 import * as path from 'path';
 import { native } from '../lib/binding';
 import { Flow } from '../lib/nn/flow';
-import { GaussianMixture } from '../lib/nn/mixture';
+import { GaussianMixture } from '../lib/nn/heads';
 import { Random } from '../lib/random';
 import { Tensor } from '../lib/tensor';
 import { randn, randTensor, seeded } from './helpers/numeric';

@@ -2,16 +2,10 @@
 // gradient rule once, here. Shapes use the fixed letters
 // N (rows), I (in), O (out), C (channels), P (condition).
 import { cpu } from '../backend/cpu';
-import { FloatArray, IntStorage, isDeviceArray, Storage } from '../backend/types';
+import { IntStorage, Storage } from '../backend/types';
 import { expectedRange, expectedType, received } from '../errors';
-import { allocFloat, sizeOf, Tensor } from '../tensor';
+import { sizeOf, Tensor } from '../tensor';
 import { isGradEnabled, record } from './tape';
-
-/** The host array of a gradient in the CPU-only ops below. */
-function hostGrad(name: string, s: Storage | null): FloatArray {
-  if (isDeviceArray(s)) throw new TypeError(`${name} runs on the CPU only; the gradient is on ${s.backend.label}`);
-  return s!;
-}
 
 function output(shape: number[], like: Tensor, fill?: number): Tensor {
   return new Tensor(like.backend.alloc(sizeOf(shape), like.dtype, fill), shape);
@@ -197,28 +191,6 @@ export function sum(x: Tensor): Tensor {
     inputs: [x],
     outputs: [out],
     backward: ([d]) => [be.alloc(x.size, x.dtype, be.readScalar(d!))],
-  });
-  return out;
-}
-
-/** Standard-normal negative log-likelihood per dimension, without the constant: mean_n(0.5|z_n|^2 - logdet_n) / C.  z: (N, C)  logdet: (N) -> (1) */
-export function gaussianNll(z: Tensor, logdet: Tensor): Tensor {
-  const [N, C] = z.shape;
-  const out = output([1], z);
-  let acc = 0;
-  for (let i = 0; i < z.size; ++i) acc += 0.5 * z.data[i] * z.data[i];
-  for (let n = 0; n < N; ++n) acc -= logdet.data[n];
-  out.data[0] = acc / (N * C);
-  record({
-    name: 'gaussianNll',
-    inputs: [z, logdet],
-    outputs: [out],
-    backward: ([d]) => {
-      const s = hostGrad('gaussianNll', d)[0] / (N * C);
-      const dz = allocFloat(z.size, z.dtype);
-      z.backend.scale(s, z.storage, dz);
-      return [dz, allocFloat(N, z.dtype, -s)];
-    },
   });
   return out;
 }

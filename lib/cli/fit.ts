@@ -8,7 +8,7 @@ import { CliError, UsageError } from './errors';
 import { backboneInput, checkOutputs, Input, Output } from './outputs';
 import { checkDevice, DEVICE_FLAGS, deviceOptions } from './model_file';
 import { ProgressBar, progressMode } from './progress';
-import { MODEL_KINDS, ModelKind } from '../hgad/config';
+import { MODEL_KINDS, ModelKind, modelKindsHelp } from '../hgad/config';
 import { previewLine, SCHEDULE_FLAGS, scheduleOptions } from './fit_schedule';
 
 export const fit: Command = {
@@ -16,7 +16,7 @@ export const fit: Command = {
   summary: 'train a unified HGAD model on a folder of images (MVTec AD layout) through a frozen ONNX backbone',
   usage: ['hgad fit --data DIR --out M.safetensors [options]', 'hgad fit --feature-maps a.npy,b.npy --labels L.npy --out M.safetensors [options]'],
   flags: [
-    { name: 'kind', value: 'K', help: 'hgad (default: the hierarchical Gaussian mixture) or flow (the single-Gaussian conditional flow, CFLOW-style, same flows and loop)' },
+    { name: 'kind', value: 'K', help: modelKindsHelp() },
     { name: 'data', value: 'DIR', help: 'data set root: DIR/<class>/train/good/* (and test/, ground_truth/ as in MVTec AD)' },
     { name: 'feature-maps', value: 'a.npy,b.npy', help: 'instead of --data: precomputed feature maps, one (N, C, H, W) .npy per level' },
     { name: 'labels', value: 'L.npy', help: 'with --feature-maps: the (N,) class ids; with --data: auto or auto:K, train without labels (class folders ignored, a flat DIR/train/good/* accepted): the images are clustered, K chosen by the silhouette or given' },

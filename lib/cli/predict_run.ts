@@ -99,7 +99,7 @@ export async function runPredict(args: ParsedArgs): Promise<number> {
   const mapsDir = outDir !== undefined ? openMapsFolder(outDir, resume) : null;
   const { backbone, preprocessing } = await openModelBackbone(model, args.string('backbone'), modelFile);
   const S = preprocessing.crop;
-  const mapOptions = { height: S, width: S, kind, sigma, topK, flow: model.config.kind === 'flow' };
+  const mapOptions = { height: S, width: S, kind, sigma, topK };
   const appender = jsonl !== undefined ? new LineAppender(jsonl) : null;
   let scored = 0;
   let skipped = 0;

@@ -35,7 +35,7 @@ export interface AllClassScores {
 
 /** Scores one level's rows under every class (chunk by chunk, one flow pass each). */
 export function allClassScores(model: HgadModel, l: number, input: LevelInput, chunk?: number): AllClassScores {
-  const { flow, mixture } = model.levels[l];
+  const { flow, head } = model.levels[l];
   const { channels: C, condChannels: P } = model.config.levels[l];
   const K = model.classes;
   const be = model.backend;
@@ -63,7 +63,7 @@ export function allClassScores(model: HgadModel, l: number, input: LevelInput, c
           }
           be.afterStaged();
           const { z, logdet } = flow.forwardChecked(x, cond);
-          const out = mixture.classFreeStorage(z, logdet, labels, Y);
+          const out = head.classFreeStorage(z, logdet, labels, Y);
           be.markComputed();
           return out;
         });
@@ -78,7 +78,7 @@ export function allClassScores(model: HgadModel, l: number, input: LevelInput, c
       }
     }
   });
-  const lpi = mixture.logPriorsHost();
+  const lpi = head.logPriorsHost();
   const marginal = new Float32Array(N);
   const terms = new Float64Array(K);
   for (let i = 0; i < N; ++i) {

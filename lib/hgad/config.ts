@@ -2,6 +2,7 @@
 // the validation every public entry point runs first.
 import { expectedRange, expectedType, isPositiveInteger } from '../errors';
 import { scheduleTable } from '../optim/schedule';
+import { headKind, MODEL_KINDS, ModelKind } from '../nn/heads';
 
 export interface LevelConfig {
   /** C: feature dimension of this level. */
@@ -23,9 +24,10 @@ export interface ModelConfig {
   /** Subnet hidden width; default 2*(ceil(C/2) + P). */
   hidden?: number;
   /**
-   * 'hgad' (default): the hierarchical Gaussian mixture; 'flow': the
+   * The model kind, which names the head after each flow (lib/nn/heads):
+   * 'hgad' (default), the hierarchical Gaussian mixture; 'flow', the
    * single-Gaussian conditional flow (CFLOW-style) with the same flows,
-   * training loop and scoring (see GaussianMixture.single).
+   * training loop and scoring.
    */
   kind?: ModelKind;
   /** For a model trained on images: the feature extractor it was trained with (scoring must use the same). */
@@ -119,8 +121,13 @@ function validateFeatureOrigin(f: unknown, levels: number): FeatureOrigin {
   };
 }
 
-export type ModelKind = 'hgad' | 'flow';
-export const MODEL_KINDS: readonly ModelKind[] = ['hgad', 'flow'];
+export type { ModelKind };
+export { MODEL_KINDS };
+
+/** The registered kinds for help texts: 'hgad (default: ...) or flow (...)'. */
+export function modelKindsHelp(): string {
+  return MODEL_KINDS.map((k, i) => `${k} (${i === 0 ? 'default: ' : ''}${headKind(k).description})`).join(' or ');
+}
 
 export interface TrainConfig {
   /** Meta-epochs of the reference's loop (the cosine schedule counts these). */

@@ -47,10 +47,10 @@ export interface FitEstimate extends FitCounts {
  * Elementwise work (activations, clamps, softmaxes) is not counted.
  */
 export function forwardFlopsPerVector(model: HgadModel, level: number): number {
-  const { flow, mixture } = model.levels[level];
+  const { flow, head } = model.levels[level];
   let f = 0;
   for (const b of flow.blocks) f += 2 * (b.C1 + b.P) * b.H + 2 * b.H * 2 * b.C2 + 2 * b.C * b.C;
-  f += mixture.single ? 2 * mixture.C : 2 * mixture.C * mixture.K * mixture.M;
+  f += head.forwardFlops();
   return f;
 }
 

@@ -208,7 +208,7 @@ export class HGAD {
     const c = this.model.config;
     const counts = this.model.levels[0].calibration?.count ?? null;
     let parameters = 0;
-    for (const l of this.model.levels) for (const p of [...l.flow.parameters(), ...l.mixture.parameters()]) parameters += p.size;
+    for (const l of this.model.levels) for (const p of [...l.flow.parameters(), ...l.head.parameters()]) parameters += p.size;
     return {
       classNames: [...c.classNames],
       levels: c.levels.map((l) => ({ ...l })),

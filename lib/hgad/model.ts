@@ -1,5 +1,5 @@
-// The HGAD model, synchronous core: one flow and one hierarchical mixture per
-// feature level, its device, and fit/score over every level. The training
+// The HGAD model, synchronous core: one flow and one head (the model kind's:
+// lib/nn/heads) per feature level, its device, and fit/score over every level. The training
 // loop is in trainer.ts (on vectors: vector_training.ts), scoring in scoring.ts, the calibration and the
 // fusion of the levels in calibration.ts, the input checks in checks.ts;
 // lib/hgad/index.ts runs this core off the main thread.
@@ -7,7 +7,7 @@ import { BackendOptions, selectBackend } from '../backend/index';
 import { Backend, DeviceRequest } from '../backend/types';
 import { expectedRange, expectedType, received } from '../errors';
 import { Flow } from '../nn/flow';
-import { GaussianMixture } from '../nn/mixture';
+import { headKind } from '../nn/heads';
 import { Random } from '../random';
 import { calibratedScores, calibrationWarnings, fitCalibration, referenceFusion, uncalibratedClasses } from './calibration';
 import { checkLabels, checkLevelArrays, classIds, unshared } from './checks';
@@ -39,7 +39,7 @@ export class HgadModel {
     if (levels.length !== this.config.levels.length) throw expectedRange(`${this.config.levels.length} levels`, 'levels', levels);
     const be = levels[0].flow.backend;
     for (const l of levels) {
-      if (l.flow.backend !== be || l.mixture.backend !== be) throw expectedType('every level of a model on one device', 'levels', received(`levels on ${levels.map((lv) => lv.flow.backend.label).join(', ')}`));
+      if (l.flow.backend !== be || l.head.backend !== be) throw expectedType('every level of a model on one device', 'levels', received(`levels on ${levels.map((lv) => lv.flow.backend.label).join(', ')}`));
     }
   }
 
@@ -56,7 +56,7 @@ export class HgadModel {
   to(device: DeviceRequest | Backend, options: BackendOptions = {}): HgadModel {
     const be = selectBackend(device, options);
     if (be === this.backend) return this;
-    const levels = this.levels.map((l) => ({ flow: l.flow.onBackend(be), mixture: l.mixture.onBackend(be), calibration: l.calibration }));
+    const levels = this.levels.map((l) => ({ flow: l.flow.onBackend(be), head: l.head.onBackend(be), calibration: l.calibration }));
     const moved = new HgadModel(this.config, levels);
     moved.ownsBackend = typeof device === 'string' && be.device !== 'cpu';
     return moved;
@@ -76,7 +76,7 @@ export class HgadModel {
     const be = this.backend;
     this.releaseScratch();
     if (be.device === 'cpu') return;
-    for (const l of this.levels) for (const p of [...l.flow.parameters(), ...l.mixture.parameters(), ...l.flow.blocks.map((b) => b.wPerm)]) be.release(p.storage);
+    for (const l of this.levels) for (const p of [...l.flow.parameters(), ...l.head.parameters(), ...l.flow.blocks.map((b) => b.wPerm)]) be.release(p.storage);
     if (this.ownsBackend) be.dispose();
   }
 
@@ -87,11 +87,12 @@ export class HgadModel {
     const cfg = validateModelConfig(config);
     const rng = new Random(seed);
     const K = cfg.classNames.length;
-    const levels = cfg.levels.map((l) => ({
-      flow: Flow.create({ channels: l.channels, condChannels: l.condChannels, couplings: cfg.couplings, clamp: cfg.clamp, hidden: cfg.hidden }, rng),
-      mixture: GaussianMixture.create({ channels: l.channels, classes: K, intraCentres: cfg.intraCentres, single: cfg.kind === 'flow' }, rng),
-      calibration: null,
-    }));
+    const kind = headKind(cfg.kind);
+    const levels = cfg.levels.map((l) => {
+      const flow = Flow.create({ channels: l.channels, condChannels: l.condChannels, couplings: cfg.couplings, clamp: cfg.clamp, hidden: cfg.hidden }, rng);
+      const head = kind.create({ channels: l.channels, classes: K, intraCentres: cfg.intraCentres }, rng, flow.backend);
+      return { flow, head, calibration: null };
+    });
     return new HgadModel(cfg, levels);
   }
 

@@ -7,7 +7,7 @@ import { SafeTensor, SafetensorsFile, parseSafetensors, encodeSafetensors, readS
 import { writeFileAtomic, writeFileAtomicAsync } from '../io/atomic';
 import { CouplingBlock, BLOCK_PARAM_NAMES } from '../nn/coupling_block';
 import { Flow } from '../nn/flow';
-import { GaussianMixture } from '../nn/mixture';
+import { headKind } from '../nn/heads';
 import { Tensor } from '../tensor';
 import { ModelConfig, validateModelConfig } from './config';
 import { Calibration, HgadModel } from './model';
@@ -43,10 +43,7 @@ export function modelTensors(model: HgadModel): TensorMap {
       put(`level${l}.flow.${i}.wPerm`, b.wPerm);
       for (const p of BLOCK_PARAM_NAMES) put(`level${l}.flow.${i}.${p}`, b[p]);
     });
-    put(`level${l}.mu`, level.mixture.mu);
-    put(`level${l}.muDelta`, level.mixture.muDelta);
-    put(`level${l}.phiInter`, level.mixture.phiInter);
-    put(`level${l}.phiIntra`, level.mixture.phiIntra);
+    for (const [name, t] of Object.entries(level.head.tensors())) put(`level${l}.${name}`, t);
     if (level.calibration) {
       putCalibration(`level${l}.calibration`, level.calibration, model.classes);
       if (level.calibration.marginal) putCalibration(`level${l}.marginal`, level.calibration.marginal, 1);
@@ -87,6 +84,7 @@ function positionCalibration(
 export function modelFromTensors(config: ModelConfig, tensors: TensorMap, file = '<tensors>'): HgadModel {
   const cfg = validateModelConfig(config);
   const K = cfg.classNames.length;
+  const kind = headKind(cfg.kind);
   const used = new Set<string>();
   const take = (name: string, shape: number[]): Tensor => {
     const t = Object.hasOwn(tensors, name) ? tensors[name] : undefined;
@@ -131,13 +129,12 @@ export function modelFromTensors(config: ModelConfig, tensors: TensorMap, file =
     });
     const M = cfg.intraCentres;
     const flow = new Flow({ channels: C, condChannels: P, couplings: cfg.couplings, clamp: cfg.clamp, hidden: cfg.hidden }, blocks);
-    const mixture = new GaussianMixture(
-      { channels: C, classes: K, intraCentres: M, single: cfg.kind === 'flow' },
-      take(`level${l}.mu`, [K, C]),
-      take(`level${l}.muDelta`, [K, M - 1, C]),
-      take(`level${l}.phiInter`, [K]),
-      take(`level${l}.phiIntra`, [K, M]),
-    );
+    const shape = { channels: C, classes: K, intraCentres: M };
+    const headTensors: Record<string, Tensor> = {};
+    for (const [name, s] of Object.entries(kind.tensorShapes(shape))) headTensors[name] = take(`level${l}.${name}`, s);
+    // Tensors of earlier versions this kind reads past.
+    for (const name of kind.ignoredTensors ?? []) if (Object.hasOwn(tensors, `level${l}.${name}`)) used.add(`level${l}.${name}`);
+    const head = kind.fromTensors(shape, headTensors, flow.backend);
     let calibration: Calibration | null = null;
     if (Object.hasOwn(tensors, `level${l}.calibration.mean`)) {
       calibration = readCalibration(`level${l}.calibration`, K);
@@ -153,7 +150,7 @@ export function modelFromTensors(config: ModelConfig, tensors: TensorMap, file =
     } else if (Object.hasOwn(tensors, `level${l}.marginal.mean`)) {
       throw new FormatError(file, `holds level${l}.marginal without level${l}.calibration`);
     }
-    return { flow, mixture, calibration };
+    return { flow, head, calibration };
   });
   // The tensor set must be exactly what the configuration describes: extra
   // blocks would otherwise be ignored silently (a file whose config says 4

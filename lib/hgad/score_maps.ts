@@ -3,6 +3,7 @@
 // path. The flows run in the model's worker thread (HGAD.score); the maps are
 // the native ops of lib/maps.
 import type { Backend } from '../backend/types';
+import type { Head } from '../nn/heads';
 import { expectedRange, expectedType, isPositiveInteger } from '../errors';
 import type { ModelConfig } from './config';
 import type { Calibration, LevelInput, Scores } from './types';
@@ -52,8 +53,6 @@ export interface MapsOptions {
   /** image score = mean of the topK highest pixels (default 1: the maximum) */
   topK?: number;
   backend?: Backend;
-  /** the model is a single-Gaussian flow: it has no entropy, its 'fused' map is its logp map */
-  flow?: boolean;
 }
 
 export interface ImageMaps {
@@ -160,6 +159,8 @@ export function mapsFromScores(
   s: PositionScores,
   calibration: MapCalibration[] | null,
   options: MapsOptions,
+  /** the model's head: one without an inter-class entropy maps 'fused' as its logp map */
+  head: Pick<Head, 'hasEntropy'> = { hasEntropy: true },
 ): ImageMaps {
   const kind = options.kind ?? 'calibrated';
   if (!MAP_KINDS.includes(kind)) throw expectedRange(`one of ${MAP_KINDS.join(', ')}`, 'kind', kind);
@@ -168,7 +169,7 @@ export function mapsFromScores(
   if (isCalibratedKind(kind)) {
     if (!calibration) throw new RangeError('Expected a calibration for the calibrated map but received none');
     maps = calibratedMaps(s.logp, calibration, opts);
-  } else if (kind === 'fused' && !options.flow) maps = fusedReferenceMaps(s.logp, s.negEntropy, opts);
+  } else if (kind === 'fused' && head.hasEntropy) maps = fusedReferenceMaps(s.logp, s.negEntropy, opts);
   else maps = referenceMaps(s.logp, opts);
   const B = s.logp[0].b;
   const f32 = maps instanceof Float32Array ? maps : Float32Array.from(maps);

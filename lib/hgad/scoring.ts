@@ -14,7 +14,7 @@ import { LevelInput, LevelScores } from './types';
  * chunk i+1 computes.
  */
 export function scoreLevel(model: HgadModel, l: number, input: LevelInput, classes: Int32Array, chunk?: number): LevelScores {
-  const { flow, mixture } = model.levels[l];
+  const { flow, head } = model.levels[l];
   const { channels: C, condChannels: P } = model.config.levels[l];
   const be = model.backend;
   const size = chunk ?? model.scoreChunkSize ?? (be.device === 'cpu' ? 16384 : 65536);
@@ -36,7 +36,7 @@ export function scoreLevel(model: HgadModel, l: number, input: LevelInput, class
       const cls = be.stageInt(unshared(classes.subarray(start, start + n)));
       be.afterStaged();
       const { z, logdet } = flow.forwardChecked(x, cond);
-      const out = mixture.scoreStorage(z, logdet, cls);
+      const out = head.scoreStorage(z, logdet, cls);
       be.markComputed();
       return out;
     });

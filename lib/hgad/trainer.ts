@@ -176,8 +176,8 @@ function runLoop(model: HgadModel, source: FeatureSource, opts: SourceTrainConfi
   });
 
   const flows = model.levels.flatMap((lv) => lv.flow.parameters());
-  const centres = model.levels.flatMap((lv) => [lv.mixture.mu, lv.mixture.muDelta]);
-  const weights = model.levels.flatMap((lv) => [lv.mixture.phiInter, lv.mixture.phiIntra]);
+  const centres = model.levels.flatMap((lv) => lv.head.groups().centres);
+  const weights = model.levels.flatMap((lv) => lv.head.groups().weights);
   const params: Tensor[] = [...flows, ...centres, ...weights];
   const adam = new Adam([
     { name: 'flows', params: flows, lr: opts.lr, betas: opts.betas, weightDecay: opts.weightDecay },
@@ -275,7 +275,7 @@ function runLoop(model: HgadModel, source: FeatureSource, opts: SourceTrainConfi
 function trainStep(model: HgadModel, l: number, batcher: LevelBatch, ids: Int32Array,
   sampled: { positions: Int32Array; n: number } | null, labels: Int32Array, stage: 1 | 2,
   opts: SourceTrainConfig, adam: Adam, params: Tensor[], at: string, first: boolean): StepLosses {
-  const { flow, mixture } = model.levels[l];
+  const { flow, head } = model.levels[l];
   const be = model.backend;
   const advice = divergenceAdvice(model.config, first, adam.groups[0].lr);
   let out: StepLosses | null = null;
@@ -286,7 +286,7 @@ function trainStep(model: HgadModel, l: number, batcher: LevelBatch, ids: Int32A
     let result;
     try {
       const { z, logdet } = flow.forwardChecked(batch.x, batch.cond);
-      result = mixture.loss(z, logdet, batch.labels, batch.Y, stage, opts);
+      result = head.loss(z, logdet, batch.labels, batch.Y, stage, opts);
     } catch (err) {
       throw new Error(`fit: training diverged at ${at} (${batch.rows} vectors): ${(err as Error).message}. ${advice}`);
     }

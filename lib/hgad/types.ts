@@ -1,7 +1,7 @@
 // The data a model trains on and the scores it returns, shared by the model,
 // its training loop, its scoring and the worker that runs them.
 import type { Flow } from '../nn/flow';
-import type { GaussianMixture, MixtureLossTerms } from '../nn/mixture';
+import type { Head, MixtureLossTerms } from '../nn/heads';
 
 /** Training vectors of one level: features (N, C) row-major, class ids (N), condition (N, P) when P > 0. */
 export interface LevelData {
@@ -63,7 +63,8 @@ export interface PositionCalibration {
 
 export interface Level {
   flow: Flow;
-  mixture: GaussianMixture;
+  /** what follows the flow: the model kind's head (lib/nn/heads) */
+  head: Head;
   calibration: Calibration | null;
 }
 

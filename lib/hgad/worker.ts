@@ -89,7 +89,7 @@ function handle(request: WorkerRequest): void {
       }
     } else if (request.task === 'maps') {
       // On the model's device: the CUDA map kernels when the model runs on a GPU.
-      const maps = mapsFromScores(request.positions, request.calibration, { ...request.options, backend: loaded.backend });
+      const maps = mapsFromScores(request.positions, request.calibration, { ...request.options, backend: loaded.backend }, loaded.levels[0].head);
       port.postMessage({ id, type: 'done', maps }, [maps.maps.buffer as ArrayBuffer, maps.scores.buffer as ArrayBuffer]);
     } else {
       port.postMessage({ id, type: 'done', scores: loaded.scoreSync(request.inputs, request.classes, request.rule) });

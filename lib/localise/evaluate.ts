@@ -63,7 +63,7 @@ export async function evaluateImages(
     const kind = options.kind ?? 'calibrated';
     const calibration = positions.classFree ? classFreeMapCalibration(calibrations, positions.classFree, kind, positions.logp) : mapCalibration(calibrations, classId!, kind);
     const { maps, scores } = await model.imageMaps(positions, calibration, {
-      height: S, width: S, kind: options.kind, sigma: options.sigma, topK: options.topK, flow: model.config.kind === 'flow',
+      height: S, width: S, kind: options.kind, sigma: options.sigma, topK: options.topK,
     });
     const masks = new Uint8Array(images.length * S * S);
     for (let i = 0; i < images.length; ++i) {

@@ -128,6 +128,6 @@ export async function scoreImages(model: HGAD, files: readonly string[], options
   }
   const S = preprocessing.crop;
   const mapCal = positions.classFree ? classFreeMapCalibration(calibrations, positions.classFree, kind, positions.logp) : calibration;
-  const maps = await model.imageMaps(positions, mapCal, { height: S, width: S, kind, sigma: options.sigma, topK: options.topK, flow: model.config.kind === 'flow' });
+  const maps = await model.imageMaps(positions, mapCal, { height: S, width: S, kind, sigma: options.sigma, topK: options.topK });
   return { ...maps, height: S, width: S, classId, positions };
 }

@@ -160,7 +160,7 @@ export class ImageScorer {
     const positions = await scorePixelBatch(this.model, this.backbone, pixels, B, S, free ? undefined : classId, free ? this.classFreeRule : undefined);
     const cf = positions.classFree;
     const calibration = cf ? classFreeMapCalibration(this.calibrations, cf, this.kind, positions.logp) : mapCalibration(this.calibrations, classId, this.kind);
-    const { maps, scores } = await this.model.imageMaps(positions, calibration, { height: S, width: S, kind: this.kind, sigma: this.sigma, topK: this.topK, flow: this.model.config.kind === 'flow' });
+    const { maps, scores } = await this.model.imageMaps(positions, calibration, { height: S, width: S, kind: this.kind, sigma: this.sigma, topK: this.topK });
     const names = this.model.config.classNames;
     return items.map((_, b) => {
       const id = cf ? cf.classes[b] : classId;

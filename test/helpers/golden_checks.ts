@@ -6,7 +6,7 @@ import { anomalyMaps, referenceMaps } from '../../lib/maps/anomaly_map';
 import { auroc } from '../../lib/metrics/auroc';
 import { localisationMetrics, mapMaxima } from '../../lib/metrics/localisation';
 import { backward } from '../../lib/autograd/tape';
-import { GaussianMixture, smoothedOneHot } from '../../lib/nn/mixture';
+import { GaussianMixture, smoothedOneHot } from '../../lib/nn/heads';
 import { flowFromGolden, tensorOf } from './golden_flow';
 import { DType, Tensor } from '../../lib/tensor';
 import { hostValues, testBackend } from './device';

@@ -8,7 +8,7 @@ import { HgadModel } from '../../lib/hgad/model';
 import { trainFromSource, TrainProgress } from '../../lib/hgad/trainer';
 import { CouplingBlock } from '../../lib/nn/coupling_block';
 import { Flow } from '../../lib/nn/flow';
-import { GaussianMixture } from '../../lib/nn/mixture';
+import { GaussianMixture } from '../../lib/nn/heads';
 import { Tensor } from '../../lib/tensor';
 import { hostValues } from './device';
 import type { GoldenTensor } from './golden';
@@ -50,7 +50,7 @@ export function modelFromLoopParams(g: Golden): HgadModel {
       w2: tensorOf(b.w2, 'float32'),
       b2: tensorOf(b.b2, 'float32'),
     }))),
-    mixture: new GaussianMixture({ channels: c.dim, classes: c.n_classes, intraCentres: c.n_intra_centers },
+    head: new GaussianMixture({ channels: c.dim, classes: c.n_classes, intraCentres: c.n_intra_centers },
       tensorOf(p.mu[l], 'float32'), tensorOf(p.mu_delta[l], 'float32'), tensorOf(p.phi_inter[l], 'float32'), tensorOf(p.phi_intra[l], 'float32')),
     calibration: null,
   }));
@@ -86,7 +86,8 @@ export function loopOptions(g: Golden) {
 
 function snapshot(model: HgadModel): Record<string, ArrayLike<number>> {
   const out: Record<string, ArrayLike<number>> = {};
-  model.levels.forEach(({ flow, mixture }, l) => {
+  model.levels.forEach(({ flow, head }, l) => {
+    const mixture = head as GaussianMixture;
     flow.blocks.forEach((b, i) => {
       for (const [k, v] of Object.entries(blockTensors(b))) out[`flows[${l}][${i}].${k}`] = Array.from(hostValues(v));
     });

@@ -1,44 +1,21 @@
-// HGAD's hierarchical Gaussian mixture in latent space, for one feature level:
-// inter-class centres mu (K, C) with weights phi_inter (K), and per class M
-// intra-class centres mu_k (detached) + mu_delta (K, M-1, C) with weights
-// phi_intra (K, M). The losses and the scores come from the fused native head
-// (native/ops/mixture_head.h) through the mixtureLoss op of lib/autograd
-// (its gradient rule is there); this file holds the parameters.
-import type { FloatArray } from '../backend/host';
-import { mixtureLoss, standardNormalLoss } from '../autograd/ops';
-import type { Backend, IntStorage, Storage } from '../backend/types';
-import { Random } from '../random';
-import { allocFloat, DType, Tensor } from '../tensor';
-import { expectedRange, expectedType, received } from '../errors';
+// The head of model kind 'hgad': HGAD's hierarchical Gaussian mixture in
+// latent space, for one feature level: inter-class centres mu (K, C) with
+// weights phi_inter (K), and per class M intra-class centres mu_k (detached)
+// + mu_delta (K, M-1, C) with weights phi_intra (K, M). The losses and the
+// scores come from the fused native head (native/ops/mixture_head.h) through
+// the mixtureLoss op of lib/autograd (its gradient rule is there); this file
+// holds the parameters.
+import type { FloatArray } from '../../backend/host';
+import { mixtureLoss } from '../../autograd/ops';
+import type { Backend, IntStorage, Storage } from '../../backend/types';
+import { Random } from '../../random';
+import { allocFloat, DType, Tensor } from '../../tensor';
+import { expectedRange, expectedType, received } from '../../errors';
+import type { Head, HeadKind, HeadShape, LossWeights, MixtureLossTerms } from './head';
 
-export interface MixtureConfig {
-  /** C */
-  channels: number;
-  /** K */
-  classes: number;
-  /** M: intra-class centres per class (the main centre included) */
-  intraCentres: number;
-  /**
-   * The single-Gaussian flow (CFLOW-style) instead of the hierarchical
-   * mixture: every class scored and trained against N(0, I), loss
-   * mean(0.5 |z|^2 - logdet) / C. The class parameters stay (unused), so that
-   * both kinds share one model layout, file format and code path.
-   */
-  single?: boolean;
-}
-
-export interface LossWeights {
-  lambda1: number;
-  lambda2: number;
-}
-
-export interface MixtureLossTerms {
-  L_g: number;
-  L_e: number;
-  L_mi: number;
-  L_g_intra?: number;
-  L_z?: number;
-}
+export type { LossWeights, MixtureLossTerms } from './head';
+/** C channels, K classes, M intra-class centres per class (the main centre included). */
+export type MixtureConfig = HeadShape;
 
 /** Label-smoothed one-hot rows as the reference's onehot(): (1 - s) * onehot + s / K.  -> (N, K) */
 export function smoothedOneHot(labels: Int32Array, K: number, smoothing: number, dtype: DType): FloatArray {
@@ -50,11 +27,11 @@ export function smoothedOneHot(labels: Int32Array, K: number, smoothing: number,
   return Y;
 }
 
-export class GaussianMixture {
+export class GaussianMixture implements Head {
   readonly C: number;
   readonly K: number;
   readonly M: number;
-  readonly single: boolean;
+  readonly hasEntropy = true;
 
   constructor(
     config: MixtureConfig,
@@ -66,7 +43,6 @@ export class GaussianMixture {
     this.C = config.channels;
     this.K = config.classes;
     this.M = config.intraCentres;
-    this.single = config.single === true;
     const expect: [string, Tensor, number[]][] = [
       ['mu', mu, [this.K, this.C]],
       ['muDelta', muDelta, [this.K, this.M - 1, this.C]],
@@ -100,6 +76,19 @@ export class GaussianMixture {
 
   parameters(): Tensor[] {
     return [this.mu, this.muDelta, this.phiInter, this.phiIntra];
+  }
+
+  groups(): { centres: Tensor[]; weights: Tensor[] } {
+    return { centres: [this.mu, this.muDelta], weights: [this.phiInter, this.phiIntra] };
+  }
+
+  tensors(): Record<string, Tensor> {
+    return { mu: this.mu, muDelta: this.muDelta, phiInter: this.phiInter, phiIntra: this.phiIntra };
+  }
+
+  /** The distances to the K*M centres: 2 C K M. */
+  forwardFlops(): number {
+    return 2 * this.C * this.K * this.M;
   }
 
   get backend(): Backend {
@@ -144,7 +133,6 @@ export class GaussianMixture {
    * waits for the device).
    */
   loss(z: Tensor, logdet: Tensor, labels: IntStorage, Y: Storage, stage: 1 | 2, weights: LossWeights): { loss: Tensor; terms: MixtureLossTerms } {
-    if (this.single) return this.singleLoss(z, logdet);
     const M = this.M;
     const N = z.shape[0];
     const intra = stage === 2;
@@ -170,7 +158,6 @@ export class GaussianMixture {
    * the inter-class centres.
    */
   scoreStorage(z: Tensor, logdet: Tensor, classes: IntStorage): { logp: Storage; negEntropy: Storage } {
-    if (this.single) return this.singleScore(z, logdet);
     const { C, K, M } = this;
     const N = z.shape[0];
     const dtype = z.dtype;
@@ -189,18 +176,12 @@ export class GaussianMixture {
    * taken as class k, and mi[k] (N) = log p(y = k | z) - log pi_k, the
    * inter-class posterior less its log-prior (add lpi_k to get the posterior);
    * negEntropy (N) as scoreStorage. labels[k] (N) must hold k and Y[k] (N, K)
-   * the one-hot rows of k, staged by the caller. The single-Gaussian flow
-   * has no classes: every logp[k] is its logp and every mi[k] is 0.
+   * the one-hot rows of k, staged by the caller.
    */
   classFreeStorage(z: Tensor, logdet: Tensor, labels: IntStorage[], Y: Storage[]): { logp: Storage[]; mi: Storage[]; negEntropy: Storage } {
     const { C, K, M } = this;
     const N = z.shape[0];
     const be = this.backend;
-    if (this.single) {
-      const s = this.singleScore(z, logdet);
-      const zero = be.alloc(N, z.dtype, 0);
-      return { logp: Array.from({ length: K }, () => s.logp), mi: Array.from({ length: K }, () => zero), negEntropy: s.negEntropy };
-    }
     const { lpi, lpa } = this.logPriors();
     const cent = this.centresStorage();
     const entropy = be.alloc(N, z.dtype);
@@ -241,43 +222,27 @@ export class GaussianMixture {
     return result;
   }
 
-  /**
-   * The fused head with one class, one centre at 0 and zero log-priors is the
-   * standard normal: L_g = (0.5 |z|^2 - logdet) / C per sample, on any backend.
-   */
-  private standardNormal(dtype: DType) {
-    const be = this.backend;
-    return { cent: be.alloc(this.C, dtype, 0), lpi: be.alloc(1, dtype, 0), lpa: be.alloc(1, dtype, 0) };
-  }
-
-  private singleLoss(z: Tensor, logdet: Tensor): { loss: Tensor; terms: MixtureLossTerms } {
-    const { cent, lpi, lpa } = this.standardNormal(z.dtype);
-    const { loss, value } = standardNormalLoss(z, logdet, cent, lpi, lpa);
-    return { loss, terms: { L_g: value, L_e: 0, L_mi: 0 } };
-  }
-
-  /** logp = -L_g - log(2 pi) / 2 (the Gaussian constant per dimension); negEntropy = 0 (one distribution, no classes). */
-  private singleScore(z: Tensor, logdet: Tensor): { logp: Storage; negEntropy: Storage } {
-    const [N, C] = z.shape;
-    const dtype = z.dtype;
-    const be = this.backend;
-    const { cent, lpi, lpa } = this.standardNormal(dtype);
-    const Lg = be.alloc(N, dtype);
-    be.mixtureHeadForward(N, C, 1, 1, z.storage, logdet.storage, null, null, cent, lpi, lpa, Lg, null, null, null, null);
-    const logp = be.alloc(N, dtype, -0.9189385332046727);
-    be.axpy(-1, Lg, logp);
-    return { logp, negEntropy: be.alloc(N, dtype, 0) };
-  }
-
   to(dtype: DType): GaussianMixture {
-    return new GaussianMixture({ channels: this.C, classes: this.K, intraCentres: this.M, single: this.single },
+    return new GaussianMixture({ channels: this.C, classes: this.K, intraCentres: this.M },
       this.mu.clone(dtype), this.muDelta.clone(dtype), this.phiInter.clone(dtype), this.phiIntra.clone(dtype));
   }
 
   /** A copy of this mixture with its tensors on another backend (parameters detached). */
   onBackend(backend: Backend): GaussianMixture {
     const f = (t: Tensor) => (t.backend === backend ? t.clone() : t.to(backend));
-    return new GaussianMixture({ channels: this.C, classes: this.K, intraCentres: this.M, single: this.single },
+    return new GaussianMixture({ channels: this.C, classes: this.K, intraCentres: this.M },
       f(this.mu), f(this.muDelta), f(this.phiInter), f(this.phiIntra));
   }
 }
+
+/** The model kind 'hgad' (the default). */
+export const hierarchicalMixtureKind: HeadKind = {
+  name: 'hgad',
+  description: 'the hierarchical Gaussian mixture',
+  create: (shape, rng, backend) => {
+    const head = GaussianMixture.create(shape, rng);
+    return backend === head.backend ? head : head.onBackend(backend);
+  },
+  tensorShapes: ({ channels: C, classes: K, intraCentres: M }) => ({ mu: [K, C], muDelta: [K, M - 1, C], phiInter: [K], phiIntra: [K, M] }),
+  fromTensors: (shape, t) => new GaussianMixture(shape, t.mu, t.muDelta, t.phiInter, t.phiIntra),
+};
