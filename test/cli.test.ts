@@ -222,6 +222,32 @@ test('the progress bar updates one line in place on a terminal', (t) => {
   t.is(writes[2], '\rlevel 2/2 epoch 2/6 sub 2/2 [########..]  75%  loss -12.345  lr 1.0e-3  1234 vec/s  eta 0:03\x1b[K');
 });
 
+test('off a terminal: one line per epoch, and within a long epoch a progress line at most once a minute', (t) => {
+  const writes: string[] = [];
+  let now = 0;
+  const bar = new ProgressBar({ write: (s) => writes.push(s) }, 'lines', () => now);
+  const p = (epoch: number, iteration: number): FitProgress => ({
+    level: 0, levels: 1, epoch, epochs: 2, metaEpoch: epoch, metaEpochs: 2, subEpoch: 0, subEpochs: 1, iteration, iterations: 10, stage: 1,
+    lr: 1e-3, groupLr: [1e-3, 1e-3, 1e-3], vectorsPerSecond: 1000, etaSeconds: 125, step: epoch * 10 + iteration, steps: 20,
+    losses: { loss: -1.5, L_g: 0, L_e: 0, L_mi: 0 } as FitProgress['losses'],
+  });
+  now = 30_000;
+  bar.update(p(0, 0));
+  t.deepEqual(writes, [], 'nothing within the first minute');
+  now = 61_000;
+  bar.update(p(0, 4));
+  t.deepEqual(writes, ['epoch 1/2 [#####.....]  50%  loss -1.500  lr 1.0e-3  1000 vec/s  eta 2:05\n']);
+  now = 100_000;
+  bar.update(p(0, 5));
+  t.is(writes.length, 1, 'at most once a minute');
+  now = 110_000;
+  bar.update(p(0, 9));
+  t.is(writes[1], 'epoch 1/2  loss -1.500  lr 1.0e-3  1000 vec/s  110.0 s\n');
+  now = 150_000;
+  bar.update(p(1, 2));
+  t.is(writes.length, 2, 'the minute counts from the epoch line');
+});
+
 // ---------------------------------------------------------------- errors
 
 test('bad files fail cleanly and leave an existing --out untouched', async (t) => {

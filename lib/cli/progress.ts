@@ -1,7 +1,8 @@
 // Training progress on stderr: on a terminal one line updated in place
 // ("epoch 2/6 [#####.....] 45%  loss -12.345  lr 1.0e-3  1234 vec/s  eta 0:03",
 // with "level l/L" and "sub s/S" when there are several), elsewhere one line per
-// epoch (the last loss of each level), or nothing when quiet.
+// epoch (the last loss of each level) and, within a long epoch, the in-place
+// line's text at most once a minute, or nothing when quiet.
 import type { FitProgress } from '../hgad/model';
 
 export interface ProgressStream {
@@ -49,6 +50,8 @@ export class ProgressBar {
     readonly mode: ProgressMode,
     private readonly now: () => number = Date.now,
     private readonly intervalMs = 100,
+    /** 'lines' mode: the longest silence within an epoch */
+    private readonly lineIntervalMs = 60_000,
   ) {
     this.started = now();
     this.epochStarted = this.started;
@@ -87,8 +90,14 @@ export class ProgressBar {
     this.losses[p.level] = p.losses.loss;
     const endOfEpoch = p.subEpoch === p.subEpochs - 1 && p.iteration === p.iterations - 1 && p.level === p.levels - 1;
     if (this.mode === 'lines') {
-      if (!endOfEpoch) return;
       const t = this.now();
+      if (!endOfEpoch) {
+        if (t - Math.max(this.lastDraw, this.epochStarted) < this.lineIntervalMs) return;
+        this.lastDraw = t;
+        this.stream.write(this.line(p) + '\n');
+        return;
+      }
+      this.lastDraw = t;
       const seconds = (t - this.epochStarted) / 1000;
       this.epochStarted = t;
       this.stream.write(
