@@ -6,7 +6,7 @@
 // (fsync) so that a kill loses at most the batch in flight; and, for
 // --resume, the images it already holds (a torn last line, left by a kill
 // mid-write, is cut off).
-import * as crypto from 'crypto';
+import { fileIdentity } from '../io/file_identity';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as readline from 'readline';
@@ -46,12 +46,13 @@ export function imageItem(file: string, where = ''): ImageItem {
 }
 
 /**
- * The key by which --resume recognises an image already scored: a 96-bit
- * hash of its path and identity (16 characters, whatever the path's length,
- * so that the keys of a long earlier run stay small).
+ * The key by which --resume recognises an image already scored: 128 bits of
+ * its file identity (lib/io/file_identity.ts, as the queue's job ids; 32
+ * characters whatever the path's length, so that the keys of a long earlier
+ * run stay small).
  */
 export function itemKey(item: { image: string; size: number; mtimeMs: number }): string {
-  return crypto.createHash('sha256').update(`${item.image}\0${item.size}\0${item.mtimeMs}`).digest('base64').slice(0, 16);
+  return fileIdentity(item.image, item.size, item.mtimeMs).slice(0, 32);
 }
 
 /** The manifest's images, read line by line (memory flat in the manifest's length). */

@@ -2,7 +2,7 @@
 // id of each: derived from the image's absolute path, size and modification
 // time, so adding the same images twice queues them once, and an image
 // rewritten since is scored again.
-import * as crypto from 'crypto';
+import { fileIdentity } from '../io/file_identity';
 import * as fs from 'fs';
 import * as path from 'path';
 import { FormatError } from '../errors';
@@ -29,8 +29,7 @@ export function jobIdOf(file: string): string {
     throw new FormatError(file, (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such image file' : `cannot read it (${(e as Error).message.split('\n')[0]})`);
   }
   if (!st.isFile()) throw new FormatError(file, 'is not a regular file');
-  const h = crypto.createHash('sha256').update(`${abs}\0${st.size}\0${st.mtimeMs}`).digest('hex');
-  return `img-${h.slice(0, 32)}`;
+  return `img-${fileIdentity(abs, st.size, st.mtimeMs).slice(0, 32)}`;
 }
 
 /** The image paths of a manifest (lib/io/manifest.ts), after checking the file is a text file. */
