@@ -6,7 +6,6 @@ import { fileIdentity } from '../io/file_identity';
 import * as fs from 'fs';
 import * as path from 'path';
 import { FormatError } from '../errors';
-import { readFileWhole } from '../io/atomic';
 import { manifestEntries } from '../io/manifest';
 import { IMAGE_SUFFIXES } from '../images/dataset';
 
@@ -32,9 +31,8 @@ export function jobIdOf(file: string): string {
   return `img-${fileIdentity(abs, st.size, st.mtimeMs).slice(0, 32)}`;
 }
 
-/** The image paths of a manifest (lib/io/manifest.ts), after checking the file is a text file. */
+/** The image paths of a manifest (lib/io/manifest.ts: a missing, special or binary file is a one-line error). */
 export async function readManifest(file: string): Promise<string[]> {
-  if (readFileWhole(file).includes(0)) throw new FormatError(file, 'is not a text manifest (it holds NUL bytes)');
   const out: string[] = [];
   for await (const entry of manifestEntries(file)) out.push(entry.path);
   if (out.length === 0) throw new FormatError(file, 'names no image');
