@@ -22,6 +22,9 @@ test('hgad fit --dry-run prints the preview and writes nothing; a real run print
   t.is(Number(m![1].replace(/,/g, '')), 4 * 6 * levels.reduce((a, [n]) => a + n, 0));
   for (const [n, hw] of levels) t.is(n, Math.max(1, Math.round(hw / 4)));
   t.false(/trained /.test(dry.stdout));
+  t.regex(dry.stdout, /then [0-9:]+ to calibrate on 6 images\)/, 'every image by default');
+  const capped = await runCli(['fit', '--data', root, '--cache', cache, '--dry-run', '--calibration-images', '1', ...small]);
+  t.regex(capped.stdout, /then [0-9:]+ to calibrate on 2 images\)/, 'one image of each class');
 
   const out = path.join(tempDir(), 'm.safetensors');
   const r = await runCli(['fit', '--data', root, '--cache', cache, '--out', out, '--preset', 'fast', '--time-budget', '60s', ...small]);
@@ -32,6 +35,7 @@ test('hgad fit --dry-run prints the preview and writes nothing; a real run print
   t.is(training.timeBudget, 60);
   t.is(training.metaEpochs, 2);
   t.deepEqual(training.positionsPerImage, levels.map(([, hw]) => Math.max(1, Math.round(hw / 16))), 'fast: 1/16 of each level');
+  t.is(training.calibrationImages, 6, 'fast: at most 64 images of each class');
 });
 
 test('hgad fit: bad --positions-per-image, --time-budget, --preset and a missing --out fail with one line', async (t) => {
@@ -41,6 +45,7 @@ test('hgad fit: bad --positions-per-image, --time-budget, --preset and a missing
   await expectFailure(t, ['fit', '--data', root, '--out', out, '--positions-per-image', '3/2', ...small], 2, { out, match: /Expected a fraction in \(0, 1\] for --positions-per-image/ });
   await expectFailure(t, ['fit', '--data', root, '--out', out, '--time-budget', '5x', ...small], 2, { out, match: /--time-budget: expected a duration such as 45m/ });
   await expectFailure(t, ['fit', '--data', root, '--out', out, '--preset', 'slow', ...small], 2, { out, match: /--preset/ });
+  await expectFailure(t, ['fit', '--data', root, '--out', out, '--calibration-images', '0', ...small], 2, { out, match: /--calibration-images: expected an integer >= 1, got "0"/ });
   await expectFailure(t, ['fit', '--data', root, ...small], 2, { match: /missing required option --out/ });
   t.false(fs.existsSync(out));
 });

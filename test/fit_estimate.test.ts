@@ -117,3 +117,48 @@ test('a budget is kept within 20% on a small set, progress shows what is left, a
   t.is(saved.metaEpochs, summary.schedule.metaEpochs);
   model.close();
 });
+
+test('calibration on at most n images per class: which images, the same normalisers as a set of only those, and its cost in the preview and the budget', async (t) => {
+  const { calibrateFromSource, calibrationIds } = await import('../lib/hgad/source_calibration');
+  const labels = Int32Array.from({ length: 20 }, (_, i) => (i * 7) % 3);
+  const ids = calibrationIds(labels, 3, 4, 5);
+  t.is(ids.length, 12);
+  for (let k = 0; k < 3; ++k) t.is(Array.from(ids).filter((i) => labels[i] === k).length, 4, `4 images of class ${k}`);
+  t.deepEqual(Array.from(ids), [...ids].sort((a, b) => a - b), 'ascending');
+  t.deepEqual(calibrationIds(labels, 3, 4, 5), ids, 'the same images for the same seed');
+  t.notDeepEqual(calibrationIds(labels, 3, 4, 6), ids);
+  t.is(calibrationIds(labels, 3, 100, 5).length, 20, 'a class with fewer images gives all of them');
+  t.deepEqual(Array.from(calibrationIds(labels, 3, undefined, 5)), Array.from({ length: 20 }, (_, i) => i));
+
+  // Calibrating on a subset of a source = calibrating on a source of only those images.
+  const s = spec(20, 3);
+  const model = HgadModel.create(config, 2);
+  const sub = calibrationIds(s.labels, 3, 3, 0);
+  const full = new MemoryFeatureSource(s);
+  const only = new MemoryFeatureSource({
+    ...s, labels: Int32Array.from(sub, (i) => s.labels[i]),
+    data: s.data.map((a, l) => {
+      const n = shapes[l].height * shapes[l].width * C;
+      const out = new Float32Array(sub.length * n);
+      sub.forEach((i, j) => out.set(a.subarray(i * n, (i + 1) * n), j * n));
+      return out;
+    }),
+  });
+  const a = calibrateFromSource(model, full, 4, sub);
+  const b = calibrateFromSource(model, only, 4);
+  t.deepEqual(a, b);
+  t.notDeepEqual(calibrateFromSource(model, full, 4), a);
+
+  // Through fitSource: the preview times the calibration, and the model records how many images it read.
+  const m = HGAD.create(config, 1);
+  let estimate: FitEstimate | undefined;
+  const summary = await m.fitSource(spec(24, 5), { metaEpochs: 1, subEpochs: 1, imagesPerBatch: 4, preview: true, calibrationImages: 2, onPreview: (e) => { estimate = e; } });
+  t.is(estimate!.calibrationImages, 6);
+  t.true(estimate!.calibrationSeconds! > 0);
+  t.is(estimate!.etaSeconds, estimate!.trainingSeconds + estimate!.calibrationSeconds!);
+  t.is(summary.schedule.calibrationImages, 6);
+  t.is(m.config.training!.calibrationImages, 6);
+  t.is(m.core.levels[0].calibration!.count!.reduce((x, y) => x + y, 0), 6 * shapes[0].height * shapes[0].width, 'the normalisers saw 2 images of each class');
+  await t.throwsAsync(m.fitSource(spec(24, 5), { metaEpochs: 1, calibrationImages: 0 }), { message: /Expected an integer >= 1 for options.calibrationImages but received 0/ });
+  m.close();
+});

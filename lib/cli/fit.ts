@@ -66,7 +66,7 @@ function triple(args: ParsedArgs, name: string): [number, number, number] | unde
   return [v[0], v[1], v[2]];
 }
 
-const RENAMED: Record<string, string> = { imagesPerBatch: 'batch-images', cacheDir: 'cache', cacheDtype: 'cache-float32', rebuildCache: 'rebuild-cache', positionFraction: 'positions-per-image' };
+const RENAMED: Record<string, string> = { imagesPerBatch: 'batch-images', cacheDir: 'cache', cacheDtype: 'cache-float32', rebuildCache: 'rebuild-cache', positionFraction: 'positions-per-image', calibrationImages: 'calibration-images' };
 
 /** The flag of an option name in fitImages' errors. */
 function flagOf(option: string): string {

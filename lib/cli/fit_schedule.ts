@@ -1,5 +1,5 @@
 // hgad fit's flags for the cost of training: presets, position sampling, the
-// preview (always printed before training; --dry-run stops there) and a time
+// calibration's images, the preview (always printed before training; --dry-run stops there) and a time
 // budget.
 import { ParsedArgs, FlagSpec } from './args';
 import { UsageError } from './errors';
@@ -10,7 +10,8 @@ import { PRESET_NAMES, PresetName } from '../hgad/presets';
 export const SCHEDULE_FLAGS: FlagSpec[] = [
   { name: 'preset', value: 'P', help: 'reference (default: every position of every image, the reference\'s schedule) or fast (position sampling, see docs/training.md\'s accuracy-against-cost table); explicit flags win' },
   { name: 'positions-per-image', value: 'N', help: 'train each step on N positions of each image per level (a count, or a fraction such as 1/16), stratified over passes' },
-  { name: 'time-budget', value: 'T', help: 'training time (45m, 1.5h, 90s, or seconds): the passes, warm-up, cosine and stage 1 are cut to fit, from a timing of the first steps' },
+  { name: 'calibration-images', value: 'N', help: 'calibrate on at most N training images of each class (every position of each; default: every image)' },
+  { name: 'time-budget', value: 'T', help: 'time for training and its calibration (45m, 1.5h, 90s, or seconds): the passes, warm-up, cosine and stage 1 are cut to fit, from a timing of the first steps' },
   { name: 'dry-run', help: 'print the preview (vectors, FLOPs, ETA from a timing of the first steps) and stop: nothing is trained or written' },
 ];
 
@@ -35,9 +36,11 @@ export function scheduleOptions(args: ParsedArgs) {
     }
   }
   const budget = args.string('time-budget');
+  const calibrationImages = args.int('calibration-images', { min: 1 });
   return {
     preset,
     ...sampling,
+    ...(calibrationImages === undefined ? {} : { calibrationImages }),
     ...(budget === undefined ? {} : { timeBudget: parseDuration(budget, 'time-budget') }),
     dryRun: args.flag('dry-run') || undefined,
     preview: true,

@@ -36,7 +36,13 @@ export interface FitEstimate extends FitCounts {
   timedIterations: number;
   /** seconds the timing itself took (weights restored after it) */
   probeSeconds: number;
-  /** the run's expected seconds: iterations x secondsPerIteration */
+  /** the training's expected seconds: iterations x secondsPerIteration */
+  trainingSeconds: number;
+  /** images the calibration after training reads (absent: no calibration) */
+  calibrationImages?: number;
+  /** its expected seconds, from a timing of its first batch */
+  calibrationSeconds?: number;
+  /** the run's expected seconds: training and calibration */
   etaSeconds: number;
 }
 
@@ -109,7 +115,8 @@ export function budgetSchedule(opts: ScheduleLengths, secondsPerPass: number, se
 /** One line: "V vectors (P passes of I images, n/hw positions per level), F FLOPs, eta T". */
 export function describeEstimate(e: FitCounts & Partial<FitEstimate>): string {
   const pos = e.positionsPerImage.map((n, l) => `${n}/${e.positionsPerLevel[l]}`).join(', ');
-  const eta = e.etaSeconds === undefined ? '' : `; about ${formatDuration(e.etaSeconds)} on this machine (${e.secondsPerIteration!.toFixed(3)} s per batch of every level, timed over ${e.timedIterations} batches)`;
+  const calibration = e.calibrationSeconds === undefined ? '' : `, then ${formatDuration(e.calibrationSeconds)} to calibrate on ${e.calibrationImages} images`;
+  const eta = e.etaSeconds === undefined ? '' : `; about ${formatDuration(e.etaSeconds)} on this machine (training ${formatDuration(e.trainingSeconds!)} at ${e.secondsPerIteration!.toFixed(3)} s per batch of every level, timed over ${e.timedIterations} batches${calibration})`;
   return `${e.vectors.toLocaleString('en-US')} vectors (${e.passes} passes of ${e.imagesPerPass} images, positions per image ${pos}), ` +
     `${(e.flops / 1e12).toFixed(2)} TFLOP${eta}`;
 }

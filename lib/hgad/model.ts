@@ -17,7 +17,7 @@ import { scoreLevel } from './scoring';
 import { allClassScores, checkClassFreeRule, scoreClassFree } from './class_free';
 import { fitVectors } from './vector_training';
 import { FeatureSource } from '../data/feature_source';
-import { calibrateFromSource } from './source_calibration';
+import { calibrateFromSource, calibrationIds } from './source_calibration';
 import { DEFAULT_SOURCE_TRAIN, SourceTrainConfig, trainFromSource, TrainSummary } from './trainer';
 import { TrainProgress } from './types';
 import type { FitEstimate } from './fit_estimate';
@@ -139,11 +139,14 @@ export class HgadModel {
     onPreview?: (e: FitEstimate) => void): TrainSummary {
     const { calibrate = true, ...train } = options ?? {};
     if (typeof calibrate !== 'boolean') throw expectedType('a boolean', 'options.calibrate', calibrate);
-    const summary = trainFromSource(this, source, train, onProgress, onPreview);
+    const imagesPerBatch = train.imagesPerBatch ?? DEFAULT_SOURCE_TRAIN.imagesPerBatch;
+    const images = calibrate ? calibrationImageIds(this, source, train) : null;
+    const summary = trainFromSource(this, source, train, onProgress, onPreview, images ? { images, imagesPerBatch } : undefined);
+    if (images && train.calibrationImages !== undefined) summary.schedule.calibrationImages = images.length;
     // The model records the schedule it ran (after a time budget cut it).
     if (!train.dryRun) (this as { config: ModelConfig }).config = validateModelConfig({ ...this.config, training: summary.schedule });
-    if (calibrate && !train.dryRun) {
-      const cal = calibrateFromSource(this, source, train.imagesPerBatch ?? DEFAULT_SOURCE_TRAIN.imagesPerBatch);
+    if (images && !train.dryRun) {
+      const cal = calibrateFromSource(this, source, imagesPerBatch, images);
       cal.forEach((c, l) => {
         this.levels[l].calibration = c;
       });
@@ -178,4 +181,11 @@ export class HgadModel {
     const calibrated = calibratedScores(levels, calibrations, ids[0]);
     return { levels, calibrated, uncalibratedClasses: uncalibratedClasses(calibrations, ids[0]), fusion: referenceFusion(levels) };
   }
+}
+
+/** The images the calibration after a fit reads (options.calibrationImages: at most that many per class). */
+function calibrationImageIds(model: HgadModel, source: FeatureSource, train: Partial<SourceTrainConfig>): Int32Array {
+  const perClass = train.calibrationImages;
+  if (perClass !== undefined && !(Number.isInteger(perClass) && perClass >= 1)) throw expectedRange('an integer >= 1', 'options.calibrationImages', perClass);
+  return calibrationIds(source.labels, model.classes, perClass, train.seed ?? DEFAULT_SOURCE_TRAIN.seed);
 }

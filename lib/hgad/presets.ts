@@ -2,7 +2,8 @@
 // position of every image (the default). 'fast': the cheaper setting picked
 // from the accuracy-against-cost table of docs/training.md (defect benchmark):
 // 1/16 of each level's positions per step, 8 meta-epochs x 2 sub-epochs,
-// 1/200 of the reference's vectors (16 passes instead of 200, each 1/16).
+// 1/200 of the reference's vectors (16 passes instead of 200, each 1/16),
+// and the calibration on at most 64 training images per class.
 import { expectedRange } from '../errors';
 import type { SourceTrainConfig } from './train_options';
 
@@ -11,7 +12,7 @@ export const PRESET_NAMES: readonly PresetName[] = ['reference', 'fast'];
 
 export const PRESETS: Record<PresetName, Partial<SourceTrainConfig>> = {
   reference: {},
-  fast: { positionFraction: 1 / 16, metaEpochs: 8, subEpochs: 2 },
+  fast: { positionFraction: 1 / 16, metaEpochs: 8, subEpochs: 2, calibrationImages: 64 },
 };
 
 /** The preset's options under the caller's own (which win). */

@@ -69,6 +69,12 @@ export interface SourceTrainConfig {
   dryRun?: boolean;
   /** Image batches the preview times (after one untimed batch; default 2). */
   probeIterations?: number;
+  /**
+   * The calibration after training (fitSourceSync) reads at most this many
+   * training images of each class, every position of each, drawn from the
+   * seed (see source_calibration.ts). Absent: every image (the reference).
+   */
+  calibrationImages?: number;
 }
 
 export const DEFAULT_SOURCE_TRAIN: SourceTrainConfig = {
@@ -158,6 +164,7 @@ export function validateSourceTrainConfig(input: unknown, numImages: number): So
     ...(c.preview === undefined ? {} : { preview: bool(c.preview, `${o}preview`) }),
     ...(c.dryRun === undefined ? {} : { dryRun: bool(c.dryRun, `${o}dryRun`) }),
     ...(c.probeIterations === undefined ? {} : { probeIterations: positiveInt(c.probeIterations, `${o}probeIterations`) }),
+    ...(c.calibrationImages === undefined ? {} : { calibrationImages: positiveInt(c.calibrationImages, `${o}calibrationImages`) }),
   };
   return {
     ...sampling,

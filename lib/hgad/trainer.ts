@@ -23,6 +23,7 @@ import { LevelBatch } from './level_batch';
 import type { HgadModel } from './model';
 import type { StepLosses, TrainProgress } from './types';
 import { SourceTrainConfig, validateSourceTrainConfig } from './train_options';
+import { timeCalibration } from './source_calibration';
 
 export type { SourceTrainConfig } from './train_options';
 export { DEFAULT_SOURCE_TRAIN } from './train_options';
@@ -57,6 +58,8 @@ export type TrainedSchedule = {
   timeBudget?: number;
   /** 1 when the budget ran out before the schedule's end (a machine slower than at the timing); vectors then counts those trained */
   stoppedAtBudget?: number;
+  /** images the calibration read when capped per class (calibrationImages) */
+  calibrationImages?: number;
 };
 
 /** The ids of every batch of one sub-epoch. */
@@ -82,9 +85,13 @@ function where(opts: SourceTrainConfig, l: number, me: number, se: number, it: n
  * were before the call. onProgress runs after every optimizer step; with
  * preview, dryRun or timeBudget, onPreview gets the estimate (from a timing
  * of the first steps, weights restored after it) before training starts.
+ * `calibration`: the images the caller will calibrate on after training
+ * (fitSourceSync); the preview times it too and a time budget keeps room for
+ * it.
  */
 export function trainFromSource(model: HgadModel, source: FeatureSource, options?: Partial<SourceTrainConfig>,
-  onProgress?: (p: TrainProgress) => void, onPreview?: (e: FitEstimate) => void): TrainSummary {
+  onProgress?: (p: TrainProgress) => void, onPreview?: (e: FitEstimate) => void,
+  calibration?: { images: Int32Array; imagesPerBatch: number }): TrainSummary {
   if (typeof source !== 'object' || source === null || typeof source.read !== 'function') {
     throw expectedType('a FeatureSource', 'source', source);
   }
@@ -108,13 +115,16 @@ export function trainFromSource(model: HgadModel, source: FeatureSource, options
     const probed = Date.now();
     const probe = runLoop(model, source, opts, perImage, undefined, opts.probeIterations ?? 2);
     const counts = fitCounts(model, opts, N, hw, perImage);
+    const calibrationSeconds = calibration ? timeCalibration(model, source, calibration.imagesPerBatch, calibration.images) : 0;
+    const trainingSeconds = probe.secondsPerIteration * counts.iterationsPerPass * counts.passes;
     estimate = {
       ...counts, secondsPerIteration: probe.secondsPerIteration, timedIterations: probe.timed, probeSeconds: (Date.now() - probed) / 1000,
-      etaSeconds: probe.secondsPerIteration * counts.iterationsPerPass * counts.passes,
+      trainingSeconds, etaSeconds: trainingSeconds + calibrationSeconds,
+      ...(calibration ? { calibrationImages: calibration.images.length, calibrationSeconds } : {}),
     };
     onPreview?.(estimate);
     if (opts.timeBudget !== undefined) {
-      const left = opts.timeBudget - estimate.probeSeconds;
+      const left = opts.timeBudget - estimate.probeSeconds - calibrationSeconds;
       opts = { ...opts, ...budgetSchedule(opts, probe.secondsPerIteration * counts.iterationsPerPass, left) };
     }
   }
@@ -125,7 +135,8 @@ export function trainFromSource(model: HgadModel, source: FeatureSource, options
     ...(opts.timeBudget === undefined ? {} : { timeBudget: opts.timeBudget }),
   };
   if (opts.dryRun) return { seconds: 0, steps: 0, finalLosses: [], vectorsPerSecond: 0, schedule, estimate };
-  const run = runLoop(model, source, opts, perImage, onProgress, undefined, estimate?.probeSeconds ?? 0);
+  // The budget's clock starts with the timing, and the calibration's share is kept for after training.
+  const run = runLoop(model, source, opts, perImage, onProgress, undefined, (estimate?.probeSeconds ?? 0) + (estimate?.calibrationSeconds ?? 0));
   if (run.stoppedEarly) Object.assign(schedule, { vectors: run.vectorsDone, stoppedAtBudget: 1 });
   return { seconds: run.seconds, steps: run.steps, finalLosses: run.finalLosses, vectorsPerSecond: run.vectorsDone / Math.max(1e-3, run.seconds), schedule, estimate };
 }
