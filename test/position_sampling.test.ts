@@ -180,9 +180,9 @@ test('the trainer trains on the drawn positions only; every position is the refe
 test('presets: fast is the measured setting, the caller\'s options win, a count replaces the fraction', async (t) => {
   const { PRESETS, withPreset } = await import('../lib/hgad/presets');
   t.deepEqual(PRESETS.reference, {});
-  t.deepEqual(withPreset('fast', {}), { positionFraction: 1 / 16, metaEpochs: 8, subEpochs: 2 });
-  t.deepEqual(withPreset('fast', { metaEpochs: 3, lr: undefined }), { positionFraction: 1 / 16, metaEpochs: 3, subEpochs: 2 });
-  t.deepEqual(withPreset('fast', { positionsPerImage: 100 }), { positionsPerImage: 100, metaEpochs: 8, subEpochs: 2 });
+  t.deepEqual(withPreset('fast', {}), { positionFraction: 1 / 16, metaEpochs: 8, subEpochs: 2, calibrationImages: 64 });
+  t.deepEqual(withPreset('fast', { metaEpochs: 3, lr: undefined }), { positionFraction: 1 / 16, metaEpochs: 3, subEpochs: 2, calibrationImages: 64 });
+  t.deepEqual(withPreset('fast', { positionsPerImage: 100 }), { positionsPerImage: 100, metaEpochs: 8, subEpochs: 2, calibrationImages: 64 });
   t.deepEqual(withPreset(undefined, { metaEpochs: 3 }), { metaEpochs: 3 });
   t.throws(() => withPreset('slow', {}), { message: /Expected one of reference, fast for options.preset but received "slow"/ });
 });

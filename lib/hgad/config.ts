@@ -2,7 +2,8 @@
 // the validation every public entry point runs first.
 import { expectedRange, expectedType, isPositiveInteger } from '../errors';
 import { scheduleTable } from '../optim/schedule';
-import { headKind, MODEL_KINDS, ModelKind } from '../nn/heads';
+// the kinds' names only: the configuration loads no kernel
+import { KIND_DESCRIPTIONS, MODEL_KINDS, ModelKind } from '../nn/heads/kinds';
 
 export interface LevelConfig {
   /** C: feature dimension of this level. */
@@ -126,7 +127,7 @@ export { MODEL_KINDS };
 
 /** The registered kinds for help texts: 'hgad (default: ...) or flow (...)'. */
 export function modelKindsHelp(): string {
-  return MODEL_KINDS.map((k, i) => `${k} (${i === 0 ? 'default: ' : ''}${headKind(k).description})`).join(' or ');
+  return MODEL_KINDS.map((k, i) => `${k} (${i === 0 ? 'default: ' : ''}${KIND_DESCRIPTIONS[k]})`).join(' or ');
 }
 
 export interface TrainConfig {

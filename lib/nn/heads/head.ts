@@ -84,9 +84,8 @@ export interface Head {
 
 /** A model kind: its name, what it is, and how its head is made and read back. */
 export interface HeadKind {
+  /** its name in ./kinds.ts (where its one-line description is) */
   readonly name: string;
-  /** one line for help texts */
-  readonly description: string;
   /** A freshly initialised head (the reference's initialisation) on the level flow's backend. */
   create(shape: HeadShape, rng: Random, backend: Backend): Head;
   /** The tensors a model file must hold for this head, by name, with their shapes. */

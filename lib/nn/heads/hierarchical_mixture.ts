@@ -238,7 +238,6 @@ export class GaussianMixture implements Head {
 /** The model kind 'hgad' (the default). */
 export const hierarchicalMixtureKind: HeadKind = {
   name: 'hgad',
-  description: 'the hierarchical Gaussian mixture',
   create: (shape, rng, backend) => {
     const head = GaussianMixture.create(shape, rng);
     return backend === head.backend ? head : head.onBackend(backend);

@@ -1,6 +1,8 @@
-// The model kinds: one head per kind, registered here by name. A model's
-// config names its kind ('hgad' when absent); everything else asks the head.
+// The model kinds: one head per kind, registered here by the name kinds.ts
+// gives it. A model's config names its kind ('hgad' when absent); everything
+// else asks the head.
 import type { HeadKind } from './head';
+import type { ModelKind } from './kinds';
 import { hierarchicalMixtureKind } from './hierarchical_mixture';
 import { singleGaussianKind } from './single_gaussian';
 
@@ -8,11 +10,10 @@ export type { Head, HeadKind, HeadShape, LossWeights, MixtureLossTerms } from '.
 export { GaussianMixture, smoothedOneHot } from './hierarchical_mixture';
 export { SingleGaussian } from './single_gaussian';
 
-const KINDS = { hgad: hierarchicalMixtureKind, flow: singleGaussianKind } as const;
+export { KIND_DESCRIPTIONS, MODEL_KINDS } from './kinds';
+export type { ModelKind } from './kinds';
 
-export type ModelKind = keyof typeof KINDS;
-/** The registered kinds, the default first. */
-export const MODEL_KINDS = Object.keys(KINDS) as readonly ModelKind[];
+const KINDS: Record<ModelKind, HeadKind> = { hgad: hierarchicalMixtureKind, flow: singleGaussianKind };
 
 /** The kind registered under a name ('hgad' when undefined). */
 export function headKind(kind: ModelKind | undefined): HeadKind {

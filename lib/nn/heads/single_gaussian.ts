@@ -109,7 +109,6 @@ export class SingleGaussian implements Head {
  */
 export const singleGaussianKind: HeadKind = {
   name: 'flow',
-  description: 'the single-Gaussian conditional flow, CFLOW-style, same flows and loop',
   create: (shape, _rng, backend) => new SingleGaussian(shape, backend),
   tensorShapes: () => ({}),
   ignoredTensors: ['mu', 'muDelta', 'phiInter', 'phiIntra'],
