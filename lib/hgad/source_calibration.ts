@@ -21,12 +21,10 @@ export function calibrationIds(labels: Int32Array, K: number, perClass: number |
   const N = labels.length;
   if (perClass === undefined) return Int32Array.from({ length: N }, (_, i) => i);
   const rng = new Random((seed ^ 0x2c1b3c6d) >>> 0);
+  const byClass: number[][] = Array.from({ length: K }, () => []);
+  for (let i = 0; i < N; ++i) byClass[labels[i]].push(i);
   const out: number[] = [];
-  for (let k = 0; k < K; ++k) {
-    const ids = Int32Array.from({ length: N }, (_, i) => i).filter((i) => labels[i] === k);
-    rng.shuffle(ids);
-    out.push(...ids.subarray(0, Math.min(perClass, ids.length)));
-  }
+  for (const ids of byClass) out.push(...rng.shuffle(Int32Array.from(ids)).subarray(0, Math.min(perClass, ids.length)));
   return Int32Array.from(out.sort((a, b) => a - b));
 }
 

@@ -6,7 +6,7 @@
 // zero log-priors, which is exactly the standard normal, on any backend.
 import type { FloatArray } from '../../backend/host';
 import { standardNormalLoss } from '../../autograd/ops';
-import type { Backend, IntStorage, Storage } from '../../backend/types';
+import type { Backend, Storage } from '../../backend/types';
 import { expectedRange, expectedType } from '../../errors';
 import type { DType, Tensor } from '../../tensor';
 import type { Head, HeadKind, HeadShape, MixtureLossTerms } from './head';
@@ -68,13 +68,13 @@ export class SingleGaussian implements Head {
     return { logp, negEntropy: be.alloc(N, dtype, 0) };
   }
 
-  score(z: Tensor, logdet: Tensor, classes: IntStorage): { logp: FloatArray; negEntropy: FloatArray } {
+  /** One distribution for every class: the class ids are not read. */
+  score(z: Tensor, logdet: Tensor): { logp: FloatArray; negEntropy: FloatArray } {
     const be = this.backend;
     const read = () => {
       const s = this.scoreStorage(z, logdet);
       return { logp: be.toHost(s.logp), negEntropy: be.toHost(s.negEntropy) };
     };
-    void classes;
     if (be.device === 'cpu') return read();
     const { result, arena } = be.arena(read);
     arena.dispose();
